@@ -19,6 +19,7 @@ are written as JSON strings; Parquet takes its column types from the first batch
 """
 from __future__ import annotations
 
+import collections
 import csv
 import json
 import os
@@ -225,22 +226,48 @@ def write_csv(handle: Any, rows: Iterable[dict[str, Any]]) -> None:
         writer.writerow({key: _cell(value) for key, value in row.items()})
 
 
+def _stringify(cells: list[dict[str, Any]], columns: Iterable[str]) -> None:
+    for row in cells:
+        for name in columns:
+            if name in row and row[name] is not None and not isinstance(row[name], str):
+                row[name] = _jsonable(row[name])
+
+
+def _arrow_table(cells: list[dict[str, Any]], schema: Any) -> Any:
+    """A table for one batch. The first batch fixes the schema: columns holding values of
+    several Python types become strings, all-null columns become string columns; later
+    batches must fit that schema (string columns take any value as its JSON text)."""
+    import pyarrow as pa
+
+    if schema is None:
+        kinds: dict[str, set] = collections.defaultdict(set)
+        for row in cells:
+            for name, value in row.items():
+                if value is not None:
+                    kinds[name].add(type(value))
+        _stringify(cells, [name for name, types in kinds.items() if len(types) > 1])
+        table = pa.Table.from_pylist(cells)
+        fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+        return table.cast(pa.schema(fields))
+    _stringify(cells, [f.name for f in schema if pa.types.is_string(f.type)])
+    return pa.Table.from_pylist(cells, schema=schema)
+
+
 def write_parquet(handle: Any, rows: Iterable[dict[str, Any]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer, schema, batch = None, None, []
+    writer, batch = None, []
 
     def flush() -> None:
-        nonlocal writer, schema
+        nonlocal writer
         cells = [{key: _cell(value) for key, value in row.items()} for row in batch]
         try:
-            table = pa.Table.from_pylist(cells, schema=schema)
+            table = _arrow_table(cells, writer.schema if writer else None)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DataFileError(f"cannot write Parquet: a column changes type after the first rows ({exc})") from None
+            raise DataFileError(f"cannot write Parquet: a column's values do not fit its type ({exc})") from None
         if writer is None:
-            schema = table.schema
-            writer = pq.ParquetWriter(handle, schema)
+            writer = pq.ParquetWriter(handle, table.schema)
         writer.write_table(table)
         batch.clear()
 
