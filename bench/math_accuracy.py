@@ -1,0 +1,111 @@
+"""Accuracy of the ``math`` verifier: the own case file, and Math-Verify's published cases.
+
+    python bench/math_accuracy.py                 # both parts
+    python bench/math_accuracy.py --own-only      # no download needed
+    python bench/math_accuracy.py --mv-only --opt tolerance=1e-9
+
+(a) ``bench/cases/math_cases.jsonl``: pass count per category and every failure.
+(b) Math-Verify 0.9.0's own test cases, fetched into bench/.cache at run time (see
+    bench/mv_cases.py for exactly which N=270 cases count): agreement with the expected
+    verdict of Math-Verify with default settings, ``verify(parse(gold), parse(pred))``,
+    and of ours, ``verify(completion=pred, reference=gold)`` with reward > 0 meaning 1;
+    then every case where we disagree with the expected verdict.
+The last line is ``SUMMARY own=.. mv_default=.. ours_on_mv=..`` for grep.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+
+from math_common import load_own_cases, load_ours, mv_default, our_verdict, parse_opts, short
+
+
+def run_own(ours, guard_s: float) -> tuple[int, int]:
+    cases = load_own_cases()
+    per_cat: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    failures = []
+    for case in cases:
+        got, reason, details = our_verdict(ours.with_options(case.options), case.completion, case.reference, guard_s)
+        per_cat[case.category][1] += 1
+        if got == case.expected:
+            per_cat[case.category][0] += 1
+        else:
+            failures.append((case, got, reason, details))
+    passed = sum(p for p, _ in per_cat.values())
+    print(f"== own case file: {passed}/{len(cases)} pass")
+    for cat, (p, n) in per_cat.items():
+        print(f"  {cat:<20} {p:>3}/{n:<3}{'' if p == n else '  <--'}")
+    if failures:
+        print(f"-- {len(failures)} own-case failures (id | completion | reference | expected | got reason details)")
+    for case, got, reason, details in failures:
+        opts = f" options={case.options}" if case.options else ""
+        print(f"  {case.id}: {short(case.completion, 70)} | {short(case.reference, 50)} | exp {case.expected}"
+              f" | got {got} {reason} {short(details, 160)}{opts}  [{case.note}]")
+    return passed, len(cases)
+
+
+def run_mv(ours, guard_s: float) -> tuple[int, int, int | None]:
+    import mv_cases
+
+    all_cases, cases = mv_cases.load()
+    mv = mv_default()
+    mv_ok, ours_ok, mv_wrong, our_wrong = 0, 0, [], []
+    t0 = time.perf_counter()
+    for case in cases:
+        got_mv = mv(case.gold, case.pred)
+        mv_ok += got_mv == case.expected
+        if got_mv != case.expected:
+            mv_wrong.append(case)
+        if ours is not None:
+            got, reason, details = our_verdict(ours.default, case.pred, case.gold, guard_s)
+            ours_ok += got == case.expected
+            if got != case.expected:
+                our_wrong.append((case, got, reason, details, got_mv))
+    n = len(cases)
+    print(f"\n== Math-Verify {mv_cases.MV_VERSION} published cases: {len(all_cases)} gold/pred rows, "
+          f"{len(all_cases) - n} multiple-choice dropped, N = {n}  ({time.perf_counter() - t0:.1f}s)")
+    print(f"  Math-Verify default agrees with expected: {mv_ok}/{n}")
+    for case in mv_wrong:
+        print(f"    MV wrong: {case.id} exp {case.expected} gold={short(case.gold, 60)} pred={short(case.pred, 60)} {case.params or ''}")
+    if ours is None:
+        print("  ours: unavailable")
+        return mv_ok, n, None
+    print(f"  ours agrees with expected:                {ours_ok}/{n}")
+    print(f"-- {len(our_wrong)} cases where ours disagrees with the expected verdict"
+          " (id | pred | gold | expected | ours reason details | MV default)")
+    for case, got, reason, details, got_mv in our_wrong:
+        print(f"  {case.id}: pred={short(case.pred, 90)} | gold={short(case.gold, 70)} | exp {case.expected}"
+              f" | ours {got} {reason} {short(details, 200)} | mv {got_mv} {case.params or ''}")
+    return mv_ok, n, ours_ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--own-only", action="store_true")
+    parser.add_argument("--mv-only", action="store_true")
+    parser.add_argument("--opt", action="append", default=[], help="option for get_verifier('math'), key=value")
+    parser.add_argument("--guard", type=float, default=30.0, help="bench-side limit per call of ours (s)")
+    args = parser.parse_args()
+
+    ours, why = load_ours(parse_opts(args.opt))
+    if ours is None:
+        print(f"our math verifier is unavailable: {why}")
+    summary = []
+    if not args.mv_only:
+        if ours is not None:
+            passed, total = run_own(ours, args.guard)
+            summary.append(f"own={passed}/{total}")
+        else:
+            summary.append(f"own=unavailable/{len(load_own_cases())}")
+    if not args.own_only:
+        mv_ok, n, ours_ok = run_mv(ours, args.guard)
+        summary.append(f"mv_default={mv_ok}/{n}")
+        summary.append(f"ours_on_mv={'unavailable' if ours_ok is None else ours_ok}/{n}")
+    print("\nSUMMARY " + " ".join(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
