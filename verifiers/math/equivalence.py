@@ -1,0 +1,300 @@
+"""Are two parsed answers the same mathematical object?
+
+Rules, from cheap to expensive:
+* numbers: exact when both are exact; when either was written as a decimal, both are
+  rounded to ``float_rounding`` places; ``tolerance`` (relative) when set;
+* expressions without symbols: evaluated to 30 significant digits and compared;
+* expressions with symbols: the same symbols on both sides, then equal values at
+  several deterministic random points, then ``simplify(a - b) == 0`` as last resort;
+* equations: ``x = 4`` matches ``4``; two equations match when one is a nonzero
+  multiple of the other (rearranged); inequalities in one variable compare as the
+  sets they describe (``5 \\leq x`` = ``x \\geq 5`` = ``[5, \\infty)``);
+* sets and lists: unordered, element by element; tuples, intervals, matrices: in order.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import sympy
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import And
+
+__all__ = ["Tolerance", "equivalent"]
+
+_DIGITS = 30
+_EXACT_REL = sympy.Float("1e-20", _DIGITS)
+_POINTS = 4
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    float_rounding: int = 6  # decimal places kept when either side is a decimal
+    relative: float = 0.0  # extra relative tolerance for numbers (0: off)
+
+
+def _numeric(expr: sympy.Basic) -> sympy.Expr | None:
+    try:
+        value = sympy.N(expr, _DIGITS)
+    except Exception:
+        return None
+    return value if value.is_number else None
+
+
+def _has_float(expr: sympy.Basic) -> bool:
+    return any(node.is_Float for node in sympy.preorder_traversal(expr))
+
+
+def _close(a: sympy.Expr, b: sympy.Expr, tol: Tolerance, rounded: bool) -> bool:
+    if a.has(sympy.oo, -sympy.oo, sympy.zoo) or b.has(sympy.oo, -sympy.oo, sympy.zoo):
+        return a == b
+    if a.has(sympy.nan) or b.has(sympy.nan):
+        return False
+    ar, ai = a.as_real_imag()
+    br, bi = b.as_real_imag()
+    return _close_real(ar, br, tol, rounded) and _close_real(ai, bi, tol, rounded)
+
+
+def _close_real(a: sympy.Expr, b: sympy.Expr, tol: Tolerance, rounded: bool) -> bool:
+    try:
+        diff = abs(sympy.Float(a, _DIGITS) - sympy.Float(b, _DIGITS))
+        scale = max(abs(sympy.Float(a, _DIGITS)), abs(sympy.Float(b, _DIGITS)), sympy.Float(1))
+    except (TypeError, ValueError):
+        return False
+    if tol.relative and diff <= tol.relative * scale:
+        return True
+    if rounded:
+        # compare as if both were written with float_rounding decimal places
+        step = sympy.Float(10, _DIGITS) ** (-tol.float_rounding)
+        return diff <= step / 2 * (1 + sympy.Float("1e-9")) or diff <= scale * sympy.Float("1e-9")
+    # exact values: relative to their own size, so 1/2^99 and 1/2^98 stay apart
+    return diff <= _EXACT_REL * max(abs(sympy.Float(a, _DIGITS)), abs(sympy.Float(b, _DIGITS)))
+
+
+def _exact_rationals(a: sympy.Expr, b: sympy.Expr) -> bool | None:
+    """Compare exactly when both sides evaluate to rationals (no floats involved)."""
+    if _has_float(a) or _has_float(b):
+        return None
+    try:
+        ea, eb = a.doit(), b.doit()
+    except Exception:
+        return None
+    if ea.is_Rational and eb.is_Rational:
+        return bool(ea == eb)
+    return None
+
+
+def _sample_points(symbols: list[sympy.Symbol], seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    return [{s: sympy.Rational(rng.randint(11, 97), rng.randint(7, 31)) for s in symbols} for _ in range(_POINTS)]
+
+
+def _expr_equal(a: sympy.Expr, b: sympy.Expr, tol: Tolerance) -> bool:
+    if a == b:
+        return True
+    fa, fb = a.free_symbols, b.free_symbols
+    rounded = _has_float(a) or _has_float(b)
+    if not fa and not fb:
+        exact = _exact_rationals(a, b)
+        if exact is not None:
+            return exact
+        va, vb = _numeric(a), _numeric(b)
+        return va is not None and vb is not None and _close(va, vb, tol, rounded)
+    symbols = sorted(fa | fb, key=str)  # sin^2 x + cos^2 x = 1 although the symbols differ
+    evaluated = 0
+    for point in _sample_points(symbols, seed=len(symbols)):
+        va, vb = _numeric(a.xreplace(point)), _numeric(b.xreplace(point))
+        if va is None or vb is None or va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
+            continue
+        if not _close(va, vb, tol, rounded):
+            return False
+        evaluated += 1
+    if evaluated >= 2:
+        return True
+    try:
+        return sympy.simplify(a - b) == 0
+    except Exception:
+        return False
+
+
+# -- relations --------------------------------------------------------------------
+_OPEN_ON = {sympy.StrictLessThan: (True, False), sympy.LessThan: (False, False),
+            sympy.StrictGreaterThan: (True, True), sympy.GreaterThan: (False, True)}
+
+
+def _simple_interval(rel: Relational, symbol: sympy.Symbol) -> sympy.Set | None:
+    """``x < 3`` / ``5 <= x`` -> an Interval, without sympy's (slow) solver."""
+    if type(rel) not in _OPEN_ON:
+        return None
+    strict, greater = _OPEN_ON[type(rel)]
+    if rel.lhs == symbol and not rel.rhs.free_symbols:
+        bound = rel.rhs
+    elif rel.rhs == symbol and not rel.lhs.free_symbols:
+        bound, greater = rel.lhs, not greater
+    else:
+        return None
+    if greater:
+        return sympy.Interval(bound, sympy.oo, left_open=strict, right_open=True)
+    return sympy.Interval(-sympy.oo, bound, left_open=True, right_open=strict)
+
+
+def _as_set(rel: sympy.Basic) -> sympy.Set | None:
+    """The solution set of a one-variable inequality (or chain of them)."""
+    symbols = rel.free_symbols
+    if len(symbols) != 1 or isinstance(rel, sympy.Eq):
+        return None
+    symbol = next(iter(symbols))
+    parts = rel.args if isinstance(rel, And) else (rel,)
+    intervals = [_simple_interval(part, symbol) for part in parts if isinstance(part, Relational)]
+    if len(intervals) == len(parts) and all(i is not None for i in intervals):
+        return sympy.Intersection(*intervals) if len(intervals) > 1 else intervals[0]
+    try:
+        return rel.as_set()
+    except Exception:
+        return None
+
+
+def _is_symbol_tuple(value: sympy.Basic) -> bool:
+    if isinstance(value, sympy.Tuple):
+        return all(isinstance(v, sympy.Symbol) for v in value)
+    if isinstance(value, sympy.Interval):  # "(x, y)" parses as an open interval
+        return isinstance(value.start, sympy.Symbol) and isinstance(value.end, sympy.Symbol)
+    return False
+
+
+def _assignment_value(rel: sympy.Basic) -> sympy.Basic | None:
+    """``x = 4`` (or ``4 = x``) -> 4: the value a one-symbol equation assigns."""
+    if not isinstance(rel, sympy.Eq):
+        return None
+    lhs, rhs = rel.lhs, rel.rhs
+    if isinstance(lhs, sympy.Symbol) or (isinstance(lhs, sympy.Function) and not rhs.free_symbols):
+        return rhs
+    if _is_symbol_tuple(lhs):  # (x, y) = (3, 4)
+        return rhs
+    if isinstance(rhs, sympy.Symbol) and not lhs.free_symbols:
+        return lhs
+    return None
+
+
+def _equations_equal(a: sympy.Eq, b: sympy.Eq, tol: Tolerance) -> bool:
+    da, db = a.lhs - a.rhs, b.lhs - b.rhs
+    if _expr_equal(da, db, tol) or _expr_equal(da, -db, tol):
+        return True
+    if da.free_symbols != db.free_symbols or not da.free_symbols:
+        return False
+    ratio = sympy.cancel(da / db) if db != 0 else None
+    return ratio is not None and ratio != 0 and not ratio.free_symbols
+
+
+def _relations_equal(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
+    for rel, other in ((a, b), (b, a)):
+        value = _assignment_value(rel)
+        if isinstance(value, sympy.Set) and not isinstance(other, sympy.Eq):
+            as_set = _as_set(other)
+            return as_set is not None and rel.lhs in other.free_symbols and _sets_equal(value, as_set, tol)
+    if isinstance(a, sympy.Eq) and isinstance(b, sympy.Eq):
+        va, vb = _assignment_value(a), _assignment_value(b)
+        if va is not None and vb is not None and a.lhs == b.lhs:
+            return equivalent(va, vb, tol)
+        return _equations_equal(a, b, tol)
+    sa, sb = _as_set(a), _as_set(b)
+    if sa is not None and sb is not None:
+        return a.free_symbols == b.free_symbols and _sets_equal(sa, sb, tol)
+    if type(a) is type(b) and isinstance(a, Relational):
+        return _expr_equal(a.lhs - a.rhs, b.lhs - b.rhs, tol)
+    if isinstance(a, Relational) and isinstance(b, Relational):
+        return _expr_equal(a.reversed.lhs - a.reversed.rhs, b.lhs - b.rhs, tol) and type(a.reversed) is type(b)
+    return False
+
+
+# -- sets, intervals, sequences ------------------------------------------------------
+def _elements(value: sympy.Basic) -> list | None:
+    if isinstance(value, sympy.FiniteSet):
+        return list(value.args)
+    return None
+
+
+def _unordered_equal(xs: list, ys: list, tol: Tolerance) -> bool:
+    if len(xs) != len(ys):
+        return False
+    remaining = list(ys)
+    for x in xs:
+        for i, y in enumerate(remaining):
+            if equivalent(x, y, tol):
+                del remaining[i]
+                break
+        else:
+            return False
+    return True
+
+
+def _sets_equal(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
+    if isinstance(a, sympy.Interval) and isinstance(b, sympy.Interval):
+        return (
+            a.left_open == b.left_open and a.right_open == b.right_open
+            and equivalent(a.start, b.start, tol) and equivalent(a.end, b.end, tol)
+        )
+    if isinstance(a, sympy.Union) and isinstance(b, sympy.Union) and _unordered_equal(list(a.args), list(b.args), tol):
+        return True
+    if isinstance(a, sympy.FiniteSet) and isinstance(b, sympy.FiniteSet):
+        return _unordered_equal(list(a.args), list(b.args), tol)
+    return _canonical_set(a) == _canonical_set(b)  # e.g. [0,1] U [1,2] = [0,2]
+
+
+def _canonical_set(value: sympy.Basic) -> sympy.Basic:
+    try:
+        if isinstance(value, (sympy.Union, sympy.Intersection, sympy.Complement)):
+            return type(value)(*value.args, evaluate=True)
+    except Exception:
+        pass
+    return value
+
+
+def _sequence_equal(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
+    xs, ys = list(a), list(b)
+    return len(xs) == len(ys) and all(equivalent(x, y, tol) for x, y in zip(xs, ys))
+
+
+def _matrix_equal(a: sympy.MatrixBase, b: sympy.MatrixBase, tol: Tolerance) -> bool:
+    return a.shape == b.shape and all(equivalent(x, y, tol) for x, y in zip(a, b))
+
+
+def _is_relation(value: sympy.Basic) -> bool:
+    return isinstance(value, (Relational, And))
+
+
+def equivalent(a: sympy.Basic, b: sympy.Basic, tol: Tolerance = Tolerance()) -> bool:
+    """True when ``a`` and ``b`` denote the same answer."""
+    if a == b:
+        return True
+    if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
+        both = isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase)
+        return both and _matrix_equal(a, b, tol)
+    if _is_relation(a) or _is_relation(b):
+        return _relation_vs_any(a, b, tol)
+    if isinstance(a, sympy.Tuple) or isinstance(b, sympy.Tuple):
+        both = isinstance(a, sympy.Tuple) and isinstance(b, sympy.Tuple)
+        return both and _sequence_equal(a, b, tol)
+    ea, eb = _elements(a), _elements(b)
+    if ea is not None and eb is None:
+        return len(ea) == 1 and equivalent(ea[0], b, tol)
+    if eb is not None and ea is None:
+        return len(eb) == 1 and equivalent(a, eb[0], tol)
+    if isinstance(a, sympy.Set) or isinstance(b, sympy.Set):
+        return isinstance(a, sympy.Set) and isinstance(b, sympy.Set) and _sets_equal(a, b, tol)
+    if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
+        return _expr_equal(a, b, tol)
+    return False
+
+
+def _relation_vs_any(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
+    if _is_relation(a) and _is_relation(b):
+        return _relations_equal(a, b, tol)
+    rel, other = (a, b) if _is_relation(a) else (b, a)
+    value = _assignment_value(rel)
+    if value is not None:
+        return equivalent(value, other, tol)
+    if isinstance(other, sympy.Set):
+        as_set = _as_set(rel)
+        return as_set is not None and _sets_equal(as_set, other, tol)
+    return False

@@ -1,0 +1,173 @@
+"""LaTeX -> sympy, with guards against answers that would make sympy hang.
+
+Parsing uses latex2sympy2_extended (an ANTLR grammar maintained for exactly this
+job; its ANTLR 4.9 runtime is the one hydra-core pins). We never hand-parse LaTeX.
+Parsed values are cached: a reference is typically checked against G completions.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+
+import sympy
+from antlr4.atn.PredictionMode import PredictionMode
+from latex2sympy2_extended import NormalizationConfig, normalize_latex
+from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
+
+__all__ = ["parse_latex", "TooLarge", "ParseFailure", "check_size", "MAX_CHARS"]
+
+MAX_CHARS = 1500  # longer answers are not parsed symbolically (no honest final answer is this long)
+MAX_DEPTH = 40  # brace/paren nesting the parser is allowed to recurse into
+MAX_NODES = 3000
+MAX_LOG10 = 10_000  # numbers above 10^10000 are refused rather than evaluated
+MAX_FACTORIAL = 5_000
+
+_NORMALIZATION = NormalizationConfig(
+    basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="none", equations=False
+)
+_IMAGINARY = sympy.Symbol("i")
+_DEPTH_RE = re.compile(r"[{(\[]|[})\]]")
+
+
+class _SLLConverter(_Latex2Sympy):
+    """latex2sympy with ANTLR's SLL prediction: about 5x faster than full LL.
+
+    SLL either yields the same tree as LL or reports a syntax error, after which we
+    parse again with full LL (the standard two-stage ANTLR strategy).
+    """
+
+    def create_parser(self, latex_str):  # noqa: D102 - latex2sympy's hook
+        parser = super().create_parser(latex_str)
+        parser._interp.predictionMode = PredictionMode.SLL
+        return parser
+
+
+_CONVERSION = ConversionConfig(interpret_as_mixed_fractions=True, interpret_contains_as_eq=True)
+
+
+def _convert(text: str) -> sympy.Basic:
+    normalized = normalize_latex(text, _NORMALIZATION)
+    # fresh converters: latex2sympy keeps per-instance state (values bound by "x \approx 2")
+    try:
+        return _SLLConverter(config=_CONVERSION).parse(normalized)
+    except RecursionError:
+        raise
+    except Exception:
+        return _Latex2Sympy(config=_CONVERSION).parse(normalized)
+
+
+class ParseFailure(ValueError):
+    """The text is not a math expression latex2sympy can read."""
+
+
+class TooLarge(ValueError):
+    """The expression denotes a number too large to evaluate safely."""
+
+
+def _nesting(text: str) -> int:
+    depth = best = 0
+    for match in _DEPTH_RE.finditer(text):
+        depth += 1 if match.group(0) in "{([" else -1
+        best = max(best, depth)
+    return best
+
+
+def _int_log10(n: int) -> float:
+    n = abs(n)
+    if n < 2:
+        return 0.0
+    bits = n.bit_length()
+    return math.log10(n) if bits < 1000 else bits * 0.30103
+
+
+def _log10_magnitude(expr: sympy.Basic) -> float:
+    """Upper estimate of log10|expr| for numeric sub-expressions; raises TooLarge."""
+    if expr.is_Integer or expr.is_Rational:
+        return max(_int_log10(int(expr.p)), _int_log10(int(expr.q)))
+    if expr.is_Float:
+        return max(1.0, math.log10(abs(float(expr)) or 1.0))
+    if expr.is_Pow:
+        base = _log10_magnitude(expr.base)
+        if expr.exp.is_Rational:
+            exponent = abs(float(expr.exp)) if _int_log10(int(expr.exp.p)) < 300 else math.inf
+            exp = math.log10(exponent) if exponent > 0 else 0.0
+        else:
+            exp = _log10_magnitude(expr.exp)
+        if exp > 7:  # exponent above 10^7: any base other than 0/±1 is out of range
+            if expr.base in (sympy.Integer(0), sympy.Integer(1), sympy.Integer(-1)):
+                return 1.0
+            raise TooLarge(f"exponent too large in {str(expr)[:60]}")
+        value = max(base, 1.0) * (10 ** exp)
+        if value > MAX_LOG10:
+            raise TooLarge(f"{str(expr)[:60]} has over {MAX_LOG10} digits")
+        return value
+    if isinstance(expr, (sympy.factorial, sympy.gamma, sympy.factorial2)):
+        arg = _log10_magnitude(expr.args[0])
+        if arg > math.log10(MAX_FACTORIAL):
+            raise TooLarge(f"{str(expr)[:60]} is too large to evaluate")
+        return 20_000.0
+    total = 1.0
+    for arg in expr.args:
+        total += _log10_magnitude(arg) if isinstance(arg, sympy.Basic) else 0.0
+    if total > MAX_LOG10:
+        raise TooLarge(f"{str(expr)[:60]} is too large to evaluate")
+    return total
+
+
+def check_size(expr: sympy.Basic) -> None:
+    """Raise TooLarge if evaluating ``expr`` numerically could blow up."""
+    if sum(1 for _ in sympy.preorder_traversal(expr)) > MAX_NODES:
+        raise TooLarge("expression has too many nodes")
+    if isinstance(expr, sympy.Basic):
+        for node in sympy.preorder_traversal(expr):
+            if node.is_Pow or isinstance(node, (sympy.factorial, sympy.gamma, sympy.factorial2)):
+                _log10_magnitude(node)
+
+
+def _fix_symbols(expr: sympy.Basic) -> sympy.Basic:
+    """``i`` is the imaginary unit in a final answer."""
+    if isinstance(expr, sympy.Basic) and _IMAGINARY in getattr(expr, "free_symbols", ()):
+        return expr.xreplace({_IMAGINARY: sympy.I})
+    return expr
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_latex(text: str) -> sympy.Basic:
+    """Parse an answer; raises ParseFailure or TooLarge, never anything else."""
+    if len(text) > MAX_CHARS:
+        raise TooLarge(f"answer of {len(text)} characters is too long to parse")
+    if _nesting(text) > MAX_DEPTH:
+        raise TooLarge("answer is nested too deeply")
+    try:
+        expr = _convert(text)
+    except RecursionError:
+        raise TooLarge("answer is nested too deeply") from None
+    except Exception as exc:
+        raise ParseFailure(f"{type(exc).__name__}: {str(exc)[:120]}") from None
+    if expr is None or isinstance(expr, (list, str)):
+        raise ParseFailure(f"not a single math value: {text[:60]!r}")
+    check_size(expr)
+    return _fix_symbols(expr)
+
+
+# Typical answer shapes: parsing them once fills ANTLR's prediction cache, which
+# otherwise makes the first parse of each construct 10-100x slower than later ones.
+_WARM_UP = (
+    r"\frac{1}{2}", r"-\frac{3\sqrt{2}}{4}", r"2\sqrt{5}+1", r"\sqrt[3]{8}", r"x^2+2x-1", r"3\pi/4",
+    r"e^{2}", r"\log_2 8", r"\ln(3)", r"\sin\left(\frac{\pi}{6}\right)", r"\cos 2x", r"1.5\times10^{3}",
+    r"x=4", r"y = 2x+1", r"5 \leq x", r"x > -2", r"1 < x < 3", r"x \neq 1", r"[0,1) \cup (2,\infty)",
+    r"(1,2)", r"(1,2,3)", r"\{1, 2\}", r"1, 2, 3", r"\pm 3", r"3+4i", r"\infty", r"-\infty",
+    r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\begin{bmatrix}1\\0\end{bmatrix}", r"(10)!", r"\binom{5}{2}",
+    r"|x-1|", r"\dfrac{a+b}{2}", r"a_1", r"f(x)=x^2", r"x \in [-2,7]", r"2^{10}", r"10\%", r"\text{yes}",
+)
+
+
+def warm_up() -> None:
+    """Parse a spread of typical answers (about a second) so later parses are fast."""
+    for text in _WARM_UP:
+        try:
+            parse_latex(text)
+        except (ParseFailure, TooLarge):
+            pass
+    parse_latex.cache_clear()

@@ -1,0 +1,178 @@
+"""The ``math`` verifier: extract -> normalize -> compare (cheap paths first)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from verifiers.base import BaseVerifier, Verdict
+from verifiers.math.extract import extract_candidates, extract_reference
+from verifiers.math.literals import Number, parse_number
+from verifiers.math.normalize import Normalized, normalize_answer
+from verifiers.registry import register
+
+__all__ = ["MathVerifier", "MathOptions", "compare_symbolic"]
+
+MAX_INPUT_CHARS = 200_000  # longer completions are cut to their last 200k characters
+_CHOICE_RE = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
+_CHOICE_PRED_RE = re.compile(r"^\(?\s*([A-Ja-j])\s*\)(?:\s.*)?$|^([A-J])$|^([A-J])[.:]\s", re.DOTALL)
+_WORDS_RE = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]$")
+_MATH_WORDS = {"pi", "infty", "sqrt", "frac", "sin", "cos", "tan", "log", "ln", "exp"}
+_DECIMAL_COMMA_RE = re.compile(r"^(-?\d+),(\d+)$")
+
+
+@dataclass(frozen=True)
+class MathOptions:
+    last_number_fallback: bool = True  # with no marker (boxed, "Answer:", ...), use the last number
+    float_rounding: int = 6  # decimal places compared when either side is written as a decimal
+    tolerance: float = 0.0  # extra relative tolerance for numbers (0: exact / rounding rules only)
+    percent_equivalence: bool = True  # "28%" also matches 0.28 (28 always matches)
+    timeout: float = 5.0  # seconds for the symbolic stage of a direct call (workers have their own)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.float_rounding <= 30:
+            raise ValueError(f"float_rounding must be in 0..30, got {self.float_rounding}")
+        if self.tolerance < 0 or self.timeout <= 0:
+            raise ValueError("tolerance must be >= 0 and timeout > 0")
+
+
+def _numbers_equal(ref: Number, pred: Number, opts: MathOptions) -> bool:
+    a, b = ref.value, pred.value
+    if a == b:
+        return True
+    scale = max(abs(a), abs(b), Fraction(1))
+    if opts.tolerance and abs(a - b) <= Fraction(opts.tolerance) * scale:
+        return True
+    if ref.decimal_places is not None or pred.decimal_places is not None:
+        step = Fraction(1, 10**opts.float_rounding)
+        return abs(a - b) <= step / 2 or abs(a - b) <= scale * Fraction(1, 10**9)
+    return False
+
+
+def _decimal_comma(text: str) -> str | None:
+    match = _DECIMAL_COMMA_RE.match(text)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def _is_words(text: str) -> bool:
+    return bool(_WORDS_RE.match(text)) and text.lower() not in _MATH_WORDS and " " in text or (
+        bool(_WORDS_RE.match(text)) and len(text) > 3 and text.lower() not in _MATH_WORDS
+    )
+
+
+def compare_symbolic(ref_text: str, pred_text: str, float_rounding: int, relative: float) -> tuple[str, str]:
+    """Parse both with sympy and compare. Returns (status, detail); runs under a deadline.
+
+    status: ``equal``, ``different``, ``pred_unparsed``, ``ref_unparsed``, ``too_large``.
+    """
+    from verifiers.math.equivalence import Tolerance, equivalent
+    from verifiers.math.symbolic import ParseFailure, TooLarge, parse_latex
+
+    try:
+        ref = parse_latex(ref_text)
+    except TooLarge as exc:
+        return "too_large", f"reference: {exc}"
+    except ParseFailure as exc:
+        return "ref_unparsed", str(exc)
+    try:
+        pred = parse_latex(pred_text)
+    except TooLarge as exc:
+        return "too_large", str(exc)
+    except ParseFailure as exc:
+        return "pred_unparsed", str(exc)
+    try:
+        same = equivalent(ref, pred, Tolerance(float_rounding, relative))
+    except RecursionError:
+        return "too_large", "expression too deep to compare"
+    except Exception as exc:  # sympy raises a zoo of types on odd input
+        return "different", f"comparison failed: {type(exc).__name__}"
+    return ("equal" if same else "different"), ""
+
+
+def warm_up() -> None:
+    """Called by worker processes after import: pre-fill the parser's caches."""
+    from verifiers.math.symbolic import warm_up as warm_parser
+
+    warm_parser()
+
+
+@register("math")
+class MathVerifier(BaseVerifier):
+    """Reward 1.0 when the completion's final answer equals the reference mathematically."""
+
+    Options = MathOptions
+
+    def verify(self, *, completion: Any, reference: Any, **fields: Any) -> Verdict:
+        if not isinstance(completion, str):
+            return Verdict(0.0, "no_answer", {"error": f"completion is {type(completion).__name__}, not text"})
+        if reference is None or (isinstance(reference, str) and not reference.strip()):
+            return Verdict(0.0, "bad_reference", {"error": "empty reference"})
+        ref = normalize_answer(extract_reference(str(reference)[:MAX_INPUT_CHARS]))
+        candidates = extract_candidates(completion[-MAX_INPUT_CHARS:], self.options.last_number_fallback)
+        if not candidates:
+            return Verdict(0.0, "no_answer")
+        choice = _CHOICE_RE.match(ref.text)
+        last_reason, detail = "parse_error", ""
+        for candidate in candidates:
+            pred = normalize_answer(candidate.answer)
+            details = {"answer": pred.text[:200], "reference": ref.text[:200], "method": candidate.method}
+            if not pred.text:
+                continue
+            if choice:
+                return self._choice(choice.group(1), pred, details)
+            outcome, detail = self._compare(ref, pred)
+            if outcome in ("equal", "different"):
+                return Verdict(1.0, "correct", details) if outcome == "equal" else Verdict(0.0, "wrong_answer", details)
+            if outcome in ("ref_unparsed", "too_large", "timeout"):
+                last_reason = {"ref_unparsed": "bad_reference"}.get(outcome, outcome)
+                return Verdict(0.0, last_reason, {**details, "error": detail})
+        return Verdict(0.0, last_reason, {"answer": candidates[0].answer[:200], "error": detail})
+
+    def _choice(self, letter: str, pred: Normalized, details: dict) -> Verdict:
+        match = _CHOICE_PRED_RE.match(pred.text)
+        if not match:
+            return Verdict(0.0, "wrong_answer", details)
+        chosen = next(g for g in match.groups() if g).upper()
+        return Verdict(1.0 if chosen == letter else 0.0, "correct" if chosen == letter else "wrong_answer", details)
+
+    def _compare(self, ref: Normalized, pred: Normalized) -> tuple[str, str]:
+        if ref.text == pred.text or ref.text.lower() == pred.text.lower() and _is_words(ref.text):
+            return "equal", ""
+        fast = self._compare_numbers(ref, pred)
+        if fast is not None:
+            return fast, ""
+        if _is_words(ref.text) or _is_words(pred.text):
+            return "different", ""
+        return self._compare_symbolic(ref, pred)
+
+    def _compare_numbers(self, ref: Normalized, pred: Normalized) -> str | None:
+        ref_num, pred_num = parse_number(ref.text), parse_number(pred.text)
+        if pred_num is None and ref_num is not None and (comma := _decimal_comma(pred.text)):
+            pred_num = parse_number(comma)
+        if ref_num is None and pred_num is not None and (comma := _decimal_comma(ref.text)):
+            ref_num = parse_number(comma)
+        if ref_num is None or pred_num is None:
+            return None
+        if _numbers_equal(ref_num, pred_num, self.options):
+            return "equal"
+        if self.options.percent_equivalence and ref.percent != pred.percent:
+            scaled = Number(ref_num.value / 100, None) if ref.percent else Number(ref_num.value * 100, None)
+            if _numbers_equal(scaled, pred_num, self.options):
+                return "equal"
+        return "different"
+
+    def _compare_symbolic(self, ref: Normalized, pred: Normalized) -> tuple[str, str]:
+        from verifiers.runtime import DeadlineExceeded, call_with_deadline
+
+        opts = self.options
+        try:
+            return call_with_deadline(
+                "verifiers.math.verifier:compare_symbolic",
+                (ref.text, pred.text, opts.float_rounding, opts.tolerance),
+                opts.timeout,
+            )
+        except DeadlineExceeded:
+            return "timeout", f"symbolic comparison exceeded {opts.timeout:g}s"
+        except RuntimeError as exc:
+            return "pred_unparsed", str(exc)[:200]
