@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from verifiers.base import OptionsError, Verdict
 from verifiers.datafiles import DataFileError, RowSource, check_writable, open_dataset, open_rows, write_rows
-from verifiers.registry import UnknownVerifierError, get_verifier
+from verifiers.registry import UnknownVerifierError, get_factory, get_verifier
 
 __all__ = ["main", "build_parser"]
 
@@ -116,7 +116,7 @@ class Summary:
 
     def render(self, name: str, output: str | None, workers: int) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        counts = ", ".join(f"{r} {n} ({100 * n / self.rows:.1f}%)" for r, n in self.reasons.most_common())
+        counts = ", ".join(f"{r} {n:,} ({100 * n / self.rows:.1f}%)" for r, n in self.reasons.most_common())
         lines = [
             f"verifier     {name} ({workers} workers)",
             f"rows         {self.rows:,} in {elapsed:.2f}s ({self.rows / elapsed:,.1f} rows/s)",
@@ -138,6 +138,7 @@ class Job:
     reference: str
     extra: list[str]
     summary: Summary
+    preload: tuple[str, ...] = ()  # modules workers import (and warm up) before the first sample
 
 
 def _local_verdict(row: dict[str, Any], job: Job) -> Verdict | None:
@@ -180,9 +181,10 @@ def score_rows(rows: Iterable[dict[str, Any]], job: Job, pool: Any) -> Iterator[
 
 
 def _with_progress(rows: Iterator[dict[str, Any]], summary: Summary, quiet: bool) -> Iterator[dict[str, Any]]:
-    last = time.monotonic()
+    last = None  # the clock starts at the first row, after the workers have started
     for row in rows:
         yield row
+        last = last or time.monotonic()
         if not quiet and time.monotonic() - last >= _PROGRESS_EVERY:
             last = time.monotonic()
             print(summary.progress_line(), file=sys.stderr, flush=True)
@@ -217,6 +219,8 @@ def _prepare(args: argparse.Namespace) -> tuple[Job, RowSource]:
     if args.limit:
         source.rows = itertools.islice(source.rows, args.limit)
     job = Job(args.verifier, options, args.prediction_field, args.reference_field, args.extra_field, Summary())
+    module = getattr(get_factory(args.verifier), "__module__", "")
+    job.preload = (module,) if module and module != "__main__" else ()  # only what this verifier needs
     return job, source
 
 
@@ -224,8 +228,9 @@ def _run(args: argparse.Namespace) -> int:
     from verifiers.runtime import VerifierPool, WorkerStartError
 
     job, source = _prepare(args)
+    job.summary.started = time.monotonic()  # rows/s counts worker start-up, not argument checks
     try:
-        with VerifierPool(workers=args.workers, timeout=args.timeout) as pool:
+        with VerifierPool(workers=args.workers, timeout=args.timeout, preload=job.preload) as pool:
             scored = _with_progress(score_rows(source.rows, job, pool), job.summary, args.quiet)
             if args.output:
                 write_rows(args.output, scored)

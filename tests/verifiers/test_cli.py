@@ -228,7 +228,7 @@ def test_rows_stream_through_in_bounded_chunks():
             yield {"completion": str(i), "reference": "0"}
 
     job = cli.Job("exact", {}, "completion", "reference", [], cli.Summary())
-    with VerifierPool(workers=1, timeout=10) as pool:
+    with VerifierPool(workers=1, timeout=10, preload=("verifiers.simple",)) as pool:
         first = list(itertools.islice(cli.score_rows(endless(), job, pool), 3))
     assert [r["verdict"] for r in first] == ["correct", "wrong_answer", "wrong_answer"]
     assert next(pulled) <= cli._CHUNK + 1
