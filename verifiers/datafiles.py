@@ -80,7 +80,7 @@ def _with_first_fields(rows: Iterator[dict[str, Any]]) -> RowSource:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         yield from handle
 
 
@@ -89,12 +89,12 @@ def read_jsonl(path: Path) -> RowSource:
 
 
 def read_json(path: Path) -> RowSource:
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         head = handle.read(4096).lstrip()
     if not head.startswith("["):
         return read_jsonl(path)
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             data = json.load(handle)
     except json.JSONDecodeError as exc:
         raise DataFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
@@ -106,7 +106,7 @@ def read_json(path: Path) -> RowSource:
 
 def read_csv(path: Path) -> RowSource:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    handle = open(path, encoding="utf-8", newline="")
+    handle = open(path, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(handle)
     fields = list(reader.fieldnames or [])
 

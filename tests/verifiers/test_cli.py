@@ -243,3 +243,10 @@ def test_datafile_errors_are_clear(tmp_path):
     rows.write_text('{"a": 1}\n[1]\n')
     with pytest.raises(DataFileError, match="rows.jsonl:2: expected a JSON object"):
         list(open_rows(rows).rows)
+
+
+def test_byte_order_marks_are_ignored(tmp_path):
+    (tmp_path / "bom.csv").write_bytes("\ufeffid,completion\n1,x\n".encode("utf-8"))
+    (tmp_path / "bom.jsonl").write_bytes('\ufeff{"id": 1}\n'.encode("utf-8"))
+    assert open_rows(tmp_path / "bom.csv").fields == ["id", "completion"]
+    assert list(open_rows(tmp_path / "bom.jsonl").rows) == [{"id": 1}]
