@@ -1,1 +1,69 @@
-"""Runs untrusted programs in subprocesses with hard limits and isolation (see issue: sandbox)."""
+"""Runs untrusted programs fast, contained, and judged outside their own process.
+
+    >>> from sandbox import SandboxPool, run_tests
+    >>> with SandboxPool(workers=2) as pool:
+    ...     report = run_tests(pool, "print(int(input()) * 2)", "python", "stdio",
+    ...                        {"cases": [{"input": "21", "output": "42"}]})
+    >>> report.outcome
+    'passed'
+
+Importable without torch or anything else of rlvr; it knows nothing of verifiers or RL.
+
+Threat model
+------------
+The adversary is the program: model-written code that may be buggy, greedy or
+written to game its reward. Every run gets, where the kernel allows (``capabilities()``
+says which are active; ``SandboxPool(strict=True)`` refuses to run without them):
+
+- its own session and process group, and rlimits on CPU seconds, address space,
+  processes/threads (per sandbox uid), file size, open files; no core dumps;
+- a private working directory (on a size-capped tmpfs in a private mount namespace),
+  removed after the run; a minimal explicit environment - the worker itself starts
+  from a near-empty environment, so the host's variables are not even in its memory;
+- an unprivileged uid private to its worker (when started as root) or an unprivileged
+  user namespace (otherwise), so it cannot signal, trace or read the host's processes;
+- a network namespace with nothing but a down loopback, and seccomp refusing every
+  socket that is not AF_UNIX - no network, not even to localhost;
+- a PID namespace of its own, whose PID 1 is the program: when it ends, the kernel
+  kills every descendant, double-forked daemons included (without one: a subreaper
+  sweep plus ``kill(-1)`` as the sandbox uid);
+- Landlock: reads only under the language runtime's directories, writes only in its
+  working directory, execution only of the runtime and its own binary, no TCP, no
+  signals or abstract-socket connections outside its own domain;
+- seccomp: no ptrace, mount, namespace changes, kernel-module/bpf/kexec loading,
+  io_uring, perf events, userfaultfd, keyrings, open_by_handle_at, clock changes.
+
+Outputs are drained concurrently with a hard byte cap, runs have a wall deadline, and
+harness verdicts never travel through the program's stdout (see ``sandbox.harness``).
+
+What it does not stop:
+
+- kernel exploits: this is a set of Linux isolation features, not a virtual machine.
+  For hostile-by-design code from untrusted users, run the workers inside a VM or
+  gVisor as well;
+- CPU-timing and cache side channels, and contention: a run can slow its neighbours
+  within its CPU and memory limits;
+- a program that targets the in-process ``assert`` harness itself (finding the run's
+  token in its own memory and forging records); ``stdio`` and ``call`` verdicts are
+  judged in the parent and do not depend on that secret;
+- reads of world-readable files inside the runtime's directories (the standard
+  library, installed packages), and of leftover memory of earlier requests in the
+  warm worker (programs and ``assert`` test code, never ``stdio``/``call`` expected
+  outputs, which never enter the worker);
+- total memory across processes: RLIMIT_AS caps each process, and RLIMIT_NPROC the
+  number of processes, so the worst case is their product; there are no cgroups;
+- layers the kernel lacks: on such machines they are reported inactive and skipped
+  (or refused with ``strict=True``); seccomp has a syscall table for x86_64 only.
+"""
+from sandbox.harness import BadTests, CaseResult, HarnessOptions, HarnessReport, get_harness, run_tests
+from sandbox.isolation import IsolationError, capabilities, missing_layers
+from sandbox.languages import LanguageSpec, available_languages, get_language, register_language
+from sandbox.limits import Limits
+from sandbox.pool import Prepared, SandboxPool
+from sandbox.result import STATUSES, ExecRequest, ExecResult, Program
+
+__all__ = [
+    "Limits", "ExecRequest", "ExecResult", "Program", "STATUSES", "SandboxPool", "Prepared", "capabilities",
+    "missing_layers", "IsolationError", "LanguageSpec", "register_language", "get_language", "available_languages",
+    "run_tests", "get_harness", "HarnessOptions", "HarnessReport", "CaseResult", "BadTests",
+]

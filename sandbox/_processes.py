@@ -1,0 +1,134 @@
+"""The program process: forked from the warm worker for every run.
+
+It sets its session, descriptors, rlimits, environment and credentials, then locks
+itself with Landlock and seccomp, says ``ok`` on the setup pipe, closes it, and only
+then runs untrusted code (in-process Python, or ``execve``). With the PID-namespace
+layer it is PID 1 of a fresh namespace, so every process it creates dies with it.
+It only ever leaves through ``os._exit``.
+"""
+from __future__ import annotations
+
+import math
+import os
+import resource
+import signal
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sandbox import _syscalls as sc
+from sandbox import landlock, seccomp
+from sandbox.languages import LanguageSpec
+from sandbox.pyexec import run_python
+from sandbox.result import ExecRequest
+
+__all__ = ["RunSetup", "program_main", "stage_files"]
+
+REPORT_FD, SETUP_FD = 3, 4
+_CAP_DAC_READ_SEARCH = 2
+_MAX_FD = 4096
+
+
+@dataclass
+class RunSetup:
+    """Everything the program process needs, fixed before the fork."""
+
+    request: ExecRequest
+    spec: LanguageSpec
+    plan: frozenset[str]
+    uid: int
+    workdir: str
+    stdin_r: int
+    stdout_w: int
+    stderr_w: int
+    report_w: int
+    setup_w: int
+
+
+def stage_files(setup: RunSetup) -> None:
+    """Write the program's files into its working directory (owned by the sandbox uid)."""
+    for name, data in setup.request.program.files.items():
+        path = os.path.join(setup.workdir, os.path.basename(name))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755 if name == setup.spec.artifact else 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if "drop_uid" in setup.plan:
+            os.chown(path, setup.uid, setup.uid)
+
+
+def _set_descriptors(setup: RunSetup) -> None:
+    for src, dst in ((setup.stdin_r, 0), (setup.stdout_w, 1), (setup.stderr_w, 2), (setup.report_w, REPORT_FD),
+                     (setup.setup_w, SETUP_FD)):
+        os.dup2(src, dst)
+    os.closerange(SETUP_FD + 1, _MAX_FD)
+
+
+def _set_rlimits(setup: RunSetup) -> None:
+    limits = setup.request.limits
+    cpu = max(1, math.ceil(limits.cpu_seconds))
+    for res, value in ((resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_AS, limits.memory_bytes),
+                       (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_FSIZE, limits.file_bytes),
+                       (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(res, value if isinstance(value, tuple) else (value, value))
+
+
+def _environment(workdir: str) -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _set_credentials(setup: RunSetup) -> None:
+    if "drop_uid" in setup.plan:
+        # Keep only CAP_DAC_READ_SEARCH, so a runtime under a private home stays importable;
+        # Landlock still confines reads to the runtime paths and seccomp blocks open_by_handle_at.
+        keep = {"landlock", "seccomp"} <= setup.plan
+        if keep:
+            sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+        os.setgroups([])
+        os.setresgid(setup.uid, setup.uid, setup.uid)
+        os.setresuid(setup.uid, setup.uid, setup.uid)
+        sc.capset(1 << _CAP_DAC_READ_SEARCH if keep else 0)
+    elif "userns" in setup.plan:
+        sc.capset(0)
+
+
+def _lock_down(setup: RunSetup) -> None:
+    if "landlock" in setup.plan:
+        landlock.restrict(read=setup.spec.read_paths, write=(setup.workdir, "/dev/null"),
+                          execute=setup.spec.exec_paths)
+    if "seccomp" in setup.plan:
+        seccomp.install()
+
+
+def program_main(setup: RunSetup) -> NoReturn:
+    """Body of the program process: isolate, then run untrusted code."""
+    try:
+        os.setsid()
+        _set_descriptors(setup)
+        os.chdir(setup.workdir)
+        _set_rlimits(setup)
+        env = _environment(setup.workdir)
+        os.environ.clear()
+        os.environ.update(env)
+        _set_credentials(setup)
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        _lock_down(setup)
+    except BaseException as exc:  # noqa: BLE001 - reported as sandbox_error
+        os.write(SETUP_FD, f"{type(exc).__name__}: {exc}".encode(errors="replace")[:2000])
+        os._exit(125)
+    argv = setup.request.argv or setup.spec.run_argv
+    if argv is None:
+        run_python(setup.request, setup.spec, REPORT_FD, SETUP_FD)
+    _exec(list(argv), env)
+
+
+def _exec(argv: list[str], env: dict[str, str]) -> NoReturn:
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    os.close(REPORT_FD)
+    os.write(SETUP_FD, b"ok")
+    os.close(SETUP_FD)
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        os.write(2, f"cannot execute {argv[0]}: {exc}\n".encode())
+    os._exit(127)

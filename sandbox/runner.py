@@ -1,0 +1,173 @@
+"""One execution, supervised from the warm worker: fork, feed, drain, time, kill, classify.
+
+All pipes (stdin, stdout, stderr, the harness report and the program's setup channel)
+and a pidfd for the program are served from one ``selectors`` loop, so a program that
+floods its output while the worker is still writing its input can neither deadlock
+the worker nor be mistaken for a timeout: once it writes more than
+``Limits.output_bytes`` on either stream it is killed with status ``output_limit``.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from sandbox import reaper
+from sandbox._processes import RunSetup, program_main, stage_files
+from sandbox.classify import classify
+from sandbox.languages import get_language
+from sandbox.result import ExecRequest, ExecResult
+
+__all__ = ["execute"]
+
+_CHUNK = 1 << 16
+_GRACE_S = 1.0  # after the program is gone, how long leftover pipe holders may linger
+_STREAMS = ("stdout", "stderr", "report", "setup")
+
+
+@dataclass
+class _Run:
+    """Mutable state of one supervised run."""
+
+    pid: int
+    limit: int
+    pidns: bool
+    start: float = field(default_factory=time.monotonic)
+    out: dict[str, bytearray] = field(default_factory=lambda: {n: bytearray() for n in _STREAMS})
+    truncated: dict[str, bool] = field(default_factory=lambda: {"stdout": False, "stderr": False})
+    killed_for: str | None = None
+    wstatus: int | None = None
+    wall: float = 0.0
+    cpu: float = 0.0
+    rss: int = 0
+
+    def kill(self, reason: str) -> None:
+        if self.killed_for is None:
+            self.killed_for = reason
+        if self.wstatus is None:  # PID 1 of its namespace: the kernel kills the rest
+            try:
+                (os.kill if self.pidns else os.killpg)(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def reap(self) -> None:
+        _, self.wstatus, usage = os.wait4(self.pid, 0)
+        self.wall = time.monotonic() - self.start
+        self.cpu = usage.ru_utime + usage.ru_stime
+        self.rss = usage.ru_maxrss * 1024
+
+
+def _on_data(run: _Run, name: str, data: bytes) -> None:
+    buf = run.out[name]
+    cap = run.limit if name in run.truncated else 4 * run.limit + 65536
+    room = cap - len(buf)
+    buf += data[:max(room, 0)]
+    if len(data) > room:
+        if name in run.truncated:
+            run.truncated[name] = True
+        run.kill("output_limit")
+
+
+def _feed(sel: selectors.BaseSelector, fd: int, pending: memoryview) -> memoryview:
+    try:
+        pending = pending[os.write(fd, pending[:_CHUNK]):]
+    except BlockingIOError:
+        return pending
+    except BrokenPipeError:
+        pending = pending[:0]
+    if not pending:
+        sel.unregister(fd)
+        os.close(fd)
+    return pending
+
+
+def _supervise(run: _Run, fds: dict[str, int], pidfd: int, stdin_w: int, stdin: bytes, wall_s: float,
+               uid: int | None) -> None:
+    sel = selectors.DefaultSelector()
+    for name, fd in fds.items():
+        sel.register(fd, selectors.EVENT_READ, name)
+    sel.register(pidfd, selectors.EVENT_READ, "exit")
+    pending = memoryview(stdin)
+    if pending:
+        os.set_blocking(stdin_w, False)
+        sel.register(stdin_w, selectors.EVENT_WRITE, "stdin")
+    else:
+        os.close(stdin_w)
+    deadline, exited_at = run.start + wall_s, None
+    while sel.get_map():
+        now = time.monotonic()
+        if exited_at is not None and now - exited_at > _GRACE_S:
+            break
+        if run.wstatus is None and now >= deadline:
+            run.kill("timeout")
+        wait = _GRACE_S if run.killed_for or exited_at else max(0.0, deadline - now)
+        for key, _ in sel.select(min(wait, _GRACE_S)):
+            if key.data == "stdin":
+                pending = _feed(sel, stdin_w, pending)
+            elif key.data == "exit":
+                sel.unregister(pidfd)
+                run.reap()
+                if not run.pidns:
+                    reaper.sweep(uid)
+                exited_at = time.monotonic()
+            elif data := os.read(key.fd, _CHUNK):
+                _on_data(run, key.data, data)
+            else:
+                sel.unregister(key.fd)
+    for key in list(sel.get_map().values()):
+        sel.unregister(key.fd)
+        if key.data == "stdin":
+            os.close(key.fd)
+    sel.close()
+
+
+def execute(request: ExecRequest, plan: frozenset[str], uid: int, tmp_root: str | None = None) -> ExecResult:
+    """Run ``request`` under every layer in ``plan``. Call only from a single-threaded process."""
+    spec = get_language(request.program.language)
+    workdir = tempfile.mkdtemp(prefix="run-", dir=tmp_root)
+    pairs = {name: os.pipe() for name in _STREAMS}
+    stdin_r, stdin_w = os.pipe()
+    try:
+        if "drop_uid" in plan:
+            os.chown(workdir, uid, uid)
+        setup = RunSetup(request, spec, plan, uid, workdir, stdin_r, pairs["stdout"][1], pairs["stderr"][1],
+                         pairs["report"][1], pairs["setup"][1])
+        stage_files(setup)
+        if "pidns" in plan:
+            reaper.arm_pid_namespace()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            os.close(stdin_w)
+            program_main(setup)
+        run = _Run(pid, request.limits.output_bytes, "pidns" in plan)
+        pidfd = os.pidfd_open(pid)
+    finally:
+        for fd in [stdin_r] + [w for _, w in pairs.values()]:
+            os.close(fd)
+    try:
+        _supervise(run, {n: r for n, (r, _) in pairs.items()}, pidfd, stdin_w, request.stdin,
+                   request.limits.wall_s, uid if "drop_uid" in plan else None)
+    finally:
+        if run.wstatus is None:
+            run.kill("killed")
+            run.reap()
+        os.close(pidfd)
+        for read_fd, _ in pairs.values():
+            os.close(read_fd)
+        files = _collect(workdir, request.collect)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return classify(run, request, plan, files)
+
+
+def _collect(workdir: str, names: tuple[str, ...]) -> dict[str, bytes]:
+    files = {}
+    for name in names:
+        path = os.path.join(workdir, os.path.basename(name))
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, "rb") as fh:
+                files[name] = fh.read()
+    return files
