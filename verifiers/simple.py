@@ -228,6 +228,7 @@ def _span_letters(span: str) -> list[str]:
     return list(dict.fromkeys(([lead[0]] if lead else []) + found))
 
 
+_LATE_IS = re.compile(r"\bis\s+\(?([A-Z])\)?(?![A-Za-z])")
 _ALSO = re.compile(r"\s*(?:,|/|&|or|and)\s*\(?([A-Z])\)?(?![A-Za-z])")
 
 
@@ -238,6 +239,9 @@ def _cue_letters(text: str) -> list[str] | None:
         window = text[m.end():m.end() + 60].split("\n", 1)[0]
         window = _clean_span(_FILLER.sub("", window, count=1))
         lead = _lead_letter(window)
+        if lead is None:  # "Answer: the correct one is C"
+            late = _LATE_IS.search(window)
+            lead = (late.group(1), late.end()) if late else None
         if lead is not None:
             also = _ALSO.match(window, lead[1])
             return list(dict.fromkeys([lead[0], also.group(1)])) if also else [lead[0]]

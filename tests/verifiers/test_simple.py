@@ -109,6 +109,7 @@ def test_exact_bad_options_are_clear_errors(options, message):
         "Let me think.\n(A) is too small, (B) too.\n\nC",
         "The answer is C, and A is wrong.",
         "\\boxed{C) 42}",
+        "Answer: the correct one is C",
     ],
 )
 def test_choice_finds_the_letter(completion):
