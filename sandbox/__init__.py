@@ -52,6 +52,9 @@ What it does not stop:
   outputs, which never enter the worker);
 - total memory across processes: RLIMIT_AS caps each process, and RLIMIT_NPROC the
   number of processes, so the worst case is their product; there are no cgroups;
+- exact POSIX signal semantics: the program is PID 1 of its namespace, so a signal
+  it sends *itself* whose action is the default (``os.kill(os.getpid(), SIGTERM)``)
+  is ignored; faults (SIGSEGV, ...) and signals with handlers behave as usual;
 - layers the kernel lacks: on such machines they are reported inactive and skipped
   (or refused with ``strict=True``); seccomp has a syscall table for x86_64 only.
 """

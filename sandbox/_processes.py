@@ -65,7 +65,8 @@ def _set_descriptors(setup: RunSetup) -> None:
 def _set_rlimits(setup: RunSetup) -> None:
     limits = setup.request.limits
     cpu = max(1, math.ceil(limits.cpu_seconds))
-    for res, value in ((resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_AS, limits.memory_bytes),
+    # soft == hard: the kernel's SIGKILL at the limit; a SIGXCPU would be ignored by a PID 1
+    for res, value in ((resource.RLIMIT_CPU, (cpu, cpu)), (resource.RLIMIT_AS, limits.memory_bytes),
                        (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_FSIZE, limits.file_bytes),
                        (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(res, value if isinstance(value, tuple) else (value, value))
@@ -99,9 +100,15 @@ def _lock_down(setup: RunSetup) -> None:
         seccomp.install()
 
 
+_DEFAULT_SIGNALS = (signal.SIGXCPU, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2,
+                    signal.SIGCHLD, signal.SIGQUIT)
+
+
 def program_main(setup: RunSetup) -> NoReturn:
     """Body of the program process: isolate, then run untrusted code."""
     try:
+        for sig in _DEFAULT_SIGNALS:  # whatever the worker inherited, e.g. an ignored SIGXCPU
+            signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         _set_descriptors(setup)
         os.chdir(setup.workdir)

@@ -1,11 +1,12 @@
-"""Isolation layers: which exist, which work on this machine, and how each is applied.
+"""Isolation layers: which exist, which work on this machine, and how each is entered.
 
-Every run forks a *holder* process from the warm worker, and the holder forks the
-*program* process. The holder enters the new namespaces (so the program is PID 1 of
-its own PID namespace) and mounts the private tmpfs; the program sets its session,
-rlimits, environment and credentials, then locks itself down with Landlock and
-seccomp before any untrusted code runs. Each layer registers a probe that tries it
-in a throwaway child; ``capabilities()`` reports the outcome per layer.
+Worker-level layers are entered once when a warm worker starts (its network
+namespace, and a private mount namespace holding its size-capped tmpfs); run-level
+layers are applied to each program process after the worker forks it (a fresh PID
+and IPC namespace, session, rlimits, environment, credentials, then Landlock and
+seccomp before any untrusted code runs; see ``sandbox._processes``). Each layer
+registers a probe that tries it in a throwaway child; ``capabilities()`` reports the
+outcome per layer.
 """
 from __future__ import annotations
 
