@@ -42,6 +42,7 @@ class RunSetup:
     stderr_w: int
     report_w: int
     setup_w: int
+    ruleset_fd: int | None = None  # a Landlock ruleset the worker built for this language
 
 
 def stage_files(setup: RunSetup) -> None:
@@ -92,12 +93,14 @@ def _set_credentials(setup: RunSetup) -> None:
         sc.capset(0)
 
 
-def _lock_down(setup: RunSetup) -> None:
-    if "landlock" in setup.plan:
+def _landlock(setup: RunSetup) -> None:
+    if "landlock" not in setup.plan:
+        return
+    if setup.ruleset_fd is not None:
+        landlock.enforce(setup.ruleset_fd)
+    else:
         landlock.restrict(read=setup.spec.read_paths, write=(setup.workdir, "/dev/null"),
                           execute=setup.spec.exec_paths)
-    if "seccomp" in setup.plan:
-        seccomp.install()
 
 
 _DEFAULT_SIGNALS = (signal.SIGXCPU, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2,
@@ -110,6 +113,7 @@ def program_main(setup: RunSetup) -> NoReturn:
         for sig in _DEFAULT_SIGNALS:  # whatever the worker inherited, e.g. an ignored SIGXCPU
             signal.signal(sig, signal.SIG_DFL)
         os.setsid()
+        _landlock(setup)  # before the descriptors are rearranged: the ruleset fd is still open
         _set_descriptors(setup)
         os.chdir(setup.workdir)
         _set_rlimits(setup)
@@ -118,7 +122,8 @@ def program_main(setup: RunSetup) -> NoReturn:
         os.environ.update(env)
         _set_credentials(setup)
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
-        _lock_down(setup)
+        if "seccomp" in setup.plan:
+            seccomp.install()
     except BaseException as exc:  # noqa: BLE001 - reported as sandbox_error
         os.write(SETUP_FD, f"{type(exc).__name__}: {exc}".encode(errors="replace")[:2000])
         os._exit(125)

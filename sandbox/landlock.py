@@ -16,7 +16,7 @@ from typing import Iterable
 
 from sandbox._syscalls import set_no_new_privs, syscall
 
-__all__ = ["abi_version", "restrict"]
+__all__ = ["abi_version", "build_ruleset", "enforce", "restrict"]
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # same number on every arch
 _RULE_PATH_BENEATH = 1
@@ -71,13 +71,10 @@ def _add_path(ruleset: int, path: str, access: int, handled: int) -> None:
         os.close(fd)
 
 
-def restrict(read: Iterable[str], write: Iterable[str], execute: Iterable[str]) -> int:
-    """Apply a Landlock domain to the calling process; returns the ABI used.
-
-    ``read`` paths get read (files and directory listings), ``write`` paths get full
-    access, ``execute`` paths get read and execute. Raises ``OSError`` if the kernel
-    refuses; callers apply it in the child only.
-    """
+def build_ruleset(read: Iterable[str], write: Iterable[str], execute: Iterable[str]) -> int:
+    """A ruleset fd: ``read`` paths get read access (files and listings), ``write`` paths
+    full access, ``execute`` paths read and execute. Building one restricts nothing;
+    a warm worker builds it once and each program process ``enforce``s it."""
     abi = abi_version()
     if abi < 1:
         raise OSError(38, "Landlock is not available on this kernel")
@@ -97,8 +94,22 @@ def restrict(read: Iterable[str], write: Iterable[str], execute: Iterable[str]) 
             _add_path(ruleset, path, reading | EXECUTE, handled)
         for path in write:
             _add_path(ruleset, path, handled, handled)
-        set_no_new_privs()
-        syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
+    except BaseException:
+        os.close(ruleset)
+        raise
+    return ruleset
+
+
+def enforce(ruleset: int) -> None:
+    """Apply a ruleset to the calling process and its future children (irreversible)."""
+    set_no_new_privs()
+    syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
+
+
+def restrict(read: Iterable[str], write: Iterable[str], execute: Iterable[str]) -> None:
+    """Build and enforce a ruleset in one go (see ``build_ruleset``)."""
+    ruleset = build_ruleset(read, write, execute)
+    try:
+        enforce(ruleset)
     finally:
         os.close(ruleset)
-    return abi

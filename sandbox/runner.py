@@ -16,10 +16,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from sandbox import reaper
+from sandbox import landlock, reaper
 from sandbox._processes import RunSetup, program_main, stage_files
 from sandbox.classify import classify
-from sandbox.languages import get_language
+from sandbox.languages import LanguageSpec, get_language
 from sandbox.result import ExecRequest, ExecResult
 
 __all__ = ["execute"]
@@ -27,6 +27,18 @@ __all__ = ["execute"]
 _CHUNK = 1 << 16
 _GRACE_S = 1.0  # after the program is gone, how long leftover pipe holders may linger
 _STREAMS = ("stdout", "stderr", "report", "setup")
+_RULESETS: dict[tuple[str, str], int] = {}  # (language, tmp_root) -> Landlock ruleset fd, built once per worker
+
+
+def _ruleset(spec: LanguageSpec, plan: frozenset[str], tmp_root: str | None) -> int | None:
+    """The worker's prebuilt ruleset: writes allowed under ``tmp_root``, which holds only
+    the current run's directory (runs in a worker are sequential)."""
+    if "landlock" not in plan or tmp_root is None:
+        return None
+    key = (spec.name, tmp_root)
+    if key not in _RULESETS:
+        _RULESETS[key] = landlock.build_ruleset(spec.read_paths, (tmp_root, "/dev/null"), spec.exec_paths)
+    return _RULESETS[key]
 
 
 @dataclass
@@ -135,7 +147,7 @@ def execute(request: ExecRequest, plan: frozenset[str], uid: int, tmp_root: str 
         if "drop_uid" in plan:
             os.chown(workdir, uid, uid)
         setup = RunSetup(request, spec, plan, uid, workdir, stdin_r, pairs["stdout"][1], pairs["stderr"][1],
-                         pairs["report"][1], pairs["setup"][1])
+                         pairs["report"][1], pairs["setup"][1], _ruleset(spec, plan, tmp_root))
         stage_files(setup)
         if "pidns" in plan:
             reaper.arm_pid_namespace()

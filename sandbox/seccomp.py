@@ -66,12 +66,19 @@ def _program() -> list[tuple[int, int, int, int]]:
     return prog
 
 
+_PREBUILT: list[tuple[object, _Prog]] = []
+
+
 def install() -> None:
-    """Install the filter on the calling process (irreversible); raises ``OSError``."""
+    """Install the filter on the calling process (irreversible); raises ``OSError``.
+
+    The BPF program is built once per process and reused by every child forked after.
+    """
     if not available():
         raise OSError(38, f"no seccomp syscall table for {MACHINE}")
-    rows = _program()
-    filters = (_Filter * len(rows))(*(_Filter(*row) for row in rows))
-    prog = _Prog(len(rows), filters)
+    if not _PREBUILT:
+        rows = _program()
+        filters = (_Filter * len(rows))(*(_Filter(*row) for row in rows))
+        _PREBUILT.append((filters, _Prog(len(rows), filters)))
     set_no_new_privs()
-    prctl(PR_SET_SECCOMP, 2, ctypes.addressof(prog))  # SECCOMP_MODE_FILTER
+    prctl(PR_SET_SECCOMP, 2, ctypes.addressof(_PREBUILT[0][1]))  # SECCOMP_MODE_FILTER

@@ -91,6 +91,7 @@ def main() -> None:
     worker = _Worker(config)
     try:
         isolation.enter_worker_namespaces(worker.plan, worker.tmp_root, worker.disk_bytes)
+        os.chmod(worker.tmp_root, 0o711)  # the sandbox uid may enter its run directory, not list others
         if "pidns" not in worker.plan:
             reaper.become_subreaper()
     except OSError as exc:
