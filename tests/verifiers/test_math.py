@@ -23,7 +23,8 @@ def test_last_boxed_wins():
     assert last_boxed(r"first \boxed{3} ... corrected: \boxed{4}") == "4"
     assert last_boxed(r"\fbox{\frac{1}{2}}") == r"\frac{1}{2}"
     assert last_boxed(r"\boxed 7 is it") == "7"
-    assert last_boxed(r"\boxed{unbalanced") is None
+    assert last_boxed(r"\boxed{cut off") == "cut off"  # a truncated last box takes the rest
+    assert last_boxed("no box here") is None
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass
 
 import sympy
+from sympy.core.function import AppliedUndef
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import And
 
@@ -138,20 +139,40 @@ def _simple_interval(rel: Relational, symbol: sympy.Symbol) -> sympy.Set | None:
     return sympy.Interval(-sympy.oo, bound, left_open=True, right_open=strict)
 
 
+def _subject(parts: tuple) -> sympy.Basic | None:
+    """The one non-constant side every inequality of a chain shares (x, or f(x))."""
+    sides = {side for part in parts if isinstance(part, Relational) for side in (part.lhs, part.rhs) if side.free_symbols}
+    return next(iter(sides)) if len(sides) == 1 else None
+
+
 def _as_set(rel: sympy.Basic) -> sympy.Set | None:
     """The solution set of a one-variable inequality (or chain of them)."""
-    symbols = rel.free_symbols
-    if len(symbols) != 1 or isinstance(rel, sympy.Eq):
+    if isinstance(rel, sympy.Eq) or not rel.free_symbols:
         return None
-    symbol = next(iter(symbols))
     parts = rel.args if isinstance(rel, And) else (rel,)
-    intervals = [_simple_interval(part, symbol) for part in parts if isinstance(part, Relational)]
-    if len(intervals) == len(parts) and all(i is not None for i in intervals):
+    symbol = _subject(parts)
+    if not isinstance(symbol, (sympy.Symbol, AppliedUndef)):
+        symbol = None  # e.g. -x > -1: let sympy's solver handle it below
+    intervals = [_simple_interval(part, symbol) for part in parts if isinstance(part, Relational)] if symbol else []
+    if intervals and len(intervals) == len(parts) and all(i is not None for i in intervals):
         return sympy.Intersection(*intervals) if len(intervals) > 1 else intervals[0]
+    if len(rel.free_symbols) != 1:
+        return None
     try:
         return rel.as_set()
     except Exception:
         return None
+
+
+def _symbols_only(expr: sympy.Basic) -> bool:
+    """A name-like left side: symbols, applied functions, their products and ratios."""
+    if isinstance(expr, (sympy.Symbol, AppliedUndef)):
+        return True
+    if isinstance(expr, sympy.Abs):  # |AB| = 1
+        return _symbols_only(expr.args[0])
+    if isinstance(expr, (sympy.Mul, sympy.Pow)):
+        return all(_symbols_only(a) or (a.is_Integer and isinstance(expr, sympy.Pow)) for a in expr.args)
+    return False
 
 
 def _is_symbol_tuple(value: sympy.Basic) -> bool:
@@ -167,13 +188,20 @@ def _assignment_value(rel: sympy.Basic) -> sympy.Basic | None:
     if not isinstance(rel, sympy.Eq):
         return None
     lhs, rhs = rel.lhs, rel.rhs
-    if isinstance(lhs, sympy.Symbol) or (isinstance(lhs, sympy.Function) and not rhs.free_symbols):
-        return rhs
+    if isinstance(lhs, sympy.Symbol) or (_symbols_only(lhs) and not rhs.free_symbols):
+        return rhs  # x = 4, f(x) = 3, AB = 4, V_1 : V_2 = 11 : 21
     if _is_symbol_tuple(lhs):  # (x, y) = (3, 4)
+        return rhs
+    if not lhs.free_symbols and not rhs.free_symbols:  # a computation: 1/2 + 1/3 = 5/6
         return rhs
     if isinstance(rhs, sympy.Symbol) and not lhs.free_symbols:
         return lhs
     return None
+
+
+def _same_name(a: sympy.Basic, b: sympy.Basic) -> bool:
+    """Left sides naming the same thing: equal, or the same function W(n) / W(x)."""
+    return a == b or (isinstance(a, AppliedUndef) and isinstance(b, AppliedUndef) and a.func == b.func)
 
 
 def _equations_equal(a: sympy.Eq, b: sympy.Eq, tol: Tolerance) -> bool:
@@ -194,7 +222,7 @@ def _relations_equal(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
             return as_set is not None and rel.lhs in other.free_symbols and _sets_equal(value, as_set, tol)
     if isinstance(a, sympy.Eq) and isinstance(b, sympy.Eq):
         va, vb = _assignment_value(a), _assignment_value(b)
-        if va is not None and vb is not None and a.lhs == b.lhs:
+        if va is not None and vb is not None and _same_name(a.lhs, b.lhs):
             return equivalent(va, vb, tol)
         return _equations_equal(a, b, tol)
     sa, sb = _as_set(a), _as_set(b)
@@ -259,12 +287,30 @@ def _matrix_equal(a: sympy.MatrixBase, b: sympy.MatrixBase, tol: Tolerance) -> b
     return a.shape == b.shape and all(equivalent(x, y, tol) for x, y in zip(a, b))
 
 
+def _open_pair_vs_list(interval: sympy.Basic, other: sympy.Basic, tol: Tolerance = Tolerance()) -> bool | None:
+    """``(1,3)`` parses as an open interval but may be the pair (1, 3): then the answer
+    ``1, 3`` (a two-element list, in the order written) names the same pair."""
+    if not isinstance(interval, sympy.Interval) or not interval.is_open:
+        return None
+    if isinstance(other, sympy.Tuple) or isinstance(other, sympy.FiniteSet):
+        items = list(getattr(other, "_unsorted_args", None) or other.args)
+        if len(items) == 2:
+            return _sequence_equal(sympy.Tuple(interval.start, interval.end), sympy.Tuple(*items), tol)
+    return None
+
+
+def _undefined(value: sympy.Basic) -> bool:
+    return isinstance(value, sympy.Basic) and (value.has(sympy.zoo) or value.has(sympy.nan))
+
+
 def _is_relation(value: sympy.Basic) -> bool:
     return isinstance(value, (Relational, And))
 
 
 def equivalent(a: sympy.Basic, b: sympy.Basic, tol: Tolerance = Tolerance()) -> bool:
     """True when ``a`` and ``b`` denote the same answer."""
+    if _undefined(a) or _undefined(b):
+        return False  # 12:00 parses as 12/0; two undefined values are not "equal"
     if a == b:
         return True
     if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
@@ -272,6 +318,9 @@ def equivalent(a: sympy.Basic, b: sympy.Basic, tol: Tolerance = Tolerance()) -> 
         return both and _matrix_equal(a, b, tol)
     if _is_relation(a) or _is_relation(b):
         return _relation_vs_any(a, b, tol)
+    pair = _open_pair_vs_list(a, b, tol) if isinstance(a, sympy.Interval) else _open_pair_vs_list(b, a, tol)
+    if pair is not None:
+        return pair
     if isinstance(a, sympy.Tuple) or isinstance(b, sympy.Tuple):
         both = isinstance(a, sympy.Tuple) and isinstance(b, sympy.Tuple)
         return both and _sequence_equal(a, b, tol)

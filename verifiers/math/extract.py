@@ -1,13 +1,15 @@
 """Find the final answer in a model completion.
 
-Priority, each taking the *last* occurrence in the text:
-1. ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces; ``\\boxed 5`` too)
-2. "final answer is X" / "final answer: X"
-3. GSM8K's ``#### X``
-4. ``Answer: X`` (also ``**Answer:**``)
-5. the last display/inline math span, when the completion is short
-6. the whole completion, when it is short and looks like a bare answer
-7. the last number in the text (``last_number_fallback``)
+Priority:
+1. ``\\boxed{...}`` / ``\\fbox{...}``: the last one wins ("\\boxed{3} ... corrected:
+   \\boxed{4}" is 4), but boxes separated only by connectors ("\\boxed{1} and
+   \\boxed{2}") form one list answer; a "final answer is" line after the last box wins;
+2. "final answer is X" / "final answer: X", GSM8K's ``#### X``, ``Answer: X``;
+3. without a marker: a short bare completion as a whole, else the last math span
+   (``$...$``, ``\\(...\\)``, ``\\[...\\]``) or the last number, whichever comes later;
+4. the last number (``last_number_fallback``) as a fallback candidate.
+
+The verifier takes the first candidate that parses. All scanning is linear-time.
 """
 from __future__ import annotations
 
@@ -20,29 +22,33 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*(\{|\s+\S)")
 _FINAL_RE = re.compile(r"final\s+answer\s*(?:is|:|=)?\s*(?:[:=])?\s*", re.IGNORECASE)
 _HASH_RE = re.compile(r"####\s*")
 _ANSWER_RE = re.compile(r"(?:^|[\s*_>])answer\s*\**\s*[:：]\s*\**", re.IGNORECASE)
+_MARKERS = ((_FINAL_RE, "final_answer"), (_HASH_RE, "hashes"), (_ANSWER_RE, "answer_colon"))
 _SPAN_RES = (
     re.compile(r"\$\$(.+?)\$\$", re.DOTALL),
     re.compile(r"\\\[(.+?)\\\]", re.DOTALL),
-    re.compile(r"\\\((.+?)\\\)", re.DOTALL),
-    re.compile(r"(?<![\\$])\$([^$]+?)\$"),
+    re.compile(r"\\\(([^\n]+?)\\\)"),  # inline math stays on one line
+    re.compile(r"(?<![\\$])\$((?:[^$\n\\]|\\.)+?)\$"),
 )
-_NUMBER_RE = re.compile(r"-?\d+/\d+(?![\d.])|-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
+_NUMBER_RE = re.compile(r"-?\d+/\d+(?!\d|\.\d)|-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?%?|-?\.\d+%?")
 _PROSE_RE = re.compile(r"(?<![\\a-zA-Z])[A-Za-z]{2,}\s+[A-Za-z]{2,}")  # two plain words: a sentence
 _SHORT = 60  # a completion this short with no marker may be the bare answer
-_BARE_RE = re.compile(r"^[\w\s\\{}()\[\]^_+\-*/.,=<>|!:;'$%°−·×÷√π∞]+$")
+_BARE_RE = re.compile(r"^[\w\s\\{}()\[\]^_+\-*/.,=<>|!:;'%°−·×÷√π∞]+$")
+_GAP_NOISE_RE = re.compile(r"\\text\{[^{}]{0,40}\}|\\q?quad|\\[,;:! ]|\$|\\[()\[\]]|[\s,;&+.]|\\\\|\band\b|\bor\b")
+_GAP_STOP_RE = re.compile(r"wait|correct|actual|instead|but\b|however|therefore|thus|hence|final|answer|mistake|error|again|\bso\b|\bno\b|\.\.\.", re.IGNORECASE)
+_MAX_GAP = 40
+_MAX_UNCLOSED = 200  # an unclosed last box takes the rest of the text, if that is short
 
 
 @dataclass(frozen=True)
 class Extraction:
     answer: str  # the raw answer text (not yet normalized)
-    method: str  # which rule found it: boxed, final_answer, hashes, answer_colon, math_span, whole, last_number
+    method: str  # which rule found it
 
 
 def matching_brace(text: str, open_index: int) -> int:
     """Index of the brace closing the one at ``open_index``; -1 if unbalanced."""
     depth = 0
-    i = open_index
-    n = len(text)
+    i, n = open_index, len(text)
     while i < n:
         ch = text[i]
         if ch == "\\" and i + 1 < n and text[i + 1] in "{}":
@@ -58,96 +64,121 @@ def matching_brace(text: str, open_index: int) -> int:
     return -1
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last complete ``\\boxed{}``/``\\fbox{}``; None if there is none."""
-    for match in reversed(list(_BOX_RE.finditer(text))):
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every complete box as (start, end, content), in order."""
+    found = []
+    matches = list(_BOX_RE.finditer(text))
+    for index, match in enumerate(matches):
         if match.group(1) == "{":
             end = matching_brace(text, match.end() - 1)
             if end != -1:
-                return text[match.end() : end]
+                found.append((match.start(), end + 1, text[match.end() : end]))
+            elif index == len(matches) - 1 and len(text) - match.end() <= _MAX_UNCLOSED:
+                found.append((match.start(), len(text), text[match.end() :].strip()))  # cut off: the rest
         else:
-            token = match.group(1).strip()
-            rest = text[match.end() :]
-            tail = re.match(r"[^\s$.,;]*", rest)
-            return token + (tail.group(0) if tail else "")
-    return None
+            tail = re.match(r"[^\s$.,;]*", text[match.end() :])
+            content = match.group(1).strip() + (tail.group(0) if tail else "")
+            found.append((match.start(), match.end() + (tail.end() if tail else 0), content))
+    return found
 
 
-def _after_marker(text: str, regex: re.Pattern) -> str | None:
-    matches = list(regex.finditer(text))
-    if not matches:
-        return None
-    rest = text[matches[-1].end() :].strip()
-    line = rest.split("\n", 1)[0].strip()
-    if line.startswith("$$") or line.startswith("\\["):
-        inner = _first_span(rest)
-        if inner is not None:
-            return inner
+def _is_connector(gap: str) -> bool:
+    if len(gap) > 200 or "\n\n" in gap or _GAP_STOP_RE.search(gap):
+        return False
+    return len(_GAP_NOISE_RE.sub("", gap)) <= _MAX_GAP
+
+
+def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> str:
+    """The last box, joined with the boxes before it that only connectors separate."""
+    group = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        if not _is_connector(text[box[1] : group[0][0]]):
+            break
+        group.insert(0, box)
+    return ", ".join(content for _, _, content in group if content.strip()) or group[-1][2]
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last complete ``\\boxed{}``/``\\fbox{}`` (or box list); None if none."""
+    boxes = _boxes(text)
+    return _last_box_group(text, boxes) if boxes else None
+
+
+def _spans(text: str) -> list[tuple[int, str]]:
+    """(end position, content) of every math span."""
+    return [(m.end(), m.group(1)) for regex in _SPAN_RES for m in regex.finditer(text)]
+
+
+def _latest_math(text: str) -> list[Extraction]:
+    """The last math span and the last number, the later-ending one first."""
+    spans = [s for s in _spans(text) if s[1].strip()]
+    numbers = [(m.end(), m.group(0)) for m in _NUMBER_RE.finditer(text)]
+    out = []
+    if spans:
+        out.append((max(spans)[0], Extraction(max(spans)[1].strip(), "math_span")))
+    if numbers:
+        out.append((numbers[-1][0], Extraction(numbers[-1][1], "last_number")))
+    return [e for _, e in sorted(out, key=lambda pair: -pair[0])]
+
+
+def _marker_answers(line: str, method: str) -> list[Extraction]:
+    line = line.strip().strip('"').replace('\\"', "").strip()
+    line = re.split(r"(?<!\d)\.(?:\s|$)|\.\s+(?=[A-Z])", line.strip(), maxsplit=1)[0].strip().rstrip(".")
+    if not line:
+        return []
     boxed = last_boxed(line)
     if boxed is not None:
-        return boxed
-    span = _first_span(line)
-    if span is not None and span.strip():
-        return span.strip()
-    # a sentence ends at ". " / final "." but not at a decimal point
-    line = re.split(r"(?<!\d)\.(?:\s|$)|\.\s+(?=[A-Z])", line, maxsplit=1)[0]
-    line = line.strip().rstrip(".").strip()
-    return line or None
+        return [Extraction(boxed, method)]
+    if not _PROSE_RE.search(line.replace("\\text", "")):
+        whole = re.fullmatch(r"\$+([^$]+)\$+|\\[(\[](.+)\\[)\]]", line)
+        return [Extraction((whole.group(1) or whole.group(2)).strip() if whole else line, method)]
+    return [Extraction(e.answer, method) for e in _latest_math(line)]
 
 
-def _first_span(text: str) -> str | None:
-    for regex in _SPAN_RES:
-        match = regex.search(text)
-        if match:
-            return match.group(1)
-    return None
-
-
-def _last_span(text: str) -> str | None:
-    best, best_end = None, -1
-    for regex in _SPAN_RES:
-        for match in regex.finditer(text):
-            if match.end() > best_end:
-                best, best_end = match.group(1), match.end()
-    return best
-
-
-def _last_number(text: str) -> str | None:
-    numbers = _NUMBER_RE.findall(text)
-    return numbers[-1] if numbers else None
+def _after_marker(text: str) -> tuple[int, list[Extraction]]:
+    for regex, method in _MARKERS:
+        matches = list(regex.finditer(text))
+        if matches:
+            rest = text[matches[-1].end() :].lstrip()
+            if rest.startswith("$$") or rest.startswith("\\["):
+                spans = _spans(rest[: rest.find("\n\n") if "\n\n" in rest else len(rest)])
+                if spans:
+                    return matches[-1].start(), [Extraction(min(spans)[1].strip(), method)]
+            return matches[-1].start(), _marker_answers(rest.split("\n", 1)[0], method)
+    return -1, []
 
 
 def extract_candidates(text: str, last_number_fallback: bool = True) -> list[Extraction]:
-    """Answer candidates in priority order; the verifier uses the first one that parses.
-
-    A boxed answer is definitive: when there is one, it is the only candidate.
-    """
-    boxed = last_boxed(text)
-    if boxed is not None:
-        return [Extraction(boxed, "boxed")]
-    found: list[Extraction] = []
-    for regex, method in ((_FINAL_RE, "final_answer"), (_HASH_RE, "hashes"), (_ANSWER_RE, "answer_colon")):
-        answer = _after_marker(text, regex)
-        if answer:
-            found.append(Extraction(answer, method))
-            break
+    """Answer candidates in priority order; the verifier uses the first one that parses."""
+    boxes = _boxes(text)
+    marker_at, marked = _after_marker(text)
+    if boxes and not (marked and marked[0].method == "final_answer" and marker_at > boxes[-1][1]):
+        return [Extraction(_last_box_group(text, boxes), "boxed")]
+    found = list(marked)
     stripped = text.strip()
-    if not found and len(stripped) <= _SHORT and _BARE_RE.match(stripped) and not _PROSE_RE.search(stripped):
+    bare = len(stripped) <= _SHORT and _BARE_RE.match(stripped) and not _PROSE_RE.search(stripped)
+    if not found and bare and "$" not in stripped and "\\(" not in stripped and "\\[" not in stripped:
         found.append(Extraction(stripped, "whole"))
-    span = _last_span(text) if not found or found[0].method == "whole" else None
-    if span is not None and span.strip():
-        found.append(Extraction(span, "math_span"))
-    if last_number_fallback:
-        tail = found[0].answer if found and found[0].method != "whole" else text
-        number = _last_number(tail) or (_last_number(text) if not found else None)
-        if number is not None:
-            found.append(Extraction(number, "last_number"))
+    if not found or found[0].method == "whole":
+        found.extend(e for e in _latest_math(text) if last_number_fallback or e.method != "last_number")
+    elif last_number_fallback and found[0].method != "whole":
+        numbers = _NUMBER_RE.findall(found[0].answer)
+        if numbers and numbers[-1] != found[0].answer:
+            found.append(Extraction(numbers[-1], "last_number"))
     return found
 
 
 def extract_reference(reference: str) -> str:
-    """A reference is the gold answer itself, possibly boxed or wrapped in ``$``."""
+    """A reference is the gold answer itself, possibly boxed or wrapped in ``$``.
+
+    A reference that is a whole worked solution (prose with a "final answer" line) is
+    read like a completion.
+    """
     boxed = last_boxed(reference)
     if boxed is not None:
         return boxed
+    if len(reference) > _SHORT and _PROSE_RE.search(reference):
+        _, marked = _after_marker(reference)
+        if marked:
+            return marked[0].answer
     return reference

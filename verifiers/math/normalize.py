@@ -35,8 +35,10 @@ _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|ma
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|\^\s*\{\s*\\text\{\s*o\s*\}\s*\}")
 _PERCENT_RE = re.compile(r"\s*(?:\\%|%|\\text\{\s*%\s*\}|\bpercent(?:age)?\b|\bpct\b)\s*")
 _THOUSANDS_BRACE_RE = re.compile(r"(\d)\{,\}(\d)")
-_THOUSANDS_RE = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,]|\.\d*,)")
-_THOUSANDS_SPACE_RE = re.compile(r"(?<![\d.])(\d{1,3}(?: \d{3})+)(?![\d])")
+_THOUSANDS_RE = re.compile(r"^(-?[1-9]\d{0,2}(?:,\d{3})+)(?=\.\d+$|$)")  # only a whole-answer number
+_THOUSANDS_SPACE_RE = re.compile(r"^(-?[1-9]\d{0,2}(?: \d{3})+)(?=\.\d+$|$)")
+_THOUSANDS_THIN_RE = re.compile(r"(\d),\\!\s*(?=\d{3})")  # 11,\!111
+_DOUBLED_RE = re.compile(r"(?<!\\)\\\\(?=[A-Za-z])")
 _DOLLAR_RE = re.compile(r"\\\$|\$")
 _UNIT_WORDS = (
     "cm|mm|km|m|kg|g|mg|lb|lbs|pounds?|ounces?|oz|inch(?:es)?|in|feet|foot|ft|yards?|yd|miles?|mi|meters?|"
@@ -79,20 +81,25 @@ def normalize_answer(raw: str) -> Normalized:
     for src, dst in _UNICODE.items():
         if src in text:
             text = text.replace(src, dst)
+    text = _THOUSANDS_THIN_RE.sub(r"\1", text)
     text = _LEFT_RIGHT_RE.sub("", text)
     for token in _DROP:
         text = text.replace(token, " ")
     for src, dst in _RENAME:
         text = text.replace(src, dst)
     text = _DOLLAR_RE.sub("", text)
+    if "\\\\" in text:
+        text = _DOUBLED_RE.sub(r"\\", text)  # \\frac: an over-escaped command
+        if "\\begin" not in text:
+            text = text.replace("\\\\", " ")  # a line break outside a matrix separates nothing
     text = _UNIT_TAIL_RE.sub("", text.strip())
     text = _replace_text_commands(text)
     text = _DEGREE_RE.sub("", text)
     text, n_percent = _PERCENT_RE.subn("", text)
     text = _THOUSANDS_BRACE_RE.sub(r"\1\2", text)
-    text = _THOUSANDS_RE.sub(lambda m: m.group(1).replace(",", ""), text)
-    text = _THOUSANDS_SPACE_RE.sub(lambda m: m.group(1).replace(" ", ""), text)
     text = _UNIT_TAIL_RE.sub("", text.strip())
     text = _SPACES_RE.sub(" ", text).strip()
     text = _TRAILING_RE.sub("", text)
+    text = _THOUSANDS_RE.sub(lambda m: m.group(1).replace(",", ""), text)
+    text = _THOUSANDS_SPACE_RE.sub(lambda m: m.group(1).replace(" ", ""), text)
     return Normalized(text, n_percent > 0)

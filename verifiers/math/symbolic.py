@@ -81,38 +81,55 @@ def _int_log10(n: int) -> float:
     return math.log10(n) if bits < 1000 else bits * 0.30103
 
 
+def _small_value(expr: sympy.Basic) -> float:
+    """|expr| for an expression already known to be small; 1000 if it cannot be evaluated."""
+    try:
+        return abs(complex(sympy.N(expr, 15)))
+    except (TypeError, ValueError, OverflowError):
+        return 1000.0
+
+
 def _log10_magnitude(expr: sympy.Basic) -> float:
-    """Upper estimate of log10|expr| for numeric sub-expressions; raises TooLarge."""
+    """Upper bound of log10(max(|expr|, 1)) for numeric sub-expressions; raises TooLarge."""
     if expr.is_Integer or expr.is_Rational:
-        return max(_int_log10(int(expr.p)), _int_log10(int(expr.q)))
+        return max(0.0, _int_log10(int(expr.p)) - _int_log10(int(expr.q)) + 1e-9)
     if expr.is_Float:
-        return max(1.0, math.log10(abs(float(expr)) or 1.0))
+        return max(0.0, math.log10(abs(float(expr)) or 1.0))
     if expr.is_Pow:
-        base = _log10_magnitude(expr.base)
-        if expr.exp.is_Rational:
-            exponent = abs(float(expr.exp)) if _int_log10(int(expr.exp.p)) < 300 else math.inf
-            exp = math.log10(exponent) if exponent > 0 else 0.0
-        else:
-            exp = _log10_magnitude(expr.exp)
-        if exp > 7:  # exponent above 10^7: any base other than 0/±1 is out of range
-            if expr.base in (sympy.Integer(0), sympy.Integer(1), sympy.Integer(-1)):
-                return 1.0
-            raise TooLarge(f"exponent too large in {str(expr)[:60]}")
-        value = max(base, 1.0) * (10 ** exp)
-        if value > MAX_LOG10:
-            raise TooLarge(f"{str(expr)[:60]} has over {MAX_LOG10} digits")
-        return value
+        return _pow_magnitude(expr)
     if isinstance(expr, (sympy.factorial, sympy.gamma, sympy.factorial2)):
         arg = _log10_magnitude(expr.args[0])
         if arg > math.log10(MAX_FACTORIAL):
             raise TooLarge(f"{str(expr)[:60]} is too large to evaluate")
-        return 20_000.0
-    total = 1.0
-    for arg in expr.args:
-        total += _log10_magnitude(arg) if isinstance(arg, sympy.Basic) else 0.0
+        return MAX_FACTORIAL * math.log10(MAX_FACTORIAL)
+    parts = [_log10_magnitude(a) for a in expr.args if isinstance(a, sympy.Basic)]
+    if not parts:
+        return 1.0  # symbols and constants
+    if expr.is_Mul:
+        total = sum(parts)
+    elif expr.is_Add:
+        total = max(parts) + math.log10(len(parts))
+    else:  # functions, relations, containers
+        total = 1.0 + max(parts)
     if total > MAX_LOG10:
         raise TooLarge(f"{str(expr)[:60]} is too large to evaluate")
     return total
+
+
+def _pow_magnitude(expr: sympy.Pow) -> float:
+    base = _log10_magnitude(expr.base)
+    exp_bound = _log10_magnitude(expr.exp)
+    if exp_bound > 7:  # exponent above 10^7: any base other than 0/±1 is out of range
+        if expr.base in (sympy.Integer(0), sympy.Integer(1), sympy.Integer(-1)):
+            return 0.0
+        raise TooLarge(f"exponent too large in {str(expr)[:60]}")
+    exponent = _small_value(expr.exp) if exp_bound < 3 else 10**exp_bound
+    if exponent < 0:
+        exponent = -exponent
+    value = max(base, 1.0) * max(exponent, 1.0)
+    if value > MAX_LOG10:
+        raise TooLarge(f"{str(expr)[:60]} has over {MAX_LOG10} digits")
+    return value
 
 
 def check_size(expr: sympy.Basic) -> None:
@@ -148,7 +165,17 @@ def parse_latex(text: str) -> sympy.Basic:
     if expr is None or isinstance(expr, (list, str)):
         raise ParseFailure(f"not a single math value: {text[:60]!r}")
     check_size(expr)
-    return _fix_symbols(expr)
+    return _evaluate_matrices(_fix_symbols(expr))
+
+
+def _evaluate_matrices(expr: sympy.Basic) -> sympy.Basic:
+    """``A + B`` of explicit matrices -> their sum."""
+    if isinstance(expr, sympy.MatrixExpr) and not isinstance(expr, sympy.MatrixBase):
+        try:
+            return expr.doit()
+        except Exception:
+            return expr
+    return expr
 
 
 # Typical answer shapes: parsing them once fills ANTLR's prediction cache, which

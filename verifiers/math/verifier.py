@@ -61,6 +61,45 @@ def _is_words(text: str) -> bool:
     )
 
 
+_TOP_EQ_RE = re.compile(r"(?<![<>!\\])=")
+
+
+_NAME_RE = re.compile(r"^\\?[A-Za-z]+(?:_\{?\w+\}?)?(?:\(\w\))?$")  # x, \\zzz, a_{1}, f(x)
+_AND_RE = re.compile(r"\s+(?:and|or)\s+|(?<=[\d)}])(?:and|or)(?=[A-Za-z\\(])")
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on ``=`` signs outside braces/brackets (``\\sum_{k=0}`` keeps its ``=``)."""
+    parts, depth, start = [], 0, 0
+    for match in _TOP_EQ_RE.finditer(text):
+        depth = sum(text.count(c, start, match.start()) for c in "{([") - sum(
+            text.count(c, start, match.start()) for c in "})]"
+        ) + depth
+        if depth == 0:
+            parts.append(text[start : match.start()])
+            start = match.end()
+    parts.append(text[start:])
+    return parts
+
+
+def _last_link(text: str) -> str:
+    """Reduce chains to what they conclude.
+
+    ``x = 5+5+1 = 11`` -> ``x = 11``; ``1 = y = 0`` -> ``0``; ``x = 1/3 \\approx 0.33`` ->
+    ``x = 1/3``; ``x \\approx 11`` -> ``x = 11``; ``p = -1 and p = 2`` -> ``p = -1, p = 2``.
+    """
+    if "\\approx" in text:
+        left, right = text.split("\\approx", 1)
+        text = left.strip() if "=" in left else f"{left.strip()} = {right.strip()}"
+    text = _AND_RE.sub(", ", text)
+    if "," in text or "\\{" in text:
+        return text
+    parts = [p.strip() for p in _split_top_level(text)]
+    if len(parts) > 2 and all(parts):
+        return f"{parts[0]} = {parts[-1]}" if _NAME_RE.match(parts[0]) else parts[-1]
+    return text
+
+
 def compare_symbolic(ref_text: str, pred_text: str, float_rounding: int, relative: float) -> tuple[str, str]:
     """Parse both with sympy and compare. Returns (status, detail); runs under a deadline.
 
@@ -144,7 +183,7 @@ class MathVerifier(BaseVerifier):
             return fast, ""
         if _is_words(ref.text) or _is_words(pred.text):
             return "different", ""
-        return self._compare_symbolic(ref, pred)
+        return self._compare_symbolic(Normalized(_last_link(ref.text), ref.percent), Normalized(_last_link(pred.text), pred.percent))
 
     def _compare_numbers(self, ref: Normalized, pred: Normalized) -> str | None:
         ref_num, pred_num = parse_number(ref.text), parse_number(pred.text)
