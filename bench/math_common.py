@@ -134,5 +134,5 @@ def mv_default() -> Callable[[str, str], int]:
 
 
 def short(text: Any, limit: int = 100) -> str:
-    text = repr(text) if not isinstance(text, str) else repr(text)
+    text = repr(text)
     return text if len(text) <= limit else text[: limit // 2 - 2] + " ... " + text[-(limit // 2 - 3):]
