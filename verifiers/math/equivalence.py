@@ -158,10 +158,34 @@ def _as_set(rel: sympy.Basic) -> sympy.Set | None:
         return sympy.Intersection(*intervals) if len(intervals) > 1 else intervals[0]
     if len(rel.free_symbols) != 1:
         return None
+    linear = _linear_set(parts, next(iter(rel.free_symbols)))
+    if linear is not None:
+        return linear
     try:
-        return rel.as_set()
+        return rel.as_set()  # sympy's solver: slow, but general
     except Exception:
         return None
+
+
+_FLIP = {sympy.StrictLessThan: sympy.StrictGreaterThan, sympy.LessThan: sympy.GreaterThan,
+         sympy.StrictGreaterThan: sympy.StrictLessThan, sympy.GreaterThan: sympy.LessThan}
+
+
+def _linear_set(parts: tuple, symbol: sympy.Symbol) -> sympy.Set | None:
+    """Solve ``a*x + b op c`` chains directly (``-x > -1`` -> x < 1)."""
+    intervals = []
+    for part in parts:
+        if type(part) not in _FLIP:
+            return None
+        poly = (part.lhs - part.rhs).as_poly(symbol)
+        if poly is None or poly.degree() != 1:
+            return None
+        a, b = poly.all_coeffs()
+        if not a.is_number or not b.is_number or a == 0:
+            return None
+        op = type(part) if a > 0 else _FLIP[type(part)]
+        intervals.append(_simple_interval(op(symbol, -b / a), symbol))
+    return sympy.Intersection(*intervals) if len(intervals) > 1 else intervals[0]
 
 
 def _symbols_only(expr: sympy.Basic) -> bool:

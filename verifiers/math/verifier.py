@@ -100,6 +100,13 @@ def _last_link(text: str) -> str:
     return text
 
 
+_SQUASH_RE = re.compile(r"\s+|\\[()]")
+
+
+def _squash(text: str) -> str:
+    return _SQUASH_RE.sub(lambda m: m.group(0)[-1] if m.group(0).startswith("\\") else "", text)
+
+
 def compare_symbolic(ref_text: str, pred_text: str, float_rounding: int, relative: float) -> tuple[str, str]:
     """Parse both with sympy and compare. Returns (status, detail); runs under a deadline.
 
@@ -130,7 +137,11 @@ def compare_symbolic(ref_text: str, pred_text: str, float_rounding: int, relativ
 
 
 def warm_up() -> None:
-    """Called by worker processes after import: pre-fill the parser's caches."""
+    """Called by worker processes after import: pre-fill the parser's caches.
+
+    In the calling process, ``MathVerifier().warm_up()`` starts the deadline helper
+    instead, so the first symbolic comparison does not pay for its start-up.
+    """
     from verifiers.math.symbolic import warm_up as warm_parser
 
     warm_parser()
@@ -141,6 +152,10 @@ class MathVerifier(BaseVerifier):
     """Reward 1.0 when the completion's final answer equals the reference mathematically."""
 
     Options = MathOptions
+
+    def warm_up(self) -> None:
+        """Start (and warm) the helper process that runs symbolic comparisons."""
+        self._compare_symbolic(Normalized("x+1", False), Normalized("1+x", False))
 
     def verify(self, *, completion: Any, reference: Any, **fields: Any) -> Verdict:
         if not isinstance(completion, str):
@@ -178,6 +193,8 @@ class MathVerifier(BaseVerifier):
     def _compare(self, ref: Normalized, pred: Normalized) -> tuple[str, str]:
         if ref.text == pred.text or ref.text.lower() == pred.text.lower() and _is_words(ref.text):
             return "equal", ""
+        if ref.percent == pred.percent and _squash(ref.text) == _squash(pred.text):
+            return "equal", ""  # the same LaTeX up to spacing and delimiters
         fast = self._compare_numbers(ref, pred)
         if fast is not None:
             return fast, ""
