@@ -1,6 +1,7 @@
 """Turn what the supervisor saw into an ``ExecResult`` with one status."""
 from __future__ import annotations
 
+import math
 import os
 import signal
 from typing import Any, Mapping
@@ -20,7 +21,10 @@ def _memory_marked(stderr: str) -> bool:
 def _status(run: Any, code: int | None, sig: int | None, request: ExecRequest, stderr: str) -> str:
     if run.killed_for is not None:
         return run.killed_for
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and run.cpu >= request.limits.cpu_seconds * 0.95):
+    # The kernel enforces whole CPU seconds at tick granularity and rusage can read a
+    # little under it; a SIGKILL we did not send near the limit is the CPU rlimit.
+    cpu_limit = max(1, math.ceil(request.limits.cpu_seconds))
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and run.cpu >= cpu_limit * 0.8):
         return "cpu_limit"
     if _memory_marked(stderr) and (code != 0 or sig is not None):
         return "memory_limit"

