@@ -14,7 +14,7 @@ Runs ``rlvr-verify math --input IN --output OUT --workers W --timeout 5`` as a
 subprocess and reports rows/s (rows / wall time of the whole command, start-up
 included, and the CLI's own figure), the peak RSS of the process tree (sampled from
 /proc every 0.2 s: the CLI plus its workers) and of its largest single process
-(``getrusage(RUSAGE_CHILDREN).ru_maxrss``). Prints a ``SUMMARY`` line.
+(its VmHWM, from the same samples). Prints a ``SUMMARY`` line.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -108,10 +107,11 @@ def generate(rows: int, seed: int = 0) -> Path:
     return path
 
 
-def _tree_rss_kib(root: int) -> int:
-    """Sum of VmRSS over ``root`` and its descendants (KiB)."""
+def _tree_rss_kib(root: int) -> tuple[int, int]:
+    """(sum of VmRSS, largest VmHWM) over ``root`` and its descendants, in KiB."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
+    hwm: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -122,14 +122,17 @@ def _tree_rss_kib(root: int) -> int:
             continue
         ppid = re.search(r"^PPid:\s+(\d+)", text, re.M)
         vm = re.search(r"^VmRSS:\s+(\d+)", text, re.M)
+        high = re.search(r"^VmHWM:\s+(\d+)", text, re.M)
+        hwm[int(entry)] = int(high.group(1)) if high else 0
         parents[int(entry)] = int(ppid.group(1)) if ppid else 0
         rss[int(entry)] = int(vm.group(1)) if vm else 0
-    total, stack = 0, [root]
+    total, largest, stack = 0, 0, [root]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        largest = max(largest, hwm.get(pid, 0))
         stack.extend(child for child, parent in parents.items() if parent == pid)
-    return total
+    return total, largest
 
 
 def cli_command() -> list[str]:
@@ -142,13 +145,14 @@ def run(path: Path, workers: int, timeout: float) -> dict:
     out = path.with_name(path.stem + ".scored.jsonl")
     cmd = cli_command() + ["math", "--input", str(path), "--output", str(out), "--workers", str(workers),
                            "--timeout", f"{timeout:g}", "--quiet"]
-    peak = {"tree": 0}
+    peak = {"tree": 0, "proc": 0}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def sample() -> None:
         while proc.poll() is None:
-            peak["tree"] = max(peak["tree"], _tree_rss_kib(proc.pid))
+            tree, largest = _tree_rss_kib(proc.pid)
+            peak["tree"], peak["proc"] = max(peak["tree"], tree), max(peak["proc"], largest)
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -171,7 +175,7 @@ def run(path: Path, workers: int, timeout: float) -> dict:
     cli_rate = re.search(r"\(([\d,.]+) rows/s\)", stdout)
     return {
         "rows": rows, "wall": wall, "rate": rows / wall, "cli_rate": cli_rate.group(1) if cli_rate else "?",
-        "tree_mib": peak["tree"] / 1024, "max_proc_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "tree_mib": peak["tree"] / 1024, "max_proc_mib": peak["proc"] / 1024,
         "agree": agree, "rewarded": rewarded, "reasons": reasons, "stdout": stdout.strip(),
     }
 
