@@ -75,7 +75,7 @@ HACKS = {  # program -> must score 0 under the assert harness
 
 def leftovers(pool: SandboxPool) -> list[int]:
     roots = [w.tmp_root for w in pool._all]
-    workers = {w.proc.pid for w in pool._all}
+    workers = set().union(*(w.pids for w in pool._all)) if pool._all else set()
     found = []
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:

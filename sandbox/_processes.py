@@ -67,10 +67,14 @@ def _set_rlimits(setup: RunSetup) -> None:
     limits = setup.request.limits
     cpu = max(1, math.ceil(limits.cpu_seconds))
     # soft == hard: the kernel's SIGKILL at the limit; a SIGXCPU would be ignored by a PID 1
-    for res, value in ((resource.RLIMIT_CPU, (cpu, cpu)), (resource.RLIMIT_AS, limits.memory_bytes),
+    for res, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, limits.memory_bytes),
                        (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_FSIZE, limits.file_bytes),
                        (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(res, value if isinstance(value, tuple) else (value, value))
+        try:
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError):  # an unprivileged caller cannot raise a lower inherited hard limit
+            hard = resource.getrlimit(res)[1]
+            resource.setrlimit(res, (min(value, hard), hard) if hard != resource.RLIM_INFINITY else (value, value))
 
 
 def _environment(workdir: str) -> dict[str, str]:

@@ -166,14 +166,27 @@ def enter_worker_namespaces(plan: frozenset[str], tmp_root: str, disk_bytes: int
     The network namespace and the tmpfs (in a private mount namespace) are shared by
     the worker's runs, which are strictly sequential: a run's processes are all dead
     and its files removed before the next run starts. PID and IPC namespaces are per run.
+    In a user namespace the worker must own the PID namespace it re-arms for each run,
+    so it forks once into a new one and serves from there (the parent only waits).
     """
     flags = (sc.CLONE_NEWNET if "netns" in plan else 0) | (sc.CLONE_NEWNS if "tmpfs" in plan else 0)
     if "userns" in plan:
-        enter_user_namespace(flags)
+        enter_user_namespace(flags | (sc.CLONE_NEWPID if "pidns" in plan else 0))
+        if "pidns" in plan:
+            _serve_from_child()
     elif flags:
         sc.unshare(flags)
     if "tmpfs" in plan:
         mount_private_tmpfs(tmp_root, disk_bytes, 0)
+
+
+def _serve_from_child() -> None:
+    """Fork; the child returns (and becomes the worker), the parent exits with its status."""
+    pid = os.fork()
+    if pid != 0:
+        status = os.waitpid(pid, 0)[1]
+        os._exit(max(0, os.waitstatus_to_exitcode(status)))
+    sc.prctl(sc.PR_SET_PDEATHSIG, 9)
 
 
 def _probe_in_child(layer: Layer) -> str | None:

@@ -54,6 +54,7 @@ class Prepared:
 
 class _Worker:
     def __init__(self, plan: frozenset[str], disk_bytes: int) -> None:
+        self.plan = plan
         self.tmp_root = tempfile.mkdtemp(prefix="rlvr-sbx-worker-")
         config = json.dumps({"plan": sorted(plan), "tmp_root": self.tmp_root, "disk_bytes": disk_bytes})
         code = f"import sys; sys.path.insert(0, {_ROOT!r}); from sandbox.worker import main; main()"
@@ -65,6 +66,19 @@ class _Worker:
         if not info.get("ready"):
             self.close()
             raise IsolationError(f"sandbox worker failed to start: {info.get('error')}")
+
+    @property
+    def pids(self) -> set[int]:
+        """The worker's own processes: the one started, plus, in a user namespace with a
+        PID namespace, the child it serves from (see ``isolation.enter_worker_namespaces``)."""
+        pids = {self.proc.pid}
+        if {"userns", "pidns"} <= self.plan:
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as fh:
+                    pids.update(int(p) for p in fh.read().split())
+            except OSError:
+                pass
+        return pids
 
     def _read(self, timeout: float) -> bytes | None:
         fd = self.proc.stdout.fileno()

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ __all__ = ["CodeVerifier", "CodeOptions", "extract_program", "parse_reference"]
 
 _FENCE = re.compile(r"```[ \t]*([^\n`]*)\n(.*?)```", re.DOTALL)
 _OUTCOME_REASON = {"passed": "correct", "cpu_limit": "timeout", "skipped": "wrong_answer"}
-_POOLS: dict[tuple[int, bool], SandboxPool] = {}
+_POOLS: dict[tuple[int, int, bool], SandboxPool] = {}  # (pid, workers, strict); a forked child makes its own
 _POOLS_LOCK = threading.Lock()
 
 
@@ -119,7 +120,7 @@ def parse_reference(reference: Any) -> dict[str, Any]:
 
 def _shared_pool(workers: int, strict: bool) -> SandboxPool:
     with _POOLS_LOCK:
-        key = (workers, strict)
+        key = (os.getpid(), workers, strict)
         if key not in _POOLS:
             _POOLS[key] = SandboxPool(workers=workers, strict=strict)
         return _POOLS[key]
@@ -128,7 +129,7 @@ def _shared_pool(workers: int, strict: bool) -> SandboxPool:
 @atexit.register
 def _close_pools() -> None:
     with _POOLS_LOCK:
-        pools = list(_POOLS.values())
+        pools = [pool for (pid, _, _), pool in _POOLS.items() if pid == os.getpid()]
         _POOLS.clear()
     for pool in pools:
         pool.close()

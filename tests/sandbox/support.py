@@ -24,7 +24,8 @@ def leftovers(pool: SandboxPool) -> list[int]:
     A program forked from a warm worker inherits its command line, which names the
     worker's private directory, so this finds daemons wherever they were reparented.
     """
-    workers = {w.proc.pid: w.tmp_root for w in pool._all}
+    roots = [w.tmp_root for w in pool._all]
+    workers = set().union(*(w.pids for w in pool._all)) if pool._all else set()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in workers:
@@ -34,7 +35,7 @@ def leftovers(pool: SandboxPool) -> list[int]:
                 cmdline = fh.read().decode(errors="replace")
         except OSError:
             continue
-        if any(root in cmdline for root in workers.values()):
+        if any(root in cmdline for root in roots):
             found.append(int(entry))
     return found
 
