@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-from math_common import load_own_cases, load_ours, mv_default, our_verdict, parse_opts
+from math_common import load_own_cases, load_ours, mv_default, our_verdict, parse_opts, short
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -37,8 +37,12 @@ def stats(values: list[float]) -> dict[str, float]:
             "p99": percentile(values, 99) * 1e3, "max": max(values) * 1e3}
 
 
-def time_pairs(pairs: list[tuple[str, str]], ours, mv, rounds: int, seed: int) -> tuple[list[float], list[float]]:
-    """Per-call seconds for MV and ours over (reference, completion) pairs."""
+def time_pairs(pairs: list[tuple[str, str]], ours, mv, rounds: int, seed: int,
+               slow: list[tuple[float, int]] | None = None) -> tuple[list[float], list[float]]:
+    """Per-call seconds for MV and ours over (reference, completion) pairs.
+
+    ``slow`` (if given) receives (seconds, pair index) for every call of ours.
+    """
     rng = random.Random(seed)
     t_mv: list[float] = []
     t_ours: list[float] = []
@@ -52,11 +56,15 @@ def time_pairs(pairs: list[tuple[str, str]], ours, mv, rounds: int, seed: int) -
         start = time.perf_counter()
         our_verdict(ours, comp, ref, guard_s=60.0)
         t_ours.append(time.perf_counter() - start)
+        if slow is not None:
+            slow.append((t_ours[-1], current[0]))
 
+    current = [0]
     for _ in range(rounds):
         order = list(range(len(pairs)))
         rng.shuffle(order)
         for i in order:
+            current[0] = i
             ref, comp = pairs[i]
             first, second = (run_mv, run_ours) if rng.random() < 0.5 else (run_ours, run_mv)
             first(ref, comp)
@@ -80,6 +88,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slowest", type=int, default=5, help="list this many slowest calls of ours per set")
     parser.add_argument("--skip-mv-cases", action="store_true", help="only the own case file (no download)")
     parser.add_argument("--opt", action="append", default=[], help="option for get_verifier('math'), key=value")
     args = parser.parse_args()
@@ -91,24 +100,27 @@ def main() -> int:
         return 1
     ours, mv = wrapper.default, mv_default()
 
-    sets: list[tuple[str, list[tuple[str, str]]]] = []
+    sets: list[tuple[str, list[tuple[str, str]], list[str]]] = []
     if not args.skip_mv_cases:
         import mv_cases
 
         _, cases = mv_cases.load()
-        sets.append((f"Math-Verify published cases (N={len(cases)})", [(c.gold, c.pred) for c in cases]))
+        sets.append((f"Math-Verify published cases (N={len(cases)})", [(c.gold, c.pred) for c in cases], [c.id for c in cases]))
     own = load_own_cases()
-    sets.append((f"own case file ({len(own)} cases)", [(c.reference, c.completion) for c in own]))
+    sets.append((f"own case file ({len(own)} cases)", [(c.reference, c.completion) for c in own], [c.id for c in own]))
 
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (wall-clock timings; other load inflates both graders)")
-    warm = [p for _, pairs in sets for p in pairs[:15]]
+    warm = [p for _, pairs, _ in sets for p in pairs[:15]]
     time_pairs(warm, ours, mv, 1, args.seed + 1)
     gc.collect()
 
     summary = []
-    for index, (name, pairs) in enumerate(sets):
-        t_mv, t_ours = time_pairs(pairs, ours, mv, args.rounds, args.seed)
+    for index, (name, pairs, ids) in enumerate(sets):
+        slow: list[tuple[float, int]] = []
+        t_mv, t_ours = time_pairs(pairs, ours, mv, args.rounds, args.seed, slow)
         ratio, p99 = report(name, t_mv, t_ours)
+        for seconds, i in sorted(slow, reverse=True)[: args.slowest]:
+            print(f"    slow (ours) {seconds * 1e3:8.1f} ms  {ids[i]}  ref={short(pairs[i][0], 50)} completion={short(pairs[i][1], 60)}")
         key = "mv_cases" if index == 0 and not args.skip_mv_cases else "own_cases"
         summary.append(f"{key}: mv_mean={statistics.fmean(t_mv) * 1e3:.2f}ms ours_mean={statistics.fmean(t_ours) * 1e3:.2f}ms"
                        f" ratio={ratio:.1f}x ours_p99={p99:.2f}ms")
