@@ -58,15 +58,34 @@ What it does not stop:
 - layers the kernel lacks: on such machines they are reported inactive and skipped
   (or refused with ``strict=True``); seccomp has a syscall table for x86_64 only.
 """
-from sandbox.harness import BadTests, CaseResult, HarnessOptions, HarnessReport, get_harness, run_tests
-from sandbox.isolation import IsolationError, capabilities, missing_layers
-from sandbox.languages import LanguageSpec, available_languages, get_language, register_language
-from sandbox.limits import Limits
-from sandbox.pool import Prepared, SandboxPool
-from sandbox.result import STATUSES, ExecRequest, ExecResult, Program
+from __future__ import annotations
 
-__all__ = [
-    "Limits", "ExecRequest", "ExecResult", "Program", "STATUSES", "SandboxPool", "Prepared", "capabilities",
-    "missing_layers", "IsolationError", "LanguageSpec", "register_language", "get_language", "available_languages",
-    "run_tests", "get_harness", "HarnessOptions", "HarnessReport", "CaseResult", "BadTests",
-]
+import importlib
+from typing import Any
+
+# Public names -> the module defining them. Loaded on first use (PEP 562), so a warm
+# worker that imports ``sandbox.worker`` does not drag in asyncio, threads or the harnesses:
+# every module it holds makes each fork a little more expensive.
+_EXPORTS = {
+    "Limits": "sandbox.limits", "ExecRequest": "sandbox.result", "ExecResult": "sandbox.result",
+    "Program": "sandbox.result", "STATUSES": "sandbox.result", "SandboxPool": "sandbox.pool",
+    "Prepared": "sandbox.pool", "capabilities": "sandbox.isolation", "missing_layers": "sandbox.isolation",
+    "IsolationError": "sandbox.isolation", "LanguageSpec": "sandbox.languages",
+    "register_language": "sandbox.languages", "get_language": "sandbox.languages",
+    "available_languages": "sandbox.languages", "run_tests": "sandbox.harness", "get_harness": "sandbox.harness",
+    "HarnessOptions": "sandbox.harness", "HarnessReport": "sandbox.harness", "CaseResult": "sandbox.harness",
+    "BadTests": "sandbox.harness",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -18,10 +18,10 @@ from typing import NoReturn
 from sandbox import _syscalls as sc
 from sandbox import landlock, seccomp
 from sandbox.languages import LanguageSpec
-from sandbox.pyexec import run_python
+from sandbox.pyexec import prepare_streams, run_python
 from sandbox.result import ExecRequest
 
-__all__ = ["RunSetup", "program_main", "stage_files"]
+__all__ = ["RunSetup", "program_main", "stage_files", "prepare_worker"]
 
 REPORT_FD, SETUP_FD = 3, 4
 _CAP_DAC_READ_SEARCH = 2
@@ -111,19 +111,36 @@ _DEFAULT_SIGNALS = (signal.SIGXCPU, signal.SIGTERM, signal.SIGHUP, signal.SIGALR
                     signal.SIGCHLD, signal.SIGQUIT)
 
 
+_PREPARED: list[str] = []  # the run directory prepare_worker set the environment for
+
+
+def prepare_worker(workdir: str) -> None:
+    """Once per warm worker, what would otherwise cost every fork: default signal
+    dispositions (whatever the worker inherited, e.g. an ignored SIGXCPU), the programs'
+    environment (the worker needs nothing else) and Python's standard streams."""
+    for sig in _DEFAULT_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    os.environ.clear()
+    os.environ.update(_environment(workdir))
+    prepare_streams()
+    _PREPARED[:] = [workdir]
+
+
 def program_main(setup: RunSetup) -> NoReturn:
     """Body of the program process: isolate, then run untrusted code."""
     try:
-        for sig in _DEFAULT_SIGNALS:  # whatever the worker inherited, e.g. an ignored SIGXCPU
-            signal.signal(sig, signal.SIG_DFL)
+        if _PREPARED != [setup.workdir]:
+            for sig in _DEFAULT_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         _landlock(setup)  # before the descriptors are rearranged: the ruleset fd is still open
         _set_descriptors(setup)
         os.chdir(setup.workdir)
         _set_rlimits(setup)
         env = _environment(setup.workdir)
-        os.environ.clear()
-        os.environ.update(env)
+        if _PREPARED != [setup.workdir]:
+            os.environ.clear()
+            os.environ.update(env)
         _set_credentials(setup)
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if "seccomp" in setup.plan:

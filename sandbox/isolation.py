@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -69,6 +67,7 @@ def _probe_rlimits() -> None:
 
 @_layer("workdir", "private temporary working directory, removed afterwards")
 def _probe_workdir() -> None:
+    import tempfile
     os.rmdir(tempfile.mkdtemp(prefix="rlvr-sbx-probe-"))
 
 
@@ -110,6 +109,7 @@ def _probe_pidns() -> None:
 
 @_layer("tmpfs", "working directory is a size-capped tmpfs in a private mount namespace")
 def _probe_tmpfs() -> None:
+    import tempfile
     target = tempfile.mkdtemp(prefix="rlvr-sbx-probe-")
     try:
         enter_namespaces(sc.CLONE_NEWNS)
@@ -121,6 +121,7 @@ def _probe_tmpfs() -> None:
 
 @_layer("landlock", "filesystem access limited to the runtime's paths and the workdir; signals scoped")
 def _probe_landlock() -> None:
+    import tempfile
     landlock.restrict(read=["/usr"], write=[tempfile.gettempdir()], execute=[])
 
 
@@ -228,6 +229,7 @@ def probe_layers() -> dict[str, dict[str, object]]:
 
 @lru_cache(maxsize=1)
 def _capabilities_json() -> str:
+    import subprocess
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = f"import sys; sys.path.insert(0, {root!r}); from sandbox.isolation import _main; _main()"
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, check=True, timeout=60,

@@ -22,15 +22,31 @@ from sandbox.harness.driver import run_driver
 from sandbox.result import ExecRequest
 from sandbox.languages import LanguageSpec
 
-__all__ = ["run_python"]
+__all__ = ["run_python", "prepare_streams"]
+
+
+_STREAMS: list[io.TextIOWrapper] = []
+
+
+def prepare_streams() -> None:
+    """Build the program's stdin/stdout/stderr objects (on fds 0-2) ahead of the fork.
+
+    A warm worker calls this once and never uses them; each forked program gets its own
+    copy, still empty, instead of paying for three new wrappers.
+    """
+    _STREAMS[:] = [
+        io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="replace"),
+        io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
+                         errors="backslashreplace", line_buffering=False),
+        io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
+                         errors="backslashreplace", line_buffering=True),
+    ]
 
 
 def _fresh_streams() -> None:
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="replace")
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=False)
-    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=True)
+    if not _STREAMS:
+        prepare_streams()
+    sys.stdin, sys.stdout, sys.stderr = _STREAMS
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
 
 

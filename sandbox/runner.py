@@ -12,7 +12,6 @@ import os
 import selectors
 import shutil
 import signal
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -22,7 +21,7 @@ from sandbox.classify import classify
 from sandbox.languages import LanguageSpec, get_language
 from sandbox.result import ExecRequest, ExecResult
 
-__all__ = ["execute"]
+__all__ = ["execute", "run_directory"]
 
 _CHUNK = 1 << 16
 _GRACE_S = 1.0  # after the program is gone, how long leftover pipe holders may linger
@@ -140,7 +139,7 @@ def _supervise(run: _Run, fds: dict[str, int], pidfd: int, stdin_w: int, stdin: 
 def execute(request: ExecRequest, plan: frozenset[str], uid: int, tmp_root: str | None = None) -> ExecResult:
     """Run ``request`` under every layer in ``plan``. Call only from a single-threaded process."""
     spec = get_language(request.program.language)
-    workdir = tempfile.mkdtemp(prefix="run-", dir=tmp_root)
+    workdir = _make_workdir(tmp_root)
     pairs = {name: os.pipe() for name in _STREAMS}
     stdin_r, stdin_w = os.pipe()
     try:
@@ -173,6 +172,21 @@ def execute(request: ExecRequest, plan: frozenset[str], uid: int, tmp_root: str 
         files = _collect(workdir, request.collect)
         shutil.rmtree(workdir, ignore_errors=True)
     return classify(run, request, plan, files)
+
+
+def run_directory(tmp_root: str) -> str:
+    """The fixed working directory of a worker's runs (they are sequential)."""
+    return os.path.join(tmp_root, "run")
+
+
+def _make_workdir(tmp_root: str | None) -> str:
+    if tmp_root is None:
+        import tempfile
+        return tempfile.mkdtemp(prefix="rlvr-sbx-run-")
+    workdir = run_directory(tmp_root)
+    shutil.rmtree(workdir, ignore_errors=True)  # nothing should be there; never trust it
+    os.mkdir(workdir, 0o700)
+    return workdir
 
 
 def _collect(workdir: str, names: tuple[str, ...]) -> dict[str, bytes]:

@@ -19,7 +19,8 @@ from typing import Any
 
 from sandbox import isolation, reaper
 from sandbox.result import ExecRequest, ExecResult
-from sandbox.runner import execute
+from sandbox import _processes
+from sandbox.runner import execute, run_directory
 
 __all__ = ["main", "read_frame", "write_frame"]
 
@@ -97,6 +98,7 @@ def main() -> None:
     except OSError as exc:
         write_frame(fd_out, json.dumps({"ready": False, "error": str(exc)}).encode())
         return
+    _processes.prepare_worker(run_directory(worker.tmp_root))
     gc.freeze()  # children then leave the worker's objects alone: fewer copy-on-write faults per run
     write_frame(fd_out, json.dumps({"ready": True, "pid": os.getpid()}).encode())
     worker.serve(fd_in, fd_out)
