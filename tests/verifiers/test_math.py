@@ -15,6 +15,7 @@ HOSTILE = {
     "long": r"\boxed{" + "7" * 100_000 + "}",
     "braces": r"\boxed{" + "{" * 500 + "1" + "}" * 500 + "}",
     "nul": "\x00\\boxed{\x001\x00/\x002}\x00",
+    "unclosed_boxes": "\\boxed{" * 10_000,  # once quadratic in brace matching
     "deep_fraction": r"\boxed{" + r"\frac{1}{" * 200 + "2" + "}" * 200 + "}",
 }
 

@@ -64,13 +64,31 @@ def matching_brace(text: str, open_index: int) -> int:
     return -1
 
 
+def _closing_braces(text: str) -> dict[int, int]:
+    """Open-brace index -> its closing index, for the whole text in one linear pass."""
+    pairs, stack = {}, []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n and text[i + 1] in "{}":
+            i += 2
+            continue
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            pairs[stack.pop()] = i
+        i += 1
+    return pairs
+
+
 def _boxes(text: str) -> list[tuple[int, int, str]]:
-    """Every complete box as (start, end, content), in order."""
+    """Every complete box as (start, end, content), in order (linear time)."""
     found = []
     matches = list(_BOX_RE.finditer(text))
+    closing = _closing_braces(text) if matches else {}
     for index, match in enumerate(matches):
         if match.group(1) == "{":
-            end = matching_brace(text, match.end() - 1)
+            end = closing.get(match.end() - 1, -1)
             if end != -1:
                 found.append((match.start(), end + 1, text[match.end() : end]))
             elif index == len(matches) - 1 and len(text) - match.end() <= _MAX_UNCLOSED:
