@@ -24,7 +24,7 @@ def _status(run: Any, code: int | None, sig: int | None, request: ExecRequest, s
     # The kernel enforces whole CPU seconds at tick granularity and rusage can read a
     # little under it; a SIGKILL we did not send near the limit is the CPU rlimit.
     cpu_limit = max(1, math.ceil(request.limits.cpu_seconds))
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and run.cpu >= cpu_limit * 0.8):
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and run.cpu >= cpu_limit * 0.75):
         return "cpu_limit"
     if _memory_marked(stderr) and (code != 0 or sig is not None):
         return "memory_limit"
