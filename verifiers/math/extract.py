@@ -13,6 +13,7 @@ The verifier takes the first candidate that parses. All scanning is linear-time.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -23,12 +24,10 @@ _FINAL_RE = re.compile(r"final\s+answer\s*(?:is|:|=)?\s*(?:[:=])?\s*", re.IGNORE
 _HASH_RE = re.compile(r"####\s*")
 _ANSWER_RE = re.compile(r"(?:^|[\s*_>])answer\s*\**\s*[:：]\s*\**", re.IGNORECASE)
 _MARKERS = ((_FINAL_RE, "final_answer"), (_HASH_RE, "hashes"), (_ANSWER_RE, "answer_colon"))
-_SPAN_RES = (
-    re.compile(r"\$\$(.+?)\$\$", re.DOTALL),
-    re.compile(r"\\\[(.+?)\\\]", re.DOTALL),
-    re.compile(r"\\\(([^\n]+?)\\\)"),  # inline math stays on one line
-    re.compile(r"(?<![\\$])\$((?:[^$\n\\]|\\.)+?)\$"),
-)
+# (opener, closer, may span lines); found by `_delimited` in linear time, since a regex
+# like \\\[(.+?)\\\] rescans to the end for every unclosed opener (quadratic).
+_DELIMITERS = (("$$", "$$", True), ("\\[", "\\]", True), ("\\(", "\\)", False))
+_INLINE_DOLLAR_RE = re.compile(r"(?<![\\$])\$((?:[^$\n\\]|\\.)+?)\$")
 _NUMBER_RE = re.compile(r"-?\d+/\d+(?!\d|\.\d)|-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?%?|-?\.\d+%?")
 _PROSE_RE = re.compile(r"(?<![\\a-zA-Z])[A-Za-z]{2,}\s+[A-Za-z]{2,}")  # two plain words: a sentence
 _SHORT = 60  # a completion this short with no marker may be the bare answer
@@ -122,9 +121,31 @@ def last_boxed(text: str) -> str | None:
     return _last_box_group(text, boxes) if boxes else None
 
 
+def _delimited(text: str, opener: str, closer: str, multiline: bool) -> list[tuple[int, str]]:
+    """Non-overlapping opener...closer spans, leftmost first, as (end, content)."""
+    closers = [m.start() for m in re.finditer(re.escape(closer), text)]
+    newlines = [] if multiline else [m.start() for m in re.finditer("\n", text)]
+    found, position = [], 0
+    while True:
+        start = text.find(opener, position)
+        if start == -1:
+            return found
+        inner = start + len(opener)
+        k = bisect.bisect_left(closers, inner + 1 if opener == closer else inner)
+        if k == len(closers):
+            return found
+        end = closers[k]
+        if newlines and bisect.bisect_left(newlines, inner) < bisect.bisect_left(newlines, end):
+            position = inner  # this opener's span would cross a line: skip it
+            continue
+        found.append((end + len(closer), text[inner:end]))
+        position = end + len(closer)
+
+
 def _spans(text: str) -> list[tuple[int, str]]:
     """(end position, content) of every math span."""
-    return [(m.end(), m.group(1)) for regex in _SPAN_RES for m in regex.finditer(text)]
+    spans = [span for delimiters in _DELIMITERS for span in _delimited(text, *delimiters)]
+    return spans + [(m.end(), m.group(1)) for m in _INLINE_DOLLAR_RE.finditer(text)]
 
 
 def _latest_math(text: str) -> list[Extraction]:

@@ -15,6 +15,7 @@ from verifiers.registry import register
 __all__ = ["MathVerifier", "MathOptions", "compare_symbolic"]
 
 MAX_INPUT_CHARS = 200_000  # longer completions are cut to their last 200k characters
+MAX_ANSWER_CHARS = 10_000  # an extracted final answer longer than this is not an answer
 _CHOICE_RE = re.compile(r"^\(?\s*([A-J])\s*\)?[.:]?$")
 _CHOICE_PRED_RE = re.compile(r"^\(?\s*([A-Ja-j])\s*\)(?:\s.*)?$|^([A-J])$|^([A-J])[.:]\s", re.DOTALL)
 _WORDS_RE = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]$")
@@ -169,6 +170,8 @@ class MathVerifier(BaseVerifier):
         choice = _CHOICE_RE.match(ref.text)
         last_reason, detail = "parse_error", ""
         for candidate in candidates:
+            if len(candidate.answer) > MAX_ANSWER_CHARS:
+                return Verdict(0.0, "too_large", {"method": candidate.method, "error": f"answer of {len(candidate.answer)} characters"})
             pred = normalize_answer(candidate.answer)
             details = {"answer": pred.text[:200], "reference": ref.text[:200], "method": candidate.method}
             if not pred.text:
