@@ -163,7 +163,10 @@ class MathVerifier(BaseVerifier):
             return Verdict(0.0, "no_answer", {"error": f"completion is {type(completion).__name__}, not text"})
         if reference is None or (isinstance(reference, str) and not reference.strip()):
             return Verdict(0.0, "bad_reference", {"error": "empty reference"})
-        ref = normalize_answer(extract_reference(str(reference)[:MAX_INPUT_CHARS]))
+        ref_text = extract_reference(str(reference)[:MAX_INPUT_CHARS])
+        if len(ref_text) > MAX_ANSWER_CHARS:
+            return Verdict(0.0, "too_large", {"error": f"reference answer of {len(ref_text)} characters"})
+        ref = normalize_answer(ref_text)
         candidates = extract_candidates(completion[-MAX_INPUT_CHARS:], self.options.last_number_fallback)
         if not candidates:
             return Verdict(0.0, "no_answer")
