@@ -33,6 +33,10 @@ says which are active; ``SandboxPool(strict=True)`` refuses to run without them)
 - seccomp: no ptrace, mount, namespace changes, kernel-module/bpf/kexec loading,
   io_uring, perf events, userfaultfd, keyrings, open_by_handle_at, clock changes.
 
+What legitimate programs lose with it: no /proc, /sys or /dev/shm (so no
+``multiprocessing`` semaphores), no executing other binaries from Python (compiled
+languages run their own binary), no network.
+
 Outputs are drained concurrently with a hard byte cap, runs have a wall deadline, and
 harness verdicts never travel through the program's stdout (see ``sandbox.harness``).
 

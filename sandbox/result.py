@@ -55,7 +55,8 @@ class ExecResult:
     *_truncated: whether more was written than kept.
     wall_s:      wall-clock seconds from start to the end of the program's process.
     cpu_s:       user + system CPU seconds of the program and the children it reaped.
-    peak_memory_bytes: peak resident set of the program's main process.
+    peak_memory_bytes: peak resident set of the program's main process; for in-process
+                 Python it includes the warm worker's pages it inherited (~13 MB).
     report:      records a harness driver wrote on its private report channel.
     files:       files named in ``ExecRequest.collect`` that existed afterwards.
     layers:      the isolation layers that were applied to this run.
