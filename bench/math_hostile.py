@@ -117,12 +117,12 @@ def cli_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "verifiers.cli"]
 
 
-def run_cli(completion: str, reference: str, deadline: float, workdir: Path) -> tuple[float, str]:
+def run_cli(completion: str, reference: str, deadline: float, workdir: Path, opts: list[str]) -> tuple[float, str]:
     src, dst = workdir / "in.jsonl", workdir / "out.jsonl"
     src.write_text(json.dumps({"completion": completion, "reference": reference}) + "\n", encoding="utf-8")
     dst.unlink(missing_ok=True)
     cmd = cli_command() + ["math", "--input", str(src), "--output", str(dst), "--workers", "2",
-                           "--timeout", f"{deadline:g}", "--quiet"]
+                           "--timeout", f"{deadline:g}", "--quiet"] + [f"--opt={o}" for o in opts]
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=deadline * 10 + 60)
     except subprocess.TimeoutExpired:
@@ -155,7 +155,12 @@ def main() -> int:
         from verifiers.runtime import VerifierPool, VerifyTask
 
         pool = VerifierPool(workers=2, timeout=args.deadline)
-        pool.verify([VerifyTask("math", r"\boxed{1}", "1", options=options)])  # start the workers
+        try:
+            pool.verify([VerifyTask("math", r"\boxed{1}", "1", options=options)])  # start the workers
+        except Exception as exc:
+            print(f"VerifierPool unavailable: {type(exc).__name__}: {exc}")
+            pool.close()
+            pool, modes = None, [m for m in modes if m != "pool"]
     CACHE.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="hostile-", dir=CACHE))
     if "cli" in modes:
@@ -168,15 +173,18 @@ def main() -> int:
             cells = []
             for mode in modes:
                 start = time.perf_counter()
-                if mode == "direct":
-                    reward, reason = run_direct(verifier, completion, reference, args.deadline)
-                elif mode == "thread":
-                    reward, reason = run_thread(verifier, completion, reference, args.deadline)
-                elif mode == "pool":
-                    verdict = pool.verify([VerifyTask("math", completion, reference, options=options)])[0]
-                    reward, reason = verdict.reward, verdict.reason
-                else:
-                    reward, reason = run_cli(completion, reference, args.deadline, workdir)
+                try:
+                    if mode == "direct":
+                        reward, reason = run_direct(verifier, completion, reference, args.deadline)
+                    elif mode == "thread":
+                        reward, reason = run_thread(verifier, completion, reference, args.deadline)
+                    elif mode == "pool":
+                        verdict = pool.verify([VerifyTask("math", completion, reference, options=options)])[0]
+                        reward, reason = verdict.reward, verdict.reason
+                    else:
+                        reward, reason = run_cli(completion, reference, args.deadline, workdir, args.opt)
+                except Exception as exc:
+                    reward, reason = -1.0, f"RAISED {type(exc).__name__}"
                 wall = time.perf_counter() - start
                 worst[mode] = max(worst[mode], wall)
                 ok = reward == 0 and wall <= args.deadline + SLACK[mode]
