@@ -133,6 +133,38 @@ def run_cli(completion: str, reference: str, deadline: float, workdir: Path, opt
     return float(row["reward"]), str(row["verdict"])
 
 
+def start_pool(deadline: float, options: dict):
+    """A started ``VerifierPool(workers=2)``, or None (with the reason printed)."""
+    from verifiers.runtime import VerifierPool, VerifyTask
+
+    pool = VerifierPool(workers=2, timeout=deadline)
+    try:
+        pool.verify([VerifyTask("math", r"\boxed{1}", "1", options=options)])  # start the workers
+        return pool
+    except Exception as exc:
+        print(f"VerifierPool unavailable: {type(exc).__name__}: {exc}")
+        pool.close()
+        return None
+
+
+def run_mode(mode: str, verifier, pool, options: dict, completion: str, reference: str,
+             args: argparse.Namespace, workdir: Path) -> tuple[float, str]:
+    """(reward, reason) of one pair through one mode; -1 and a reason when it breaks."""
+    try:
+        if mode == "direct":
+            return run_direct(verifier, completion, reference, args.deadline)
+        if mode == "thread":
+            return run_thread(verifier, completion, reference, args.deadline)
+        if mode == "pool":
+            from verifiers.runtime import VerifyTask
+
+            verdict = pool.verify([VerifyTask("math", completion, reference, options=options)])[0]
+            return verdict.reward, verdict.reason
+        return run_cli(completion, reference, args.deadline, workdir, args.opt)
+    except Exception as exc:
+        return -1.0, f"RAISED {type(exc).__name__}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deadline", type=float, default=5.0, help="per-sample deadline / --timeout (s)")
@@ -150,17 +182,9 @@ def main() -> int:
     verifier = wrapper.default if wrapper else None
     pairs = [p for p in hostile_pairs() if args.only in p[0]]
 
-    pool = None
-    if "pool" in modes:
-        from verifiers.runtime import VerifierPool, VerifyTask
-
-        pool = VerifierPool(workers=2, timeout=args.deadline)
-        try:
-            pool.verify([VerifyTask("math", r"\boxed{1}", "1", options=options)])  # start the workers
-        except Exception as exc:
-            print(f"VerifierPool unavailable: {type(exc).__name__}: {exc}")
-            pool.close()
-            pool, modes = None, [m for m in modes if m != "pool"]
+    pool = start_pool(args.deadline, options) if "pool" in modes else None
+    if pool is None:
+        modes = [m for m in modes if m != "pool"]
     CACHE.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="hostile-", dir=CACHE))
     if "cli" in modes:
@@ -173,18 +197,7 @@ def main() -> int:
             cells = []
             for mode in modes:
                 start = time.perf_counter()
-                try:
-                    if mode == "direct":
-                        reward, reason = run_direct(verifier, completion, reference, args.deadline)
-                    elif mode == "thread":
-                        reward, reason = run_thread(verifier, completion, reference, args.deadline)
-                    elif mode == "pool":
-                        verdict = pool.verify([VerifyTask("math", completion, reference, options=options)])[0]
-                        reward, reason = verdict.reward, verdict.reason
-                    else:
-                        reward, reason = run_cli(completion, reference, args.deadline, workdir, args.opt)
-                except Exception as exc:
-                    reward, reason = -1.0, f"RAISED {type(exc).__name__}"
+                reward, reason = run_mode(mode, verifier, pool, options, completion, reference, args, workdir)
                 wall = time.perf_counter() - start
                 worst[mode] = max(worst[mode], wall)
                 ok = reward == 0 and wall <= args.deadline + SLACK[mode]
