@@ -8,7 +8,8 @@ After a warm-up pass over a few cases of each set (imports, lazy tables), every 
 is timed once per round for each grader, the two calls interleaved and their order
 drawn at random per case (seeded), so neither grader systematically runs on a cache
 the other filled. Math-Verify keeps its own default timeouts (SIGALRM; we call it from
-the main thread). Ours is called directly: ``get_verifier("math").verify(...)``.
+the main thread). Ours is called directly: ``get_verifier("math").verify(...)`` with its
+default options (a case's own ``options`` only change verdicts, not what is timed).
 Prints mean / p50 / p99 / max in ms and the ratio of means, per case set, and a
 ``SUMMARY`` line. Targets from the issue: ours mean <= MV mean / 5, ours p99 < 50 ms.
 """
