@@ -1,6 +1,7 @@
 """The sandbox attack suite as a report: is every attack contained, and does anything survive?
 
     python bench/sandbox_adversarial.py
+    python bench/sandbox_adversarial.py --disable pidns,netns   # what a weaker kernel leaves
 
 Runs each hostile program once through a fresh ``SandboxPool`` (every available
 layer on) and prints, per attack: the status, whether it was contained (the expected
@@ -11,6 +12,7 @@ score 0. Ends with the number of leftover processes and a ``SUMMARY`` line.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -43,7 +45,7 @@ def attacks(canary_file: str, port: int) -> list[Attack]:
         Attack("output flood 100 MB", "import sys\nc = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(c)",
                ("output_limit",), {"wall_s": 20.0}),
         Attack("disk fill", "i = 0\nwhile True:\n    open(f'f{i}', 'wb').write(b'0' * (1 << 20))\n    i += 1",
-               ("runtime_error",), {"disk_bytes": 16 << 20}),
+               ("runtime_error", "output_limit"), {"disk_bytes": 16 << 20}),  # ENOSPC on tmpfs, else the watchdog
         Attack("thread explosion", "import threading, time\nwhile True:\n"
                "    threading.Thread(target=time.sleep, args=(60,)).start()", ("runtime_error",), {"processes": 32}),
         Attack("connect to localhost listener", f"import socket\nsocket.create_connection(('127.0.0.1', {port}), 1)\n"
@@ -125,6 +127,10 @@ def run_hacks() -> int:
 
 
 def main() -> None:
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--disable", default="", help="comma-separated layers to leave off")
+    disable = tuple(filter(None, parser.parse_args().disable.split(",")))
     os.environ["RLVR_BENCH_SECRET"] = "RLVR_BENCH_SECRET"
     canary_dir = tempfile.mkdtemp(prefix="rlvr-canary-")
     os.chmod(canary_dir, 0o777)
@@ -136,15 +142,18 @@ def main() -> None:
     server.bind(("127.0.0.1", 0))
     server.listen()
     server.setblocking(False)
-    with SandboxPool(workers=2) as pool:
-        print(f"layers: {', '.join(pool.layers)}\n")
-        contained = run_attacks(pool, canary_file, server)
-        total = len(attacks(canary_file, 0))
-        time.sleep(0.5)
-        left = leftovers(pool)
-    print()
-    hacks_failed = run_hacks()
-    server.close()
+    try:
+        with SandboxPool(workers=2, disable=disable) as pool:
+            print(f"layers: {', '.join(pool.layers)}\n")
+            contained = run_attacks(pool, canary_file, server)
+            total = len(attacks(canary_file, 0))
+            time.sleep(0.5)
+            left = leftovers(pool)
+        print()
+        hacks_failed = run_hacks()
+    finally:
+        server.close()
+        shutil.rmtree(canary_dir, ignore_errors=True)
     print(f"\nattacks contained: {contained}/{total}; reward hacks scored 0: {hacks_failed}/{len(HACKS)}; "
           f"leftover processes after the suite: {len(left)}")
     print(f"SUMMARY contained={contained}/{total} hacks_zero={hacks_failed}/{len(HACKS)} leftovers={len(left)}")

@@ -20,7 +20,8 @@ from typing import Callable
 from sandbox import _syscalls as sc
 from sandbox import landlock, seccomp
 
-__all__ = ["Layer", "LAYERS", "probe_layers", "capabilities", "missing_layers", "IsolationError", "NotApplicable",
+__all__ = ["Layer", "LAYERS", "probe_layers", "capabilities", "missing_layers", "refusal", "IsolationError",
+           "NotApplicable",
            "SANDBOX_UID_BASE"]
 
 # Each worker slot runs its programs as its own unprivileged uid/gid (when started as root).
@@ -247,6 +248,22 @@ def capabilities() -> dict[str, dict[str, object]]:
     threaded program) and cached.
     """
     return json.loads(_capabilities_json())
+
+
+def refusal(plan: frozenset[str]) -> str | None:
+    """Why running untrusted programs under ``plan`` must be refused, or None.
+
+    Whatever else is missing, a program must not share a uid with anything it could
+    harm: as root that needs ``drop_uid`` (else it *is* root), and otherwise
+    ``pidns`` (inside a user namespace, root maps to the caller's uid, so without a
+    PID namespace ``kill(-1)`` would reach every process of the calling user).
+    """
+    if os.geteuid() == 0 and "drop_uid" not in plan:
+        return "refusing to run untrusted programs as root: the drop_uid layer is off or unavailable"
+    if os.geteuid() != 0 and "pidns" not in plan:
+        return ("refusing to run untrusted programs as the calling user without a PID namespace: "
+                "kill(-1) would reach every process of this user")
+    return None
 
 
 def missing_layers(report: dict[str, dict[str, object]]) -> list[str]:

@@ -28,7 +28,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
-from sandbox.isolation import IsolationError, capabilities, missing_layers
+from sandbox.isolation import IsolationError, capabilities, missing_layers, refusal
 from sandbox.languages import get_language
 from sandbox.limits import Limits
 from sandbox.result import ExecRequest, ExecResult, Program
@@ -114,7 +114,10 @@ class SandboxPool:
 
     workers: maximum concurrent runs (one warm process each).
     strict:  raise ``IsolationError`` if an applicable layer is unavailable here,
-             instead of warning and running without it.
+             instead of warning and running without it. Whatever ``strict`` says, a
+             pool whose programs could signal the host's processes is refused
+             (``isolation.refusal``): as root without ``drop_uid``, or unprivileged
+             without ``pidns``.
     disable: layer names to leave off deliberately (for measuring their cost).
     """
 
@@ -129,6 +132,9 @@ class SandboxPool:
         if missing:
             warnings.warn("sandbox running without: " + "; ".join(missing), RuntimeWarning, stacklevel=2)
         self.plan = frozenset(n for n, info in report.items() if info["active"]) - set(disable)
+        refused = refusal(self.plan)
+        if refused:  # not even strict=False runs a program that could signal the host's processes
+            raise IsolationError(refused)
         self.size = workers
         self._disk_bytes = disk_bytes
         self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()

@@ -5,6 +5,9 @@ and a pidfd for the program are served from one ``selectors`` loop, so a program
 floods its output while the worker is still writing its input can neither deadlock
 the worker nor be mistaken for a timeout: once it writes more than
 ``Limits.output_bytes`` on either stream it is killed with status ``output_limit``.
+Without the tmpfs layer, the same status ends a program whose working directory grows
+past ``Limits.disk_bytes`` (measured every 0.1 s, so it may overshoot by what it can
+write in that time, each file capped by ``Limits.file_bytes``).
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ __all__ = ["execute", "run_directory"]
 
 _CHUNK = 1 << 16
 _GRACE_S = 1.0  # after the program is gone, how long leftover pipe holders may linger
+_DISK_CHECK_S = 0.1  # without the tmpfs layer, how often the working directory's size is measured
+_MAX_ENTRIES = 100_000
 _STREAMS = ("stdout", "stderr", "report", "setup")
 _RULESETS: dict[tuple[str, str], int] = {}  # (language, tmp_root) -> Landlock ruleset fd, built once per worker
 
@@ -51,6 +56,7 @@ class _Run:
     out: dict[str, bytearray] = field(default_factory=lambda: {n: bytearray() for n in _STREAMS})
     truncated: dict[str, bool] = field(default_factory=lambda: {"stdout": False, "stderr": False})
     killed_for: str | None = None
+    disk_quota: tuple[str, int] | None = None  # (workdir, bytes) when no tmpfs caps it
     wstatus: int | None = None
     wall: float = 0.0
     cpu: float = 0.0
@@ -81,6 +87,25 @@ def _on_data(run: _Run, name: str, data: bytes) -> None:
         if name in run.truncated:
             run.truncated[name] = True
         run.kill("output_limit")
+
+
+def _over_quota(path: str, limit: int) -> bool:
+    """Whether the files under ``path`` use more than ``limit`` bytes (or absurdly many entries)."""
+    used, entries, stack = 0, 0, [path]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    st = entry.stat(follow_symlinks=False)
+                    used += st.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+        if used > limit or entries > _MAX_ENTRIES:
+            return True
+    return False
 
 
 def _feed(sel: selectors.BaseSelector, fd: int, pending: memoryview) -> memoryview:
@@ -116,6 +141,10 @@ def _supervise(run: _Run, fds: dict[str, int], pidfd: int, stdin_w: int, stdin: 
         if run.wstatus is None and now >= deadline:
             run.kill("timeout")
         wait = _GRACE_S if run.killed_for or exited_at else max(0.0, deadline - now)
+        if run.disk_quota and run.wstatus is None:
+            if _over_quota(*run.disk_quota):
+                run.kill("output_limit")
+            wait = min(wait, _DISK_CHECK_S)
         for key, _ in sel.select(min(wait, _GRACE_S)):
             if key.data == "stdin":
                 pending = _feed(sel, stdin_w, pending)
@@ -155,6 +184,8 @@ def execute(request: ExecRequest, plan: frozenset[str], uid: int, tmp_root: str 
             os.close(stdin_w)
             program_main(setup)
         run = _Run(pid, request.limits.output_bytes, "pidns" in plan)
+        if "tmpfs" not in plan:
+            run.disk_quota = (workdir, request.limits.disk_bytes)
         pidfd = os.pidfd_open(pid)
     finally:
         for fd in [stdin_r] + [w for _, w in pairs.values()]:

@@ -90,6 +90,10 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     worker = _Worker(config)
+    refused = isolation.refusal(worker.plan)
+    if refused:  # the pool checks too; never trust one check for this
+        write_frame(fd_out, json.dumps({"ready": False, "error": refused}).encode())
+        return
     try:
         isolation.enter_worker_namespaces(worker.plan, worker.tmp_root, worker.disk_bytes)
         os.chmod(worker.tmp_root, 0o711)  # the sandbox uid may enter its run directory, not list others

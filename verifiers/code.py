@@ -38,7 +38,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from sandbox import BadTests, HarnessOptions, Limits, SandboxPool, get_language, run_tests
+from sandbox import BadTests, HarnessOptions, IsolationError, Limits, SandboxPool, get_language, run_tests
 from sandbox.languages import UnknownLanguageError
 from verifiers.base import BaseVerifier, Verdict
 from verifiers.registry import register
@@ -148,6 +148,8 @@ class CodeVerifier(BaseVerifier):
             return Verdict(0.0, "bad_reference", {"error": str(exc)})
         except UnknownLanguageError as exc:
             return Verdict(0.0, "unsupported", {"error": str(exc)})
+        except IsolationError as exc:  # the sandbox cannot run safely on this host
+            return Verdict(0.0, "sandbox_error", {"error": str(exc)})
         except Exception as exc:  # noqa: BLE001 - a verifier never raises
             return Verdict(0.0, "error", {"error": f"{type(exc).__name__}: {exc}"})
 

@@ -12,6 +12,12 @@ def layer_active(name: str) -> bool:
     return bool(capabilities()[name]["active"])
 
 
+def refused() -> str | None:
+    """Why this host cannot run the sandbox safely at all (then every run-based test skips)."""
+    from sandbox.isolation import refusal
+    return refusal(frozenset(n for n, info in capabilities().items() if info["active"]))
+
+
 def needs(*layers: str):
     """Skip (with the kernel's reason) unless every named layer is active here."""
     missing = [f"{n}: {capabilities()[n]['reason']}" for n in layers if not layer_active(n)]

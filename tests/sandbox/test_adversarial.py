@@ -13,7 +13,8 @@ import uuid
 
 import pytest
 
-from tests.sandbox.support import needs
+from sandbox import ExecRequest, Limits, capabilities
+from tests.sandbox.support import leftovers, needs, python
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -196,3 +197,28 @@ def test_ptrace_and_unshare_are_refused(run):
               "print(libc.unshare(0x40000000), ctypes.get_errno())\nprint(libc.ptrace(16, 1, 0, 0), ctypes.get_errno())")
     result = run(source)
     assert result.status == "ok" and result.stdout == "-1 1\n-1 1\n"
+
+
+def _weaker_pool(*disable: str):
+    from sandbox import SandboxPool
+    from sandbox.isolation import refusal
+    plan = frozenset(n for n, i in capabilities().items() if i["active"]) - set(disable)
+    if refusal(plan):
+        pytest.skip(f"this host refuses that configuration: {refusal(plan)}")
+    return SandboxPool(workers=1, disable=disable)
+
+
+def test_without_tmpfs_a_disk_fill_is_stopped_by_the_watchdog():
+    source = "i = 0\nwhile True:\n    open(f'f{i}', 'wb').write(b'0' * (1 << 20))\n    i += 1"
+    with _weaker_pool("tmpfs") as weak:
+        result = weak.run(ExecRequest(python(source), limits=Limits(disk_bytes=8 << 20, wall_s=10.0)))
+        assert result.status == "output_limit" and result.wall_s < 5.0
+        assert leftovers(weak) == []
+
+
+def test_without_a_pid_namespace_a_daemon_is_still_swept():
+    source = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(30)\n"
+              "        os._exit(0)\n    os._exit(0)\ntime.sleep(0.2)\nprint('parent done')")
+    with _weaker_pool("pidns") as weak:
+        assert weak.run(ExecRequest(python(source))).stdout == "parent done\n"
+        assert leftovers(weak) == []

@@ -65,3 +65,15 @@ def test_strict_pool_starts_when_every_layer_is_there():
         pytest.skip("some layer is unavailable here")
     with SandboxPool(workers=1, strict=True) as strict:
         assert strict.layers
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root-specific refusal")
+def test_root_without_a_private_uid_is_refused_before_anything_runs():
+    with pytest.raises(IsolationError, match="as root"):
+        SandboxPool(workers=1, disable=("drop_uid",))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="the unprivileged refusal")
+def test_unprivileged_without_a_pid_namespace_is_refused():
+    with pytest.raises(IsolationError, match="PID namespace"):
+        SandboxPool(workers=1, disable=("pidns",))
