@@ -33,6 +33,11 @@ says which are active; ``SandboxPool(strict=True)`` refuses to run without them)
 - seccomp: no ptrace, mount, namespace changes, kernel-module/bpf/kexec loading,
   io_uring, perf events, userfaultfd, keyrings, open_by_handle_at, clock changes.
 
+Some plans are refused outright, whatever ``strict`` says (``isolation.refusal``): as
+root without ``drop_uid`` the program would be root, and unprivileged without a PID
+namespace its ``kill(-1)`` would reach every process of the calling user. Without the
+tmpfs layer a watchdog measures the working directory every 0.1 s instead.
+
 What legitimate programs lose with it: no /proc, /sys or /dev/shm (so no
 ``multiprocessing`` semaphores), no executing other binaries from Python (compiled
 languages run their own binary), no network.
