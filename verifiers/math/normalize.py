@@ -28,6 +28,7 @@ _RENAME = (
     ("\\tbinom", "\\binom"), ("\\le ", "\\leq "), ("\\ge ", "\\geq "), ("\\leqslant", "\\leq"),
     ("\\geqslant", "\\geq"), ("\\lbrace", "\\{"), ("\\rbrace", "\\}"), ("\\lbrack", "["), ("\\rbrack", "]"),
     ("\\lvert", "|"), ("\\rvert", "|"), ("\\vert", "|"), ("\\mid", "|"), ("\\ne ", "\\neq "),
+    ("<=", "\\leq "), (">=", "\\geq "), ("!=", "\\neq "), ("\\lt ", "<"), ("\\gt ", ">"),
     ("\\emptyset", "\\varnothing"), ("\\infinity", "\\infty"), ("\\dots", "\\ldots"), ("\\cdots", "\\ldots"),
 )
 _LEFT_RIGHT_RE = re.compile(r"\\(?:left|right|bigg?l?r?|Bigg?l?r?)(?=[\\(\[\]|)\{\}.<>])")

@@ -108,6 +108,22 @@ def _squash(text: str) -> str:
     return _SQUASH_RE.sub(lambda m: m.group(0)[-1] if m.group(0).startswith("\\") else "", text)
 
 
+_ASSIGN_RE = re.compile(r"^([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?!.*=)(.+)$")
+
+
+def _literal_list(text: str) -> tuple[str, list[Number]] | None:
+    """(assigned name or "", numbers) when ``text`` is ``[name =] n1, n2, ...`` of literals."""
+    match = _ASSIGN_RE.match(text)
+    name, body = (match.group(1), match.group(2)) if match else ("", text)
+    body = body.strip()
+    if body.startswith("\\{") and body.endswith("\\}"):
+        body = body[2:-2]
+    numbers = [parse_number(item) for item in body.split(",")] if body else []
+    if not numbers or any(n is None for n in numbers):
+        return None
+    return name, numbers
+
+
 def compare_symbolic(ref_text: str, pred_text: str, float_rounding: int, relative: float) -> tuple[str, str]:
     """Parse both with sympy and compare. Returns (status, detail); runs under a deadline.
 
@@ -206,7 +222,30 @@ class MathVerifier(BaseVerifier):
             return fast, ""
         if _is_words(ref.text) or _is_words(pred.text):
             return "different", ""
-        return self._compare_symbolic(Normalized(_last_link(ref.text), ref.percent), Normalized(_last_link(pred.text), pred.percent))
+        ref, pred = Normalized(_last_link(ref.text), ref.percent), Normalized(_last_link(pred.text), pred.percent)
+        if _squash(ref.text) == _squash(pred.text):
+            return "equal", ""
+        fast = self._compare_number_lists(ref, pred)
+        if fast is not None:
+            return fast, ""
+        return self._compare_symbolic(ref, pred)
+
+    def _compare_number_lists(self, ref: Normalized, pred: Normalized) -> str | None:
+        """``x = 11`` vs ``11``, ``1, -2`` vs ``-2,1``: numeric literals need no sympy."""
+        ref_items, pred_items = _literal_list(ref.text), _literal_list(pred.text)
+        if ref_items is None or pred_items is None:
+            return None
+        if ref_items[0] and pred_items[0] and ref_items[0] != pred_items[0]:
+            return None  # x = 1 vs y = 1: let the symbolic path decide
+        if len(ref_items[1]) != len(pred_items[1]):
+            return "different"
+        remaining = list(pred_items[1])
+        for number in ref_items[1]:
+            match = next((i for i, other in enumerate(remaining) if _numbers_equal(number, other, self.options)), None)
+            if match is None:
+                return "different"
+            del remaining[match]
+        return "equal"
 
     def _compare_numbers(self, ref: Normalized, pred: Normalized) -> str | None:
         ref_num, pred_num = parse_number(ref.text), parse_number(pred.text)
