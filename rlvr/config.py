@@ -1,0 +1,239 @@
+"""Typed configuration: every knob of `rlvr-train`, declared and documented once.
+
+The schemas below are registered in Hydra's ConfigStore as ``rlvr_schema`` and are the
+first entry of ``conf/config.yaml``'s defaults list, so every YAML file under ``conf/``
+and every command-line override is merged onto them: an unknown key or a value of
+the wrong type is an error when the config is composed, never silently ignored.
+`validate` then checks the relations between fields (batch arithmetic) and names
+the fix when they do not hold; `batch_arithmetic` is what the trainer prints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+__all__ = [
+    "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "AlgorithmConfig", "RolloutConfig",
+    "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
+    "TrainConfig", "ConfigError", "validate", "batch_arithmetic", "register_schemas",
+]
+
+
+@dataclass
+class SFTConfig:
+    steps: int = 0  # supervised warm-up steps on the task's reference solutions before RL (0 = none)
+    batch_size: int = 32  # prompts per warm-up step
+    lr: float = 3e-3  # warm-up AdamW learning rate (cosine-decayed to 10%)
+
+
+@dataclass
+class ModelConfig:
+    path: Optional[str] = None  # local Hugging Face model directory; null = build the embedded tiny Llama
+    cache_dir: str = "${oc.env:RLVR_CACHE,'~/.cache/rlvr'}"  # where built tiny models (and their warm-ups) are cached
+    hidden_size: int = 64  # tiny Llama only: width
+    num_layers: int = 2  # tiny Llama only: decoder layers
+    num_heads: int = 4  # tiny Llama only: attention heads
+    intermediate_size: int = 256  # tiny Llama only: MLP width
+    dtype: str = "fp32"  # compute precision: fp32 | bf16 (bf16 autocast over fp32 master weights)
+    device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
+    sft: SFTConfig = field(default_factory=SFTConfig)  # optional warm-up before RL (cached for tiny models)
+
+
+@dataclass
+class ArithmeticConfig:
+    difficulty: int = 2  # 1: a+b 1 digit; 2: a+b 2+1 digits; 3: a+b 2 digits; 4: a±b 2 digits; 5: a±b±c; 6: a±b 3 digits
+    num_train: int = 100_000  # size of the (lazily generated) training stream before it repeats
+    seed: int = 0  # problem generator seed (held-out problems never appear in training)
+
+
+@dataclass
+class DataConfig:
+    source: str = "arithmetic"  # a registered prompt source: arithmetic | file
+    path: Optional[str] = None  # file source: jsonl/json/parquet/csv path or a `datasets` name readable offline
+    split: str = "train"  # file source: split used for training
+    eval_path: Optional[str] = None  # file source: held-out file (null = carve eval_size rows off the training data)
+    eval_split: str = "test"  # file source: split of eval_path used for evaluation
+    prompt_field: str = "prompt"  # row field with the prompt text (used when the row has no messages)
+    messages_field: str = "messages"  # row field with chat messages [{role, content}, ...]
+    reference_field: str = "reference"  # row field with the gold answer / tests
+    verifier_field: str = "verifier"  # row field naming the row's verifier (absent -> `verifier` below)
+    verifier: str = "math"  # verifier for rows that do not name one
+    system_prompt: Optional[str] = None  # prepended as a system message when set
+    eval_size: int = 128  # held-out prompts used by periodic evaluation
+    max_prompt_tokens: int = 512  # prompts longer than this are rejected when loaded
+    arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)  # the built-in task generator
+
+
+@dataclass
+class AlgorithmConfig:
+    group_size: int = 8  # G: completions sampled per prompt
+    advantage: str = "grpo"  # registered advantage estimator: grpo | rloo
+    scale: str = "group"  # reward scaling: group (GRPO) | batch | none (Dr. GRPO)
+    loss: str = "clipped"  # registered policy loss: clipped
+    aggregation: str = "token_mean"  # token_mean | seq_mean_token_mean | seq_mean_token_sum_norm (Dr. GRPO)
+    epsilon_low: float = 0.2  # clip ratio below at 1 - epsilon_low
+    epsilon_high: float = 0.2  # clip ratio above at 1 + epsilon_high (DAPO clip-higher: 0.28)
+    beta: float = 0.0  # k3 KL coefficient to the frozen reference model; 0 = no reference model loaded
+    num_iterations: int = 1  # passes over each rollout batch (sampling log-probs are the old policy)
+    mask_truncated: bool = False  # exclude completions that hit max_new_tokens from the loss
+    drop_zero_variance: bool = False  # drop groups whose rewards are all equal and refill from further prompts
+    max_refill_rounds: int = 2  # cap on extra sampling rounds spent refilling dropped groups
+
+
+@dataclass
+class RolloutConfig:
+    engine: str = "hf"  # registered rollout engine: hf (transformers generate)
+    temperature: float = 1.0  # sampling temperature (log-probs are computed at this temperature)
+    top_p: float = 1.0  # nucleus sampling
+    max_new_tokens: int = 256  # completion budget; completions that reach it are `truncated`
+    batch_size: int = 0  # sequences per generate call (0 = the whole rollout batch at once)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-6  # AdamW peak learning rate
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0  # linear warm-up, in optimizer steps
+    schedule: str = "constant"  # after warm-up: constant | linear | cosine (to 0 at the last optimizer step)
+    max_grad_norm: float = 1.0  # gradient clipping (<= 0 disables)
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0  # evaluate the held-out set every N steps (0 = only before and after training)
+    k: int = 4  # sampled pass@k
+    num_samples: int = 4  # samples per prompt for pass@k (>= k)
+    temperature: float = 1.0  # temperature of the pass@k samples (pass@1 is greedy)
+
+
+@dataclass
+class TrainerConfig:
+    backend: str = "torch"  # registered learner backend: torch
+    total_steps: int = 100  # rollout batches (training steps) to run
+    prompts_per_step: int = 8  # prompts per rollout batch (x group_size completions)
+    micro_batch_size: int = 8  # completions per forward/backward (gradient accumulation below that)
+    optimizer_steps_per_batch: int = 1  # mini-batches per rollout batch per iteration
+    seed: int = 0
+    save_every: int = 0  # checkpoint every N steps (0 = only at the end)
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk
+    sample_every: int = 10  # write sample rollouts (failed ones included) every N steps
+    samples_per_dump: int = 16  # rollouts written per sample dump
+    threads: int = 0  # torch CPU threads (0 = leave torch's default)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class RewardSource:
+    name: str = "verifier"  # `verifier` = each row's own verifier; any other name = a registered verifier
+    weight: float = 1.0  # the reward is the weighted sum over sources
+    options: dict[str, Any] = field(default_factory=dict)  # verifier options (e.g. pattern=... for format)
+
+
+@dataclass
+class RewardConfig:
+    sources: list[RewardSource] = field(default_factory=lambda: [RewardSource()])
+    workers: int = 2  # verifier worker processes
+    timeout: float = 10.0  # hard per-sample deadline in seconds (a hung check scores 0, reason `timeout`)
+
+
+@dataclass
+class LoggerConfig:
+    console_every: int = 1  # progress line every N steps
+    tensorboard: bool = False  # also write TensorBoard events to <run_dir>/tensorboard
+    wandb: bool = False  # also log to Weights & Biases (offline mode) under <run_dir>/wandb
+    wandb_project: str = "rlvr"
+
+
+@dataclass
+class TrainConfig:
+    run_name: str = "${now:%Y%m%d-%H%M%S}"  # run directory is runs/<run_name> (set it to resume a run)
+    resume: str = "never"  # never | auto (continue from the newest checkpoint in the run directory) | a checkpoint path
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+class ConfigError(ValueError):
+    """An inconsistent configuration; the message says how to fix it."""
+
+
+_CHOICES = {
+    "model.dtype": ("fp32", "bf16"),
+    "algorithm.scale": ("group", "batch", "none"),
+    "algorithm.aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
+    "trainer.optim.schedule": ("constant", "linear", "cosine"),
+}
+
+
+def _get(cfg: TrainConfig, dotted: str) -> Any:
+    value: Any = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _check_batches(cfg: TrainConfig) -> None:
+    t, g = cfg.trainer, cfg.algorithm.group_size
+    if g < 2:
+        raise ConfigError(f"algorithm.group_size={g}: group-relative advantages need at least 2 completions per prompt")
+    per_batch = t.prompts_per_step * g
+    if t.optimizer_steps_per_batch < 1 or per_batch % t.optimizer_steps_per_batch:
+        raise ConfigError(
+            f"trainer.prompts_per_step x algorithm.group_size = {per_batch} completions cannot be split into "
+            f"trainer.optimizer_steps_per_batch={t.optimizer_steps_per_batch} equal mini-batches; "
+            f"choose a divisor of {per_batch}")
+    mini = per_batch // t.optimizer_steps_per_batch
+    if t.micro_batch_size < 1 or mini % t.micro_batch_size:
+        raise ConfigError(
+            f"mini-batch of {mini} completions is not a multiple of trainer.micro_batch_size={t.micro_batch_size}; "
+            f"set trainer.micro_batch_size to a divisor of {mini}")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject inconsistent settings with a message that names the fix."""
+    for dotted, allowed in _CHOICES.items():
+        if _get(cfg, dotted) not in allowed:
+            raise ConfigError(f"{dotted}={_get(cfg, dotted)!r}; choose one of {', '.join(allowed)}")
+    _check_batches(cfg)
+    a, ev = cfg.algorithm, cfg.trainer.eval
+    if a.num_iterations < 1:
+        raise ConfigError(f"algorithm.num_iterations={a.num_iterations}; use 1 or more")
+    if a.epsilon_low < 0 or a.epsilon_high < 0 or a.beta < 0:
+        raise ConfigError("algorithm.epsilon_low, epsilon_high and beta must be >= 0")
+    if ev.num_samples < ev.k:
+        raise ConfigError(f"trainer.eval.num_samples={ev.num_samples} < trainer.eval.k={ev.k}; raise num_samples to at least k")
+    if cfg.rollout.temperature <= 0:
+        raise ConfigError("rollout.temperature must be > 0 (greedy decoding is only used for pass@1 evaluation)")
+    if not cfg.reward.sources:
+        raise ConfigError("reward.sources is empty; add at least {name: verifier, weight: 1.0}")
+    if cfg.resume not in ("never", "auto") and not cfg.resume:
+        raise ConfigError("resume must be never, auto or a checkpoint path")
+
+
+def batch_arithmetic(cfg: TrainConfig) -> str:
+    """The derived shapes, said out loud at start-up."""
+    t, a = cfg.trainer, cfg.algorithm
+    per_batch = t.prompts_per_step * a.group_size
+    mini = per_batch // t.optimizer_steps_per_batch
+    accum = mini // t.micro_batch_size
+    updates = t.optimizer_steps_per_batch * a.num_iterations
+    return (
+        f"batch: {t.prompts_per_step} prompts x {a.group_size} completions = {per_batch} completions per step\n"
+        f"       {t.optimizer_steps_per_batch} mini-batch(es) of {mini} = {accum} micro-batch(es) of "
+        f"{t.micro_batch_size} (gradient accumulation {accum})\n"
+        f"       x {a.num_iterations} iteration(s) = {updates} optimizer step(s) per rollout batch; "
+        f"{t.total_steps} steps -> {t.total_steps * updates} optimizer steps, "
+        f"{t.total_steps * per_batch} completions")
+
+
+def register_schemas() -> None:
+    """Put the schema into Hydra's ConfigStore (conf/config.yaml lists it first)."""
+    ConfigStore.instance().store(name="rlvr_schema", node=TrainConfig)
