@@ -1,0 +1,126 @@
+"""Prompt sources (a registry) and the resumable prompt stream the loop draws from."""
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Callable, Protocol, Sequence
+
+from rlvr.config import DataConfig
+from rlvr.data.arithmetic import ArithmeticTask
+from rlvr.data.schema import Prompt, row_to_prompt
+
+__all__ = ["PromptSet", "SOURCES", "register_source", "build_prompt_sets", "PromptStream"]
+
+
+class PromptSet(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> Prompt: ...
+
+
+SOURCES: dict[str, Callable[[DataConfig], tuple[PromptSet, PromptSet]]] = {}
+
+
+def register_source(name: str):
+    def deco(fn):
+        SOURCES[name] = fn
+        return fn
+    return deco
+
+
+def build_prompt_sets(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
+    """(train, held-out) prompt sets of the source named by ``data.source``."""
+    if cfg.source not in SOURCES:
+        raise KeyError(f"unknown data.source {cfg.source!r}; registered sources: {', '.join(sorted(SOURCES))}")
+    return SOURCES[cfg.source](cfg)
+
+
+@register_source("arithmetic")
+def _arithmetic(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
+    a = cfg.arithmetic
+    held_out = ArithmeticTask(a.difficulty, cfg.eval_size, a.seed, "eval")
+    exclude = frozenset(held_out.expression(i) for i in range(len(held_out)))
+    return ArithmeticTask(a.difficulty, a.num_train, a.seed, "train", exclude), held_out
+
+
+class RowPrompts:
+    """A `datasets.Dataset` viewed as prompts."""
+
+    def __init__(self, rows: Any, cfg: DataConfig, name: str):
+        self.rows, self.cfg, self.name = rows, cfg, name
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Prompt:
+        c = self.cfg
+        return row_to_prompt(self.rows[int(index)], uid=f"{self.name}-{index}", prompt_field=c.prompt_field,
+                             messages_field=c.messages_field, reference_field=c.reference_field,
+                             verifier_field=c.verifier_field, default_verifier=c.verifier,
+                             system_prompt=c.system_prompt)
+
+
+_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def _load_rows(path: str, split: str) -> Any:
+    import datasets
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _BUILDERS:
+        return datasets.load_dataset(_BUILDERS[ext], data_files={split: os.path.expanduser(path)}, split=split)
+    if os.path.isdir(path):
+        try:
+            return datasets.load_from_disk(path)[split]
+        except FileNotFoundError:
+            pass
+    return datasets.load_dataset(path, split=split)
+
+
+@register_source("file")
+def _file(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
+    if not cfg.path:
+        raise ValueError("data.source=file needs data.path (a jsonl/json/parquet/csv file or an offline dataset)")
+    rows = _load_rows(cfg.path, cfg.split)
+    if cfg.eval_path:
+        held = _load_rows(cfg.eval_path, cfg.eval_split)
+        held = held.select(range(min(cfg.eval_size, len(held))))
+    else:
+        if len(rows) <= cfg.eval_size:
+            raise ValueError(f"{cfg.path} has {len(rows)} rows, not more than data.eval_size={cfg.eval_size}; "
+                             f"lower data.eval_size or set data.eval_path")
+        held = rows.select(range(len(rows) - cfg.eval_size, len(rows)))
+        rows = rows.select(range(len(rows) - cfg.eval_size))
+    return RowPrompts(rows, cfg, "train"), RowPrompts(held, cfg, "eval")
+
+
+class PromptStream:
+    """Shuffled epochs over a prompt set; its position is part of every checkpoint."""
+
+    def __init__(self, prompts: PromptSet, seed: int):
+        if len(prompts) == 0:
+            raise ValueError("the training prompt set is empty")
+        self.prompts, self.seed = prompts, seed
+        self.epoch, self.position = 0, 0
+        self._order: Sequence[int] = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> list[int]:
+        order = list(range(len(self.prompts)))
+        random.Random(f"{self.seed}/epoch/{epoch}").shuffle(order)
+        return order
+
+    def take(self, n: int) -> list[Prompt]:
+        out = []
+        for _ in range(n):
+            if self.position >= len(self._order):
+                self.epoch, self.position = self.epoch + 1, 0
+                self._order = self._permutation(self.epoch)
+            out.append(self.prompts[self._order[self.position]])
+            self.position += 1
+        return out
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = self._permutation(self.epoch)

@@ -1,0 +1,43 @@
+"""Shared fixtures for the trainer tests: a tiny model built once per session, offline."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CONF = REPO / "conf"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A freshly initialised ~40k-parameter Llama with the character tokenizer."""
+    from rlvr.models.tiny import build_tiny_llama
+
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    return build_tiny_llama(out, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+
+
+@pytest.fixture(scope="session")
+def train_env(tmp_path_factory) -> dict[str, str]:
+    """Environment for `python -m rlvr.train` subprocesses: repo importable, private cache."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["RLVR_CACHE"] = str(tmp_path_factory.mktemp("rlvr_cache"))
+    env["HF_HUB_OFFLINE"] = "1"
+    env["TRANSFORMERS_OFFLINE"] = "1"
+    return env
+
+
+def train_command(run_dir: Path, *overrides: str) -> list[str]:
+    """A small, fast `rlvr-train` invocation; `overrides` come last and win."""
+    return [sys.executable, "-m", "rlvr.train", f"hydra.run.dir={run_dir}",
+            "model.hidden_size=32", "model.num_layers=1", "model.num_heads=2", "model.intermediate_size=64",
+            "model.sft.steps=30", "model.sft.batch_size=32", "data.eval_size=8", "data.arithmetic.difficulty=1",
+            "algorithm.group_size=4", "trainer.prompts_per_step=4", "trainer.micro_batch_size=8",
+            "trainer.optimizer_steps_per_batch=2", "trainer.total_steps=4", "trainer.eval.every=2",
+            "trainer.eval.num_samples=2", "trainer.eval.k=2", "trainer.sample_every=2", "trainer.save_every=2",
+            "trainer.optim.warmup_steps=0", "trainer.optim.lr=1e-3", "rollout.max_new_tokens=8", "reward.workers=1",
+            *overrides]

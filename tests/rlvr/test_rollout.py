@@ -1,0 +1,78 @@
+"""The transformers engine: shapes, grouping, EOS handling, truncation, log-probs."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlvr.learner import token_logprobs
+from rlvr.models import load_model, load_tokenizer
+from rlvr.rollout import ENGINES, SamplingParams, build_engine
+from rlvr.rollout.hf import completion_mask, left_pad
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    torch.set_num_threads(1)
+    return build_engine("hf", load_model(tiny_model_dir), load_tokenizer(tiny_model_dir))
+
+
+def _prompts(engine):
+    tok = engine.tokenizer
+    msgs = [[{"role": "user", "content": "1+2"}], [{"role": "user", "content": "10+20"}]]
+    return [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=False) for m in msgs]
+
+
+def test_left_pad_and_completion_mask():
+    ids, mask = left_pad([[5, 6], [7]], pad_id=0)
+    assert ids.tolist() == [[5, 6], [0, 7]] and mask.tolist() == [[1, 1], [0, 1]]
+    m, truncated = completion_mask(torch.tensor([[4, 1, 0, 0], [4, 4, 4, 4]]), eos_id=1)
+    assert m.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]] and truncated.tolist() == [False, True]
+
+
+def test_sampling_shapes_and_groups(engine):
+    torch.manual_seed(0)
+    out = engine.generate(_prompts(engine), SamplingParams(n=3, temperature=1.0, max_new_tokens=6))
+    assert len(out) == 6 and len(out.texts) == 6
+    assert out.completion_ids.shape == out.logprobs.shape == out.completion_mask.shape
+    # completions 0-2 share prompt 0, 3-5 prompt 1
+    assert torch.equal(out.prompt_ids[0], out.prompt_ids[2]) and not torch.equal(out.prompt_ids[0], out.prompt_ids[3])
+    assert (out.logprobs <= 0).all() and (out.logprobs[out.completion_mask == 0] == 0).all()
+    lengths = out.completion_mask.sum(-1)
+    assert torch.equal(out.truncated, (out.completion_ids[torch.arange(6), (lengths - 1).long()]
+                                       != engine.eos_id))
+
+
+def test_truncation_flag_at_budget(engine):
+    out = engine.generate(_prompts(engine), SamplingParams(n=2, max_new_tokens=1))
+    ended = out.completion_ids[:, 0] == engine.eos_id
+    assert torch.equal(out.truncated, ~ended)
+
+
+def test_sampling_logprobs_match_the_learner(engine):
+    torch.manual_seed(1)
+    params = SamplingParams(n=2, temperature=0.7, max_new_tokens=5)
+    out = engine.generate(_prompts(engine), params)
+    recomputed, _ = token_logprobs(engine.model, out, temperature=0.7)
+    mask = out.completion_mask.bool()
+    torch.testing.assert_close(recomputed[mask], out.logprobs[mask], atol=1e-4, rtol=1e-4)
+
+
+def test_greedy_is_deterministic(engine):
+    params = SamplingParams(n=1, greedy=True, max_new_tokens=5)
+    a, b = engine.generate(_prompts(engine), params), engine.generate(_prompts(engine), params)
+    assert a.texts == b.texts and torch.equal(a.completion_ids, b.completion_ids)
+
+
+def test_seeded_sampling_repeats(engine):
+    params = SamplingParams(n=2, max_new_tokens=5)
+    torch.manual_seed(3)
+    a = engine.generate(_prompts(engine), params)
+    torch.manual_seed(3)
+    b = engine.generate(_prompts(engine), params)
+    assert torch.equal(a.completion_ids, b.completion_ids) and torch.equal(a.logprobs, b.logprobs)
+
+
+def test_engine_registry(engine):
+    assert "hf" in ENGINES
+    with pytest.raises(KeyError, match="hf"):
+        build_engine("vllm-not-here", engine.model, engine.tokenizer)
