@@ -53,10 +53,23 @@ def _numeric_at(expr: sympy.Expr, point: dict) -> sympy.Expr | None:
     return value if value.is_number else None
 
 
+def _rebuild(expr: sympy.Basic) -> sympy.Basic:
+    """The same tree with sympy's evaluation applied (canonical argument order)."""
+    if not expr.args or isinstance(expr, AppliedUndef):
+        return expr
+    try:
+        return expr.func(*[_rebuild(arg) for arg in expr.args])
+    except Exception:
+        return expr
+
+
 def _canonically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     """Equal after sympy re-evaluates both (argument order, trivial rewrites)."""
+    ra, rb = _rebuild(a), _rebuild(b)
+    if ra == rb:
+        return True
     try:
-        return sympy.expand(a.doit() - b.doit()) == 0
+        return sympy.expand(ra - rb) == 0
     except Exception:
         return False
 
@@ -120,8 +133,8 @@ def _expr_equal(a: sympy.Expr, b: sympy.Expr, tol: Tolerance) -> bool:
             return exact
         va, vb = _numeric(a), _numeric(b)
         return va is not None and vb is not None and _close(va, vb, tol, rounded)
-    if a.has(*_UNEVALUATED) or b.has(*_UNEVALUATED):
-        return _canonically_equal(a, b)  # sampling a symbolic sum means evaluating it
+    if a.has(*_UNEVALUATED) or b.has(*_UNEVALUATED) or a.atoms(AppliedUndef) or b.atoms(AppliedUndef):
+        return _canonically_equal(a, b)  # a symbolic sum or an unknown f(x) cannot be sampled
     symbols = sorted(fa | fb, key=str)  # sin^2 x + cos^2 x = 1 although the symbols differ
     evaluated = 0
     for point in _sample_points(symbols, seed=len(symbols)):

@@ -206,12 +206,27 @@ def _evaluate_matrices(expr: sympy.Basic) -> sympy.Basic:
 # Typical answer shapes: parsing them once fills ANTLR's prediction cache, which
 # otherwise makes the first parse of each construct 10-100x slower than later ones.
 _WARM_UP = (
-    r"\frac{1}{2}", r"-\frac{3\sqrt{2}}{4}", r"2\sqrt{5}+1", r"\sqrt[3]{8}", r"x^2+2x-1", r"3\pi/4",
-    r"e^{2}", r"\log_2 8", r"\ln(3)", r"\sin\left(\frac{\pi}{6}\right)", r"\cos 2x", r"1.5\times10^{3}",
-    r"x=4", r"y = 2x+1", r"5 \leq x", r"x > -2", r"1 < x < 3", r"x \neq 1", r"[0,1) \cup (2,\infty)",
-    r"(1,2)", r"(1,2,3)", r"\{1, 2\}", r"1, 2, 3", r"\pm 3", r"3+4i", r"\infty", r"-\infty",
-    r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\begin{bmatrix}1\\0\end{bmatrix}", r"(10)!", r"\binom{5}{2}",
-    r"|x-1|", r"\dfrac{a+b}{2}", r"a_1", r"f(x)=x^2", r"x \in [-2,7]", r"2^{10}", r"10\%", r"\text{yes}",
+    # numbers, fractions, roots, constants
+    r"\frac{1}{2}", r"-\frac{3\sqrt{2}}{4}", r"2\sqrt{5}+1", r"\sqrt[3]{8}", r"3\pi/4", r"\frac{7\pi}{6}",
+    r"\frac{\sqrt{a+b}}{2c+1}", r"1.5\times10^{3}", r"2.5", r"-0.75", r"10^{-3}", r"e^{2}", r"e^{-x}",
+    # algebra and functions
+    r"x^2+2x-1", r"(x+1)^2", r"\frac{x+2}{7}", r"x^{2/3}", r"\frac{1}{3x^{2}}", r"|x-1|", r"|ab|",
+    r"\log_2 8", r"\ln(3)", r"\log(x+1)", r"\sin\left(\frac{\pi}{6}\right)", r"\cos(2x)", r"\tan^2(y)+1",
+    r"\sec^2 x", r"\arcsin(1)", r"f(x)", r"g(t)", r"f(x)=x^2+1", r"\binom{5}{2}", r"(10)!", r"n!",
+    r"\sum_{k=1}^{n} k", r"\sum_{i=0}^{n-1} a_i b_{n-i}", r"\int_0^1 x\,dx", r"\lim_{x\to 0} x",
+    # subscripts, names, ratios
+    r"a_1", r"a_{12}", r"x_{1}=3", r"x_1 = 2, x_2 = 5", r"y_{1}=2x+1, y_{2}=x-3", r"AB=4", r"\frac{AB}{CD}=2",
+    r"a:b=3:4", r"3:4", r"S_{ABC}=6", r"|AB|=5",
+    # relations
+    r"x=4", r"y = 2x+1", r"2x+3y=6", r"x^2/4+y^2/9=1", r"5 \leq x", r"x > -2", r"1 < x < 3", r"-3 \le x \le 3",
+    r"x \neq 1", r"0<f(x)<1", r"x \in [-2,7]", r"x \in (0, \infty)", r"1 \leq |z| \leq 2", r"k = 1, 2, 3",
+    r"p = -1, p = \frac{1}{2}", r"(x, y) = (1, 2)",
+    # sets, intervals, tuples, matrices
+    r"[0,1) \cup (2,\infty)", r"(-\infty, 3]", r"(1,2)", r"(1,2,3)", r"(1, 2), (3, 4)", r"\{1, 2\}",
+    r"\{-1, 0, 1\}", r"1, 2, 3", r"\pm 3", r"1 \pm \sqrt{2}", r"3+4i", r"2-i", r"\infty", r"-\infty",
+    r"\varnothing", r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\begin{bmatrix}1\\0\end{bmatrix}",
+    r"\begin{pmatrix}\frac{1}{2}&0\\-\sin(x)&1\end{pmatrix}", r"\begin{pmatrix}1&0\\0&1\end{pmatrix}+\begin{pmatrix}1&1\\1&1\end{pmatrix}",
+    r"\begin{array}{cc}1&2\\3&4\end{array}", r"\text{yes}", r"1112_3",
 )
 
 

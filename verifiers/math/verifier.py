@@ -159,9 +159,19 @@ def warm_up() -> None:
     In the calling process, ``MathVerifier().warm_up()`` starts the deadline helper
     instead, so the first symbolic comparison does not pay for its start-up.
     """
-    from verifiers.math.symbolic import warm_up as warm_parser
+    from verifiers.math.symbolic import parse_latex, warm_up as warm_parser
 
     warm_parser()
+    for ref, pred in _WARM_PAIRS:  # the comparison code paths (sympy's own caches)
+        compare_symbolic(ref, pred, 6, 0.0)
+    parse_latex.cache_clear()
+
+
+_WARM_PAIRS = (
+    ("(x+1)^2", "x^2+2x+1"), ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}"), ("x \\geq 5", "[5, \\infty)"),
+    ("2x+3y=6", "y = 2 - \\frac{2}{3}x"), ("\\{1, 2\\}", "(2, 1)"), ("\\sum_{k=1}^{n} k", "\\sum_{j=1}^{n} j"),
+    ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&5\\end{pmatrix}"), ("1.5", "\\frac{3}{2}"),
+)
 
 
 @register("math")
