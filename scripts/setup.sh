@@ -2,18 +2,24 @@
 # Creates .venv (once) and installs rlvr with its test extras into it.
 # torch==2.13.0 goes first: on these machines it resolves to a local CPU build,
 # while any other torch requirement would pull gigabytes of CUDA wheels.
+# Re-runs are no-ops until pyproject.toml or this script changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv" >&2
     "$PY" -m venv .venv
 fi
 stamp=".venv/.rlvr-installed"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -c "import torch, sympy, verifiers" >/dev/null
+    log=".venv/setup.log"
+    echo "setup: installing torch==2.13.0 and rlvr[dev] into .venv (log: $log)" >&2
+    {
+        .venv/bin/python -m pip install --upgrade pip &&
+        .venv/bin/python -m pip install "torch==2.13.0" &&
+        .venv/bin/python -m pip install -e ".[dev]" &&
+        .venv/bin/python -c "import torch, sympy, transformers, verifiers, sandbox, rlvr"
+    } >"$log" 2>&1 || { tail -40 "$log" >&2; echo "setup: failed, see $log" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi

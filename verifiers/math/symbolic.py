@@ -11,6 +11,7 @@ import math
 import re
 
 import sympy
+from verifiers.math.literals import parse_number
 from antlr4.atn.PredictionMode import PredictionMode
 from latex2sympy2_extended import NormalizationConfig, normalize_latex
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
@@ -179,6 +180,11 @@ def parse_latex(text: str) -> sympy.Basic:
     """Parse an answer; raises ParseFailure or TooLarge, never anything else."""
     if len(text) > MAX_CHARS:
         raise TooLarge(f"answer of {len(text)} characters is too long to parse")
+    literal = parse_number(text)
+    if literal is not None:  # a plain number needs no grammar
+        if literal.decimal_places is not None:
+            return sympy.Float(text.strip(), 30)
+        return sympy.Rational(literal.value.numerator, literal.value.denominator)
     if _nesting(text) > MAX_DEPTH:
         raise TooLarge("answer is nested too deeply")
     try:
