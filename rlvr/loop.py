@@ -1,0 +1,229 @@
+"""The training loop: sample groups -> verify -> advantages -> update -> log / eval / checkpoint.
+
+Every step is seeded from (trainer.seed, step), and evaluation runs on a forked random
+stream, so a run resumed from a checkpoint reproduces the uninterrupted run's metrics.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from rlvr.algo import get_advantage, zero_variance_groups
+from rlvr.checkpoint import checkpoint_step, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from rlvr.config import TrainConfig
+from rlvr.data import Prompt, PromptStream
+from rlvr.data.chat import encode_prompt
+from rlvr.evaluation import evaluate
+from rlvr.learner import token_logprobs
+from rlvr.parts import Parts
+from rlvr.rewards import RewardResult, reward_metrics
+from rlvr.rollout.base import RolloutBatch, SamplingParams, concat_rollouts
+from rlvr.run_dir import RunDir
+
+__all__ = ["Loop", "resolve_resume", "ResumeError", "DETERMINISTIC_SKIP"]
+
+# Metrics that measure the machine, not the run (excluded when comparing runs).
+DETERMINISTIC_SKIP = ("time/", "tokens_per_s", "wall_s")
+
+
+class ResumeError(RuntimeError):
+    """Resuming cannot do what was asked; the message names the fix."""
+
+
+def resolve_resume(resume: str, run_dir: Path, total_steps: int) -> Optional[Path]:
+    """The checkpoint to start from, or None for a fresh run; refuses a resume with nothing to do."""
+    if resume == "never":
+        if latest_checkpoint(run_dir) is not None:
+            raise ResumeError(f"{run_dir} already holds checkpoints; pass resume=auto to continue it "
+                              f"or choose another run_name")
+        return None
+    found = latest_checkpoint(run_dir) if resume == "auto" else Path(resume)
+    if resume == "auto":
+        print(f"resume=auto: {'continuing from ' + str(found) if found else 'no checkpoint yet, starting fresh'}")
+    if found is not None:
+        step = checkpoint_step(found)
+        if step >= total_steps:
+            raise ResumeError(f"checkpoint {found} is at step {step} and trainer.total_steps={total_steps}: "
+                              f"nothing left to do. Raise trainer.total_steps (e.g. trainer.total_steps="
+                              f"{step + total_steps}) to train further")
+    return found
+
+
+@dataclass
+class Sampled:
+    prompts: list[Prompt]  # one per completion
+    rollouts: RolloutBatch
+    rewards: torch.Tensor
+    passed: torch.Tensor  # [N] bool, aligned with rollouts
+    reasons: list[str]  # [N] verdict reasons of the pass-deciding source, aligned with rollouts
+    first: RewardResult  # the first round, all groups (what the policy does now)
+    zero_variance_frac: float
+    refill_rounds: int
+    times: dict[str, float] = field(default_factory=dict)
+
+
+class Loop:
+    def __init__(self, cfg: TrainConfig, parts: Parts, run_dir: RunDir):
+        self.cfg, self.p, self.run_dir = cfg, parts, run_dir
+        self.stream = PromptStream(parts.train_set, cfg.trainer.seed)
+        self.eval_prompts = [parts.eval_set[i] for i in range(len(parts.eval_set))]
+        self.eval_encoded = [self.encode(p) for p in self.eval_prompts]
+        self.start_step = 0
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        return encode_prompt(self.p.tokenizer, prompt, self.cfg.data.max_prompt_tokens)
+
+    def restore(self, checkpoint: Path) -> None:
+        state = load_trainer_state(checkpoint)
+        self.p.learner.load_state_dict(state["learner"])
+        self.stream.load_state_dict(state["data"])
+        set_rng_state(state["rng"])
+        self.start_step = int(state["step"])
+        total = self.cfg.trainer.total_steps
+        if self.start_step >= total:  # resolve_resume already refused this; never run zero steps silently
+            raise ResumeError(f"checkpoint {checkpoint} is at step {self.start_step} >= trainer.total_steps={total}")
+        self.run_dir.truncate_metrics(self.start_step)
+        print(f"resumed from {checkpoint}: step {self.start_step}, {total - self.start_step} steps to go", flush=True)
+
+    # ---- one step -------------------------------------------------------------------
+    def sample(self) -> Sampled:
+        """A rollout batch; with drop_zero_variance, zero-variance groups are replaced (capped rounds)."""
+        a, r = self.cfg.algorithm, self.cfg.rollout
+        params = SamplingParams(n=a.group_size, temperature=r.temperature, top_p=r.top_p,
+                                max_new_tokens=r.max_new_tokens)
+        need, rounds, first, zero_frac = self.cfg.trainer.prompts_per_step, 0, None, 0.0
+        kept: list[tuple[list[Prompt], RolloutBatch, torch.Tensor, torch.Tensor, list[str]]] = []
+        times = {"time/generate": 0.0, "time/reward": 0.0}
+        while True:
+            prompts = self.stream.take(need)
+            t0 = time.perf_counter()
+            rollouts = self.p.engine.generate([self.encode(q) for q in prompts], params)
+            t1 = time.perf_counter()
+            repeated = [q for q in prompts for _ in range(a.group_size)]
+            result = self.p.scorer.score(repeated, rollouts.texts)
+            times["time/generate"] += t1 - t0
+            times["time/reward"] += time.perf_counter() - t1
+            flat = zero_variance_groups(result.rewards, a.group_size)
+            if first is None:
+                first, zero_frac = result, flat.float().mean().item()
+            keep = ~flat if a.drop_zero_variance else torch.ones_like(flat)
+            index = torch.nonzero(keep.repeat_interleave(a.group_size)).flatten()
+            reasons = result.reasons[result.gate]
+            kept.append(([repeated[i] for i in index.tolist()], rollouts.select(index), result.rewards[index],
+                         result.passed[index], [reasons[i] for i in index.tolist()]))
+            need -= int(keep.sum())
+            if need == 0 or not a.drop_zero_variance or rounds >= a.max_refill_rounds:
+                break
+            rounds += 1
+        batch = concat_rollouts([k[1] for k in kept if len(k[1])] or [kept[0][1]], self.p.engine.pad_id)
+        rewards, passed = torch.cat([k[2] for k in kept]), torch.cat([k[3] for k in kept])
+        return Sampled([q for k in kept for q in k[0]], batch, rewards, passed, [x for k in kept for x in k[4]],
+                       first, zero_frac, rounds, times)
+
+    def reference_logprobs(self, batch: RolloutBatch) -> Optional[torch.Tensor]:
+        if self.p.ref_model is None:
+            return None
+        micro = self.cfg.trainer.micro_batch_size
+        with torch.no_grad():
+            parts = [token_logprobs(self.p.ref_model, batch.select(torch.arange(i, min(i + micro, len(batch)))),
+                                    self.cfg.rollout.temperature)[0].cpu() for i in range(0, len(batch), micro)]
+        return torch.cat(parts)
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        torch.manual_seed(self.cfg.trainer.seed * 1_000_003 + step)
+        start = time.perf_counter()
+        s = self.sample()
+        a = self.cfg.algorithm
+        metrics: dict[str, Any] = {"step": step, **reward_metrics(s.first), "zero_variance_frac": s.zero_variance_frac,
+                                   "refill_rounds": s.refill_rounds, "groups_trained": len(s.rollouts) // a.group_size}
+        lengths = s.rollouts.lengths
+        metrics.update({"completion_len/mean": lengths.mean().item() if len(lengths) else 0.0,
+                        "completion_len/max": lengths.max().item() if len(lengths) else 0.0,
+                        "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
+        t0 = time.perf_counter()
+        if len(s.rollouts):
+            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
+            loss_mask = s.rollouts.completion_mask.clone()
+            if a.mask_truncated:
+                loss_mask[s.rollouts.truncated] = 0.0
+            ref = self.reference_logprobs(s.rollouts)
+            metrics.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step))
+        metrics.update(s.times)
+        metrics["time/update"] = time.perf_counter() - t0
+        metrics["time/step"] = time.perf_counter() - start
+        metrics["tokens_per_s"] = float(s.rollouts.completion_mask.sum()) / max(metrics["time/step"], 1e-9)
+        if self.cfg.trainer.sample_every and step % self.cfg.trainer.sample_every == 0:
+            self.run_dir.write_samples(step, self.sample_rows(s))
+        return metrics
+
+    def sample_rows(self, s: Sampled) -> list[dict[str, Any]]:
+        """Failed rollouts first (the bad cases users mine), then passing ones."""
+        want = self.cfg.trainer.samples_per_dump
+        failed = [i for i in range(len(s.rollouts)) if not s.passed[i]]
+        passing = [i for i in range(len(s.rollouts)) if s.passed[i]]
+        chosen = failed[:max(want // 2, want - len(passing))]
+        chosen = sorted(chosen + passing[:want - len(chosen)])
+        tok = self.p.tokenizer
+        return [{"uid": s.prompts[i].uid, "prompt": tok.decode(self.encode(s.prompts[i])),
+                 "completion": s.rollouts.texts[i], "reference": s.prompts[i].reference,
+                 "reward": float(s.rewards[i]), "passed": bool(s.passed[i]), "verdict": s.reasons[i],
+                 "truncated": bool(s.rollouts.truncated[i])} for i in chosen]
+
+    # ---- the run --------------------------------------------------------------------
+    def evaluate(self, step: int) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        r, ev = self.cfg.rollout, self.cfg.trainer.eval
+        out = evaluate(self.p.engine, self.p.scorer, self.eval_prompts, self.eval_encoded, ev, r.top_p,
+                       r.max_new_tokens, seed=self.cfg.trainer.seed + 7)
+        row = {"step": step, **out, "time/eval": time.perf_counter() - t0}
+        self.run_dir.log(row)
+        print(f"eval  step {step:>5} | pass@1 {out['eval/pass@1']:.3f}"
+              + (f" | pass@{ev.k} {out['eval/pass@k']:.3f}" if "eval/pass@k" in out else ""), flush=True)
+        return row
+
+    def checkpoint(self, step: int) -> Path:
+        state = {"learner": self.p.learner.state_dict(), "data": self.stream.state_dict()}
+        return save_checkpoint(self.run_dir.path, step, self.p.model, self.p.tokenizer, state,
+                               self.cfg.trainer.keep_checkpoints)
+
+    def run(self) -> dict[str, Any]:
+        t, started = self.cfg.trainer, time.perf_counter()
+        if self.start_step == 0:
+            self.evaluate(0)
+        for step in range(self.start_step + 1, t.total_steps + 1):
+            metrics = self.train_step(step)
+            self.run_dir.log(metrics)
+            if self.cfg.logger.console_every and step % self.cfg.logger.console_every == 0:
+                print(progress_line(metrics, t.total_steps), flush=True)
+            if t.eval.every and step % t.eval.every == 0 and step != t.total_steps:
+                self.evaluate(step)
+            if (t.save_every and step % t.save_every == 0) or step == t.total_steps:
+                self.checkpoint(step)
+        self.evaluate(t.total_steps)
+        return self.finish(time.perf_counter() - started)
+
+    def finish(self, wall: float) -> dict[str, Any]:
+        rows = self.run_dir.read_metrics()
+        evals = [r for r in rows if "eval/pass@1" in r]
+        curve = self.run_dir.plot_curve()
+        summary = {"accuracy_before": evals[0]["eval/pass@1"], "accuracy_after": evals[-1]["eval/pass@1"],
+                   "accuracy_gain": evals[-1]["eval/pass@1"] - evals[0]["eval/pass@1"],
+                   "pass_at_k_before": evals[0].get("eval/pass@k"), "pass_at_k_after": evals[-1].get("eval/pass@k"),
+                   "steps": self.cfg.trainer.total_steps, "resumed_from_step": self.start_step,
+                   "wall_s_this_process": wall, "curve": str(curve), "run_dir": str(self.run_dir.path)}
+        self.run_dir.write_json("summary.json", summary)
+        print(f"done: held-out pass@1 {summary['accuracy_before']:.3f} -> {summary['accuracy_after']:.3f} "
+              f"({summary['accuracy_gain']:+.3f}) in {wall:.0f}s; curve {curve}", flush=True)
+        return summary
+
+
+def progress_line(m: dict[str, Any], total: int) -> str:
+    return (f"step {m['step']:>5}/{total} | reward {m['reward/mean']:.3f} | pass {m['pass_rate']:.3f} | "
+            f"len {m['completion_len/mean']:.1f} | zero-var {m['zero_variance_frac']:.2f} | "
+            f"kl {m.get('kl', 0.0):.4f} | gnorm {m.get('grad_norm', 0.0):.3f} | lr {m.get('lr', 0.0):.2e} | "
+            f"gen {m['time/generate']:.2f}s rew {m['time/reward']:.2f}s upd {m['time/update']:.2f}s | "
+            f"{m['tokens_per_s']:.0f} tok/s")

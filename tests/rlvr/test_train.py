@@ -1,0 +1,123 @@
+"""`rlvr-train` end to end in subprocesses: a smoke run, the run directory, SIGKILL + resume."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from rlvr.loop import DETERMINISTIC_SKIP
+
+from .conftest import REPO, train_command
+
+THREADS = "trainer.threads=1"
+
+
+def _run(cmd, env, timeout=600):
+    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, train_env):
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    cmd = train_command(run_dir, THREADS, "trainer.total_steps=6", "reward=verifier_format")
+    proc = _run(cmd, train_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run_dir, proc.stdout
+
+
+def test_smoke_run_prints_the_batch_arithmetic_and_progress(smoke):
+    _, out = smoke
+    assert "4 prompts x 4 completions = 16 completions per step" in out
+    assert "step     6/6" in out and "done: held-out pass@1" in out
+
+
+def test_run_directory(smoke):
+    run_dir, _ = smoke
+    for name in ("config.yaml", "metrics.jsonl", "curve.png", "summary.json"):
+        assert (run_dir / name).exists(), name
+    rows = _metrics(run_dir)
+    steps = [r for r in rows if "reward/mean" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
+    for key in ("reward/mean", "reward/std", "reward/verifier/mean", "reward/format/mean", "pass_rate",
+                "zero_variance_frac", "completion_len/mean", "completion_len/max", "truncated_frac", "kl",
+                "clip_frac/low", "clip_frac/high", "entropy", "grad_norm", "lr", "loss", "time/generate",
+                "time/reward", "time/update", "tokens_per_s"):
+        assert key in steps[0], key
+    assert any(k.startswith("verdict/verifier/") for k in steps[0])
+    evals = [r for r in rows if "eval/pass@1" in r]
+    assert [r["step"] for r in evals] == [0, 2, 4, 6] and all("eval/pass@k" in r for r in evals)
+    samples = sorted((run_dir / "samples").glob("*.jsonl"))
+    assert [p.name for p in samples] == ["step_000002.jsonl", "step_000004.jsonl", "step_000006.jsonl"]
+    first = [json.loads(line) for line in samples[0].read_text().splitlines()]
+    assert first and {"prompt", "completion", "reference", "reward", "passed", "verdict"} <= set(first[0])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 6 and "accuracy_before" in summary and "accuracy_after" in summary
+
+
+def test_checkpoints_are_hugging_face_models(smoke):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run_dir, _ = smoke
+    ckpts = sorted((run_dir / "checkpoints").glob("step_*"))
+    assert [c.name for c in ckpts] == ["step_000004", "step_000006"]  # keep_checkpoints=2
+    AutoModelForCausalLM.from_pretrained(ckpts[-1])
+    assert AutoTokenizer.from_pretrained(ckpts[-1]).chat_template
+
+
+def _comparable(row: dict) -> dict:
+    return {k: v for k, v in row.items() if not any(k.startswith(s) for s in DETERMINISTIC_SKIP)}
+
+
+def test_sigkill_and_resume_reproduce_the_uninterrupted_run(smoke, tmp_path, train_env):
+    reference_dir, _ = smoke
+    run_dir = tmp_path / "killed"
+    cmd = train_command(run_dir, THREADS, "trainer.total_steps=6", "reward=verifier_format")
+    proc = subprocess.Popen(cmd, env=train_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = run_dir / "checkpoints" / "step_000002" / "COMPLETE"
+    deadline = time.time() + 300
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert marker.exists() and not (run_dir / "summary.json").exists()
+    resumed = _run(cmd + ["resume=auto"], train_env)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    want = [_comparable(r) for r in _metrics(reference_dir)]
+    got = [_comparable(r) for r in _metrics(run_dir)]
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for w, g in zip(want, got):
+        assert w.keys() == g.keys()
+        for key in w:
+            if isinstance(w[key], float):
+                assert math.isclose(w[key], g[key], abs_tol=1e-6), (w["step"], key, w[key], g[key])
+            else:
+                assert w[key] == g[key], (w["step"], key)
+
+
+def test_resume_with_nothing_left_refuses_loudly(smoke, train_env):
+    run_dir, _ = smoke
+    proc = _run(train_command(run_dir, THREADS, "trainer.total_steps=6", "resume=auto"), train_env)
+    assert proc.returncode != 0
+    assert "nothing left to do" in proc.stderr and "trainer.total_steps=12" in proc.stderr
+
+
+def test_fresh_run_into_a_used_directory_refuses(smoke, train_env):
+    run_dir, _ = smoke
+    proc = _run(train_command(run_dir, THREADS), train_env)
+    assert proc.returncode != 0 and "resume=auto" in proc.stderr
+
+
+def test_unknown_key_fails_at_start(tmp_path, train_env):
+    proc = _run(train_command(tmp_path / "x", "trainer.learning_rate=1"), train_env)
+    assert proc.returncode != 0 and "learning_rate" in proc.stderr
