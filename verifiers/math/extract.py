@@ -29,7 +29,9 @@ _MARKERS = ((_FINAL_RE, "final_answer"), (_HASH_RE, "hashes"), (_ANSWER_RE, "ans
 _DELIMITERS = (("$$", "$$", True), ("\\[", "\\]", True), ("\\(", "\\)", False))
 _INLINE_DOLLAR_RE = re.compile(r"(?<![\\$])\$((?:[^$\n\\]|\\.)+?)\$")
 _NUMBER_RE = re.compile(r"-?\d+/\d+(?!\d|\.\d)|-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?%?|-?\.\d+%?")
-_PROSE_RE = re.compile(r"(?<![\\a-zA-Z])[A-Za-z]{2,}\s+[A-Za-z]{2,}")  # two plain words: a sentence
+_PROSE_RE = re.compile(  # two plain words in a row, or three anywhere: a sentence, not an answer
+    r"(?<![\\a-zA-Z])[A-Za-z]{2,}\s+[A-Za-z]{2,}|(?:(?<![\\a-zA-Z])[A-Za-z]{2,}(?![A-Za-z]).*){3}"
+)
 _SHORT = 60  # a completion this short with no marker may be the bare answer
 _BARE_RE = re.compile(r"^[\w\s\\{}()\[\]^_+\-*/.,=<>|!:;'%°−·×÷√π∞]+$")
 _GAP_NOISE_RE = re.compile(r"\\text\{[^{}]{0,40}\}|\\q?quad|\\[,;:! ]|\$|\\[()\[\]]|[\s,;&+.]|\\\\|\band\b|\bor\b")
