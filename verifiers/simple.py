@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from verifiers.base import BaseVerifier, Verdict
+from verifiers.latex_text import closing_braces, last_box
 from verifiers.registry import register
 
 __all__ = ["ExactVerifier", "ChoiceVerifier", "FormatVerifier", "extract_answer", "normalize_text"]
@@ -38,28 +39,11 @@ _MATH_DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 
 
 # -- shared text helpers ----------------------------------------------------------------------
-def _matching_braces(text: str) -> dict[int, int]:
-    """Map each ``{`` position to its matching ``}`` in one linear pass."""
-    stack: list[int] = []
-    pairs: dict[int, int] = {}
-    for m in re.finditer(r"[{}]", text):
-        if m.group() == "{":
-            stack.append(m.start())
-        elif stack:
-            pairs[stack.pop()] = m.start()
-    return pairs
-
-
 def last_boxed(text: str) -> str | None:
     """Content of the last complete ``\\boxed{...}`` (or ``\\fbox{...}``), else None."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return None
-    pairs = _matching_braces(text)
-    for m in reversed(list(_BOXED_OPEN.finditer(text))):
-        close = pairs.get(m.end() - 1)
-        if close is not None:
-            return text[m.end():close]
-    return None
+    return last_box(text)
 
 
 def last_tag(text: str, tag: str = "answer") -> str | None:
@@ -109,7 +93,7 @@ def _strip_delimiters(text: str) -> str:
 
 def _unwrap_boxed(text: str) -> str:
     m = _BOXED_OPEN.match(text)
-    if m and _matching_braces(text).get(m.end() - 1) == len(text) - 1:
+    if m and closing_braces(text).get(m.end() - 1) == len(text) - 1:
         return text[m.end():-1].strip()
     return text
 

@@ -17,9 +17,10 @@ import bisect
 import re
 from dataclasses import dataclass
 
-__all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed", "matching_brace"]
+from verifiers.latex_text import boxes as find_boxes
 
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*(\{|\s+\S)")
+__all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed"]
+
 _FINAL_RE = re.compile(r"final\s+answer\s*(?:is|:|=)?\s*(?:[:=])?\s*", re.IGNORECASE)
 _HASH_RE = re.compile(r"####\s*")
 _ANSWER_RE = re.compile(r"(?:^|[\s*_>])answer\s*\**\s*[:：]\s*\**", re.IGNORECASE)
@@ -46,61 +47,6 @@ class Extraction:
     method: str  # which rule found it
 
 
-def matching_brace(text: str, open_index: int) -> int:
-    """Index of the brace closing the one at ``open_index``; -1 if unbalanced."""
-    depth = 0
-    i, n = open_index, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\" and i + 1 < n and text[i + 1] in "{}":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
-
-
-def _closing_braces(text: str) -> dict[int, int]:
-    """Open-brace index -> its closing index, for the whole text in one linear pass."""
-    pairs, stack = {}, []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\" and i + 1 < n and text[i + 1] in "{}":
-            i += 2
-            continue
-        if ch == "{":
-            stack.append(i)
-        elif ch == "}" and stack:
-            pairs[stack.pop()] = i
-        i += 1
-    return pairs
-
-
-def _boxes(text: str) -> list[tuple[int, int, str]]:
-    """Every complete box as (start, end, content), in order (linear time)."""
-    found = []
-    matches = list(_BOX_RE.finditer(text))
-    closing = _closing_braces(text) if matches else {}
-    for index, match in enumerate(matches):
-        if match.group(1) == "{":
-            end = closing.get(match.end() - 1, -1)
-            if end != -1:
-                found.append((match.start(), end + 1, text[match.end() : end]))
-            elif index == len(matches) - 1 and len(text) - match.end() <= _MAX_UNCLOSED:
-                found.append((match.start(), len(text), text[match.end() :].strip()))  # cut off: the rest
-        else:
-            tail = re.match(r"[^\s$.,;]*", text[match.end() :])
-            content = match.group(1).strip() + (tail.group(0) if tail else "")
-            found.append((match.start(), match.end() + (tail.end() if tail else 0), content))
-    return found
-
-
 def _is_connector(gap: str) -> bool:
     if len(gap) > 200 or "\n\n" in gap or _GAP_STOP_RE.search(gap):
         return False
@@ -119,8 +65,8 @@ def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> str:
 
 def last_boxed(text: str) -> str | None:
     """Content of the last complete ``\\boxed{}``/``\\fbox{}`` (or box list); None if none."""
-    boxes = _boxes(text)
-    return _last_box_group(text, boxes) if boxes else None
+    found = find_boxes(text, _MAX_UNCLOSED)
+    return _last_box_group(text, found) if found else None
 
 
 def _delimited(text: str, opener: str, closer: str, multiline: bool) -> list[tuple[int, str]]:
@@ -191,7 +137,7 @@ def _after_marker(text: str) -> tuple[int, list[Extraction]]:
 
 def extract_candidates(text: str, last_number_fallback: bool = True) -> list[Extraction]:
     """Answer candidates in priority order; the verifier uses the first one that parses."""
-    boxes = _boxes(text)
+    boxes = find_boxes(text, _MAX_UNCLOSED)
     marker_at, marked = _after_marker(text)
     if boxes and not (marked and marked[0].method == "final_answer" and marker_at > boxes[-1][1]):
         return [Extraction(_last_box_group(text, boxes), "boxed")]

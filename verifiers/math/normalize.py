@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from verifiers.math.extract import matching_brace
+from verifiers.latex_text import closing_braces
 
 __all__ = ["Normalized", "normalize_answer", "strip_text_wrappers"]
 
@@ -65,7 +65,7 @@ def _replace_text_commands(text: str) -> str:
         match = _TEXT_CMD_RE.search(text)
         if not match:
             break
-        end = matching_brace(text, match.end() - 1)
+        end = closing_braces(text).get(match.end() - 1, -1)
         if end == -1:
             text = text[: match.start()] + text[match.end() :]
             continue
