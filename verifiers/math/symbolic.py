@@ -15,6 +15,7 @@ from verifiers.math.literals import parse_number
 from antlr4.atn.PredictionMode import PredictionMode
 from latex2sympy2_extended import NormalizationConfig, normalize_latex
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
+from latex2sympy2_extended.sets import FiniteSet as L2SFiniteSet
 
 __all__ = ["parse_latex", "TooLarge", "ParseFailure", "check_size", "MAX_CHARS"]
 
@@ -67,9 +68,8 @@ class _SLLConverter(_LLConverter):
 _CONVERSION = ConversionConfig(interpret_as_mixed_fractions=True, interpret_contains_as_eq=True)
 
 
-def _convert(text: str) -> sympy.Basic:
-    normalized = normalize_latex(text, _NORMALIZATION)
-    # fresh converters: latex2sympy keeps per-instance state (values bound by "x \approx 2")
+def _convert_expression(normalized: str) -> sympy.Basic:
+    # fresh converters: latex2sympy keeps per-instance state (values bound by "x \\approx 2")
     try:
         return _SLLConverter(config=_CONVERSION).parse(normalized)
     except RecursionError:
@@ -78,9 +78,49 @@ def _convert(text: str) -> sympy.Basic:
         return _LLConverter(config=_CONVERSION).parse(normalized)
 
 
-# Shapes on which SLL prediction always fails with this grammar (subscripts, equations
-# inside lists); failing costs as much as parsing, so these go straight to LL.
-_NEEDS_LL_RE = re.compile(r"[A-Za-z}]_|=[^,]*,")
+def _split_top(text: str, separator: str) -> list[str]:
+    """Split on ``separator`` outside any braces, brackets or parentheses."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "{[(":
+            depth += 1
+        elif char in "}])":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _equation(normalized: str) -> sympy.Basic | None:
+    """``lhs = rhs`` parsed side by side (each side is SLL-friendly; the whole often is not)."""
+    if _OTHER_RELATION_RE.search(normalized):
+        return None
+    sides = _split_top(normalized, "=")
+    if len(sides) != 2 or not sides[0].strip() or not sides[1].strip():
+        return None
+    return sympy.Eq(_convert_expression(sides[0]), _convert_expression(sides[1]), evaluate=False)
+
+
+def _convert(text: str) -> sympy.Basic:
+    """latex2sympy on the answer; equations and lists of equations one side at a time.
+
+    latex2sympy builds ``Eq(lhs, rhs)`` and a FiniteSet for comma lists itself; splitting
+    first gives the same values while letting ANTLR's fast SLL mode parse each piece
+    (for whole equations it mostly fails and falls back to full LL, several times slower).
+    """
+    normalized = normalize_latex(text, _NORMALIZATION)
+    if "=" in normalized:
+        items = _split_top(normalized, ",")
+        equations = [_equation(item) for item in items]
+        if all(eq is not None for eq in equations):
+            return equations[0] if len(equations) == 1 else L2SFiniteSet(*equations)
+    return _convert_expression(normalized)
+
+
+# relations we leave to latex2sympy whole: chains, approximations, membership, ratios
+_OTHER_RELATION_RE = re.compile(r"\\(?:approx|in|neq|leq|geq|le|ge|sim|equiv|cong)(?![a-z])|[<>:!]")
 
 
 class ParseFailure(ValueError):
