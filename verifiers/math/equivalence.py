@@ -185,6 +185,8 @@ def _as_set(rel: sympy.Basic) -> sympy.Set | None:
         return None
     parts = rel.args if isinstance(rel, And) else (rel,)
     symbol = _subject(parts)
+    if isinstance(symbol, sympy.Abs) and isinstance(symbol.args[0], sympy.Symbol):
+        return _abs_set(parts, symbol)
     if not isinstance(symbol, (sympy.Symbol, AppliedUndef)):
         symbol = None  # e.g. -x > -1: let sympy's solver handle it below
     intervals = [_simple_interval(part, symbol) for part in parts if isinstance(part, Relational)] if symbol else []
@@ -199,6 +201,18 @@ def _as_set(rel: sympy.Basic) -> sympy.Set | None:
         return rel.as_set()  # sympy's solver: slow, but general
     except Exception:
         return None
+
+
+def _abs_set(parts: tuple, subject: sympy.Abs) -> sympy.Set | None:
+    """``1 <= |z| <= 3/2`` -> [-3/2, -1] U [1, 3/2] without sympy's solver."""
+    bounds = [_simple_interval(part, subject) for part in parts if isinstance(part, Relational)]
+    if len(bounds) != len(parts) or any(b is None for b in bounds):
+        return None
+    magnitude = sympy.Intersection(*bounds, sympy.Interval(0, sympy.oo))
+    if not isinstance(magnitude, sympy.Interval):
+        return None
+    mirrored = sympy.Interval(-magnitude.end, -magnitude.start, magnitude.right_open, magnitude.left_open)
+    return sympy.Union(mirrored, magnitude)
 
 
 _FLIP = {sympy.StrictLessThan: sympy.StrictGreaterThan, sympy.LessThan: sympy.GreaterThan,
