@@ -18,6 +18,7 @@ The worker exits when its input pipe closes or its parent process disappears.
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import pickle
 import sys
@@ -25,7 +26,7 @@ import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Iterator
 
 WORKER_ENV = "RLVR_VERIFIER_WORKER"
 _MAX_DETAIL_CHARS = 2000
@@ -94,14 +95,30 @@ def run_call(seq: int, target: str, args: tuple) -> tuple:
         return ("return", seq, False, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
 
 
-def serve(conn_in: Connection, conn_out: Connection, preload: list[str]) -> None:
+def _warm_up_steps(preload: list[str]) -> Iterator[Any]:
+    """Import the preload modules; chain their ``warm_up_steps()`` for idle time."""
+    steps = []
     for name in preload:
         module = importlib.import_module(name)
-        if callable(getattr(module, "warm_up", None)):
-            module.warm_up()
+        if callable(getattr(module, "warm_up_steps", None)):
+            steps.append(module.warm_up_steps())
+    return itertools.chain.from_iterable(steps)
+
+
+def serve(conn_in: Connection, conn_out: Connection, preload: list[str]) -> None:
+    idle_work: Iterator[Any] | None = _warm_up_steps(preload)
     verifiers = _Verifiers()
     conn_out.send(("ready", os.getpid()))
     while True:
+        # warm caches one small step at a time while no request is waiting, so a
+        # request is never delayed by more than one step
+        while idle_work is not None and not conn_in.poll(0):
+            try:
+                next(idle_work)
+            except StopIteration:
+                idle_work = None
+            except Exception:
+                idle_work = None
         try:
             message = conn_in.recv()
         except (EOFError, OSError):

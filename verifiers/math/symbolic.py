@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from typing import Iterator
 
 import sympy
 from verifiers.math.literals import parse_number
@@ -276,11 +277,45 @@ _WARM_UP = (
 )
 
 
-def warm_up() -> None:
-    """Parse a spread of typical answers (about a second) so later parses are fast."""
-    for text in _WARM_UP:
+_ATOMS = ("x", "2", "\\pi", "\\sqrt{2}", "\\frac{1}{2}", "a_1", "3x", "x^2", "(x+1)", "|x|", "\\sin x", "\\ln 2", "0.5", "n")
+_SHAPES = (
+    "{a}+{b}", "{a}-{b}", "{a}\\cdot {b}", "{a}{b}", "{a} {b}", "\\frac{{{a}}}{{{b}}}", "{a}/{b}", "{a}^{{{b}}}",
+    "\\sqrt{{{a}}}", "-{a}", "\\left({a}\\right)", "\\sin({a})", "\\cos^2 {a}", "\\log_{{2}} {a}", "e^{{{a}}}",
+    "{a} = {b}", "{a} \\leq {b}", "{a} < {b}", "({a}, {b})", "[{a}, {b})", "\\{{{a}, {b}\\}}", "{a}, {b}",
+)
+
+
+def _generated_answers() -> list[str]:
+    """Every shape over a rotating pair of atoms: a few hundred token patterns."""
+    out = []
+    for i, shape in enumerate(_SHAPES):
+        for j, a in enumerate(_ATOMS):
+            b = _ATOMS[(i + 3 * j + 1) % len(_ATOMS)]
+            out.append(shape.format(a=a, b=b))
+    return out
+
+
+_warmed = False
+
+
+def warm_up_steps() -> Iterator[None]:
+    """Parse typical answers and a generated spread of token patterns, one per step
+    (a few seconds in all, once per process), so that later parses find ANTLR's
+    prediction cache filled. Workers run the steps while idle."""
+    global _warmed
+    if _warmed:
+        return
+    for text in (*_WARM_UP, *_generated_answers()):
+        if _warmed:  # another pass (an explicit warm_up) finished first
+            return
         try:
-            parse_latex(text)
-        except (ParseFailure, TooLarge):
+            _convert(text)
+        except Exception:
             pass
-    parse_latex.cache_clear()
+        yield
+    _warmed = True
+
+
+def warm_up() -> None:
+    for _ in warm_up_steps():
+        pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterator
 
 from verifiers.base import BaseVerifier, Verdict
 from verifiers.math.extract import extract_candidates, extract_reference
@@ -153,18 +153,22 @@ def compare_symbolic(ref_text: str, pred_text: str, float_rounding: int, relativ
     return ("equal" if same else "different"), ""
 
 
-def warm_up() -> None:
-    """Called by worker processes after import: pre-fill the parser's caches.
+def warm_up_steps() -> Iterator[None]:
+    """Small steps that fill the parser's and sympy's caches; worker processes run them
+    while idle (see verifiers.worker)."""
+    from verifiers.math.symbolic import parse_latex, warm_up_steps as parser_steps
 
-    In the calling process, ``MathVerifier().warm_up()`` starts the deadline helper
-    instead, so the first symbolic comparison does not pay for its start-up.
-    """
-    from verifiers.math.symbolic import parse_latex, warm_up as warm_parser
-
-    warm_parser()
+    yield from parser_steps()
     for ref, pred in _WARM_PAIRS:  # the comparison code paths (sympy's own caches)
         compare_symbolic(ref, pred, 6, 0.0)
+        yield
     parse_latex.cache_clear()
+
+
+def warm_up() -> None:
+    """Run every warm-up step now (a few seconds; a no-op the second time)."""
+    for _ in warm_up_steps():
+        pass
 
 
 _WARM_PAIRS = (
@@ -181,8 +185,11 @@ class MathVerifier(BaseVerifier):
     Options = MathOptions
 
     def warm_up(self) -> None:
-        """Start (and warm) the helper process that runs symbolic comparisons."""
-        self._compare_symbolic(Normalized("x+1", False), Normalized("1+x", False))
+        """Start the helper process that runs symbolic comparisons and finish its cache
+        warm-up now (otherwise it warms up while idle, a few seconds after start)."""
+        from verifiers.runtime import call_with_deadline
+
+        call_with_deadline("verifiers.math.verifier:warm_up", (), 120.0)
 
     def verify(self, *, completion: Any, reference: Any, **fields: Any) -> Verdict:
         if not isinstance(completion, str):
