@@ -97,7 +97,7 @@ class RunDir:
         import matplotlib.pyplot as plt
 
         rows = self.read_metrics()
-        train = [r for r in rows if "reward/mean" in r]
+        train = [r for r in rows if r.get("reward/mean") is not None and r.get("pass_rate") is not None]
         evals = [r for r in rows if "eval/pass@1" in r]
         fig, ax = plt.subplots(figsize=(7, 4))
         if train:

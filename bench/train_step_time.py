@@ -1,0 +1,151 @@
+"""Seconds per GRPO step and peak RSS: rlvr vs TRL's GRPOTrainer on the same tiny model.
+
+Settings (both): a ~1.2M-parameter Llama built locally, 8 prompts x 4 completions,
+32 new tokens, fp32, transformers generation, one optimizer update per rollout batch,
+rewards from the `math` verifier. Each framework runs in its own subprocess (so peak
+RSS is its own); the first `--warmup` steps are not timed.
+
+    python bench/train_step_time.py [--steps 20] [--warmup 3] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+MODEL = dict(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=576)
+PROMPTS, G, NEW_TOKENS = 8, 4, 32
+
+
+def _model_dir() -> Path:
+    from rlvr.models.tiny import build_tiny_llama
+
+    out = Path(tempfile.gettempdir()) / "rlvr-bench-llama-1.2m"
+    if not (out / "config.json").exists():
+        build_tiny_llama(out, **MODEL)
+    return out
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_rlvr(steps: int, warmup: int) -> dict:
+    from omegaconf import OmegaConf
+
+    from rlvr.config import TrainConfig
+    from rlvr.loop import Loop
+    from rlvr.parts import build_parts
+    from rlvr.run_dir import RunDir
+
+    cfg = TrainConfig(run_name="bench")
+    cfg.model.path, cfg.model.cache_dir = str(_model_dir()), tempfile.gettempdir()
+    cfg.algorithm.group_size = G
+    cfg.rollout.max_new_tokens, cfg.rollout.temperature = NEW_TOKENS, 1.0
+    t = cfg.trainer
+    t.prompts_per_step, t.micro_batch_size, t.optimizer_steps_per_batch = PROMPTS, PROMPTS * G, 1
+    t.total_steps, t.sample_every, t.threads, t.optim.lr = steps + warmup, 0, 0, 1e-4
+    cfg.reward.workers = 1
+    cfg = OmegaConf.to_object(OmegaConf.structured(cfg))
+    parts = build_parts(cfg)
+    loop = Loop(cfg, parts, RunDir(tempfile.mkdtemp(prefix="rlvr-bench-"), cfg.logger))
+    times = []
+    for step in range(1, steps + warmup + 1):
+        start = time.perf_counter()
+        loop.train_step(step)
+        times.append(time.perf_counter() - start)
+    parts.scorer.close()
+    return {"s_per_step": statistics.median(times[warmup:]), "mean": statistics.mean(times[warmup:]),
+            "peak_rss_mib": _peak_rss_mib()}
+
+
+def bench_trl(steps: int, warmup: int) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rlvr.data import ArithmeticTask
+    from verifiers import get_verifier
+
+    task = ArithmeticTask(2, 512, seed=0, split="train")
+    rows = [{"prompt": [dict(m) for m in task[i].messages], "reference": task[i].reference} for i in range(512)]
+    verifier = get_verifier("math")
+
+    def reward(completions, reference, **_):
+        return [verifier.verify(completion=c[0]["content"], reference=r).reward for c, r in zip(completions, reference)]
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.times, self.start = [], 0.0
+
+        def on_step_begin(self, *a, **k):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            self.times.append(time.perf_counter() - self.start)
+
+    path = _model_dir()
+    args = GRPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="trl-bench-"), per_device_train_batch_size=PROMPTS * G,
+        num_generations=G, max_completion_length=NEW_TOKENS, gradient_accumulation_steps=1, num_iterations=1,
+        learning_rate=1e-4, max_steps=steps + warmup, logging_steps=1000, save_strategy="no", report_to=[],
+        use_cpu=True, bf16=False, fp16=False, beta=0.0, temperature=1.0, seed=0, dataloader_num_workers=0)
+    timer = Timer()
+    trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
+                          reward_funcs=reward, args=args, train_dataset=Dataset.from_list(rows),
+                          processing_class=AutoTokenizer.from_pretrained(path), callbacks=[timer])
+    trainer.train()
+    return {"s_per_step": statistics.median(timer.times[warmup:]), "mean": statistics.mean(timer.times[warmup:]),
+            "peak_rss_mib": _peak_rss_mib()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for both frameworks")
+    ap.add_argument("--only", choices=["rlvr", "trl"], help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.only:
+        import torch
+
+        torch.set_num_threads(a.threads)
+        result = (bench_rlvr if a.only == "rlvr" else bench_trl)(a.steps, a.warmup)
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+    _model_dir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
+    print(f"model: Llama {MODEL} | {PROMPTS} prompts x {G} completions, {NEW_TOKENS} new tokens, fp32, "
+          f"{a.threads} torch thread(s), median of {a.steps} steps after {a.warmup} warm-up")
+    for which in ("rlvr", "trl"):
+        if which == "trl":
+            try:
+                import trl
+            except ImportError:
+                print("trl: not installed (pip install trl==1.16.0)")
+                continue
+        cmd = [sys.executable, __file__, "--only", which, "--steps", str(a.steps), "--warmup", str(a.warmup),
+               "--threads", str(a.threads)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        if proc.returncode or not line:
+            print(f"{which}: failed\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+            continue
+        r = json.loads(line[-1][7:])
+        label = f"{which} {trl.__version__}" if which == "trl" else which
+        print(f"{label:>10}: {r['s_per_step']:.3f} s/step (median; mean {r['mean']:.3f}), "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
