@@ -103,3 +103,30 @@ def test_hostile_answers_from_a_thread():
 def test_non_text_completion_is_zero_not_a_crash():
     assert get_verifier("math").verify(completion=None, reference="1").reward == 0.0
     assert get_verifier("math").verify(completion="\\boxed{1}", reference="").reason == "bad_reference"
+
+
+# Answers that exercise every way `latex_convert` drives the grammar; each must give
+# exactly the tree latex2sympy's own full-LL parse from its top rule gives.
+SAME_AS_LATEX2SYMPY = [
+    r"x^2+2x-1", r"(x+1)^2", r"(1+i)^2", r"-2 x^{2}+4 x+3", r"y_{1}", r"a_1 a_2", r"F_n", r"x_1^2",
+    r"\frac{\sqrt{\sqrt{11}+\sqrt{194}}}{15+2\sqrt{33}}", r"\sum_{k=0}^{n-1} F_k F_{n-k-1}", r"10^{\frac{-5+\sqrt{13}}{6}}",
+    r"(x+1)", r"[x]", r"{x}", r"\{1\}", r"\boxed{2}", r"1 < x < 3", r"(a+5)(b+2)", r"f^{-1}(x)", r"\pi^2",
+    r"(\begin{pmatrix}1\\2\end{pmatrix})", r"1, 2", r"x \in (0, 1)", r"1 \pm \sqrt{2}", r"[0,1) \cup (2,3]",
+    r"(x, y)", r"\emptyset", r"\mathbb{R}", r"3:4", r"\ln 2 \cdot \ln 3", r"\text{Yes}", r"x = 1", r"",
+]
+
+
+@pytest.mark.parametrize("text", SAME_AS_LATEX2SYMPY)
+def test_parse_strategy_gives_latex2sympys_tree(text):
+    import sympy
+    from latex2sympy2_extended.latex2sympy2 import _Latex2Sympy
+    from verifiers.math import latex_convert
+
+    def tree(parse):
+        try:
+            return sympy.srepr(parse(text))
+        except Exception:  # both must fail alike
+            return "error"
+
+    reference = tree(_Latex2Sympy(config=latex_convert._CONVERSION).parse)
+    assert tree(latex_convert._convert_expression) == reference

@@ -1,7 +1,8 @@
 """LaTeX -> sympy, with guards against answers that would make sympy hang.
 
 Parsing uses latex2sympy2_extended (an ANTLR grammar maintained for exactly this
-job; its ANTLR 4.9 runtime is the one hydra-core pins). We never hand-parse LaTeX.
+job; its ANTLR 4.9 runtime is the one hydra-core pins), run by `latex_convert`.
+We never hand-parse LaTeX.
 Parsed values are cached: a reference is typically checked against G completions.
 """
 from __future__ import annotations
@@ -12,11 +13,8 @@ import re
 from typing import Iterator
 
 import sympy
+from verifiers.math.latex_convert import convert_latex
 from verifiers.math.literals import parse_number
-from antlr4.atn.PredictionMode import PredictionMode
-from latex2sympy2_extended import NormalizationConfig, normalize_latex
-from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
-from latex2sympy2_extended.sets import FiniteSet as L2SFiniteSet
 
 __all__ = ["parse_latex", "TooLarge", "ParseFailure", "check_size", "MAX_CHARS"]
 
@@ -26,102 +24,8 @@ MAX_NODES = 3000
 MAX_LOG10 = 10_000  # numbers above 10^10000 are refused rather than evaluated
 MAX_FACTORIAL = 5_000
 
-_NORMALIZATION = NormalizationConfig(
-    basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="none", equations=False
-)
 _IMAGINARY = sympy.Symbol("i")
 _DEPTH_RE = re.compile(r"[{(\[]|[})\]]")
-
-
-_DIGITS_RE = re.compile(r"^\d+$")
-_DECIMAL_RE = re.compile(r"^\d*\.\d+$|^\d+\.$")
-
-
-class _LLConverter(_Latex2Sympy):
-    """latex2sympy, with number literals built directly rather than through sympify's
-    string parser (which cost about a millisecond per literal)."""
-
-    def parse_number(self, text):  # noqa: D102 - latex2sympy's hook
-        text = text.replace(",", "")
-        try:
-            if _DIGITS_RE.match(text):
-                return sympy.Integer(int(text))
-            if _DECIMAL_RE.match(text):
-                return sympy.Float(text)
-        except ValueError:
-            pass
-        return super().parse_number(text)
-
-
-class _SLLConverter(_LLConverter):
-    """latex2sympy with ANTLR's SLL prediction: about 5x faster than full LL.
-
-    SLL either yields the same tree as LL or reports a syntax error, after which we
-    parse again with full LL (the standard two-stage ANTLR strategy).
-    """
-
-    def create_parser(self, latex_str):  # noqa: D102 - latex2sympy's hook
-        parser = super().create_parser(latex_str)
-        parser._interp.predictionMode = PredictionMode.SLL
-        return parser
-
-
-_CONVERSION = ConversionConfig(interpret_as_mixed_fractions=True, interpret_contains_as_eq=True)
-
-
-def _convert_expression(normalized: str) -> sympy.Basic:
-    # fresh converters: latex2sympy keeps per-instance state (values bound by "x \\approx 2")
-    try:
-        return _SLLConverter(config=_CONVERSION).parse(normalized)
-    except RecursionError:
-        raise
-    except Exception:
-        return _LLConverter(config=_CONVERSION).parse(normalized)
-
-
-def _split_top(text: str, separator: str) -> list[str]:
-    """Split on ``separator`` outside any braces, brackets or parentheses."""
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(text):
-        if char in "{[(":
-            depth += 1
-        elif char in "}])":
-            depth -= 1
-        elif char == separator and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    parts.append(text[start:])
-    return parts
-
-
-def _equation(normalized: str) -> sympy.Basic | None:
-    """``lhs = rhs`` parsed side by side (each side is SLL-friendly; the whole often is not)."""
-    if _OTHER_RELATION_RE.search(normalized):
-        return None
-    sides = _split_top(normalized, "=")
-    if len(sides) != 2 or not sides[0].strip() or not sides[1].strip():
-        return None
-    return sympy.Eq(_convert_expression(sides[0]), _convert_expression(sides[1]), evaluate=False)
-
-
-def _convert(text: str) -> sympy.Basic:
-    """latex2sympy on the answer; equations and lists of equations one side at a time.
-
-    latex2sympy builds ``Eq(lhs, rhs)`` and a FiniteSet for comma lists itself; splitting
-    first gives the same values while letting ANTLR's fast SLL mode parse each piece
-    (for whole equations it mostly fails and falls back to full LL, several times slower).
-    """
-    normalized = normalize_latex(text, _NORMALIZATION)
-    if "=" in normalized:
-        items = _split_top(normalized, ",")
-        equations = [_equation(item) for item in items]
-        if all(eq is not None for eq in equations):
-            return equations[0] if len(equations) == 1 else L2SFiniteSet(*equations)
-    return _convert_expression(normalized)
-
-
-# relations we leave to latex2sympy whole: chains, approximations, membership, ratios
-_OTHER_RELATION_RE = re.compile(r"\\(?:approx|in|neq|leq|geq|le|ge|sim|equiv|cong)(?![a-z])|[<>:!]")
 
 
 class ParseFailure(ValueError):
@@ -229,7 +133,7 @@ def parse_latex(text: str) -> sympy.Basic:
     if _nesting(text) > MAX_DEPTH:
         raise TooLarge("answer is nested too deeply")
     try:
-        expr = _convert(text)
+        expr = convert_latex(text)
     except RecursionError:
         raise TooLarge("answer is nested too deeply") from None
     except Exception as exc:
@@ -309,7 +213,7 @@ def warm_up_steps() -> Iterator[None]:
         if _warmed:  # another pass (an explicit warm_up) finished first
             return
         try:
-            _convert(text)
+            convert_latex(text)
         except Exception:
             pass
         yield

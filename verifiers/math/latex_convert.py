@@ -1,0 +1,168 @@
+"""LaTeX -> sympy through latex2sympy2_extended, with ANTLR driven as cheaply as it allows.
+
+We never hand-parse LaTeX: every tree comes from latex2sympy2_extended's ANTLR grammar
+(its 4.9 runtime is the one hydra-core pins). What this module chooses is *how* that
+grammar is run, each choice giving the tree latex2sympy's own ``parse`` would give:
+
+* SLL prediction first, full LL only when SLL reports a syntax error (the standard
+  two-stage ANTLR strategy; SLL either yields LL's tree or fails);
+* the grammar's ``relation`` rule as the entry point when the tokens rule out every
+  set-level reading (see `_relation_only`): the top rule ``math`` otherwise has to
+  look ahead over the whole answer to choose between a set element, a set relation
+  and a relation, and each new token sequence costs it fresh DFA states;
+* equations one side at a time (each side is SLL-friendly; the whole often is not);
+* number literals built directly rather than through sympify's string parser.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy
+from antlr4 import Token
+from antlr4.atn.PredictionMode import PredictionMode
+from latex2sympy2_extended import NormalizationConfig, normalize_latex
+from latex2sympy2_extended.antlr_parser import PSParser
+from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
+from latex2sympy2_extended.sets import FiniteSet as L2SFiniteSet
+
+__all__ = ["convert_latex"]
+
+_NORMALIZATION = NormalizationConfig(
+    basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="none", equations=False
+)
+_CONVERSION = ConversionConfig(interpret_as_mixed_fractions=True, interpret_contains_as_eq=True)
+_DIGITS_RE = re.compile(r"^\d+$")
+_DECIMAL_RE = re.compile(r"^\d*\.\d+$|^\d+\.$")
+
+
+class _LLConverter(_Latex2Sympy):
+    """latex2sympy, with number literals built directly rather than through sympify's
+    string parser (which cost about a millisecond per literal)."""
+
+    def parse_number(self, text):  # noqa: D102 - latex2sympy's hook
+        text = text.replace(",", "")
+        try:
+            if _DIGITS_RE.match(text):
+                return sympy.Integer(int(text))
+            if _DECIMAL_RE.match(text):
+                return sympy.Float(text)
+        except ValueError:
+            pass
+        return super().parse_number(text)
+
+
+# Tokens through which the top rule ``math`` can read something other than one relation
+# (a list, a set operation, ``x = 1, 2``, ``a \pm b``, a literal set), wherever they stand.
+_SET_LEVEL = frozenset((
+    PSParser.COMMA, PSParser.SEMICOLON, PSParser.PLUS_MINUS, PSParser.NOTIN, PSParser.SUBSET,
+    PSParser.SUPSET, PSParser.SET_MINUS, PSParser.UNION, PSParser.INTERSECTION, PSParser.SET_EMPTY,
+    PSParser.SET_NATURALS, PSParser.SET_INTEGERS, PSParser.SET_RATIONALS, PSParser.SET_REALS,
+    PSParser.SET_COMPLEX, PSParser.SET_PRIMES,
+))
+# ``x = ...`` / ``x \in ...`` start a set-level reading only outside any brackets
+_TOP_LEVEL_ONLY = frozenset((PSParser.ASSIGNMENT, PSParser.IN))
+_OPENERS = frozenset((
+    PSParser.L_PAREN, PSParser.L_BRACE, PSParser.L_BRACKET, PSParser.L_BRACE_VISUAL,
+    PSParser.L_BRACE_CMD, PSParser.L_BRACK, PSParser.L_GROUP, PSParser.L_PAREN_VISUAL,
+))
+_CLOSERS = frozenset((
+    PSParser.R_PAREN, PSParser.R_BRACE, PSParser.R_BRACKET, PSParser.R_BRACE_VISUAL,
+    PSParser.R_BRACE_CMD, PSParser.R_BRACK, PSParser.R_GROUP, PSParser.R_PAREN_VISUAL,
+))
+# a whole answer in braces is a finite set for ``math``, a plain group for ``relation``
+_SET_WRAPPERS = frozenset((PSParser.L_BRACE, PSParser.L_BRACE_VISUAL, PSParser.L_BRACE_CMD, PSParser.BOXED_CMD))
+
+
+def _relation_only(types: list[int]) -> bool:
+    """True when ``math`` can only read these tokens as one relation, so that parsing
+    from ``relation`` gives latex2sympy's value. (A whole answer in parentheses or
+    square brackets is a one-element tuple for ``math``, which latex2sympy unwraps to
+    the same value the group gives.)"""
+    if not types or types[0] in _SET_WRAPPERS:
+        return False
+    depth = 0
+    for kind in types:
+        if kind in _SET_LEVEL or (depth == 0 and kind in _TOP_LEVEL_ONLY):
+            return False
+        if kind in _OPENERS:
+            depth += 1
+        elif kind in _CLOSERS:
+            depth -= 1
+    return True
+
+
+class _SLLConverter(_LLConverter):
+    """latex2sympy with ANTLR's SLL prediction: about 5x faster than full LL, and from
+    the ``relation`` rule when `_relation_only` allows. Any syntax error here means:
+    parse again with `_LLConverter` (SLL either yields LL's tree or fails)."""
+
+    def create_parser(self, latex_str):  # noqa: D102 - latex2sympy's hook
+        parser = super().create_parser(latex_str)
+        parser._interp.predictionMode = PredictionMode.SLL
+        return parser
+
+    def parse(self, latex_str):  # noqa: D102 - latex2sympy's entry point
+        parser = self.create_parser(latex_str)
+        stream = parser.getTokenStream()
+        stream.fill()
+        if not _relation_only([token.type for token in stream.tokens[:-1]]):
+            return super().parse(latex_str)
+        tree = parser.relation()
+        if parser.getCurrentToken().type != Token.EOF:
+            raise ValueError("input continues after the relation")
+        return self.convert_relation(tree)
+
+
+def _convert_expression(normalized: str) -> sympy.Basic:
+    # fresh converters: latex2sympy keeps per-instance state (values bound by "x \\approx 2")
+    try:
+        return _SLLConverter(config=_CONVERSION).parse(normalized)
+    except RecursionError:
+        raise
+    except Exception:
+        return _LLConverter(config=_CONVERSION).parse(normalized)
+
+
+def _split_top(text: str, separator: str) -> list[str]:
+    """Split on ``separator`` outside any braces, brackets or parentheses."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "{[(":
+            depth += 1
+        elif char in "}])":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
+
+
+# relations we leave to latex2sympy whole: chains, approximations, membership, ratios
+_OTHER_RELATION_RE = re.compile(r"\\(?:approx|in|neq|leq|geq|le|ge|sim|equiv|cong)(?![a-z])|[<>:!]")
+
+
+def _equation(normalized: str) -> sympy.Basic | None:
+    """``lhs = rhs`` parsed side by side (each side is SLL-friendly; the whole often is not)."""
+    if _OTHER_RELATION_RE.search(normalized):
+        return None
+    sides = _split_top(normalized, "=")
+    if len(sides) != 2 or not sides[0].strip() or not sides[1].strip():
+        return None
+    return sympy.Eq(_convert_expression(sides[0]), _convert_expression(sides[1]), evaluate=False)
+
+
+def convert_latex(text: str) -> sympy.Basic:
+    """latex2sympy on the answer; equations and lists of equations one side at a time.
+
+    latex2sympy builds ``Eq(lhs, rhs)`` and a FiniteSet for comma lists itself; splitting
+    first gives the same values while letting ANTLR's fast SLL mode parse each piece
+    (for whole equations it mostly fails and falls back to full LL, several times slower).
+    """
+    normalized = normalize_latex(text, _NORMALIZATION)
+    if "=" in normalized:
+        items = _split_top(normalized, ",")
+        equations = [_equation(item) for item in items]
+        if all(eq is not None for eq in equations):
+            return equations[0] if len(equations) == 1 else L2SFiniteSet(*equations)
+    return _convert_expression(normalized)
