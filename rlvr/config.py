@@ -26,6 +26,9 @@ class SFTConfig:
     steps: int = 0  # supervised warm-up steps on the task's reference solutions before RL (0 = none)
     batch_size: int = 32  # prompts per warm-up step
     lr: float = 3e-3  # warm-up AdamW learning rate (cosine-decayed to 10%)
+    stop_at_accuracy: float = 0.0  # stop early once greedy accuracy on probe training prompts reaches this (0 = off)
+    check_every: int = 25  # steps between those accuracy probes
+    probe_size: int = 64  # training prompts in the probe
 
 
 @dataclass

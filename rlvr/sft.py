@@ -3,19 +3,27 @@
 Used by the embedded default (a freshly initialised tiny Llama cannot be rewarded
 into arithmetic from nothing) and available to any run through ``model.sft.steps``.
 Only completion tokens (solution + EOS) carry loss.
+
+Small models learn arithmetic with a sudden jump, so a fixed step count lands on
+either side of it depending on tiny details. ``sft.stop_at_accuracy`` makes the
+warm-up stop once greedy accuracy on a probe of *training* prompts reaches a target:
+the embedded default stops at a deliberately mediocre model, leaving RL work to do.
 """
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 
 from rlvr.config import SFTConfig
 from rlvr.data.chat import encode_prompt
+from rlvr.data.schema import Prompt
 from rlvr.data.sources import PromptSet, PromptStream
-from rlvr.rollout.hf import left_pad
+from rlvr.rollout.base import SamplingParams
+from rlvr.rollout.hf import HFEngine, left_pad
 
-__all__ = ["supervised_warmup"]
+__all__ = ["supervised_warmup", "probe_accuracy"]
 
 
 def _batch(tokenizer, prompts, max_prompt_tokens: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -32,17 +40,34 @@ def _batch(tokenizer, prompts, max_prompt_tokens: int) -> tuple[torch.Tensor, to
     return ids, mask, lab
 
 
+def probe_accuracy(model, tokenizer, prompts: Sequence[Prompt], max_prompt_tokens: int, max_new_tokens: int) -> float:
+    """Greedy accuracy by each prompt's own verifier (in-process: our own model's short outputs)."""
+    from verifiers import get_verifier
+
+    engine = HFEngine(model, tokenizer)
+    out = engine.generate([encode_prompt(tokenizer, p, max_prompt_tokens) for p in prompts],
+                          SamplingParams(greedy=True, max_new_tokens=max_new_tokens))
+    correct = 0
+    for p, text in zip(prompts, out.texts):
+        try:
+            correct += get_verifier(p.verifier).verify(completion=text, reference=p.reference, **p.fields).correct
+        except Exception:  # noqa: BLE001 - a probe never stops the warm-up
+            pass
+    return correct / max(1, len(prompts))
+
+
 def supervised_warmup(model: torch.nn.Module, tokenizer, prompts: PromptSet, cfg: SFTConfig, seed: int,
-                      max_prompt_tokens: int, log_every: int = 100) -> list[float]:
-    """Run `cfg.steps` AdamW steps of next-token loss on solutions; returns the loss curve."""
+                      max_prompt_tokens: int, max_new_tokens: int = 32, log_every: int = 100) -> list[float]:
+    """Up to `cfg.steps` AdamW steps of next-token loss on solutions; returns the loss curve."""
     torch.manual_seed(seed)
     stream = PromptStream(prompts, seed)
+    probe = PromptStream(prompts, seed + 1).take(cfg.probe_size) if cfg.stop_at_accuracy > 0 else []
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
-    model.train()
-    losses = []
-    for step in range(cfg.steps):
+    losses: list[float] = []
+    for step in range(1, cfg.steps + 1):
+        model.train()
         ids, mask, labels = _batch(tokenizer, stream.take(cfg.batch_size), max_prompt_tokens)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         loss = model(input_ids=ids, attention_mask=mask, position_ids=positions, labels=labels).loss
@@ -52,6 +77,13 @@ def supervised_warmup(model: torch.nn.Module, tokenizer, prompts: PromptSet, cfg
         sched.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        if log_every and (step + 1) % log_every == 0:
-            print(f"[sft] step {step + 1}/{cfg.steps} loss {sum(losses[-log_every:]) / log_every:.4f}", flush=True)
+        if log_every and step % log_every == 0:
+            print(f"[sft] step {step}/{cfg.steps} loss {sum(losses[-log_every:]) / log_every:.4f}", flush=True)
+        if probe and step % cfg.check_every == 0:
+            acc = probe_accuracy(model, tokenizer, probe, max_prompt_tokens, max_new_tokens)
+            if acc >= cfg.stop_at_accuracy:
+                print(f"[sft] step {step}: probe accuracy {acc:.3f} >= sft.stop_at_accuracy="
+                      f"{cfg.stop_at_accuracy}; warm-up done", flush=True)
+                break
+    model.eval()
     return losses

@@ -51,7 +51,8 @@ def prepare_model_dir(cfg: TrainConfig, train_prompts) -> Path:
     if m.sft.steps == 0:
         return base
     payload = {"base": str(base.resolve()), "sft": OmegaConf.to_container(OmegaConf.structured(m.sft)),
-               "data": OmegaConf.to_container(OmegaConf.structured(cfg.data)), "seed": cfg.trainer.seed}
+               "data": OmegaConf.to_container(OmegaConf.structured(cfg.data)), "seed": cfg.trainer.seed,
+               "max_new_tokens": cfg.rollout.max_new_tokens}
     return _cached(cache / f"warmup-{_key(payload)}", lambda d: _warm_up(base, d, cfg, train_prompts))
 
 
@@ -61,7 +62,8 @@ def _warm_up(base: Path, out: Path, cfg: TrainConfig, train_prompts) -> None:
     print(f"[sft] supervised warm-up: {cfg.model.sft.steps} steps x {cfg.model.sft.batch_size} prompts "
           f"(cached in {out.parent})", flush=True)
     model, tok = load_model(base), load_tokenizer(base)
-    supervised_warmup(model, tok, train_prompts, cfg.model.sft, cfg.trainer.seed, cfg.data.max_prompt_tokens)
+    supervised_warmup(model, tok, train_prompts, cfg.model.sft, cfg.trainer.seed, cfg.data.max_prompt_tokens,
+                      cfg.rollout.max_new_tokens)
     model.save_pretrained(out)
     tok.save_pretrained(out)
 

@@ -35,7 +35,7 @@ def train_command(run_dir: Path, *overrides: str) -> list[str]:
     """A small, fast `rlvr-train` invocation; `overrides` come last and win."""
     return [sys.executable, "-m", "rlvr.train", f"hydra.run.dir={run_dir}",
             "model.hidden_size=32", "model.num_layers=1", "model.num_heads=2", "model.intermediate_size=64",
-            "model.sft.steps=30", "model.sft.batch_size=32", "data.eval_size=8", "data.arithmetic.difficulty=1",
+            "model.sft.steps=30", "model.sft.batch_size=32", "model.sft.stop_at_accuracy=0", "data.eval_size=8", "data.arithmetic.difficulty=1",
             "algorithm.group_size=4", "trainer.prompts_per_step=4", "trainer.micro_batch_size=8",
             "trainer.optimizer_steps_per_batch=2", "trainer.total_steps=4", "trainer.eval.every=2",
             "trainer.eval.num_samples=2", "trainer.eval.k=2", "trainer.sample_every=2", "trainer.save_every=2",
