@@ -6,10 +6,15 @@ grammar is run, each choice giving the tree latex2sympy's own ``parse`` would gi
 
 * SLL prediction first, full LL only when SLL reports a syntax error (the standard
   two-stage ANTLR strategy; SLL either yields LL's tree or fails);
-* the grammar's ``relation`` rule as the entry point when the tokens rule out every
-  set-level reading (see `_relation_only`): the top rule ``math`` otherwise has to
-  look ahead over the whole answer to choose between a set element, a set relation
-  and a relation, and each new token sequence costs it fresh DFA states;
+* the grammar's ``relation`` rule as the entry point, for the answer or for each item
+  of a top-level comma list, when the tokens rule out every other reading (see
+  `_relation_only`): the top rule ``math`` otherwise has to look ahead over a whole
+  item to choose between a set element, a set relation and a relation, and each new
+  token sequence costs it fresh DFA states;
+* in such a relation, a letter with a plain subscript (``a_{12}``) or a superscript
+  (``x^2``) spelled as the grammar's ``\\variable{...}`` token, which denotes the same
+  sympy Symbol (see `_plain_symbols`): the grammar's subscript/superscript decision
+  makes SLL fail on every such letter, and the full-LL reparse cost 5-30 ms each;
 * equations one side at a time (each side is SLL-friendly; the whole often is not);
 * number literals built directly rather than through sympify's string parser.
 """
@@ -18,11 +23,11 @@ from __future__ import annotations
 import re
 
 import sympy
-from antlr4 import Token
+from antlr4 import CommonTokenStream, InputStream, Token
 from antlr4.atn.PredictionMode import PredictionMode
 from latex2sympy2_extended import NormalizationConfig, normalize_latex
-from latex2sympy2_extended.antlr_parser import PSParser
-from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
+from latex2sympy2_extended.antlr_parser import PSLexer, PSParser
+from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy, comma_number_regex
 from latex2sympy2_extended.sets import FiniteSet as L2SFiniteSet
 
 __all__ = ["convert_latex"]
@@ -91,10 +96,87 @@ def _relation_only(types: list[int]) -> bool:
     return True
 
 
+_PLAIN_SUBSCRIPT = frozenset((PSParser.LETTER_NO_E, PSParser.NUMBER))
+# after these a letter's sub/superscript belongs to a function call (``f_1(x)``,
+# ``f^{-1}(x)``), a double script or a transpose/degree mark: such letters stay as written
+_KEEP_BEFORE = frozenset((
+    PSParser.L_PAREN, PSParser.L_BRACKET, PSParser.L_BRACE, PSParser.UNDERSCORE, PSParser.CARET,
+    *range(PSParser.T__0, PSParser.WS),
+))
+# tokens whose conversion reads the raw text or token positions around letters
+_NO_REWRITE = frozenset((
+    PSParser.DIFFERENTIAL, PSParser.MATRIX_XRIGHTARROW, PSParser.CMD_MATHIT, PSParser.CMD_OPERATORNAME,
+    PSParser.SYMBOL,
+))
+
+
+def _script_end(tokens: list, start: int) -> int:
+    """Index just after the script whose ``_``/``^`` is ``tokens[start]``."""
+    if start + 1 >= len(tokens) or tokens[start + 1].type != PSParser.L_BRACE:
+        return start + 2
+    depth, index = 0, start + 1
+    for index in range(start + 1, len(tokens)):
+        depth += {PSParser.L_BRACE: 1, PSParser.R_BRACE: -1}.get(tokens[index].type, 0)
+        if depth == 0:
+            break
+    return index + 1
+
+
+def _subscript_name(tokens: list, start: int, end: int) -> str | None:
+    """The text latex2sympy names a subscript ``tokens[start:end]`` by (``_1``, ``_{ab}``),
+    when it is made of letters and digits only."""
+    inner = tokens[start + 1 : end]
+    if len(inner) > 1:
+        if inner[0].type != PSParser.L_BRACE or inner[-1].type != PSParser.R_BRACE:
+            return None
+        inner = inner[1:-1]
+    if not inner or any(t.type not in _PLAIN_SUBSCRIPT or not t.text.isalnum() for t in inner):
+        return None
+    text = "".join(t.text for t in inner)
+    return f"_{text}" if len(text) == 1 else f"_{{{text}}}"
+
+
+def _plain_symbols(text: str, tokens: list) -> str | None:
+    """``text`` with each letter that carries a plain subscript or a superscript written
+    as ``\\variable{name}``; None when nothing changes.
+
+    latex2sympy turns both spellings into ``Symbol(name)`` (lower-cased alike), and
+    ``x^2`` into the same ``Pow``; letters inside a subscript are left alone (the
+    subscript's text is the symbol's name), as are ``I`` (latex2sympy's imaginary unit)
+    and letters followed by a call or another script (`_KEEP_BEFORE`).
+    """
+    if any(t.type in _NO_REWRITE for t in tokens):
+        return None
+    pieces, copied, index = [], 0, 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.type == PSParser.UNDERSCORE:  # a script not on a letter: skip it whole
+            index = _script_end(tokens, index)
+            continue
+        following = tokens[index + 1].type if index + 1 < len(tokens) else None
+        if token.type != PSParser.LETTER_NO_E or token.text == "I" or following not in (PSParser.UNDERSCORE, PSParser.CARET):
+            index += 1
+            continue
+        end = _script_end(tokens, index + 1)
+        after = tokens[end].type if end < len(tokens) else None
+        name = _subscript_name(tokens, index + 1, end) if following == PSParser.UNDERSCORE else ""
+        if after in _KEEP_BEFORE or name is None:
+            index = end if following == PSParser.UNDERSCORE else index + 1
+            continue
+        last = tokens[end - 1] if name else token
+        pieces.append(f"{text[copied:token.start]}\\variable{{{token.text}{name}}}")
+        copied = last.stop + 1
+        index = end if name else index + 1
+    if not pieces:
+        return None
+    return "".join(pieces) + text[copied:]
+
+
 class _SLLConverter(_LLConverter):
     """latex2sympy with ANTLR's SLL prediction: about 5x faster than full LL, and from
-    the ``relation`` rule when `_relation_only` allows. Any syntax error here means:
-    parse again with `_LLConverter` (SLL either yields LL's tree or fails)."""
+    the ``relation`` rule, element by element of a top-level comma list, when
+    `_relation_only` allows. Any syntax error here means: parse again with
+    `_LLConverter` (SLL either yields LL's tree or fails)."""
 
     def create_parser(self, latex_str):  # noqa: D102 - latex2sympy's hook
         parser = super().create_parser(latex_str)
@@ -102,15 +184,47 @@ class _SLLConverter(_LLConverter):
         return parser
 
     def parse(self, latex_str):  # noqa: D102 - latex2sympy's entry point
-        parser = self.create_parser(latex_str)
-        stream = parser.getTokenStream()
-        stream.fill()
-        if not _relation_only([token.type for token in stream.tokens[:-1]]):
+        tokens = self._tokens(latex_str)
+        items = _top_level_items(tokens)
+        if not all(_relation_only([token.type for token in item]) for item in items):
             return super().parse(latex_str)
+        if len(items) == 1:
+            return self._relation(latex_str, tokens)
+        if comma_number_regex.match(latex_str):  # latex2sympy reads 3,333 as a number
+            return super().parse(latex_str)
+        # ``a, b, c``: what latex2sympy's set_elements makes of one relation per element
+        values = [self._relation(latex_str[item[0].start : item[-1].stop + 1]) for item in items]
+        return self.convert_elements_to_set_or_tuple([values])
+
+    def _tokens(self, text: str) -> list:
+        lexer = PSLexer(InputStream(text))
+        lexer.removeErrorListeners()  # a lexing error surfaces when the parser re-reads the text
+        stream = CommonTokenStream(lexer)
+        stream.fill()
+        return stream.tokens[:-1]  # without EOF
+
+    def _relation(self, text: str, tokens: list | None = None) -> sympy.Basic:
+        """``text`` parsed from the grammar's ``relation`` rule, to its end."""
+        plain = _plain_symbols(text, self._tokens(text) if tokens is None else tokens)
+        parser = self.create_parser(text if plain is None else plain)
         tree = parser.relation()
         if parser.getCurrentToken().type != Token.EOF:
             raise ValueError("input continues after the relation")
         return self.convert_relation(tree)
+
+
+def _top_level_items(tokens: list) -> list[list]:
+    """The tokens split at commas outside any brackets (one item when there are none)."""
+    items, current, depth = [], [], 0
+    for token in tokens:
+        if token.type == PSParser.COMMA and depth == 0:
+            items.append(current)
+            current = []
+            continue
+        depth += 1 if token.type in _OPENERS else -1 if token.type in _CLOSERS else 0
+        current.append(token)
+    items.append(current)
+    return items
 
 
 def _convert_expression(normalized: str) -> sympy.Basic:
