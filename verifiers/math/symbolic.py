@@ -189,13 +189,30 @@ _SHAPES = (
 )
 
 
+# Outer shapes answers take as a whole: lists, tuples, intervals, unions, sets, relations
+_TOP_SHAPES = (
+    "({a}, {b})", "({a}, {b}, {a})", "[{a}, {b}]", "({a}, {b}]", "({a}, {b}) \\cup ({b}, \\infty)",
+    "(-\\infty, {a}] \\cup [{b}, \\infty)", "{a}, {b}", "{a}, {b}, {a}", "\\{{{a}, {b}\\}}", "{{{a}, {b}}}",
+    "{a} \\pm {b}", "x = {a}, {b}", "{a} = {b}", "{a} \\leq x \\leq {b}", "x \\in [{a}, {b}]", "{a} > {b}",
+    "({a})", "{a}", "-{a}", "\\ln {a} \\cdot \\ln {b}", "{a}!", "\\sqrt[3]{{{a}}}", "\\tan {a}", "{a}\\sqrt{{{b}}}",
+    "\\binom{{{a}}}{{{b}}}", "\\text{{{a}}}", "\\begin{{pmatrix}}{a} & {b}\\\\ {b} & {a}\\end{{pmatrix}}",
+)
+
+
 def _generated_answers() -> list[str]:
-    """Every shape over a rotating pair of atoms: a few hundred token patterns."""
+    """Every shape over a rotating pair of atoms, then the outer shapes over those
+    (an expression inside a list, a fraction inside a tuple, ...): a thousand or so
+    token patterns, each a different path through the parser's prediction cache."""
     out = []
     for i, shape in enumerate(_SHAPES):
         for j, a in enumerate(_ATOMS):
             b = _ATOMS[(i + 3 * j + 1) % len(_ATOMS)]
             out.append(shape.format(a=a, b=b))
+    inner = out[: len(_SHAPES) * len(_ATOMS) - 4 * len(_ATOMS)]  # expression-level shapes only
+    for i, shape in enumerate(_TOP_SHAPES):
+        for j in range(24):
+            a, b = inner[(37 * i + 11 * j) % len(inner)], _ATOMS[(i + j) % len(_ATOMS)]
+            out.append(shape.format(a=a, b=b) if j % 2 else shape.format(a=b, b=a))
     return out
 
 
