@@ -25,6 +25,7 @@ import re
 import sympy
 from antlr4 import CommonTokenStream, InputStream, Token
 from antlr4.atn.PredictionMode import PredictionMode
+from antlr4.error.ErrorStrategy import BailErrorStrategy
 from latex2sympy2_extended import NormalizationConfig, normalize_latex
 from latex2sympy2_extended.antlr_parser import PSLexer, PSParser
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy, comma_number_regex
@@ -181,15 +182,21 @@ class _SLLConverter(_LLConverter):
     def create_parser(self, latex_str):  # noqa: D102 - latex2sympy's hook
         parser = super().create_parser(latex_str)
         parser._interp.predictionMode = PredictionMode.SLL
+        # stop at the first error (we reparse with LL) instead of trying to recover:
+        # the default strategy's per-decision sync cost ~15% of a parse
+        parser._errHandler = BailErrorStrategy()
         return parser
 
     def parse(self, latex_str):  # noqa: D102 - latex2sympy's entry point
-        tokens = self._tokens(latex_str)
+        parser = self.create_parser(latex_str)
+        stream = parser.getTokenStream()
+        stream.fill()
+        tokens = stream.tokens[:-1]  # without EOF
         items = _top_level_items(tokens)
         if not all(_relation_only([token.type for token in item]) for item in items):
             return super().parse(latex_str)
         if len(items) == 1:
-            return self._relation(latex_str, tokens)
+            return self._relation(latex_str, tokens, parser)
         if comma_number_regex.match(latex_str):  # latex2sympy reads 3,333 as a number
             return super().parse(latex_str)
         # ``a, b, c``: what latex2sympy's set_elements makes of one relation per element
@@ -203,10 +210,12 @@ class _SLLConverter(_LLConverter):
         stream.fill()
         return stream.tokens[:-1]  # without EOF
 
-    def _relation(self, text: str, tokens: list | None = None) -> sympy.Basic:
-        """``text`` parsed from the grammar's ``relation`` rule, to its end."""
+    def _relation(self, text: str, tokens: list | None = None, parser=None) -> sympy.Basic:
+        """``text`` parsed from the grammar's ``relation`` rule, to its end (``tokens``
+        and ``parser``, when given, are ``text``'s, already lexed)."""
         plain = _plain_symbols(text, self._tokens(text) if tokens is None else tokens)
-        parser = self.create_parser(text if plain is None else plain)
+        if plain is not None or parser is None:
+            parser = self.create_parser(text if plain is None else plain)
         tree = parser.relation()
         if parser.getCurrentToken().type != Token.EOF:
             raise ValueError("input continues after the relation")
