@@ -261,8 +261,9 @@ def _split_top(text: str, separator: str) -> list[str]:
     return parts
 
 
-# relations we leave to latex2sympy whole: chains, approximations, membership, ratios
-_OTHER_RELATION_RE = re.compile(r"\\(?:approx|in|neq|leq|geq|le|ge|sim|equiv|cong)(?![a-z])|[<>:!]")
+# relations we leave to latex2sympy whole: chains, approximations, membership
+# (a ratio ``a:b = 3:4`` splits like any equation: ``:`` is division on both sides)
+_OTHER_RELATION_RE = re.compile(r"\\(?:approx|in|neq|leq|geq|le|ge|sim|equiv|cong)(?![a-z])|[<>!]")
 
 
 def _equation(normalized: str) -> sympy.Basic | None:
