@@ -199,6 +199,16 @@ _TOP_SHAPES = (
 )
 
 
+# Intervals, their unions and memberships over typical endpoints (signed numbers,
+# fractions, radicals): the top rule looks ahead over the whole union to choose a reading
+_ENDPOINTS = ("-1", "0", "2", "-\\frac{1}{2}", "\\frac{3}{2}", "\\sqrt{3}", "-\\sqrt{2}", "-3", "\\frac{\\pi}{2}", "5")
+_SET_SHAPES = (
+    "[{a}, {b}]", "({a}, {b}]", "[{a}, {b}) \\cup ({b}, {c}]", "({a}, {b}) \\cup ({b}, {c}) \\cup ({c}, \\infty)",
+    "[{a}, {b}] \\cup [{c}, {d}]", "z \\in [{a}, {b}] \\cup [{c}, {d}]", "x \\in ({a}, {b})", "(-\\infty, {a}) \\cup ({b}, {c}]",
+    "\\{{{a}, {b}, {c}\\}}", "({a}, {b}), ({c}, {d})",
+)
+
+
 def _generated_answers() -> list[str]:
     """Every shape over a rotating pair of atoms, then the outer shapes over those
     (an expression inside a list, a fraction inside a tuple, ...): a thousand or so
@@ -213,6 +223,11 @@ def _generated_answers() -> list[str]:
         for j in range(24):
             a, b = inner[(37 * i + 11 * j) % len(inner)], _ATOMS[(i + j) % len(_ATOMS)]
             out.append(shape.format(a=a, b=b) if j % 2 else shape.format(a=b, b=a))
+    points = _ENDPOINTS
+    for i, shape in enumerate(_SET_SHAPES):
+        for j in range(len(points)):
+            a, b, c, d = (points[(i + j + 3 * k) % len(points)] for k in range(4))
+            out.append(shape.format(a=a, b=b, c=c, d=d))
     return out
 
 
