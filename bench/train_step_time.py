@@ -58,14 +58,17 @@ def bench_rlvr(steps: int, warmup: int) -> dict:
     cfg = OmegaConf.to_object(OmegaConf.structured(cfg))
     parts = build_parts(cfg)
     loop = Loop(cfg, parts, RunDir(tempfile.mkdtemp(prefix="rlvr-bench-"), cfg.logger))
-    times = []
+    times, parts_s = [], {"time/generate": [], "time/reward": [], "time/update": []}
     for step in range(1, steps + warmup + 1):
         start = time.perf_counter()
-        loop.train_step(step)
+        metrics = loop.train_step(step)
         times.append(time.perf_counter() - start)
+        for key, values in parts_s.items():
+            values.append(metrics[key])
     parts.scorer.close()
+    split = ", ".join(f"{k.split('/')[1]} {statistics.median(v[warmup:]):.3f}" for k, v in parts_s.items())
     return {"s_per_step": statistics.median(times[warmup:]), "mean": statistics.mean(times[warmup:]),
-            "peak_rss_mib": _peak_rss_mib()}
+            "peak_rss_mib": _peak_rss_mib(), "split": split}
 
 
 def bench_trl(steps: int, warmup: int) -> dict:
@@ -144,7 +147,7 @@ def main() -> None:
         r = json.loads(line[-1][7:])
         label = f"{which} {trl.__version__}" if which == "trl" else which
         print(f"{label:>10}: {r['s_per_step']:.3f} s/step (median; mean {r['mean']:.3f}), "
-              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB" + (f" [{r['split']}]" if "split" in r else ""))
 
 
 if __name__ == "__main__":

@@ -72,3 +72,12 @@ def test_lr_schedules():
     assert lin(0) == 1.0 and lin(5) == pytest.approx(0.5) and lin(10) == 0.0
     cos = lr_lambda(warmup=0, total=10, schedule="cosine")
     assert cos(5) == pytest.approx(0.5) and cos(10) == pytest.approx(0.0)
+
+
+def test_bf16_autocast_update_runs(setup):
+    model, batch = setup
+    trainer = TrainerConfig(total_steps=1, prompts_per_step=2, micro_batch_size=4)
+    learner = Learner(copy.deepcopy(model), AlgorithmConfig(group_size=4), trainer, 6, 1.0, dtype="bf16")
+    stats = learner.update(batch, torch.linspace(-1, 1, 8), batch.completion_mask, None, seed=0)
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    assert next(learner.model.parameters()).dtype == torch.float32  # fp32 master weights

@@ -16,6 +16,8 @@ from rlvr.loop import DETERMINISTIC_SKIP
 from .conftest import REPO, train_command
 
 THREADS = "trainer.threads=1"
+# The smoke run exercises the reference model and the k3 KL term (beta > 0) and two reward sources.
+SMOKE = (THREADS, "trainer.total_steps=6", "reward=verifier_format", "algorithm.beta=0.04")
 
 
 def _run(cmd, env, timeout=600):
@@ -29,8 +31,7 @@ def _metrics(run_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, train_env):
     run_dir = tmp_path_factory.mktemp("runs") / "smoke"
-    cmd = train_command(run_dir, THREADS, "trainer.total_steps=6", "reward=verifier_format")
-    proc = _run(cmd, train_env)
+    proc = _run(train_command(run_dir, *SMOKE), train_env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return run_dir, proc.stdout
 
@@ -39,6 +40,7 @@ def test_smoke_run_prints_the_batch_arithmetic_and_progress(smoke):
     _, out = smoke
     assert "4 prompts x 4 completions = 16 completions per step" in out
     assert "step     6/6" in out and "done: held-out pass@1" in out
+    assert "reference model: loaded" in out
 
 
 def test_run_directory(smoke):
@@ -54,6 +56,7 @@ def test_run_directory(smoke):
                 "time/reward", "time/update", "tokens_per_s"):
         assert key in steps[0], key
     assert any(k.startswith("verdict/verifier/") for k in steps[0])
+    assert any(r["kl"] > 0 for r in steps[1:])  # beta > 0: the policy moved away from the reference
     evals = [r for r in rows if "eval/pass@1" in r]
     assert [r["step"] for r in evals] == [0, 2, 4, 6] and all("eval/pass@k" in r for r in evals)
     samples = sorted((run_dir / "samples").glob("*.jsonl"))
@@ -81,7 +84,7 @@ def _comparable(row: dict) -> dict:
 def test_sigkill_and_resume_reproduce_the_uninterrupted_run(smoke, tmp_path, train_env):
     reference_dir, _ = smoke
     run_dir = tmp_path / "killed"
-    cmd = train_command(run_dir, THREADS, "trainer.total_steps=6", "reward=verifier_format")
+    cmd = train_command(run_dir, *SMOKE)
     proc = subprocess.Popen(cmd, env=train_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = run_dir / "checkpoints" / "step_000002" / "COMPLETE"
     deadline = time.time() + 300
