@@ -75,6 +75,7 @@ _CLOSERS = frozenset((
     PSParser.R_PAREN, PSParser.R_BRACE, PSParser.R_BRACKET, PSParser.R_BRACE_VISUAL,
     PSParser.R_BRACE_CMD, PSParser.R_BRACK, PSParser.R_GROUP, PSParser.R_PAREN_VISUAL,
 ))
+_SET_ATOM_OPENERS = frozenset((PSParser.L_PAREN, PSParser.L_BRACKET, PSParser.L_BRACE, PSParser.L_BRACE_VISUAL))
 # a whole answer in braces is a finite set for ``math``, a plain group for ``relation``
 _SET_WRAPPERS = frozenset((PSParser.L_BRACE, PSParser.L_BRACE_VISUAL, PSParser.L_BRACE_CMD, PSParser.BOXED_CMD))
 
@@ -193,15 +194,23 @@ class _SLLConverter(_LLConverter):
         stream.fill()
         tokens = stream.tokens[:-1]  # without EOF
         items = _top_level_items(tokens)
-        if not all(_relation_only([token.type for token in item]) for item in items):
+        readers = [self._reader([token.type for token in item]) for item in items]
+        if None in readers:
             return super().parse(latex_str)
         if len(items) == 1:
-            return self._relation(latex_str, tokens, parser)
+            return readers[0](latex_str, tokens, parser)
         if comma_number_regex.match(latex_str):  # latex2sympy reads 3,333 as a number
             return super().parse(latex_str)
-        # ``a, b, c``: what latex2sympy's set_elements makes of one relation per element
-        values = [self._relation(latex_str[item[0].start : item[-1].stop + 1]) for item in items]
+        # ``a, (b, c)``: what latex2sympy's set_elements makes of these elements
+        values = [read(latex_str[item[0].start : item[-1].stop + 1]) for read, item in zip(readers, items)]
         return self.convert_elements_to_set_or_tuple([values])
+
+    def _reader(self, kinds: list[int]):
+        """The rule ``math`` would read one element with (`_relation` or `_set_atom`),
+        or None when only ``math`` itself can tell."""
+        if _relation_only(kinds):
+            return self._relation
+        return self._set_atom if _bracketed(kinds) else None
 
     def _tokens(self, text: str) -> list:
         lexer = PSLexer(InputStream(text))
@@ -220,6 +229,29 @@ class _SLLConverter(_LLConverter):
         if parser.getCurrentToken().type != Token.EOF:
             raise ValueError("input continues after the relation")
         return self.convert_relation(tree)
+
+
+    def _set_atom(self, text: str, tokens: list | None = None, parser=None) -> sympy.Basic:
+        """``text`` parsed from the grammar's ``set_atom`` rule (interval, tuple, set)."""
+        parser = parser or self.create_parser(text)
+        tree = parser.set_atom()
+        if parser.getCurrentToken().type != Token.EOF:
+            raise ValueError("input continues after the set")
+        return self.convert_set_atom(tree)
+
+
+def _bracketed(kinds: list[int]) -> bool:
+    """One bracketed whole (its first bracket closes at its last token) with no set-level
+    token outside it: ``math`` reads it as a ``set_atom`` element, since its other
+    readings (a relation, a set relation) come after set_atom in the grammar."""
+    if len(kinds) < 2 or kinds[0] not in _SET_ATOM_OPENERS:
+        return False
+    depth = 0
+    for index, kind in enumerate(kinds):
+        depth += 1 if kind in _OPENERS else -1 if kind in _CLOSERS else 0
+        if depth == 0:
+            return index == len(kinds) - 1
+    return False
 
 
 def _top_level_items(tokens: list) -> list[list]:
