@@ -178,10 +178,13 @@ _WARM_UP = (
     r"\varnothing", r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\begin{bmatrix}1\\0\end{bmatrix}",
     r"\begin{pmatrix}\frac{1}{2}&0\\-\sin(x)&1\end{pmatrix}", r"\begin{pmatrix}1&0\\0&1\end{pmatrix}+\begin{pmatrix}1&1\\1&1\end{pmatrix}",
     r"\begin{array}{cc}1&2\\3&4\end{array}", r"\text{yes}", r"1112_3",
+    # one-word answers reach the parser as letters (e is its own token: Yes, None, True)
+    "Yes", "No", "None", "True", "False", "Even", "Odd", "Never", "Always",
 )
 
 
-_ATOMS = ("x", "2", "\\pi", "\\sqrt{2}", "\\frac{1}{2}", "a_1", "3x", "x^2", "(x+1)", "|x|", "\\sin x", "\\ln 2", "0.5", "n")
+_ATOMS = ("x", "2", "\\pi", "\\sqrt{2}", "\\frac{1}{2}", "a_1", "3x", "x^2", "(x+1)", "|x|", "\\sin x", "\\ln 2", "0.5", "n",
+          "\\frac{\\sqrt{3}}{2}")
 _SHAPES = (
     "{a}+{b}", "{a}-{b}", "{a}\\cdot {b}", "{a}{b}", "{a} {b}", "\\frac{{{a}}}{{{b}}}", "{a}/{b}", "{a}^{{{b}}}",
     "\\sqrt{{{a}}}", "-{a}", "\\left({a}\\right)", "\\sin({a})", "\\cos^2 {a}", "\\log_{{2}} {a}", "e^{{{a}}}",
