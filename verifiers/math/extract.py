@@ -17,7 +17,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from verifiers.latex_text import boxes as find_boxes
+from verifiers.latex_text import boxes as find_boxes, unwrap_box
 
 __all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed"]
 
@@ -60,7 +60,8 @@ def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> str:
         if not _is_connector(text[box[1] : group[0][0]]):
             break
         group.insert(0, box)
-    return ", ".join(content for _, _, content in group if content.strip()) or group[-1][2]
+    contents = [unwrap_box(content) for _, _, content in group]
+    return ", ".join(content for content in contents if content.strip()) or contents[-1]
 
 
 def last_boxed(text: str) -> str | None:
