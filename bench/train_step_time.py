@@ -3,9 +3,11 @@
 Settings (both): a ~1.2M-parameter Llama built locally, 8 prompts x 4 completions,
 32 new tokens, fp32, transformers generation, one optimizer update per rollout batch,
 rewards from the `math` verifier. Each framework runs in its own subprocess (so peak
-RSS is its own); the first `--warmup` steps are not timed.
+RSS is its own); the first `--warmup` steps are not timed. The two alternate for
+`--rounds` rounds so that load from other work on a shared machine hits both alike;
+the figure is the median over rounds of each round's median step time.
 
-    python bench/train_step_time.py [--steps 20] [--warmup 3] [--threads 1]
+    python bench/train_step_time.py [--steps 20] [--warmup 3] [--threads 1] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -117,6 +119,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for both frameworks")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of both frameworks")
     ap.add_argument("--only", choices=["rlvr", "trl"], help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.only:
@@ -126,29 +129,45 @@ def main() -> None:
         result = (bench_rlvr if a.only == "rlvr" else bench_trl)(a.steps, a.warmup)
         print("RESULT " + json.dumps(result), flush=True)
         return
-    _model_dir()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
-    print(f"model: Llama {MODEL} | {PROMPTS} prompts x {G} completions, {NEW_TOKENS} new tokens, fp32, "
-          f"{a.threads} torch thread(s), median of {a.steps} steps after {a.warmup} warm-up")
-    for which in ("rlvr", "trl"):
-        if which == "trl":
-            try:
-                import trl
-            except ImportError:
-                print("trl: not installed (pip install trl==1.16.0)")
-                continue
-        cmd = [sys.executable, __file__, "--only", which, "--steps", str(a.steps), "--warmup", str(a.warmup),
-               "--threads", str(a.threads)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-        if proc.returncode or not line:
-            print(f"{which}: failed\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-            continue
-        r = json.loads(line[-1][7:])
-        label = f"{which} {trl.__version__}" if which == "trl" else which
-        print(f"{label:>10}: {r['s_per_step']:.3f} s/step (median; mean {r['mean']:.3f}), "
-              f"peak RSS {r['peak_rss_mib']:.0f} MiB" + (f" [{r['split']}]" if "split" in r else ""))
+    from rlvr.models import load_model
 
+    n_params = sum(p.numel() for p in load_model(_model_dir()).parameters())
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
+    print(f"model: Llama {MODEL}, {n_params / 1e6:.2f}M parameters | {PROMPTS} prompts x {G} completions, {NEW_TOKENS} new tokens, fp32, "
+          f"{a.threads} torch thread(s), median of {a.steps} steps after {a.warmup} warm-up")
+    which_all = ["rlvr"]
+    try:
+        import trl
+
+        which_all.append("trl")
+    except ImportError:
+        print("trl: not installed (pip install trl==1.16.0); timing rlvr only")
+    results: dict[str, list[dict]] = {w: [] for w in which_all}
+    for _ in range(a.rounds):
+        for which in which_all:
+            r = _one(which, a, env)
+            if r is not None:
+                results[which].append(r)
+                print(f"  {which}: {r['s_per_step']:.3f} s/step" + (f" [{r['split']}]" if "split" in r else ""),
+                      flush=True)
+    for which, runs in results.items():
+        if not runs:
+            continue
+        label = f"{which} {trl.__version__}" if which == "trl" else which
+        per_round = sorted(r["s_per_step"] for r in runs)
+        print(f"{label:>10}: {statistics.median(per_round):.3f} s/step (median of {len(runs)} rounds: "
+              f"{', '.join(f'{x:.3f}' for x in per_round)}), peak RSS {max(r['peak_rss_mib'] for r in runs):.0f} MiB")
+
+
+def _one(which: str, a: argparse.Namespace, env: dict) -> dict | None:
+    cmd = [sys.executable, __file__, "--only", which, "--steps", str(a.steps), "--warmup", str(a.warmup),
+           "--threads", str(a.threads)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    if proc.returncode or not line:
+        print(f"{which}: failed\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        return None
+    return json.loads(line[-1][7:])
 
 if __name__ == "__main__":
     main()
