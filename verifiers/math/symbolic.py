@@ -54,6 +54,8 @@ def _int_log10(n: int) -> float:
 
 def _small_value(expr: sympy.Basic) -> float:
     """|expr| for an expression already known to be small; 1000 if it cannot be evaluated."""
+    if expr.is_Rational:  # most exponents: no need for evalf
+        return abs(float(expr))
     try:
         return abs(complex(sympy.N(expr, 15)))
     except (TypeError, ValueError, OverflowError):
