@@ -22,6 +22,8 @@ from sympy.core.function import AppliedUndef
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import And
 
+from verifiers.math.inequalities import solution_set
+
 __all__ = ["Tolerance", "equivalent"]
 
 _DIGITS = 30
@@ -155,89 +157,6 @@ def _expr_equal(a: sympy.Expr, b: sympy.Expr, tol: Tolerance) -> bool:
 
 
 # -- relations --------------------------------------------------------------------
-_OPEN_ON = {sympy.StrictLessThan: (True, False), sympy.LessThan: (False, False),
-            sympy.StrictGreaterThan: (True, True), sympy.GreaterThan: (False, True)}
-
-
-def _simple_interval(rel: Relational, symbol: sympy.Symbol) -> sympy.Set | None:
-    """``x < 3`` / ``5 <= x`` -> an Interval, without sympy's (slow) solver."""
-    if type(rel) not in _OPEN_ON:
-        return None
-    strict, greater = _OPEN_ON[type(rel)]
-    if rel.lhs == symbol and not rel.rhs.free_symbols:
-        bound = rel.rhs
-    elif rel.rhs == symbol and not rel.lhs.free_symbols:
-        bound, greater = rel.lhs, not greater
-    else:
-        return None
-    if greater:
-        return sympy.Interval(bound, sympy.oo, left_open=strict, right_open=True)
-    return sympy.Interval(-sympy.oo, bound, left_open=True, right_open=strict)
-
-
-def _subject(parts: tuple) -> sympy.Basic | None:
-    """The one non-constant side every inequality of a chain shares (x, or f(x))."""
-    sides = {side for part in parts if isinstance(part, Relational) for side in (part.lhs, part.rhs) if side.free_symbols}
-    return next(iter(sides)) if len(sides) == 1 else None
-
-
-def _as_set(rel: sympy.Basic) -> sympy.Set | None:
-    """The solution set of a one-variable inequality (or chain of them)."""
-    if isinstance(rel, sympy.Eq) or not rel.free_symbols:
-        return None
-    parts = rel.args if isinstance(rel, And) else (rel,)
-    symbol = _subject(parts)
-    if isinstance(symbol, sympy.Abs) and isinstance(symbol.args[0], sympy.Symbol):
-        return _abs_set(parts, symbol)
-    if not isinstance(symbol, (sympy.Symbol, AppliedUndef)):
-        symbol = None  # e.g. -x > -1: let sympy's solver handle it below
-    intervals = [_simple_interval(part, symbol) for part in parts if isinstance(part, Relational)] if symbol else []
-    if intervals and len(intervals) == len(parts) and all(i is not None for i in intervals):
-        return sympy.Intersection(*intervals) if len(intervals) > 1 else intervals[0]
-    if len(rel.free_symbols) != 1:
-        return None
-    linear = _linear_set(parts, next(iter(rel.free_symbols)))
-    if linear is not None:
-        return linear
-    try:
-        return rel.as_set()  # sympy's solver: slow, but general
-    except Exception:
-        return None
-
-
-def _abs_set(parts: tuple, subject: sympy.Abs) -> sympy.Set | None:
-    """``1 <= |z| <= 3/2`` -> [-3/2, -1] U [1, 3/2] without sympy's solver."""
-    bounds = [_simple_interval(part, subject) for part in parts if isinstance(part, Relational)]
-    if len(bounds) != len(parts) or any(b is None for b in bounds):
-        return None
-    magnitude = sympy.Intersection(*bounds, sympy.Interval(0, sympy.oo))
-    if not isinstance(magnitude, sympy.Interval):
-        return None
-    mirrored = sympy.Interval(-magnitude.end, -magnitude.start, magnitude.right_open, magnitude.left_open)
-    return sympy.Union(mirrored, magnitude)
-
-
-_FLIP = {sympy.StrictLessThan: sympy.StrictGreaterThan, sympy.LessThan: sympy.GreaterThan,
-         sympy.StrictGreaterThan: sympy.StrictLessThan, sympy.GreaterThan: sympy.LessThan}
-
-
-def _linear_set(parts: tuple, symbol: sympy.Symbol) -> sympy.Set | None:
-    """Solve ``a*x + b op c`` chains directly (``-x > -1`` -> x < 1)."""
-    intervals = []
-    for part in parts:
-        if type(part) not in _FLIP:
-            return None
-        poly = (part.lhs - part.rhs).as_poly(symbol)
-        if poly is None or poly.degree() != 1:
-            return None
-        a, b = poly.all_coeffs()
-        if not a.is_number or not b.is_number or a == 0:
-            return None
-        op = type(part) if a > 0 else _FLIP[type(part)]
-        intervals.append(_simple_interval(op(symbol, -b / a), symbol))
-    return sympy.Intersection(*intervals) if len(intervals) > 1 else intervals[0]
-
-
 def _symbols_only(expr: sympy.Basic) -> bool:
     """A name-like left side: symbols, applied functions, their products and ratios."""
     if isinstance(expr, (sympy.Symbol, AppliedUndef)):
@@ -292,14 +211,14 @@ def _relations_equal(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
     for rel, other in ((a, b), (b, a)):
         value = _assignment_value(rel)
         if isinstance(value, sympy.Set) and not isinstance(other, sympy.Eq):
-            as_set = _as_set(other)
+            as_set = solution_set(other)
             return as_set is not None and rel.lhs in other.free_symbols and _sets_equal(value, as_set, tol)
     if isinstance(a, sympy.Eq) and isinstance(b, sympy.Eq):
         va, vb = _assignment_value(a), _assignment_value(b)
         if va is not None and vb is not None and _same_name(a.lhs, b.lhs):
             return equivalent(va, vb, tol)
         return _equations_equal(a, b, tol)
-    sa, sb = _as_set(a), _as_set(b)
+    sa, sb = solution_set(a), solution_set(b)
     if sa is not None and sb is not None:
         return a.free_symbols == b.free_symbols and _sets_equal(sa, sb, tol)
     if type(a) is type(b) and isinstance(a, Relational):
@@ -419,6 +338,6 @@ def _relation_vs_any(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
     if value is not None:
         return equivalent(value, other, tol)
     if isinstance(other, sympy.Set):
-        as_set = _as_set(rel)
+        as_set = solution_set(rel)
         return as_set is not None and _sets_equal(as_set, other, tol)
     return False
