@@ -201,9 +201,10 @@ class Loop:
                 print(progress_line(metrics, t.total_steps), flush=True)
             if t.eval.every and step % t.eval.every == 0 and step != t.total_steps:
                 self.evaluate(step)
-            if (t.save_every and step % t.save_every == 0) or step == t.total_steps:
+            if t.save_every and step % t.save_every == 0 and step != t.total_steps:
                 self.checkpoint(step)
         self.evaluate(t.total_steps)
+        self.checkpoint(t.total_steps)  # after the final evaluation: a run killed during it resumes and redoes it
         return self.finish(time.perf_counter() - started)
 
     def finish(self, wall: float) -> dict[str, Any]:

@@ -15,9 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr.config import ConfigError, TrainConfig, batch_arithmetic, register_schemas, validate
 
 register_schemas()
+# conf/ next to the package, as a file path: works from any working directory (console script
+# or `python -m`); `--config-dir DIR` adds a directory of the user's own presets.
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(dict_cfg: DictConfig) -> None:
     from transformers.utils import logging as hf_logging
 
