@@ -10,7 +10,6 @@ implements the same four methods (backward, step, state_dict, load_state_dict).
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 

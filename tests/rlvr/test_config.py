@@ -86,3 +86,10 @@ def test_batch_arithmetic_is_spelled_out():
     assert "8 prompts x 4 completions = 32 completions per step" in text
     assert "2 mini-batch(es) of 16 = 4 micro-batch(es) of 4 (gradient accumulation 4)" in text
     assert "4 optimizer step(s) per rollout batch; 10 steps -> 40 optimizer steps" in text
+
+
+def test_unknown_key_in_a_yaml_file_is_an_error(tmp_path):
+    (tmp_path / "config.yaml").write_text("defaults:\n  - rlvr_schema\n  - _self_\nalgorithm:\n  loss_agg_mode: x\n")
+    with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
+        with pytest.raises(ConfigCompositionException, match="loss_agg_mode"):
+            compose(config_name="config")
