@@ -179,6 +179,7 @@ _WARM_UP = (
     r"\{-1, 0, 1\}", r"1, 2, 3", r"\pm 3", r"1 \pm \sqrt{2}", r"3+4i", r"2-i", r"\infty", r"-\infty",
     r"\varnothing", r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\begin{bmatrix}1\\0\end{bmatrix}",
     r"\begin{pmatrix}\frac{1}{2}&0\\-\sin(x)&1\end{pmatrix}", r"\begin{pmatrix}1&0\\0&1\end{pmatrix}+\begin{pmatrix}1&1\\1&1\end{pmatrix}",
+    r"\begin{pmatrix}1&0\\0&1\end{pmatrix}\begin{pmatrix}2&1\\1&3\end{pmatrix}", r"2\begin{pmatrix}1\\-1\end{pmatrix}",
     r"\begin{array}{cc}1&2\\3&4\end{array}", r"\text{yes}", r"1112_3",
     # one-word answers reach the parser as letters (e is its own token: Yes, None, True)
     "Yes", "No", "None", "True", "False", "Even", "Odd", "Never", "Always",
