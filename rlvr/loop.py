@@ -225,6 +225,7 @@ class Loop:
 def progress_line(m: dict[str, Any], total: int) -> str:
     return (f"step {m['step']:>5}/{total} | reward {m['reward/mean']:.3f} | pass {m['pass_rate']:.3f} | "
             f"len {m['completion_len/mean']:.1f} | zero-var {m['zero_variance_frac']:.2f} | "
+            f"groups {m['groups_trained']}{'' if m['groups_trained'] else ' (no update)'} | "
             f"kl {m.get('kl', 0.0):.4f} | gnorm {m.get('grad_norm', 0.0):.3f} | lr {m.get('lr', 0.0):.2e} | "
             f"gen {m['time/generate']:.2f}s rew {m['time/reward']:.2f}s upd {m['time/update']:.2f}s | "
             f"{m['tokens_per_s']:.0f} tok/s")
