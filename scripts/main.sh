@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up .venv, then run the main job: score the shipped example dataset with the math verifier.
+# Set up .venv, then run the main job: the embedded default training run
+# (a tiny Llama built locally, supervised warm-up, then GRPO on the built-in
+# arithmetic task; CPU, a few minutes). Extra args are Hydra overrides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-mkdir -p runs
-exec .venv/bin/rlvr-verify math --input examples/math_answers.jsonl --output runs/math_answers.verified.jsonl "$@"
+exec .venv/bin/rlvr-train "$@"
