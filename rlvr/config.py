@@ -15,7 +15,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 __all__ = [
-    "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "AlgorithmConfig", "RolloutConfig",
+    "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "CodingConfig", "AlgorithmConfig", "RolloutConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
     "TrainConfig", "ConfigError", "validate", "batch_arithmetic", "register_schemas",
 ]
@@ -52,8 +52,16 @@ class ArithmeticConfig:
 
 
 @dataclass
+class CodingConfig:
+    difficulty: int = 2  # 1: x+k; 2: also x-k, x*k; 3: also two arguments, max/min, abs; 4: also two steps; 5: also lists
+    num_train: int = 100_000  # size of the (lazily generated) training stream before it repeats
+    seed: int = 0  # problem generator seed (held-out prompts never appear in training)
+    num_cases: int = 4  # `call`-harness test cases per problem (all must pass for reward 1)
+
+
+@dataclass
 class DataConfig:
-    source: str = "arithmetic"  # a registered prompt source: arithmetic | file
+    source: str = "arithmetic"  # a registered prompt source: arithmetic | coding | file
     path: Optional[str] = None  # file source: jsonl/json/parquet/csv path or a `datasets` name readable offline
     split: str = "train"  # file source: split used for training
     eval_path: Optional[str] = None  # file source: held-out file (null = carve eval_size rows off the training data)
@@ -66,7 +74,8 @@ class DataConfig:
     system_prompt: Optional[str] = None  # prepended as a system message when set
     eval_size: int = 128  # held-out prompts used by periodic evaluation
     max_prompt_tokens: int = 512  # prompts longer than this are rejected when loaded
-    arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)  # the built-in task generator
+    arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)  # the built-in arithmetic task
+    coding: CodingConfig = field(default_factory=CodingConfig)  # the built-in function-writing task (`code` verifier)
 
 
 @dataclass

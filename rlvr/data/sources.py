@@ -7,6 +7,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from rlvr.config import DataConfig
 from rlvr.data.arithmetic import ArithmeticTask
+from rlvr.data.coding import CodingTask
 from rlvr.data.schema import Prompt, row_to_prompt
 
 __all__ = ["PromptSet", "SOURCES", "register_source", "build_prompt_sets", "PromptStream"]
@@ -40,6 +41,14 @@ def _arithmetic(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
     held_out = ArithmeticTask(a.difficulty, cfg.eval_size, a.seed, "eval")
     exclude = frozenset(held_out.expression(i) for i in range(len(held_out)))
     return ArithmeticTask(a.difficulty, a.num_train, a.seed, "train", exclude), held_out
+
+
+@register_source("coding")
+def _coding(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
+    c = cfg.coding
+    held_out = CodingTask(c.difficulty, cfg.eval_size, c.seed, "eval", c.num_cases)
+    exclude = frozenset(held_out.prompt_text(i) for i in range(len(held_out)))
+    return CodingTask(c.difficulty, c.num_train, c.seed, "train", c.num_cases, exclude), held_out
 
 
 class RowPrompts:
