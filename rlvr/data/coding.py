@@ -7,10 +7,10 @@ training stream. Each row is routed to ``code`` with a ``call``-harness referenc
 Python functions in `OPS` (never by running the solution), and carries a fenced
 solution for the supervised warm-up:
 
-    Write a Python function add(n) that returns n plus 12.
+    Write a Python function add(v) that returns v plus 25.
     ```python
-    def add(n):
-        return n + 12
+    def add(v):
+        return v + 25
     ```
 
 Each difficulty adds operations to the ones below it:
