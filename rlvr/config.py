@@ -226,6 +226,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("rollout.temperature must be > 0 (greedy decoding is only used for pass@1 evaluation)")
     if not cfg.reward.sources:
         raise ConfigError("reward.sources is empty; add at least {name: verifier, weight: 1.0}")
+    for i, src in enumerate(cfg.reward.sources):  # e.g. the code verifier's sandbox wall limit
+        if float(src.options.get("timeout_s", 0)) >= cfg.reward.timeout:
+            raise ConfigError(f"reward.sources[{i}].options.timeout_s={src.options['timeout_s']} leaves no room "
+                              f"inside reward.timeout={cfg.reward.timeout}; raise reward.timeout above it")
     if cfg.resume not in ("never", "auto") and not cfg.resume:
         raise ConfigError("resume must be never, auto or a checkpoint path")
 

@@ -116,3 +116,14 @@ def test_train_smoke_on_coding(tmp_path, train_env):
     assert [r["step"] for r in rows if "eval/pass@1" in r] == [0, 2]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == 2
+
+
+def test_sandbox_limit_must_fit_inside_the_pool_deadline():
+    from rlvr.config import ConfigError, RewardSource, TrainConfig, validate
+
+    cfg = TrainConfig()
+    cfg.reward.sources = [RewardSource(options={"timeout_s": 10, "workers": 1})]
+    with pytest.raises(ConfigError, match="raise reward.timeout"):
+        validate(cfg)
+    cfg.reward.timeout = 15.0
+    validate(cfg)
