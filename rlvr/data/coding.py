@@ -94,17 +94,22 @@ class Problem:
         return f"```python\ndef {self.name}({', '.join(self.params)}):\n    return {body}\n```"
 
 
+def _value(rng: random.Random) -> int:
+    return rng.randint(-20, 20)
+
+
+# arity -> (argument names, one test case's arguments)
+_ARITIES: dict[str, tuple[Callable[[random.Random], tuple[str, ...]], Callable[[random.Random], list[Any]]]] = {
+    "scalar": (lambda rng: (rng.choice(SCALARS),), lambda rng: [_value(rng)]),
+    "pair": (lambda rng: rng.choice(PAIRS), lambda rng: [_value(rng), _value(rng)]),
+    "list": (lambda rng: (rng.choice(LISTS),), lambda rng: [[_value(rng) for _ in range(rng.randint(1, 5))]]),
+}
+
+
 def _draw_problem(rng: random.Random, ops: tuple[str, ...]) -> Problem:
     op = OPS[rng.choice(ops)]
-    params = {"scalar": lambda: (rng.choice(SCALARS),), "pair": lambda: rng.choice(PAIRS),
-              "list": lambda: (rng.choice(LISTS),)}[op.arity]()
+    params = _ARITIES[op.arity][0](rng)
     return Problem(rng.choice(NAMES), tuple(params), op, rng.randint(*op.k), rng.randint(*op.m))
-
-
-def _draw_args(rng: random.Random, arity: str) -> list[Any]:
-    value = lambda: rng.randint(-20, 20)  # noqa: E731
-    return {"scalar": lambda: [value()], "pair": lambda: [value(), value()],
-            "list": lambda: [[value() for _ in range(rng.randint(1, 5))]]}[arity]()
 
 
 class CodingTask:
@@ -144,7 +149,7 @@ class CodingTask:
         problem, rng = self.problem(index)
         cases = []
         for _ in range(self.num_cases):
-            args = _draw_args(rng, problem.op.arity)
+            args = _ARITIES[problem.op.arity][1](rng)
             cases.append({"args": args, "expected": problem.op.fn(*args, problem.k, problem.m)})
         reference = {"kind": "call", "entry_point": problem.name, "cases": cases}
         return Prompt(messages=({"role": "user", "content": problem.prompt},), verifier="code",
