@@ -56,6 +56,8 @@ def boxes(text: str, unclosed_tail: int = 0) -> list[tuple[int, int, str]]:
 def unwrap_box(content: str, depth: int = 5) -> str:
     """``\\boxed{\\boxed{3}}`` -> ``3``: a content that is itself exactly one box."""
     for _ in range(depth):
+        if not content.lstrip().startswith(("\\boxed", "\\fbox")):
+            break
         inner = boxes(content.strip())
         if len(inner) != 1 or inner[0][0] != 0 or inner[0][1] != len(content.strip()):
             break

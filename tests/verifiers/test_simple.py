@@ -206,4 +206,6 @@ def test_hostile_completions_are_fast_and_never_raise(name):
         verdict = verifier.verify(completion=completion, reference="C")
         elapsed = time.perf_counter() - start
         assert isinstance(verdict, Verdict)
-        assert elapsed < 0.5, (name, completion[:20], elapsed)
+        # a hang guard, not a timing target: linear scans take milliseconds, a quadratic
+        # one on these 100k-character inputs takes minutes; 5 s tolerates a loaded CI box
+        assert elapsed < 5.0, (name, completion[:20], elapsed)
