@@ -28,7 +28,7 @@ __all__ = ["Tolerance", "equivalent"]
 
 _DIGITS = 30
 _EXACT_REL = mpmath.mpf(sympy.Float("1e-20", _DIGITS)._mpf_)
-_POINTS = 4
+_POINTS = 3  # deterministic random points; two different expressions agreeing on all is negligible
 
 
 @dataclass(frozen=True)
