@@ -44,3 +44,16 @@ def test_tensorboard_logger(tmp_path):
                                                (4, 2, 2, 1 - 1 / 6)])
 def test_pass_at_k(n, c, k, expected):
     assert pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+def test_wandb_logger_offline(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    rd = RunDir(tmp_path / "run", LoggerConfig(wandb=True))
+    rd.open_loggers({"a": 1})
+    rd.log({"step": 1, "reward/mean": 0.5})
+    rd.log({"step": 2, "reward/mean": 0.75})
+    rd.close()
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert runs and list(runs[0].glob("*.wandb"))
