@@ -12,6 +12,7 @@ on the command line works the same as ``tolerance=1e-6`` in Python.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ def build_options(options_cls: type, given: Mapping[str, Any], owner: str) -> An
         raise OptionsError(f"verifier {owner!r}: {exc}") from None
 
 
-class BaseVerifier:
+class BaseVerifier(abc.ABC):
     """Convenience base: typed options and a ``name``. Subclasses implement ``verify``."""
 
     name: ClassVar[str] = ""
@@ -120,8 +121,9 @@ class BaseVerifier:
     def __init__(self, **options: Any) -> None:
         self.options = build_options(self.Options, options, self.name or type(self).__name__)
 
-    def verify(self, *, completion: str, reference: Any, **fields: Any) -> Verdict:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def verify(self, *, completion: str, reference: Any, **fields: Any) -> Verdict:
+        """Score one completion; never raise on model output (see the module docstring)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options})"
