@@ -17,6 +17,7 @@ import torch
 
 from rlvr.algo import aggregate, get_loss
 from rlvr.config import AlgorithmConfig, OptimConfig, TrainerConfig
+from rlvr.registry import Registry
 from rlvr.rollout.base import RolloutBatch
 
 __all__ = ["Learner", "TorchBackend", "BACKENDS", "token_logprobs", "lr_lambda", "autocast_dtype"]
@@ -75,7 +76,7 @@ class TorchBackend:
         self.scheduler.load_state_dict(state["scheduler"])
 
 
-BACKENDS: dict[str, Callable[..., TorchBackend]] = {"torch": TorchBackend}
+BACKENDS: Registry[Callable[..., TorchBackend]] = Registry("trainer.backend", {"torch": TorchBackend})
 
 
 def token_logprobs(model: torch.nn.Module, batch: RolloutBatch, temperature: float,
@@ -115,9 +116,7 @@ class Learner:
         self.loss_fn = get_loss(algo.loss)
         self.device = next(model.parameters()).device
         total = trainer.total_steps * trainer.optimizer_steps_per_batch * algo.num_iterations
-        if trainer.backend not in BACKENDS:
-            raise KeyError(f"unknown trainer.backend {trainer.backend!r}; registered: {', '.join(BACKENDS)}")
-        self.backend = BACKENDS[trainer.backend](model, trainer.optim, total)
+        self.backend = BACKENDS.lookup(trainer.backend)(model, trainer.optim, total)
         self.on_step = on_step
 
     def update(self, batch: RolloutBatch, advantages: torch.Tensor, loss_mask: torch.Tensor,

@@ -15,23 +15,14 @@ from typing import Callable
 
 import torch
 
+from rlvr.registry import Registry
+
 __all__ = ["ADVANTAGE_ESTIMATORS", "register_advantage", "get_advantage", "group_advantages", "rloo_advantages",
            "group_std"]
 
-ADVANTAGE_ESTIMATORS: dict[str, Callable[..., torch.Tensor]] = {}
-
-
-def register_advantage(name: str):
-    def deco(fn):
-        ADVANTAGE_ESTIMATORS[name] = fn
-        return fn
-    return deco
-
-
-def get_advantage(name: str) -> Callable[..., torch.Tensor]:
-    if name not in ADVANTAGE_ESTIMATORS:
-        raise KeyError(f"unknown algorithm.advantage {name!r}; registered: {', '.join(sorted(ADVANTAGE_ESTIMATORS))}")
-    return ADVANTAGE_ESTIMATORS[name]
+ADVANTAGE_ESTIMATORS: Registry[Callable[..., torch.Tensor]] = Registry("algorithm.advantage")
+register_advantage = ADVANTAGE_ESTIMATORS.register
+get_advantage = ADVANTAGE_ESTIMATORS.lookup
 
 
 def group_std(rewards: torch.Tensor, group_size: int) -> torch.Tensor:

@@ -15,6 +15,8 @@ from typing import Callable, Optional
 
 import torch
 
+from rlvr.registry import Registry
+
 __all__ = ["LOSSES", "register_loss", "get_loss", "clipped_policy_loss", "k3_kl", "aggregate", "PolicyLossOutput"]
 
 
@@ -26,20 +28,9 @@ class PolicyLossOutput:
     clipped_high: torch.Tensor  # [N, C] bool: ratio clipped at 1 + epsilon_high (positive advantage)
 
 
-LOSSES: dict[str, Callable[..., PolicyLossOutput]] = {}
-
-
-def register_loss(name: str):
-    def deco(fn):
-        LOSSES[name] = fn
-        return fn
-    return deco
-
-
-def get_loss(name: str) -> Callable[..., PolicyLossOutput]:
-    if name not in LOSSES:
-        raise KeyError(f"unknown algorithm.loss {name!r}; registered: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name]
+LOSSES: Registry[Callable[..., PolicyLossOutput]] = Registry("algorithm.loss")
+register_loss = LOSSES.register
+get_loss = LOSSES.lookup
 
 
 def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from rlvr.config import DataConfig
 from rlvr.data.arithmetic import ArithmeticTask
 from rlvr.data.coding import CodingTask
 from rlvr.data.schema import Prompt, row_to_prompt
+from rlvr.registry import Registry
 
 __all__ = ["PromptSet", "SOURCES", "register_source", "build_prompt_sets", "PromptStream"]
 
@@ -18,21 +19,13 @@ class PromptSet(Protocol):
     def __getitem__(self, index: int) -> Prompt: ...
 
 
-SOURCES: dict[str, Callable[[DataConfig], tuple[PromptSet, PromptSet]]] = {}
-
-
-def register_source(name: str):
-    def deco(fn):
-        SOURCES[name] = fn
-        return fn
-    return deco
+SOURCES: Registry[Callable[[DataConfig], tuple[PromptSet, PromptSet]]] = Registry("data.source")
+register_source = SOURCES.register
 
 
 def build_prompt_sets(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
     """(train, held-out) prompt sets of the source named by ``data.source``."""
-    if cfg.source not in SOURCES:
-        raise KeyError(f"unknown data.source {cfg.source!r}; registered sources: {', '.join(sorted(SOURCES))}")
-    return SOURCES[cfg.source](cfg)
+    return SOURCES.lookup(cfg.source)(cfg)
 
 
 @register_source("arithmetic")

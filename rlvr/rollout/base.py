@@ -13,6 +13,8 @@ from typing import Any, Callable, Protocol, Sequence
 
 import torch
 
+from rlvr.registry import Registry
+
 __all__ = ["SamplingParams", "RolloutBatch", "Engine", "ENGINES", "register_engine", "build_engine"]
 
 
@@ -82,17 +84,9 @@ class Engine(Protocol):
     def sync_weights(self, model: torch.nn.Module) -> None: ...
 
 
-ENGINES: dict[str, Callable[..., Engine]] = {}
-
-
-def register_engine(name: str):
-    def deco(factory):
-        ENGINES[name] = factory
-        return factory
-    return deco
+ENGINES: Registry[Callable[..., Engine]] = Registry("rollout.engine")
+register_engine = ENGINES.register
 
 
 def build_engine(name: str, model: torch.nn.Module, tokenizer: Any, **kwargs: Any) -> Engine:
-    if name not in ENGINES:
-        raise KeyError(f"unknown rollout.engine {name!r}; registered engines: {', '.join(sorted(ENGINES))}")
-    return ENGINES[name](model=model, tokenizer=tokenizer, **kwargs)
+    return ENGINES.lookup(name)(model=model, tokenizer=tokenizer, **kwargs)
