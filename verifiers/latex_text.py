@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["closing_braces", "boxes", "last_box", "unwrap_box"]
+__all__ = ["closing_braces", "boxes", "last_box", "unwrap_box", "split_top_level"]
 
 BOX_OPEN_RE = re.compile(r"\\(?:boxed|fbox)\s*(\{|\s+\S)")
 
@@ -22,6 +22,22 @@ def closing_braces(text: str) -> dict[int, int]:
         elif token == "}" and stack:
             pairs[stack.pop()] = match.start()
     return pairs
+
+
+def split_top_level(text: str, separator: str) -> list[str]:
+    """Split on ``separator`` outside braces, brackets and parentheses
+    (``\\sum_{k=0}^{n} a_k = 1`` splits once, ``(1,2), 3`` into two)."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "{[(":
+            depth += 1
+        elif char in "}])":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
 
 
 def boxes(text: str, unclosed_tail: int = 0) -> list[tuple[int, int, str]]:

@@ -31,6 +31,8 @@ from latex2sympy2_extended.antlr_parser import PSLexer, PSParser
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy, comma_number_regex
 from latex2sympy2_extended.sets import FiniteSet as L2SFiniteSet
 
+from verifiers.latex_text import split_top_level
+
 __all__ = ["convert_latex"]
 
 _NORMALIZATION = NormalizationConfig(
@@ -278,21 +280,6 @@ def _convert_expression(normalized: str) -> sympy.Basic:
         return _LLConverter(config=_CONVERSION).parse(normalized)
 
 
-def _split_top(text: str, separator: str) -> list[str]:
-    """Split on ``separator`` outside any braces, brackets or parentheses."""
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(text):
-        if char in "{[(":
-            depth += 1
-        elif char in "}])":
-            depth -= 1
-        elif char == separator and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    parts.append(text[start:])
-    return parts
-
-
 # relations we leave to latex2sympy whole: chains, approximations, membership
 # (a ratio ``a:b = 3:4`` splits like any equation: ``:`` is division on both sides)
 _OTHER_RELATION_RE = re.compile(r"\\(?:approx|in|neq|leq|geq|le|ge|sim|equiv|cong)(?![a-z])|[<>!]")
@@ -302,7 +289,7 @@ def _equation(normalized: str) -> sympy.Basic | None:
     """``lhs = rhs`` parsed side by side (each side is SLL-friendly; the whole often is not)."""
     if _OTHER_RELATION_RE.search(normalized):
         return None
-    sides = _split_top(normalized, "=")
+    sides = split_top_level(normalized, "=")
     if len(sides) != 2 or not sides[0].strip() or not sides[1].strip():
         return None
     return sympy.Eq(_convert_expression(sides[0]), _convert_expression(sides[1]), evaluate=False)
@@ -317,7 +304,7 @@ def convert_latex(text: str) -> sympy.Basic:
     """
     normalized = normalize_latex(text, _NORMALIZATION)
     if "=" in normalized:
-        items = _split_top(normalized, ",")
+        items = split_top_level(normalized, ",")
         equations = [_equation(item) for item in items]
         if all(eq is not None for eq in equations):
             return equations[0] if len(equations) == 1 else L2SFiniteSet(*equations)

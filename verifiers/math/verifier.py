@@ -8,6 +8,7 @@ from fractions import Fraction
 from typing import Any, Iterator
 
 from verifiers.base import BaseVerifier, Verdict
+from verifiers.latex_text import split_top_level
 from verifiers.math.extract import extract_candidates, extract_reference
 from verifiers.math.literals import Number, parse_number
 from verifiers.math.normalize import Normalized, normalize_answer
@@ -63,25 +64,8 @@ def _is_words(text: str) -> bool:
     )
 
 
-_TOP_EQ_RE = re.compile(r"(?<![<>!\\])=")
-
-
 _NAME_RE = re.compile(r"^\\?[A-Za-z]+(?:_\{?\w+\}?)?(?:\(\w\))?$")  # x, \\zzz, a_{1}, f(x)
 _AND_RE = re.compile(r"\s+(?:and|or)\s+|(?<=[\d)}])(?:and|or)(?=[A-Za-z\\(])")
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split on ``=`` signs outside braces/brackets (``\\sum_{k=0}`` keeps its ``=``)."""
-    parts, depth, start = [], 0, 0
-    for match in _TOP_EQ_RE.finditer(text):
-        depth = sum(text.count(c, start, match.start()) for c in "{([") - sum(
-            text.count(c, start, match.start()) for c in "})]"
-        ) + depth
-        if depth == 0:
-            parts.append(text[start : match.start()])
-            start = match.end()
-    parts.append(text[start:])
-    return parts
 
 
 def _last_link(text: str) -> str:
@@ -96,7 +80,7 @@ def _last_link(text: str) -> str:
     text = _AND_RE.sub(", ", text)
     if "," in text or "\\{" in text:
         return text
-    parts = [p.strip() for p in _split_top_level(text)]
+    parts = [p.strip() for p in split_top_level(text, "=")]  # <=, >=, != are \\leq etc. by now
     if len(parts) > 2 and all(parts):
         return f"{parts[0]} = {parts[-1]}" if _NAME_RE.match(parts[0]) else parts[-1]
     return text
