@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 CASE_FILE = BENCH / "cases" / "math_cases.jsonl"
+REALISTIC_FILE = BENCH / "cases" / "realistic_completions.jsonl"
 CACHE = BENCH / ".cache"
 
 if str(REPO) not in sys.path:
@@ -43,6 +44,22 @@ def load_own_cases(path: Path = CASE_FILE) -> list[OwnCase]:
                 cases.append(OwnCase(row["id"], row["category"], row["completion"], row["reference"],
                                      int(row["expected"]), row.get("note", ""), dict(row.get("options") or {})))
     return cases
+
+
+@dataclass(frozen=True)
+class LabelledCompletion:
+    id: str
+    category: str
+    completion: str
+    reference: str
+    label: int  # 1: a grader judges the completion's final answer correct
+
+
+def load_realistic(path: Path = REALISTIC_FILE) -> list[LabelledCompletion]:
+    """The realistic-completion set (written by bench/math_realistic_gen.py)."""
+    with open(path, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [LabelledCompletion(r["id"], r["category"], r["completion"], r["reference"], int(r["label"])) for r in rows]
 
 
 def parse_opts(pairs: list[str]) -> dict[str, str]:
