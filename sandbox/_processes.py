@@ -13,7 +13,7 @@ import os
 import resource
 import signal
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sandbox import _syscalls as sc
 from sandbox import landlock, seccomp
@@ -21,7 +21,7 @@ from sandbox.languages import LanguageSpec
 from sandbox.pyexec import prepare_streams, run_python
 from sandbox.result import ExecRequest
 
-__all__ = ["RunSetup", "program_main", "stage_files", "prepare_worker"]
+__all__ = ["RunSetup", "program_main", "stage_files", "prepare_worker", "keeps_read_search"]
 
 REPORT_FD, SETUP_FD = 3, 4
 _CAP_DAC_READ_SEARCH = 2
@@ -43,6 +43,7 @@ class RunSetup:
     report_w: int
     setup_w: int
     ruleset_fd: int | None = None  # a Landlock ruleset the worker built for this language
+    cgroup: Any = None  # the worker's sandbox.cgroup.WorkerCgroup, when that layer is on
 
 
 def stage_files(setup: RunSetup) -> None:
@@ -85,8 +86,9 @@ def _environment(workdir: str) -> dict[str, str]:
 def _set_credentials(setup: RunSetup) -> None:
     if "drop_uid" in setup.plan:
         # Keep only CAP_DAC_READ_SEARCH, so a runtime under a private home stays importable;
-        # Landlock still confines reads to the runtime paths and seccomp blocks open_by_handle_at.
-        keep = {"landlock", "seccomp"} <= setup.plan
+        # Landlock or the private root still confines reads to the runtime paths, and
+        # seccomp blocks open_by_handle_at (which would otherwise reach any file).
+        keep = keeps_read_search(setup.plan)
         if keep:
             sc.prctl(sc.PR_SET_KEEPCAPS, 1)
         os.setgroups([])
@@ -95,6 +97,11 @@ def _set_credentials(setup: RunSetup) -> None:
         sc.capset(1 << _CAP_DAC_READ_SEARCH if keep else 0)
     elif "userns" in setup.plan:
         sc.capset(0)
+
+
+def keeps_read_search(plan: frozenset[str]) -> bool:
+    """Whether the program keeps CAP_DAC_READ_SEARCH (see ``_set_credentials``)."""
+    return "drop_uid" in plan and "seccomp" in plan and bool({"landlock", "fsroot"} & plan)
 
 
 def _landlock(setup: RunSetup) -> None:
@@ -133,6 +140,8 @@ def program_main(setup: RunSetup) -> NoReturn:
             for sig in _DEFAULT_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
         os.setsid()
+        if setup.cgroup is not None:
+            setup.cgroup.join()  # while still the worker's uid: the leaf's files are its own
         _landlock(setup)  # before the descriptors are rearranged: the ruleset fd is still open
         _set_descriptors(setup)
         os.chdir(setup.workdir)
@@ -143,6 +152,7 @@ def program_main(setup: RunSetup) -> NoReturn:
             os.environ.update(env)
         _set_credentials(setup)
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        sc.set_no_new_privs()  # whatever layers are on: no setuid binary regains privileges
         if "seccomp" in setup.plan:
             seccomp.install()
     except BaseException as exc:  # noqa: BLE001 - reported as sandbox_error

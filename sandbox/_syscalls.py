@@ -11,7 +11,7 @@ import platform
 
 __all__ = [
     "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWNET", "CLONE_NEWUSER", "CLONE_NEWIPC", "CLONE_NEWUTS",
-    "unshare", "prctl", "mount", "syscall", "capset", "set_no_new_privs", "MACHINE",
+    "unshare", "prctl", "mount", "syscall", "syscall_number", "capset", "set_no_new_privs", "MACHINE",
 ]
 
 CLONE_NEWNS = 0x00020000
@@ -27,11 +27,17 @@ PR_SET_SECCOMP = 22
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
+MS_RDONLY = 1
 MS_NOSUID = 2
-MS_REMOUNT = 32
 MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
 
 MACHINE = platform.machine()
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -48,6 +54,21 @@ def _check(ret: int, what: str) -> int:
 def syscall(number: int, *args: object) -> int:
     """Raw ``syscall(2)``; raises ``OSError`` on a negative return."""
     return _check(_libc.syscall(ctypes.c_long(number), *args), f"syscall {number}")
+
+
+# System calls without a libc wrapper, for machines where libseccomp cannot name them.
+_NUMBERS = {"pivot_root": {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}}
+
+
+def syscall_number(name: str) -> int:
+    """This machine's number for system call ``name`` (libseccomp's table, else ours)."""
+    from sandbox import _libseccomp
+    number = _libseccomp.resolve(name)
+    if number is None:
+        number = _NUMBERS.get(name, {}).get(MACHINE)
+    if number is None:
+        raise OSError(38, f"no system call number for {name} on {MACHINE}")
+    return number
 
 
 def unshare(flags: int) -> None:

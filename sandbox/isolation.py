@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Callable
 
 from sandbox import _syscalls as sc
-from sandbox import landlock, seccomp
+from sandbox import cgroup, fsroot, landlock, seccomp
 
 __all__ = ["Layer", "LAYERS", "probe_layers", "capabilities", "missing_layers", "refusal", "IsolationError",
            "NotApplicable",
@@ -38,11 +38,12 @@ class NotApplicable(OSError):
 
 @dataclass(frozen=True)
 class Layer:
-    """One isolation layer. ``probe`` raises ``OSError`` (with the reason) when unusable."""
+    """One isolation layer. ``probe`` raises ``OSError`` (with the reason) when unusable,
+    and may return a detail string (which implementation is in force)."""
 
     name: str
     what: str
-    probe: Callable[[], None]
+    probe: Callable[[], str | None]
 
 
 LAYERS: dict[str, Layer] = {}
@@ -120,15 +121,43 @@ def _probe_tmpfs() -> None:
         os.rmdir(target)
 
 
+@_layer("fsroot", "private root: runtime directories read-only, the workdir writable, nothing else (pivot_root)")
+def _probe_fsroot() -> None:
+    import tempfile
+    staging = tempfile.mkdtemp(prefix="rlvr-sbx-probe-")
+    try:
+        enter_namespaces(sc.CLONE_NEWNS)
+        sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        fsroot.enter_private_root(staging, ["/usr"], ["/dev/null"], [])
+        if os.path.exists("/proc/self") or not os.path.isdir("/usr/lib"):
+            raise OSError(1, "the private root still shows the host's files")
+    finally:
+        try:
+            os.rmdir(staging)
+        except OSError:
+            pass
+
+
+@_layer("cgroup", "per-run memory and pids limits over the whole process tree (a delegated cgroup v2)")
+def _probe_cgroup() -> str:
+    try:
+        directory = cgroup.delegated()
+    except OSError as exc:  # the rlimits stand in: RLIMIT_AS per process, RLIMIT_NPROC processes
+        raise NotApplicable(f"{exc.strerror}; rlimits stand in (address space per process x processes)") from exc
+    return cgroup.probe(directory)
+
+
 @_layer("landlock", "filesystem access limited to the runtime's paths and the workdir; signals scoped")
-def _probe_landlock() -> None:
+def _probe_landlock() -> str:
     import tempfile
     landlock.restrict(read=["/usr"], write=[tempfile.gettempdir()], execute=[])
+    return f"ABI {landlock.abi_version()}"
 
 
 @_layer("seccomp", "seccomp-bpf: no non-unix sockets, ptrace, mounts, namespaces, io_uring, ...")
-def _probe_seccomp() -> None:
+def _probe_seccomp() -> str:
     seccomp.install()
+    return seccomp.backend()
 
 
 _USERNS_DONE: list[bool] = []
@@ -151,9 +180,10 @@ def enter_namespaces(flags: int) -> None:
         enter_user_namespace(flags)
 
 
-def mount_private_tmpfs(target: str, size: int, uid: int) -> None:
+def mount_private_tmpfs(target: str, size: int, uid: int, make_private: bool = True) -> None:
     """Make all mounts private to this namespace, then mount a tmpfs of ``size`` bytes on ``target``."""
-    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    if make_private:
+        sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
     sc.mount("tmpfs", target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV,
              f"size={size},nr_inodes=4096,mode=0711,uid={uid},gid={uid}")
 
@@ -165,21 +195,32 @@ def resize_tmpfs(target: str, size: int) -> None:
 def enter_worker_namespaces(plan: frozenset[str], tmp_root: str, disk_bytes: int) -> None:
     """Worker-level layers, entered once when a worker starts.
 
-    The network namespace and the tmpfs (in a private mount namespace) are shared by
-    the worker's runs, which are strictly sequential: a run's processes are all dead
-    and its files removed before the next run starts. PID and IPC namespaces are per run.
-    In a user namespace the worker must own the PID namespace it re-arms for each run,
-    so it forks once into a new one and serves from there (the parent only waits).
+    The network namespace, the private root and the tmpfs (in a private mount
+    namespace) are shared by the worker's runs, which are strictly sequential: a run's
+    processes are all dead and its files removed before the next run starts. PID and
+    IPC namespaces are per run. In a user namespace the worker must own the PID
+    namespace it re-arms for each run, so it forks once into a new one and serves from
+    there (the parent only waits). What the worker needs of ``/proc`` is opened before
+    the private root hides it.
     """
-    flags = (sc.CLONE_NEWNET if "netns" in plan else 0) | (sc.CLONE_NEWNS if "tmpfs" in plan else 0)
+    mounts = bool({"tmpfs", "fsroot"} & plan)
+    flags = (sc.CLONE_NEWNET if "netns" in plan else 0) | (sc.CLONE_NEWNS if mounts else 0)
     if "userns" in plan:
         enter_user_namespace(flags | (sc.CLONE_NEWPID if "pidns" in plan else 0))
         if "pidns" in plan:
             _serve_from_child()
     elif flags:
         sc.unshare(flags)
+    from sandbox import reaper
+    reaper.open_proc()
+    if mounts:
+        sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    if "fsroot" in plan:
+        from sandbox.languages import DEVICES, runtime_paths
+        fsroot.enter_private_root(os.path.join(tmp_root, "newroot"), runtime_paths(), DEVICES, [tmp_root],
+                                  mount_writable="tmpfs" not in plan)
     if "tmpfs" in plan:
-        mount_private_tmpfs(tmp_root, disk_bytes, 0)
+        mount_private_tmpfs(tmp_root, disk_bytes, 0, make_private=False)
 
 
 def _serve_from_child() -> None:
@@ -191,8 +232,8 @@ def _serve_from_child() -> None:
     sc.prctl(sc.PR_SET_PDEATHSIG, 9)
 
 
-def _probe_in_child(layer: Layer) -> str | None:
-    """Run ``layer.probe`` in a forked child; None if it worked, else the reason.
+def _probe_in_child(layer: Layer) -> tuple[bool, str]:
+    """Run ``layer.probe`` in a forked child: (worked, detail or the reason).
 
     A reason starting with ``n/a:`` means the layer does not apply on this host.
     """
@@ -201,30 +242,28 @@ def _probe_in_child(layer: Layer) -> str | None:
     if pid == 0:  # pragma: no cover - child
         os.close(read_fd)
         try:
-            layer.probe()
-            code = 0
+            text, code = layer.probe() or "", 0
         except BaseException as exc:  # noqa: BLE001 - report any failure as the reason
             text = f"n/a: {exc}" if isinstance(exc, NotApplicable) else f"{type(exc).__name__}: {exc}"
-            os.write(write_fd, text.encode()[:500])
             code = 1
+        os.write(write_fd, text.encode()[:500])
         os._exit(code)
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as fh:
-        reason = fh.read().decode(errors="replace")
+        text = fh.read().decode(errors="replace")
     status = os.waitpid(pid, 0)[1]
     if os.waitstatus_to_exitcode(status) == 0:
-        return None
-    return reason or f"probe exited with status {status}"
+        return True, text
+    return False, text or f"probe exited with status {status}"
 
 
 def probe_layers() -> dict[str, dict[str, object]]:
     """Try every layer in a throwaway child. Call only from a single-threaded process."""
     report: dict[str, dict[str, object]] = {}
     for layer in LAYERS.values():
-        reason = _probe_in_child(layer)
-        applicable = not (reason or "").startswith("n/a:")
-        report[layer.name] = {"active": reason is None, "applicable": applicable, "what": layer.what,
-                              "reason": reason or ""}
+        ok, text = _probe_in_child(layer)
+        report[layer.name] = {"active": ok, "applicable": ok or not text.startswith("n/a:"), "what": layer.what,
+                              "detail": text if ok else "", "reason": "" if ok else text}
     return report
 
 
@@ -256,14 +295,28 @@ def refusal(plan: frozenset[str]) -> str | None:
     Whatever else is missing, a program must not share a uid with anything it could
     harm: as root that needs ``drop_uid`` (else it *is* root), and otherwise
     ``pidns`` (inside a user namespace, root maps to the caller's uid, so without a
-    PID namespace ``kill(-1)`` would reach every process of the calling user).
+    PID namespace ``kill(-1)`` would reach every process of the calling user). It
+    needs a filesystem boundary (Landlock or the private root: without either it could
+    read and overwrite every world-writable file, ``/tmp`` included) and a network
+    boundary (the network namespace or seccomp). And the sandbox uid must be able to
+    import the interpreter's modules, or every program would fail.
     """
     if os.geteuid() == 0 and "drop_uid" not in plan:
         return "refusing to run untrusted programs as root: the drop_uid layer is off or unavailable"
     if os.geteuid() != 0 and "pidns" not in plan:
         return ("refusing to run untrusted programs as the calling user without a PID namespace: "
                 "kill(-1) would reach every process of this user")
-    return None
+    if not {"landlock", "fsroot"} & plan:
+        return ("refusing to run untrusted programs without a filesystem boundary: neither Landlock (Linux >= 5.13 "
+                "with landlock in the lsm= list) nor the private root (a mount namespace: CAP_SYS_ADMIN, or "
+                "unprivileged user namespaces) is available, so a program could read and overwrite any "
+                "world-writable file; fix: enable Landlock, or allow mount namespaces")
+    if not {"netns", "seccomp"} & plan:
+        return ("refusing to run untrusted programs without a network boundary: neither a network namespace nor "
+                "seccomp is available; fix: allow network namespaces, or install libseccomp (x86_64 works without)")
+    from sandbox.runtime_access import refusal_text, unreachable
+    problems = unreachable(plan)
+    return refusal_text(problems) if problems else None
 
 
 def missing_layers(report: dict[str, dict[str, object]]) -> list[str]:

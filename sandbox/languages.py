@@ -11,11 +11,14 @@ import sys
 import sysconfig
 from dataclasses import dataclass, field
 
-__all__ = ["LanguageSpec", "register_language", "get_language", "available_languages", "UnknownLanguageError"]
+__all__ = ["LanguageSpec", "register_language", "get_language", "available_languages", "UnknownLanguageError",
+           "runtime_paths", "python_import_dirs", "DEVICES"]
 
 _SYSTEM_LIBS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache", "/etc/localtime",
                 "/usr/share/zoneinfo")
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+DEVICES = _DEVICES
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,17 @@ def available_languages() -> list[str]:
     return sorted(_LANGUAGES)
 
 
-def _python_paths() -> tuple[str, ...]:
+def python_import_dirs() -> tuple[str, ...]:
+    """Where this interpreter imports from: its stdlib and site directories and every
+    other ``sys.path`` directory (``.pth`` additions), except the checkout holding
+    ``sandbox`` itself, which the pool puts first on the worker's path."""
     paths = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths |= {p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p) and p != _PACKAGE_PARENT}
+    return tuple(sorted(p for p in paths if p))
+
+
+def _python_paths() -> tuple[str, ...]:
+    paths = set(python_import_dirs())
     paths |= {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     paths.add(os.path.dirname(os.path.abspath(__file__)))  # the sandbox package, already imported
     return tuple(sorted(p for p in paths if p)) + _SYSTEM_LIBS + _DEVICES
@@ -103,3 +115,10 @@ register_language(LanguageSpec(
     read_paths=("/usr/include", "/usr/local/include") + _SYSTEM_LIBS + _DEVICES,
     exec_paths=_gxx_paths(),
 ))
+
+
+def runtime_paths() -> tuple[str, ...]:
+    """Every registered language's readable and executable paths, devices excluded:
+    what a worker's private root binds read-only (one worker serves every language)."""
+    paths = {p for spec in _LANGUAGES.values() for p in spec.read_paths + spec.exec_paths}
+    return tuple(sorted(paths - set(_DEVICES)))

@@ -17,15 +17,24 @@ import signal
 
 from sandbox import _syscalls as sc
 
-__all__ = ["arm_pid_namespace", "become_subreaper", "sweep"]
+__all__ = ["arm_pid_namespace", "become_subreaper", "sweep", "open_proc"]
 
 _OWN_PID_NS: list[int] = []
+_PROC: list[int] = []  # a descriptor of /proc, opened before a private root hides it
+
+
+def open_proc() -> None:
+    """Open what the worker needs of ``/proc`` while it is still visible (idempotent).
+    Program processes close these descriptors before any untrusted code runs."""
+    if not _PROC:
+        _PROC.append(os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    if not _OWN_PID_NS:
+        _OWN_PID_NS.append(os.open("self/ns/pid", os.O_RDONLY | os.O_CLOEXEC, dir_fd=_PROC[0]))
 
 
 def arm_pid_namespace() -> None:
     """Make the next child PID 1 of a new PID namespace (with a new SysV IPC namespace)."""
-    if not _OWN_PID_NS:
-        _OWN_PID_NS.append(os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC))
+    open_proc()
     sc.setns(_OWN_PID_NS[0], sc.CLONE_NEWPID)  # reset "namespace for children" to our own
     sc.unshare(sc.CLONE_NEWPID | sc.CLONE_NEWIPC)
 
@@ -36,8 +45,10 @@ def become_subreaper() -> None:
 
 def _children() -> list[int]:
     pid = os.getpid()
+    open_proc()
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        fd = os.open(f"{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC, dir_fd=_PROC[0])
+        with os.fdopen(fd) as fh:
             return [int(p) for p in fh.read().split()]
     except OSError:
         return []

@@ -24,7 +24,7 @@ from sandbox.classify import classify
 from sandbox.languages import LanguageSpec, get_language
 from sandbox.result import ExecRequest, ExecResult
 
-__all__ = ["execute", "run_directory"]
+__all__ = ["execute", "run_directory", "set_cgroup"]
 
 _CHUNK = 1 << 16
 _GRACE_S = 1.0  # after the program is gone, how long leftover pipe holders may linger
@@ -32,6 +32,11 @@ _DISK_CHECK_S = 0.1  # without the tmpfs layer, how often the working directory'
 _MAX_ENTRIES = 100_000
 _STREAMS = ("stdout", "stderr", "report", "setup")
 _RULESETS: dict[tuple[str, str], int] = {}  # (language, tmp_root) -> Landlock ruleset fd, built once per worker
+_CGROUP: list = []  # the worker's sandbox.cgroup.WorkerCgroup, set by set_cgroup when that layer is on
+
+
+def set_cgroup(leaf: object) -> None:
+    _CGROUP[:] = [leaf]
 
 
 def _ruleset(spec: LanguageSpec, plan: frozenset[str], tmp_root: str | None) -> int | None:
@@ -174,8 +179,11 @@ def execute(request: ExecRequest, plan: frozenset[str], uid: int, tmp_root: str 
     try:
         if "drop_uid" in plan:
             os.chown(workdir, uid, uid)
+        leaf = _CGROUP[0] if "cgroup" in plan and _CGROUP else None
+        if leaf is not None:
+            leaf.arm(request.limits.memory_bytes, request.limits.processes)
         setup = RunSetup(request, spec, plan, uid, workdir, stdin_r, pairs["stdout"][1], pairs["stderr"][1],
-                         pairs["report"][1], pairs["setup"][1], _ruleset(spec, plan, tmp_root))
+                         pairs["report"][1], pairs["setup"][1], _ruleset(spec, plan, tmp_root), leaf)
         stage_files(setup)
         if "pidns" in plan:
             reaper.arm_pid_namespace()
@@ -197,6 +205,10 @@ def execute(request: ExecRequest, plan: frozenset[str], uid: int, tmp_root: str 
         if run.wstatus is None:
             run.kill("killed")
             run.reap()
+        if leaf is not None:
+            leaf.kill_all()
+            if leaf.ran_out_of_memory() and run.killed_for is None:
+                run.killed_for = "memory_limit"
         os.close(pidfd)
         for read_fd, _ in pairs.values():
             os.close(read_fd)

@@ -1,42 +1,63 @@
-"""seccomp-bpf: a small deny-list filter for the sandboxed process.
+"""seccomp-bpf: a small deny-list filter for the sandboxed process, on every architecture.
 
 Denied with ``EPERM``: creating sockets of any family except ``AF_UNIX`` (so no
-network even where the network-namespace layer is missing), ``ptrace`` and cross-process
-memory access, mounting and namespace changes, loading kernel code (modules, kexec,
-bpf), ``io_uring`` (which can perform I/O without passing through this filter),
-``perf_event_open``, ``userfaultfd``, keyrings, ``open_by_handle_at``, clock/time
-changes, reboot and swap. System calls from another ABI (x32, or 32-bit ``int 0x80``)
-kill the process. Only x86_64 has a syscall table here; elsewhere the layer reports
-itself unavailable rather than guessing numbers.
+network even where the network-namespace layer is missing), ``ptrace`` and
+cross-process memory access, mounting, ``pivot_root``/``chroot``, namespace changes
+(``unshare``, ``setns``, and ``clone`` with any ``CLONE_NEW*`` flag), loading kernel
+code (modules, kexec, bpf), ``io_uring`` (which can perform I/O without passing through
+this filter), ``perf_event_open``, ``userfaultfd``, keyrings, ``open_by_handle_at``,
+clock/time changes, reboot, swap and ``personality``. ``clone3`` answers ``ENOSYS``: its
+flags sit in memory a filter cannot read, so libc falls back to ``clone``, whose flags
+it can (what container runtimes do). System calls from another ABI (x32, 32-bit
+``int 0x80``) kill the process.
+
+The filter is written by syscall name and compiled by libseccomp for the machine it
+runs on (``sandbox._libseccomp``). Without libseccomp, x86_64 uses the hand-written
+table in ``sandbox._seccomp_table`` (tested to refuse the same calls); other machines
+then report the layer unavailable rather than guessing numbers.
 """
 from __future__ import annotations
 
 import ctypes
 
-from sandbox._syscalls import MACHINE, PR_SET_SECCOMP, prctl, set_no_new_privs
+from sandbox import _libseccomp as lsc
+from sandbox import _seccomp_table
+from sandbox._syscalls import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
+                               MACHINE, PR_SET_SECCOMP, prctl, set_no_new_privs)
 
-__all__ = ["available", "install"]
+__all__ = ["available", "backend", "install", "RULES", "DENIED", "NAMESPACE_FLAGS"]
 
-_AUDIT_ARCH = {"x86_64": 0xC000003E}
-_SOCKET = {"x86_64": 41}
-_DENIED = {
-    "x86_64": (
-        101, 310, 311,  # ptrace, process_vm_readv/writev
-        165, 166, 155, 161, 272, 308,  # mount, umount2, pivot_root, chroot, unshare, setns
-        428, 429, 430, 431, 432, 433, 442,  # open_tree, move_mount, fsopen, fsconfig, fsmount, fspick, mount_setattr
-        321, 175, 313, 176, 246, 320,  # bpf, init/finit/delete_module, kexec_load, kexec_file_load
-        425, 426, 427, 298, 323,  # io_uring_setup/enter/register, perf_event_open, userfaultfd
-        248, 249, 250, 303, 304,  # add_key, request_key, keyctl, name_to_handle_at, open_by_handle_at
-        164, 227, 159, 169, 167, 168,  # settimeofday, clock_settime, adjtimex, reboot, swapon, swapoff
-        163, 103, 179, 172, 173, 153, 135,  # acct, syslog, quotactl, iopl, ioperm, vhangup, personality
-    )
-}
-_AF_UNIX = 1
-_EPERM = 1
+CLONE_NEWCGROUP = 0x02000000
+NAMESPACE_FLAGS = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP
+DENIED = (
+    "ptrace", "process_vm_readv", "process_vm_writev",
+    "mount", "umount", "umount2", "pivot_root", "chroot", "unshare", "setns",
+    "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    "bpf", "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "perf_event_open", "userfaultfd",
+    "add_key", "request_key", "keyctl", "name_to_handle_at", "open_by_handle_at",
+    "settimeofday", "clock_settime", "clock_settime64", "adjtimex", "clock_adjtime", "clock_adjtime64",
+    "reboot", "swapon", "swapoff", "acct", "syslog", "quotactl", "quotactl_fd",
+    "iopl", "ioperm", "vhangup", "personality",
+)
+_EPERM, _ENOSYS, _AF_UNIX = 1, 38, 1
+_CLONE_FLAGS_ARG = 1 if MACHINE.startswith("s390") else 0  # s390 swaps clone's first two arguments
 
-_LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
-_RET_ALLOW, _RET_ERRNO, _RET_KILL_PROCESS = 0x7FFF0000, 0x00050000, 0x80000000
-_X32_BIT = 0x40000000
+
+def _rules() -> list[lsc.Rule]:
+    deny = lsc.act_errno(_EPERM)
+    rules = [lsc.Rule(name, deny) for name in DENIED]
+    rules.append(lsc.Rule("clone3", lsc.act_errno(_ENOSYS)))
+    bit = 1
+    while bit <= NAMESPACE_FLAGS:  # one rule per flag: (flags & bit) == bit
+        if NAMESPACE_FLAGS & bit:
+            rules.append(lsc.Rule("clone", deny, ((_CLONE_FLAGS_ARG, lsc.CMP_MASKED_EQ, bit, bit),)))
+        bit <<= 1
+    rules.append(lsc.Rule("socket", deny, ((0, lsc.CMP_NE, _AF_UNIX, 0),)))
+    return rules
+
+
+RULES = _rules()
 
 
 class _Filter(ctypes.Structure):
@@ -47,38 +68,41 @@ class _Prog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_Filter))]
 
 
+def backend() -> str:
+    """Which implementation builds the filter here: ``libseccomp X.Y.Z``, ``table``, or ``""``."""
+    if lsc.available():
+        return f"libseccomp {lsc.version()}"
+    return "table" if MACHINE in _seccomp_table.MACHINES else ""
+
+
 def available() -> bool:
-    """Whether this module knows the syscall table of this machine."""
-    return MACHINE in _AUDIT_ARCH
+    return bool(backend())
 
 
-def _program() -> list[tuple[int, int, int, int]]:
-    denied = _DENIED[MACHINE]
-    deny = (_RET_K, 0, 0, _RET_ERRNO | _EPERM)
-    allow = (_RET_K, 0, 0, _RET_ALLOW)
-    kill = (_RET_K, 0, 0, _RET_KILL_PROCESS)
-    prog = [(_LD_W_ABS, 0, 0, 4), (_JEQ_K, 1, 0, _AUDIT_ARCH[MACHINE]), kill, (_LD_W_ABS, 0, 0, 0),
-            (_JGE_K, 0, 1, _X32_BIT), kill]
-    for nr in denied:
-        prog += [(_JEQ_K, 0, 1, nr), deny]
-    # socket(family, ...): allow AF_UNIX only; everything else is EPERM.
-    prog += [(_JEQ_K, 0, 4, _SOCKET[MACHINE]), (_LD_W_ABS, 0, 0, 16), (_JEQ_K, 1, 0, _AF_UNIX), deny, allow, allow]
-    return prog
+def _compile(use_table: bool) -> ctypes.Array:
+    if use_table:
+        rows = _seccomp_table.program(NAMESPACE_FLAGS)
+        return (_Filter * len(rows))(*(_Filter(*row) for row in rows))
+    raw = lsc.compile_filter(RULES)
+    return (_Filter * (len(raw) // ctypes.sizeof(_Filter))).from_buffer_copy(raw)
 
 
-_PREBUILT: list[tuple[object, _Prog]] = []
+_PREBUILT: dict[bool, tuple[ctypes.Array, _Prog]] = {}
 
 
-def install() -> None:
+def install(use_table: bool | None = None) -> None:
     """Install the filter on the calling process (irreversible); raises ``OSError``.
 
-    The BPF program is built once per process and reused by every child forked after.
+    ``use_table`` forces (True) or forbids (False) the hand-written x86_64 program;
+    by default libseccomp builds it when present. Built once per process and reused
+    by every child forked after.
     """
-    if not available():
-        raise OSError(38, f"no seccomp syscall table for {MACHINE}")
-    if not _PREBUILT:
-        rows = _program()
-        filters = (_Filter * len(rows))(*(_Filter(*row) for row in rows))
-        _PREBUILT.append((filters, _Prog(len(rows), filters)))
+    if use_table is None:
+        use_table = not lsc.available()
+    if use_table and MACHINE not in _seccomp_table.MACHINES:
+        raise OSError(38, f"no seccomp filter for {MACHINE}: {lsc.load_error()}")
+    if use_table not in _PREBUILT:
+        filters = _compile(use_table)
+        _PREBUILT[use_table] = (filters, _Prog(len(filters), filters))
     set_no_new_privs()
-    prctl(PR_SET_SECCOMP, 2, ctypes.addressof(_PREBUILT[0][1]))  # SECCOMP_MODE_FILTER
+    prctl(PR_SET_SECCOMP, 2, ctypes.addressof(_PREBUILT[use_table][1]))  # SECCOMP_MODE_FILTER

@@ -95,6 +95,9 @@ def main() -> None:
         write_frame(fd_out, json.dumps({"ready": False, "error": refused}).encode())
         return
     try:
+        if "cgroup" in worker.plan:  # before the private root hides /sys/fs/cgroup
+            from sandbox import cgroup, runner
+            runner.set_cgroup(cgroup.WorkerCgroup())
         isolation.enter_worker_namespaces(worker.plan, worker.tmp_root, worker.disk_bytes)
         os.chmod(worker.tmp_root, 0o711)  # the sandbox uid may enter its run directory, not list others
         if "pidns" not in worker.plan:

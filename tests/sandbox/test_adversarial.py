@@ -138,10 +138,10 @@ def test_host_environment_is_not_visible(run):
     assert result.status == "ok" and "canary-value" not in result.stdout
 
 
-@needs("landlock")
 def test_parent_environ_in_proc_is_unreadable(run):
     result = run(f"print(open('/proc/{os.getpid()}/environ', 'rb').read())")
-    assert result.status == "runtime_error" and "PermissionError" in result.stderr
+    assert result.status == "runtime_error"
+    assert "PermissionError" in result.stderr or "FileNotFoundError" in result.stderr  # Landlock, or no /proc
 
 
 def test_writing_outside_the_working_directory_fails(run, tmp_path):

@@ -14,7 +14,7 @@ def test_every_layer_is_reported_with_a_reason_when_inactive():
     report = capabilities()
     assert set(report) == set(LAYERS)
     for name, info in report.items():
-        assert set(info) == {"active", "applicable", "what", "reason"}
+        assert set(info) == {"active", "applicable", "what", "detail", "reason"}
         assert info["active"] or info["reason"], name
 
 
