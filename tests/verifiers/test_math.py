@@ -33,7 +33,7 @@ def test_last_boxed_wins():
     [
         ("so the final answer is $\\frac{3}{4}$.", "\\frac{3}{4}", "final_answer"),
         ("blah\n#### 1,234", "1,234", "hashes"),
-        ("**Answer:** 12 apples", "12 apples", "answer_colon"),
+        ("**Answer:** 12 apples", "12", "answer_colon"),  # the number, not its unit word
         ("we get 3 then 7 as the result", "7", "last_number"),
     ],
 )

@@ -1,13 +1,20 @@
 """Find the final answer in a model completion.
 
 Priority:
-1. ``\\boxed{...}`` / ``\\fbox{...}``: the last one wins ("\\boxed{3} ... corrected:
+1. an answer marker after the last box (`markers`: "final answer is", "The answer is:",
+   "Answer:", ``####``, a "# Answer" heading with the answer on the next line); the
+   last marker that states an answer wins, so a completion that boxes two candidates
+   and then says which one is meant gives that one;
+2. ``\\boxed{...}`` / ``\\fbox{...}``: the last one wins ("\\boxed{3} ... corrected:
    \\boxed{4}" is 4), but boxes separated only by connectors ("\\boxed{1} and
-   \\boxed{2}") form one list answer; a "final answer is" line after the last box wins;
-2. "final answer is X" / "final answer: X", GSM8K's ``#### X``, ``Answer: X``;
-3. without a marker: a short bare completion as a whole, else the last math span
-   (``$...$``, ``\\(...\\)``, ``\\[...\\]``) or the last number, whichever comes later;
-4. the last number (``last_number_fallback``) as a fallback candidate.
+   \\boxed{2}") form one list answer; a last box cut off by a truncated completion
+   takes the rest of the text;
+3. with no box, the last marker that states an answer;
+4. without a marker: a short bare completion as a whole (not a plain sentence such as
+   "79 + 78 equals 157."), else the last math span (``$...$``, ``\\(...\\)``,
+   ``\\[...\\]``) or the last number, whichever comes later;
+5. the last number (``last_number_fallback``) as a fallback candidate, never taken
+   from inside a LaTeX answer (``\\frac{3}{4}`` is not 4).
 
 The verifier takes the first candidate that parses. All scanning is linear-time.
 """
@@ -18,13 +25,11 @@ import re
 from dataclasses import dataclass
 
 from verifiers.latex_text import boxes as find_boxes, unwrap_box
+from verifiers.math.markers import has_words, marker_answer
 
 __all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed"]
 
-_FINAL_RE = re.compile(r"final\s+answer\s*(?:is|:|=)?\s*(?:[:=])?\s*", re.IGNORECASE)
-_HASH_RE = re.compile(r"####\s*")
-_ANSWER_RE = re.compile(r"(?:^|[\s*_>])answer\s*\**\s*[:：]\s*\**", re.IGNORECASE)
-_MARKERS = ((_FINAL_RE, "final_answer"), (_HASH_RE, "hashes"), (_ANSWER_RE, "answer_colon"))
+_STRUCTURE_RE = re.compile(r"[\\^_{}()\[\]]")  # LaTeX structure: never reduce such an answer to its last number
 # (opener, closer, may span lines); found by `_delimited` in linear time, since a regex
 # like \\\[(.+?)\\\] rescans to the end for every unclosed opener (quadratic).
 _DELIMITERS = (("$$", "$$", True), ("\\[", "\\]", True), ("\\(", "\\)", False))
@@ -109,47 +114,32 @@ def _latest_math(text: str) -> list[Extraction]:
     return [e for _, e in sorted(out, key=lambda pair: -pair[0])]
 
 
-def _marker_answers(line: str, method: str) -> list[Extraction]:
-    line = line.strip().strip('"').replace('\\"', "").strip()
-    line = re.split(r"(?<!\d)\.(?:\s|$)|\.\s+(?=[A-Z])", line.strip(), maxsplit=1)[0].strip().rstrip(".")
-    if not line:
-        return []
-    boxed = last_boxed(line)
-    if boxed is not None:
-        return [Extraction(boxed, method)]
-    if not _PROSE_RE.search(line.replace("\\text", "")):
-        whole = re.fullmatch(r"\$+([^$]+)\$+|\\[(\[](.+)\\[)\]]", line)
-        return [Extraction((whole.group(1) or whole.group(2)).strip() if whole else line, method)]
-    return [Extraction(e.answer, method) for e in _latest_math(line)]
+def _marked(text: str, after: int) -> list[Extraction]:
+    found = marker_answer(text, after)
+    return [Extraction(found[2].strip(), found[1])] if found else []
 
 
-def _after_marker(text: str) -> tuple[int, list[Extraction]]:
-    for regex, method in _MARKERS:
-        matches = list(regex.finditer(text))
-        if matches:
-            rest = text[matches[-1].end() :].lstrip()
-            if rest.startswith("$$") or rest.startswith("\\["):
-                spans = _spans(rest[: rest.find("\n\n") if "\n\n" in rest else len(rest)])
-                if spans:
-                    return matches[-1].start(), [Extraction(min(spans)[1].strip(), method)]
-            return matches[-1].start(), _marker_answers(rest.split("\n", 1)[0], method)
-    return -1, []
+def _is_bare(stripped: str) -> bool:
+    """A short completion that is the answer itself (not "79 + 78 equals 157.")."""
+    if len(stripped) > _SHORT or not _BARE_RE.match(stripped) or _PROSE_RE.search(stripped):
+        return False
+    if "$" in stripped or "\\(" in stripped or "\\[" in stripped:
+        return False
+    return not (has_words(stripped) and any(c.isdigit() for c in stripped))
 
 
 def extract_candidates(text: str, last_number_fallback: bool = True) -> list[Extraction]:
     """Answer candidates in priority order; the verifier uses the first one that parses."""
     boxes = find_boxes(text, _MAX_UNCLOSED)
-    marker_at, marked = _after_marker(text)
-    if boxes and not (marked and marked[0].method == "final_answer" and marker_at > boxes[-1][1]):
+    found = _marked(text, boxes[-1][1] if boxes else 0)
+    if boxes and not found:
         return [Extraction(_last_box_group(text, boxes), "boxed")]
-    found = list(marked)
     stripped = text.strip()
-    bare = len(stripped) <= _SHORT and _BARE_RE.match(stripped) and not _PROSE_RE.search(stripped)
-    if not found and bare and "$" not in stripped and "\\(" not in stripped and "\\[" not in stripped:
+    if not found and _is_bare(stripped):
         found.append(Extraction(stripped, "whole"))
     if not found or found[0].method == "whole":
         found.extend(e for e in _latest_math(text) if last_number_fallback or e.method != "last_number")
-    elif last_number_fallback and found[0].method != "whole":
+    elif last_number_fallback and not _STRUCTURE_RE.search(found[0].answer):
         numbers = _NUMBER_RE.findall(found[0].answer)
         if numbers and numbers[-1] != found[0].answer:
             found.append(Extraction(numbers[-1], "last_number"))
@@ -166,7 +156,7 @@ def extract_reference(reference: str) -> str:
     if boxed is not None:
         return boxed
     if len(reference) > _SHORT and _PROSE_RE.search(reference):
-        _, marked = _after_marker(reference)
+        marked = _marked(reference, 0)
         if marked:
             return marked[0].answer
     return reference
