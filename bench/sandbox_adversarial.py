@@ -1,13 +1,21 @@
 """The sandbox attack suite as a report: is every attack contained, and does anything survive?
 
     python bench/sandbox_adversarial.py
-    python bench/sandbox_adversarial.py --disable pidns,netns   # what a weaker kernel leaves
+    python bench/sandbox_adversarial.py --disable landlock     # what a kernel without Landlock leaves
 
-Runs each hostile program once through a fresh ``SandboxPool`` (every available
-layer on) and prints, per attack: the status, whether it was contained (the expected
-verdict, the workers alive, the host canaries intact, nothing left running), and the
-wall time. Harness-level reward hacks run through the ``code`` verifier and must
-score 0. Ends with the number of leftover processes and a ``SUMMARY`` line.
+Runs each hostile program once through one ``SandboxPool`` (every available layer
+on, less ``--disable``) and prints, per attack: the status, whether it was contained
+and the wall time. An attack is contained when it got an expected verdict, the
+workers are alive, nothing it started is left running, no connection reached the
+host's listener, its forbidden text is not in its output, and *its own* canary (a
+world-writable file in a world-writable directory, made fresh for this attack) is
+intact with nothing added beside it, so one attack's damage never spoils the verdict
+on the next. Harness-level reward hacks run through the ``code`` verifier and must
+score 0. Ends with a ``SUMMARY`` line. A configuration the pool refuses is reported
+as refused, with the reason, and is not a failure: refusing is the safe answer.
+
+``run_suite`` is what ``tests/sandbox/test_degraded_hosts.py`` runs for each
+degraded configuration in CI.
 """
 from __future__ import annotations
 
@@ -21,7 +29,9 @@ from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sandbox import ExecRequest, Limits, Program, SandboxPool  # noqa: E402
+from sandbox import ExecRequest, IsolationError, Limits, Program, SandboxPool  # noqa: E402
+
+_CANARY_TEXT = "canary"
 
 
 @dataclass
@@ -33,7 +43,9 @@ class Attack:
     forbidden: str = ""  # must not appear in the program's stdout
 
 
-def attacks(canary_file: str, port: int) -> list[Attack]:
+def attacks(canary: str, port: int) -> list[Attack]:
+    """Every attack, aimed at ``canary`` (a world-writable file outside the sandbox)."""
+    runtime = os.path.join(sys.prefix, "rlvr-pwned")
     return [
         Attack("fork bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
                ("timeout", "cpu_limit"), {"wall_s": 2.0, "processes": 32}),
@@ -50,11 +62,19 @@ def attacks(canary_file: str, port: int) -> list[Attack]:
                "    threading.Thread(target=time.sleep, args=(60,)).start()", ("runtime_error",), {"processes": 32}),
         Attack("connect to localhost listener", f"import socket\nsocket.create_connection(('127.0.0.1', {port}), 1)\n"
                "print('CONNECTED')", ("runtime_error",), forbidden="CONNECTED"),
-        Attack("read file outside", f"print(open({canary_file!r}).read())", ("runtime_error",), forbidden="canary"),
+        Attack("read file outside", f"print(open({canary!r}).read())", ("runtime_error",), forbidden=_CANARY_TEXT),
+        Attack("read via /proc/1/root", f"print(open('/proc/1/root' + {canary!r}).read())", ("runtime_error",),
+               forbidden=_CANARY_TEXT),
+        Attack("symlink to a file outside", f"import os\nos.symlink({canary!r}, 'l')\nprint(open('l').read())",
+               ("runtime_error",), forbidden=_CANARY_TEXT),
         Attack("read host environment", "import os\nprint(os.environ)\nfor p in ('1', str(os.getppid())):\n    try:\n"
                "        print(open(f'/proc/{p}/environ').read())\n    except OSError:\n        pass",
                ("ok",), forbidden="RLVR_BENCH_SECRET"),
-        Attack("write outside workdir", f"open({canary_file!r}, 'w').write('pwned')", ("runtime_error",)),
+        Attack("write outside workdir", f"open({canary!r}, 'w').write('pwned')", ("runtime_error",)),
+        Attack("create a file beside the canary", f"open({os.path.join(os.path.dirname(canary), 'new')!r}, 'w')",
+               ("runtime_error",)),
+        Attack("write into the runtime", f"open({runtime!r}, 'w').write('x')\nprint('WROTE')", ("runtime_error",),
+               forbidden="WROTE"),
         Attack("kill parent", "import os\nos.kill(os.getppid(), 9)", ("ok", "runtime_error", "killed")),
         Attack("kill -1", "import os\nos.kill(-1, 9)", ("ok", "runtime_error", "killed")),
         Attack("ignore SIGTERM", "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass",
@@ -90,28 +110,76 @@ def leftovers(pool: SandboxPool) -> list[int]:
     return found
 
 
-def run_attacks(pool: SandboxPool, canary_file: str, server: socket.socket) -> int:
-    contained_count, workers = 0, {w.proc.pid for w in pool._all}
-    for attack in attacks(canary_file, server.getsockname()[1]):
+def _fresh_canary() -> str:
+    directory = tempfile.mkdtemp(prefix="rlvr-canary-")
+    os.chmod(directory, 0o777)
+    path = os.path.join(directory, "canary.txt")
+    with open(path, "w") as fh:
+        fh.write(_CANARY_TEXT)
+    os.chmod(path, 0o666)
+    return path
+
+
+def _canary_intact(path: str) -> bool:
+    with open(path) as fh:
+        return fh.read() == _CANARY_TEXT and os.listdir(os.path.dirname(path)) == ["canary.txt"]
+
+
+def _connected(server: socket.socket) -> bool:
+    try:
+        server.accept()[0].close()
+        return True
+    except OSError:
+        return False
+
+
+def judge(pool: SandboxPool, index: int, server: socket.socket) -> tuple[Attack, str, bool, float, int]:
+    """Run attack ``index`` against a fresh canary: (attack, status, contained, wall, leftovers)."""
+    canary = _fresh_canary()
+    try:
+        attack = attacks(canary, server.getsockname()[1])[index]
+        workers = {w.proc.pid for w in pool._all}
         start = time.monotonic()
         result = pool.run(ExecRequest(Program("python", {"main.py": attack.source.encode()}),
                                       limits=Limits(**attack.limits)))
         elapsed = time.monotonic() - start
         left = leftovers(pool)
-        with open(canary_file) as fh:
-            canary_ok = fh.read() == "canary"
-        try:
-            server.accept()
-            connected = True
-        except OSError:
-            connected = False
         alive = all(w.proc.poll() is None for w in pool._all) and workers <= {w.proc.pid for w in pool._all}
-        ok = (result.status in attack.expect and not left and canary_ok and alive and not connected
-              and not (attack.forbidden and attack.forbidden in result.stdout))
-        contained_count += ok
-        print(f"{attack.name:32s} {result.status:14s} {'contained' if ok else 'NOT CONTAINED':14s} "
-              f"{elapsed:6.2f}s  leftovers={len(left)}")
-    return contained_count
+        ok = (result.status in attack.expect and not left and _canary_intact(canary) and alive
+              and not _connected(server) and not (attack.forbidden and attack.forbidden in result.stdout)
+              and not os.path.exists(os.path.join(sys.prefix, "rlvr-pwned")))
+        return attack, result.status, ok, elapsed, len(left)
+    finally:
+        shutil.rmtree(os.path.dirname(canary), ignore_errors=True)
+
+
+def run_suite(disable: tuple[str, ...] = (), verbose: bool = False) -> dict:
+    """Every attack under one pool: ``{"layers", "contained", "total", "failed", "leftovers"}``,
+    or ``{"refused": reason}`` when the pool will not run with these layers."""
+    os.environ["RLVR_BENCH_SECRET"] = "RLVR_BENCH_SECRET"
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.setblocking(False)
+    report: dict = {"failed": []}
+    try:
+        with SandboxPool(workers=2, disable=disable) as pool:
+            report["layers"] = list(pool.layers)
+            total = len(attacks("/nonexistent", 0))
+            for index in range(total):
+                attack, status, ok, elapsed, left = judge(pool, index, server)
+                if not ok:
+                    report["failed"].append(f"{attack.name} ({status})")
+                if verbose:
+                    print(f"{attack.name:32s} {status:14s} {'contained' if ok else 'NOT CONTAINED':14s} "
+                          f"{elapsed:6.2f}s  leftovers={left}", flush=True)
+            time.sleep(0.5)
+            report.update(contained=total - len(report["failed"]), total=total, leftovers=len(leftovers(pool)))
+    except IsolationError as exc:
+        return {"refused": str(exc)}
+    finally:
+        server.close()
+    return report
 
 
 def run_hacks() -> int:
@@ -130,33 +198,22 @@ def main() -> None:
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--disable", default="", help="comma-separated layers to leave off")
-    disable = tuple(filter(None, parser.parse_args().disable.split(",")))
-    os.environ["RLVR_BENCH_SECRET"] = "RLVR_BENCH_SECRET"
-    canary_dir = tempfile.mkdtemp(prefix="rlvr-canary-")
-    os.chmod(canary_dir, 0o777)
-    canary_file = os.path.join(canary_dir, "canary.txt")
-    with open(canary_file, "w") as fh:
-        fh.write("canary")
-    os.chmod(canary_file, 0o666)
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.setblocking(False)
-    try:
-        with SandboxPool(workers=2, disable=disable) as pool:
-            print(f"layers: {', '.join(pool.layers)}\n")
-            contained = run_attacks(pool, canary_file, server)
-            total = len(attacks(canary_file, 0))
-            time.sleep(0.5)
-            left = leftovers(pool)
-        print()
-        hacks_failed = run_hacks()
-    finally:
-        server.close()
-        shutil.rmtree(canary_dir, ignore_errors=True)
-    print(f"\nattacks contained: {contained}/{total}; reward hacks scored 0: {hacks_failed}/{len(HACKS)}; "
-          f"leftover processes after the suite: {len(left)}")
-    print(f"SUMMARY contained={contained}/{total} hacks_zero={hacks_failed}/{len(HACKS)} leftovers={len(left)}")
+    parser.add_argument("--no-hacks", action="store_true", help="skip the reward hacks (the verifier's own pool)")
+    args = parser.parse_args()
+    disable = tuple(filter(None, args.disable.split(",")))
+    with open("/proc/loadavg") as fh:
+        print(f"disabled: {', '.join(disable) or 'nothing'}; load average {fh.read().split()[0]}")
+    report = run_suite(disable, verbose=True)
+    if "refused" in report:
+        print(f"REFUSED: {report['refused']}")
+        print(f"SUMMARY refused=1 disable={','.join(disable)}")
+        return
+    print(f"layers: {', '.join(report['layers'])}")
+    hacks_failed = run_hacks() if not args.no_hacks else len(HACKS)
+    print(f"\nattacks contained: {report['contained']}/{report['total']}; reward hacks scored 0: "
+          f"{hacks_failed}/{len(HACKS)}; leftover processes after the suite: {report['leftovers']}")
+    print(f"SUMMARY contained={report['contained']}/{report['total']} hacks_zero={hacks_failed}/{len(HACKS)} "
+          f"leftovers={report['leftovers']} disable={','.join(disable)}")
 
 
 if __name__ == "__main__":
