@@ -29,6 +29,7 @@ __all__ = ["Tolerance", "equivalent"]
 _DIGITS = 30
 _EXACT_REL = mpmath.mpf(sympy.Float("1e-20", _DIGITS)._mpf_)
 _POINTS = 3  # deterministic random points; two different expressions agreeing on all is negligible
+_TINY, _TINY_REL = mpmath.mpf("1e-3"), mpmath.mpf("5e-3")  # see _close_real
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,10 @@ def _numeric(expr: sympy.Basic) -> sympy.Expr | None:
     return value if value.is_number else None
 
 
-_UNEVALUATED = (sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative)
+# not sampled at points: symbolic operations, and Mod/floor, whose values at the
+# (non-integer) sample points say nothing (n mod 5 equals n at every point below 5)
+_UNEVALUATED = (sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative, sympy.Mod, sympy.floor,
+                sympy.ceiling)
 
 
 def _numeric_at(expr: sympy.Expr, point: dict) -> sympy.Expr | None:
@@ -101,8 +105,12 @@ def _close_real(a: sympy.Expr, b: sympy.Expr, tol: Tolerance, rounded: bool) -> 
         if tol.relative and diff <= tol.relative * scale:
             return True
         if rounded:
-            # compare as if both were written with float_rounding decimal places
+            # compare as if both were written with float_rounding decimal places; below
+            # 10^-3 those places say little, so tiny values must also agree to 0.5%
             step = mpmath.mpf(10) ** (-tol.float_rounding)
+            top = max(abs(x), abs(y))
+            if top < _TINY and diff > top * _TINY_REL:
+                return False
             return diff <= step / 2 * (1 + mpmath.mpf("1e-9")) or diff <= scale * mpmath.mpf("1e-9")
         # exact values: relative to their own size, so 1/2^99 and 1/2^98 stay apart
         return diff <= _EXACT_REL * max(abs(x), abs(y))
@@ -189,6 +197,10 @@ def _assignment_value(rel: sympy.Basic) -> sympy.Basic | None:
         return rhs
     if isinstance(rhs, sympy.Symbol) and not lhs.free_symbols:
         return lhs
+    if isinstance(lhs, AppliedUndef) and all(isinstance(arg, sympy.Symbol) for arg in lhs.args):
+        return rhs  # a function definition: g(x) = 2x + 5
+    if isinstance(lhs, sympy.Expr) and isinstance(rhs, sympy.Expr) and _expr_equal(lhs, rhs, Tolerance()):
+        return rhs  # a simplification chain: (x+3)^2 = x^2 + 6x + 9
     return None
 
 
@@ -293,6 +305,12 @@ def _open_pair_vs_list(interval: sympy.Basic, other: sympy.Basic, tol: Tolerance
     return None
 
 
+def _written_list(value: sympy.Basic) -> sympy.Tuple | None:
+    """A comma list as written (latex2sympy's FiniteSet keeps the written order)."""
+    items = getattr(value, "_unsorted_args", None)
+    return sympy.Tuple(*items) if isinstance(value, sympy.FiniteSet) and items and len(items) > 1 else None
+
+
 def _undefined(value: sympy.Basic) -> bool:
     return isinstance(value, sympy.Basic) and value.has(sympy.zoo, sympy.nan)
 
@@ -316,8 +334,10 @@ def equivalent(a: sympy.Basic, b: sympy.Basic, tol: Tolerance = Tolerance()) -> 
     if pair is not None:
         return pair
     if isinstance(a, sympy.Tuple) or isinstance(b, sympy.Tuple):
-        both = isinstance(a, sympy.Tuple) and isinstance(b, sympy.Tuple)
-        return both and _sequence_equal(a, b, tol)
+        if isinstance(a, sympy.Tuple) and isinstance(b, sympy.Tuple):
+            return _sequence_equal(a, b, tol)
+        listed = _written_list(b if isinstance(a, sympy.Tuple) else a)  # (1, 2, 3) vs 1, 2, 3
+        return listed is not None and _sequence_equal(a if isinstance(a, sympy.Tuple) else b, listed, tol)
     ea, eb = _elements(a), _elements(b)
     if ea is not None and eb is None:
         return len(ea) == 1 and equivalent(ea[0], b, tol)

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from verifiers.latex_text import closing_braces
+from verifiers.math.answer_forms import reduce_forms, trig_degrees
 
 __all__ = ["Normalized", "normalize_answer", "strip_text_wrappers"]
 
@@ -95,7 +96,7 @@ def normalize_answer(raw: str) -> Normalized:
             text = text.replace("\\\\", " ")  # a line break outside a matrix separates nothing
     text = _UNIT_TAIL_RE.sub("", text.strip())
     text = _replace_text_commands(text)
-    text = _DEGREE_RE.sub("", text)
+    text = _DEGREE_RE.sub("", trig_degrees(text))
     text, n_percent = _PERCENT_RE.subn("", text)
     text = _THOUSANDS_BRACE_RE.sub(r"\1\2", text)
     text = _UNIT_TAIL_RE.sub("", text.strip())
@@ -103,4 +104,4 @@ def normalize_answer(raw: str) -> Normalized:
     text = _TRAILING_RE.sub("", text)
     text = _THOUSANDS_RE.sub(lambda m: m.group(1).replace(",", ""), text)
     text = _THOUSANDS_SPACE_RE.sub(lambda m: m.group(1).replace(" ", ""), text)
-    return Normalized(text, n_percent > 0)
+    return Normalized(reduce_forms(text), n_percent > 0)

@@ -74,7 +74,8 @@ def _log10_magnitude(expr: sympy.Basic) -> float:
         arg = _log10_magnitude(expr.args[0])
         if arg > math.log10(MAX_FACTORIAL):
             raise TooLarge(f"{str(expr)[:60]} is too large to evaluate")
-        return MAX_FACTORIAL * math.log10(MAX_FACTORIAL)
+        n = min(10**arg, MAX_FACTORIAL) + 1  # n! < n^n: the digits of the largest argument allowed
+        return n * math.log10(n)
     parts = [_log10_magnitude(a) for a in expr.args if isinstance(a, sympy.Basic)]
     if not parts:
         return 1.0  # symbols and constants

@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 from verifiers.base import BaseVerifier, Verdict
 from verifiers.latex_text import split_top_level
+from verifiers.math.answer_forms import approximation, choice_with_value
 from verifiers.math.extract import extract_candidates, extract_reference
 from verifiers.math.literals import Number, parse_number
 from verifiers.math.normalize import Normalized, normalize_answer
@@ -23,6 +24,7 @@ _CHOICE_PRED_RE = re.compile(r"^\(?\s*([A-Ja-j])\s*\)(?:\s.*)?$|^([A-J])$|^([A-J
 _WORDS_RE = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]$")
 _MATH_WORDS = {"pi", "infty", "sqrt", "frac", "sin", "cos", "tan", "log", "ln", "exp"}
 _DECIMAL_COMMA_RE = re.compile(r"^(-?\d+),(\d+)$")
+_TINY, _TINY_REL = Fraction(1, 1000), Fraction(5, 1000)  # see _numbers_equal
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ def _numbers_equal(ref: Number, pred: Number, opts: MathOptions) -> bool:
         return True
     if ref.decimal_places is not None or pred.decimal_places is not None:
         step = Fraction(1, 10**opts.float_rounding)
+        top = max(abs(a), abs(b))
+        if top < _TINY and abs(a - b) > top * _TINY_REL:
+            return False  # 6 places say nothing about 1e-8 vs 2e-8: tiny values agree to 0.5%
         return abs(a - b) <= step / 2 or abs(a - b) <= scale * Fraction(1, 10**9)
     return False
 
@@ -75,8 +80,9 @@ def _last_link(text: str) -> str:
     ``x = 1/3``; ``x \\approx 11`` -> ``x = 11``; ``p = -1 and p = 2`` -> ``p = -1, p = 2``.
     """
     if "\\approx" in text:
+        exact = approximation(text)
         left, right = text.split("\\approx", 1)
-        text = left.strip() if "=" in left else f"{left.strip()} = {right.strip()}"
+        text = exact[0] if exact else left.strip() if "=" in left else f"{left.strip()} = {right.strip()}"
     text = _AND_RE.sub(", ", text)
     if "," in text or "\\{" in text:
         return text
@@ -84,6 +90,12 @@ def _last_link(text: str) -> str:
     if len(parts) > 2 and all(parts):
         return f"{parts[0]} = {parts[-1]}" if _NAME_RE.match(parts[0]) else parts[-1]
     return text
+
+
+def _reference_forms(ref: Normalized) -> list[Normalized]:
+    """``<exact> \\approx <decimal>``: both sides are acceptable answers."""
+    both = approximation(ref.text)
+    return [ref] if both is None else [Normalized(both[0], ref.percent), Normalized(both[1], ref.percent)]
 
 
 _SQUASH_RE = re.compile(r"\s+|\\[()]")
@@ -96,17 +108,27 @@ def _squash(text: str) -> str:
 _ASSIGN_RE = re.compile(r"^([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?!.*=)(.+)$")
 
 
-def _literal_list(text: str) -> tuple[str, list[Number]] | None:
-    """(assigned name or "", numbers) when ``text`` is ``[name =] n1, n2, ...`` of literals."""
+def _literal_list(text: str) -> tuple[str, list[Number], bool] | None:
+    """(assigned name or "", numbers, written as a set) when ``text`` is
+    ``[name =] n1, n2, ...`` (or ``\\{n1, n2\\}``) of literals."""
     match = _ASSIGN_RE.match(text)
     name, body = (match.group(1), match.group(2)) if match else ("", text)
     body = body.strip()
-    if body.startswith("\\{") and body.endswith("\\}"):
+    braced = body.startswith("\\{") and body.endswith("\\}")
+    if braced:
         body = body[2:-2]
     numbers = [parse_number(item) for item in body.split(",")] if body else []
     if not numbers or any(n is None for n in numbers):
         return None
-    return name, numbers
+    return name, numbers, braced
+
+
+def _distinct(numbers: list[Number]) -> list[Number]:
+    """A set's elements: ``\\{1, 1, 2\\}`` is ``\\{1, 2\\}``."""
+    seen: dict[Fraction, Number] = {}
+    for number in numbers:
+        seen.setdefault(number.value, number)
+    return list(seen.values())
 
 
 def compare_symbolic(ref_text: str, pred_text: str, float_rounding: int, relative: float) -> tuple[str, str]:
@@ -193,6 +215,8 @@ class MathVerifier(BaseVerifier):
         if not candidates:
             return Verdict(0.0, "no_answer")
         choice = _CHOICE_RE.match(ref.text)
+        lettered = None if choice else choice_with_value(ref.text)  # "(B) 12": the letter or the value
+        refs = _reference_forms(Normalized(lettered[1], ref.percent) if lettered else ref)
         last_reason, detail = "parse_error", ""
         for candidate in candidates:
             if len(candidate.answer) > MAX_ANSWER_CHARS:
@@ -201,15 +225,23 @@ class MathVerifier(BaseVerifier):
             details = {"answer": pred.text[:200], "reference": ref.text[:200], "method": candidate.method}
             if not pred.text:
                 continue
-            if choice:
-                return self._choice(choice.group(1), pred, details)
-            outcome, detail = self._compare(ref, pred)
+            if choice or (lettered and _CHOICE_PRED_RE.match(pred.text)):
+                return self._choice(choice.group(1) if choice else lettered[0], pred, details)
+            outcome, detail = self._compare_forms(refs, pred)
             if outcome in ("equal", "different"):
                 return Verdict(1.0, "correct", details) if outcome == "equal" else Verdict(0.0, "wrong_answer", details)
             if outcome in ("ref_unparsed", "too_large", "timeout"):
                 last_reason = {"ref_unparsed": "bad_reference"}.get(outcome, outcome)
                 return Verdict(0.0, last_reason, {**details, "error": detail})
         return Verdict(0.0, last_reason, {"answer": candidates[0].answer[:200], "error": detail})
+
+    def _compare_forms(self, refs: list[Normalized], pred: Normalized) -> tuple[str, str]:
+        """Equal to any form the reference states (an exact value or its approximation)."""
+        first = self._compare(refs[0], pred)
+        if first[0] == "equal" or len(refs) == 1:
+            return first
+        later = [self._compare(ref, pred) for ref in refs[1:]]
+        return next((outcome for outcome in later if outcome[0] == "equal"), first)
 
     def _choice(self, letter: str, pred: Normalized, details: dict) -> Verdict:
         match = _CHOICE_PRED_RE.match(pred.text)
@@ -243,10 +275,13 @@ class MathVerifier(BaseVerifier):
             return None
         if ref_items[0] and pred_items[0] and ref_items[0] != pred_items[0]:
             return None  # x = 1 vs y = 1: let the symbolic path decide
-        if len(ref_items[1]) != len(pred_items[1]):
+        ref_numbers, pred_numbers = ref_items[1], pred_items[1]
+        if ref_items[2] or pred_items[2]:  # a set: repeated elements count once
+            ref_numbers, pred_numbers = _distinct(ref_numbers), _distinct(pred_numbers)
+        if len(ref_numbers) != len(pred_numbers):
             return "different"
-        remaining = list(pred_items[1])
-        for number in ref_items[1]:
+        remaining = list(pred_numbers)
+        for number in ref_numbers:
             match = next((i for i, other in enumerate(remaining) if _numbers_equal(number, other, self.options)), None)
             if match is None:
                 return "different"
