@@ -112,7 +112,7 @@ class WorkerCgroup:
         self._oom_before = 0
 
     def _write(self, name: str, value: str) -> None:
-        fd = os.open(name, os.O_WRONLY | os.O_CLOEXEC, dir_fd=self.dir_fd)
+        fd = os.open(name, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC, dir_fd=self.dir_fd)
         try:
             os.write(fd, value.encode())
         finally:

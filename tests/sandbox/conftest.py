@@ -30,3 +30,16 @@ def run(pool):
     assert leftovers(pool) == []
     assert worker_pids <= {w.proc.pid for w in pool._all}, "a worker died during the test"
     assert all(w.proc.poll() is None for w in pool._all)
+
+
+@pytest.fixture()
+def outside():
+    """A world-writable directory under /tmp whose every ancestor others may enter, so
+    only the sandbox's own boundary (never a 0700 pytest directory) keeps a program out."""
+    import pathlib
+    import shutil
+    import tempfile
+    path = pathlib.Path(tempfile.mkdtemp(prefix="rlvr-outside-", dir="/tmp"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

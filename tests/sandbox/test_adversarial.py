@@ -116,12 +116,11 @@ def test_network_connect_to_localhost_is_refused(run, listener):
     assert accepted == []
 
 
-@needs("landlock")
-def test_reading_a_world_readable_file_outside_the_sandbox_is_denied(run, tmp_path):
-    secret = tmp_path / "secret.txt"
+def test_reading_a_world_readable_file_outside_the_sandbox_is_denied(run, outside):
+    secret = outside / "secret.txt"
     secret.write_text("s3cr3t-" + uuid.uuid4().hex)
     secret.chmod(0o644)
-    tmp_path.chmod(0o755)
+    outside.chmod(0o755)
     result = run(f"print(open({str(secret)!r}).read())")
     assert result.status == "runtime_error" and "s3cr3t" not in result.stdout
 
@@ -144,9 +143,9 @@ def test_parent_environ_in_proc_is_unreadable(run):
     assert "PermissionError" in result.stderr or "FileNotFoundError" in result.stderr  # Landlock, or no /proc
 
 
-def test_writing_outside_the_working_directory_fails(run, tmp_path):
-    tmp_path.chmod(0o777)
-    target = tmp_path / "pwned"
+def test_writing_outside_the_working_directory_fails(run, outside):
+    outside.chmod(0o777)
+    target = outside / "pwned"
     result = run(f"open({str(target)!r}, 'w').write('x')\nprint('wrote')")
     assert result.status == "runtime_error" and not target.exists()
 
