@@ -2,7 +2,8 @@
 
     <run_dir>/checkpoints/step_000040/
         model.safetensors, config.json, tokenizer files   (loadable with from_pretrained)
-        trainer_state.pt   optimizer, scheduler, RNG states, data position, step
+        backend/           the learner backend's own state (optimizer, schedule; a directory)
+        trainer_state.pt   RNG states, data position, step
         COMPLETE           written last: a checkpoint without it is ignored
 
 A checkpoint is written into a temporary folder and renamed into place, so a run
@@ -19,9 +20,11 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-__all__ = ["save_checkpoint", "checkpoint_step", "load_trainer_state", "latest_checkpoint", "rng_state", "set_rng_state"]
+__all__ = ["save_checkpoint", "checkpoint_step", "load_trainer_state", "latest_checkpoint", "rng_state", "set_rng_state",
+           "BACKEND_DIR", "ResumeError", "resolve_resume"]
 
 _STATE = "trainer_state.pt"
+BACKEND_DIR = "backend"
 _DONE = "COMPLETE"
 
 
@@ -35,15 +38,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(state["numpy"])
 
 
-def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, tokenizer: Any, state: dict[str, Any],
+def save_checkpoint(run_dir: Path, step: int, backend: Any, tokenizer: Any, state: dict[str, Any],
                     keep: int) -> Path:
+    """Weights (Hugging Face format) and backend state through the backend, then the loop's state."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:06d}"
     tmp = root / f".tmp_step_{step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    backend.save_pretrained(tmp, tokenizer)
+    backend.save(tmp / BACKEND_DIR)
     torch.save({**state, "step": step, "rng": rng_state()}, tmp / _STATE)
     (tmp / _DONE).write_text(str(step))
     shutil.rmtree(final, ignore_errors=True)
@@ -77,3 +81,26 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
     if not (Path(path) / _DONE).exists():
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no {_DONE} marker)")
     return torch.load(Path(path) / _STATE, weights_only=False)
+
+
+class ResumeError(RuntimeError):
+    """Resuming cannot do what was asked; the message names the fix."""
+
+
+def resolve_resume(resume: str, run_dir: Path, total_steps: int) -> Optional[Path]:
+    """The checkpoint to start from, or None for a fresh run; refuses a resume with nothing to do."""
+    if resume == "never":
+        if latest_checkpoint(run_dir) is not None:
+            raise ResumeError(f"{run_dir} already holds checkpoints; pass resume=auto to continue it "
+                              f"or choose another run_name")
+        return None
+    found = latest_checkpoint(run_dir) if resume == "auto" else Path(resume)
+    if resume == "auto":
+        print(f"resume=auto: {'continuing from ' + str(found) if found else 'no checkpoint yet, starting fresh'}")
+    if found is not None:
+        step = checkpoint_step(found)
+        if step >= total_steps:
+            raise ResumeError(f"checkpoint {found} is at step {step} and trainer.total_steps={total_steps}: "
+                              f"nothing left to do. Raise trainer.total_steps (e.g. trainer.total_steps="
+                              f"{step + total_steps}) to train further")
+    return found

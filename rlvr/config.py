@@ -10,15 +10,21 @@ the fix when they do not hold; `batch_arithmetic` is what the trainer prints.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
 __all__ = [
     "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "CodingConfig", "AlgorithmConfig", "RolloutConfig",
+    "HFRolloutConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
-    "TrainConfig", "ConfigError", "validate", "batch_arithmetic", "register_schemas",
+    "TrainConfig", "ConfigError", "validate", "check_names", "batch_arithmetic", "register_schemas", "CONF_DIR",
 ]
+
+# The Hydra config groups ship inside the package (so a wheel works); `--config-dir DIR`
+# adds a directory of the user's own presets.
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 @dataclass
@@ -73,7 +79,8 @@ class DataConfig:
     verifier: str = "math"  # verifier for rows that do not name one
     system_prompt: Optional[str] = None  # prepended as a system message when set
     eval_size: int = 128  # held-out prompts used by periodic evaluation
-    max_prompt_tokens: int = 512  # prompts longer than this are rejected when loaded
+    max_prompt_tokens: int = 512  # prompt length limit in tokens, checked for every prompt when the data is loaded
+    on_long_prompt: str = "error"  # a prompt over max_prompt_tokens: error (names the row) | drop (dropped and counted)
     arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)  # the built-in arithmetic task
     coding: CodingConfig = field(default_factory=CodingConfig)  # the built-in function-writing task (`code` verifier)
 
@@ -95,12 +102,17 @@ class AlgorithmConfig:
 
 
 @dataclass
+class HFRolloutConfig:
+    batch_size: int = 64  # sequences decoded together (0 = a whole generate call at once)
+
+
+@dataclass
 class RolloutConfig:
-    engine: str = "hf"  # registered rollout engine: hf (transformers generate)
+    engine: str = "hf"  # registered rollout engine: hf (transformers model, KV-cached decode loop)
     temperature: float = 1.0  # sampling temperature (log-probs are computed at this temperature)
-    top_p: float = 1.0  # nucleus sampling
+    top_p: float = 1.0  # nucleus sampling (tokens drawn from the nucleus; log-probs over the full vocabulary)
     max_new_tokens: int = 256  # completion budget; completions that reach it are `truncated`
-    batch_size: int = 0  # sequences per generate call (0 = the whole rollout batch at once)
+    hf: HFRolloutConfig = field(default_factory=HFRolloutConfig)  # options of the hf engine
 
 
 @dataclass
@@ -109,7 +121,8 @@ class OptimConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 0  # linear warm-up, in optimizer steps
-    schedule: str = "constant"  # after warm-up: constant | linear | cosine (to 0 at the last optimizer step)
+    schedule: str = "constant"  # after warm-up: constant | linear | cosine (to min_lr_ratio at the last step)
+    min_lr_ratio: float = 0.0  # linear / cosine decay ends at this fraction of lr
     max_grad_norm: float = 1.0  # gradient clipping (<= 0 disables)
 
 
@@ -123,7 +136,7 @@ class EvalConfig:
 
 @dataclass
 class TrainerConfig:
-    backend: str = "torch"  # registered learner backend: torch
+    backend: str = "torch"  # registered learner backend: torch (one process, plain PyTorch AdamW)
     total_steps: int = 100  # rollout batches (training steps) to run
     prompts_per_step: int = 8  # prompts per rollout batch (x group_size completions)
     micro_batch_size: int = 8  # completions per forward/backward (gradient accumulation below that)
@@ -140,9 +153,12 @@ class TrainerConfig:
 
 @dataclass
 class RewardSource:
-    name: str = "verifier"  # `verifier` = each row's own verifier; any other name = a registered verifier
+    name: str = "verifier"  # kind verifier: `verifier` = each row's own verifier, else a registered verifier;
+    #                         kind model: the source's label in metrics
     weight: float = 1.0  # the reward is the weighted sum over sources
     options: dict[str, Any] = field(default_factory=dict)  # verifier options (e.g. pattern=... for format)
+    kind: str = "verifier"  # registered source kind: verifier | model (a reward model at `path`)
+    path: Optional[str] = None  # kind model: the reward-model directory
 
 
 @dataclass
@@ -182,6 +198,7 @@ _CHOICES = {
     "algorithm.scale": ("group", "batch", "none"),
     "algorithm.aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
     "trainer.optim.schedule": ("constant", "linear", "cosine"),
+    "data.on_long_prompt": ("error", "drop"),
 }
 
 
@@ -232,6 +249,51 @@ def validate(cfg: TrainConfig) -> None:
                               f"inside reward.timeout={cfg.reward.timeout}; raise reward.timeout above it")
     if cfg.resume not in ("never", "auto") and not cfg.resume:
         raise ConfigError("resume must be never, auto or a checkpoint path")
+    check_names(cfg)
+
+
+def check_names(cfg: TrainConfig) -> None:
+    """Every registry name and verifier option in the config, before any model is built.
+
+    The registries list their names without importing lazy entries (vllm, deepspeed).
+    """
+    from rlvr.algo import ADVANTAGE_ESTIMATORS, LOSSES
+    from rlvr.data import SOURCES
+    from rlvr.learner.base import BACKENDS
+    from rlvr.registry import RegistryError
+    from rlvr.rewards.base import SOURCE_KINDS
+    from rlvr.rollout.base import ENGINES
+
+    checks = [(ADVANTAGE_ESTIMATORS, cfg.algorithm.advantage), (LOSSES, cfg.algorithm.loss),
+              (ENGINES, cfg.rollout.engine), (BACKENDS, cfg.trainer.backend), (SOURCES, cfg.data.source)]
+    checks += [(SOURCE_KINDS, src.kind) for src in cfg.reward.sources]
+    try:
+        for registry, name in checks:
+            registry.check(name)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    for i, src in enumerate(cfg.reward.sources):
+        if src.kind == "verifier":
+            name = cfg.data.verifier if src.name == "verifier" else src.name
+            check_verifier(f"reward.sources[{i}]", name, src.options)
+        elif src.kind == "model" and not src.path:
+            raise ConfigError(f"reward.sources[{i}] ({src.name}) is kind model: set its path to a reward-model "
+                              f"directory")
+    check_verifier("data.verifier", cfg.data.verifier, {})
+
+
+def check_verifier(where: str, name: str, options: dict[str, Any]) -> None:
+    """The verifier exists and accepts these options (its typed Options dataclass)."""
+    from verifiers.base import OptionsError, build_options
+    from verifiers.registry import UnknownVerifierError, get_factory
+
+    try:
+        factory = get_factory(name)
+        options_cls = getattr(factory, "Options", None)
+        if options_cls is not None:
+            build_options(options_cls, options, name)
+    except (UnknownVerifierError, OptionsError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def batch_arithmetic(cfg: TrainConfig) -> str:

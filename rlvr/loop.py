@@ -5,6 +5,7 @@ stream, so a run resumed from a checkpoint reproduces the uninterrupted run's me
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,44 +14,21 @@ from typing import Any, Optional
 import torch
 
 from rlvr.algo import get_advantage, zero_variance_groups
-from rlvr.checkpoint import checkpoint_step, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from rlvr.checkpoint import (BACKEND_DIR, ResumeError, load_trainer_state, resolve_resume, save_checkpoint,
+                             set_rng_state)
 from rlvr.config import TrainConfig
 from rlvr.data import Prompt, PromptStream
 from rlvr.data.chat import encode_prompt
 from rlvr.evaluation import evaluate
-from rlvr.learner import token_logprobs
 from rlvr.parts import Parts
 from rlvr.rewards import RewardResult, reward_metrics
-from rlvr.rollout.base import RolloutBatch, SamplingParams, concat_rollouts
+from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, concat_rollouts
 from rlvr.run_dir import RunDir
 
-__all__ = ["Loop", "resolve_resume", "ResumeError", "DETERMINISTIC_SKIP"]
+__all__ = ["Loop", "resolve_resume", "ResumeError", "DETERMINISTIC_SKIP", "prompt_seed"]
 
 # Metrics that measure the machine, not the run (excluded when comparing runs).
 DETERMINISTIC_SKIP = ("time/", "tokens_per_s", "wall_s")
-
-
-class ResumeError(RuntimeError):
-    """Resuming cannot do what was asked; the message names the fix."""
-
-
-def resolve_resume(resume: str, run_dir: Path, total_steps: int) -> Optional[Path]:
-    """The checkpoint to start from, or None for a fresh run; refuses a resume with nothing to do."""
-    if resume == "never":
-        if latest_checkpoint(run_dir) is not None:
-            raise ResumeError(f"{run_dir} already holds checkpoints; pass resume=auto to continue it "
-                              f"or choose another run_name")
-        return None
-    found = latest_checkpoint(run_dir) if resume == "auto" else Path(resume)
-    if resume == "auto":
-        print(f"resume=auto: {'continuing from ' + str(found) if found else 'no checkpoint yet, starting fresh'}")
-    if found is not None:
-        step = checkpoint_step(found)
-        if step >= total_steps:
-            raise ResumeError(f"checkpoint {found} is at step {step} and trainer.total_steps={total_steps}: "
-                              f"nothing left to do. Raise trainer.total_steps (e.g. trainer.total_steps="
-                              f"{step + total_steps}) to train further")
-    return found
 
 
 @dataclass
@@ -66,6 +44,12 @@ class Sampled:
     times: dict[str, float] = field(default_factory=dict)
 
 
+def prompt_seed(*parts: int) -> int:
+    """A 63-bit sampling seed for one prompt from (run seed, step, round, index): independent of batch splits."""
+    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
 class Loop:
     def __init__(self, cfg: TrainConfig, parts: Parts, run_dir: RunDir):
         self.cfg, self.p, self.run_dir = cfg, parts, run_dir
@@ -73,13 +57,34 @@ class Loop:
         self.eval_prompts = [parts.eval_set[i] for i in range(len(parts.eval_set))]
         self.eval_encoded = [self.encode(p) for p in self.eval_prompts]
         self.start_step = 0
+        self.synced_version: Optional[int] = None  # weight version last pushed into the engine
+
+    def sync_weights(self, version: int) -> None:
+        """Push the learner's weights into the engine once per version (before generating)."""
+        if self.synced_version != version:
+            self.p.engine.update_weights(self.p.backend, version=version)
+            self.synced_version = version
+
+    def generate(self, encoded: list[list[int]], params: SamplingParams, seeds: list[int], version: int
+                 ) -> RolloutBatch:
+        """Wake the engine, sync, sample, put it back to sleep; refuse rollouts from other weights."""
+        self.p.engine.wake()
+        self.sync_weights(version)
+        try:
+            batch = self.p.engine.generate(encoded, params, seeds)
+        finally:
+            self.p.engine.sleep()
+        if batch.weight_version != version:
+            raise StaleWeightsError(f"the engine sampled with weight version {batch.weight_version} but the learner "
+                                    f"is at version {version}: the weight sync failed")
+        return batch
 
     def encode(self, prompt: Prompt) -> list[int]:
         return encode_prompt(self.p.tokenizer, prompt, self.cfg.data.max_prompt_tokens)
 
     def restore(self, checkpoint: Path) -> None:
         state = load_trainer_state(checkpoint)
-        self.p.learner.load_state_dict(state["learner"])
+        self.p.backend.load(Path(checkpoint) / BACKEND_DIR)
         self.stream.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.start_step = int(state["step"])
@@ -90,7 +95,7 @@ class Loop:
         print(f"resumed from {checkpoint}: step {self.start_step}, {total - self.start_step} steps to go", flush=True)
 
     # ---- one step -------------------------------------------------------------------
-    def sample(self) -> Sampled:
+    def sample(self, step: int) -> Sampled:
         """A rollout batch; with drop_zero_variance, zero-variance groups are replaced (capped rounds)."""
         a, r = self.cfg.algorithm, self.cfg.rollout
         params = SamplingParams(n=a.group_size, temperature=r.temperature, top_p=r.top_p,
@@ -100,8 +105,9 @@ class Loop:
         times = {"time/generate": 0.0, "time/reward": 0.0}
         while True:
             prompts = self.stream.take(need)
+            seeds = [prompt_seed(self.cfg.trainer.seed, step, rounds, i) for i in range(len(prompts))]
             t0 = time.perf_counter()
-            rollouts = self.p.engine.generate([self.encode(q) for q in prompts], params)
+            rollouts = self.generate([self.encode(q) for q in prompts], params, seeds, version=step - 1)
             t1 = time.perf_counter()
             repeated = [q for q in prompts for _ in range(a.group_size)]
             result = self.p.scorer.score(repeated, rollouts.texts)
@@ -112,9 +118,10 @@ class Loop:
                 first, zero_frac = result, flat.float().mean().item()
             keep = ~flat if a.drop_zero_variance else torch.ones_like(flat)
             index = torch.nonzero(keep.repeat_interleave(a.group_size)).flatten()
-            reasons = result.reasons[result.gate]
+            reasons = result.gate_reasons()
+            passed = result.passed if result.passed is not None else torch.zeros(len(rollouts), dtype=torch.bool)
             kept.append(([repeated[i] for i in index.tolist()], rollouts.select(index), result.rewards[index],
-                         result.passed[index], [reasons[i] for i in index.tolist()]))
+                         passed[index], [reasons[i] for i in index.tolist()]))
             need -= int(keep.sum())
             if need == 0 or not a.drop_zero_variance or rounds >= a.max_refill_rounds:
                 break
@@ -125,18 +132,14 @@ class Loop:
                        first, zero_frac, rounds, times)
 
     def reference_logprobs(self, batch: RolloutBatch) -> Optional[torch.Tensor]:
-        if self.p.ref_model is None:
+        if self.p.reference is None:
             return None
-        micro = self.cfg.trainer.micro_batch_size
-        with torch.no_grad():
-            parts = [token_logprobs(self.p.ref_model, batch.select(torch.arange(i, min(i + micro, len(batch)))),
-                                    self.cfg.rollout.temperature)[0].cpu() for i in range(0, len(batch), micro)]
-        return torch.cat(parts)
+        return self.p.learner.logprobs(batch, forward=self.p.reference)
 
     def train_step(self, step: int) -> dict[str, Any]:
         torch.manual_seed(self.cfg.trainer.seed * 1_000_003 + step)
         start = time.perf_counter()
-        s = self.sample()
+        s = self.sample(step)
         a = self.cfg.algorithm
         metrics: dict[str, Any] = {"step": step, **reward_metrics(s.first), "zero_variance_frac": s.zero_variance_frac,
                                    "refill_rounds": s.refill_rounds, "groups_trained": len(s.rollouts) // a.group_size}
@@ -145,7 +148,10 @@ class Loop:
                         "completion_len/max": lengths.max().item() if len(lengths) else 0.0,
                         "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
         t0 = time.perf_counter()
-        if len(s.rollouts):
+        nothing_to_learn = s.zero_variance_frac == 1.0 and a.beta == 0  # every advantage is 0: skip the passes
+        if nothing_to_learn:
+            metrics["groups_trained"] = 0
+        if len(s.rollouts) and not nothing_to_learn:
             advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
             loss_mask = s.rollouts.completion_mask.clone()
             if a.mask_truncated:
@@ -177,17 +183,25 @@ class Loop:
     def evaluate(self, step: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         r, ev = self.cfg.rollout, self.cfg.trainer.eval
-        out = evaluate(self.p.engine, self.p.scorer, self.eval_prompts, self.eval_encoded, ev, r.top_p,
-                       r.max_new_tokens, seed=self.cfg.trainer.seed + 7)
+        self.p.engine.wake()
+        self.sync_weights(step)
+        try:
+            out = evaluate(self.p.engine, self.p.scorer, self.eval_prompts, self.eval_encoded, ev, r.top_p,
+                           r.max_new_tokens, seed=self.cfg.trainer.seed + 7)
+        finally:
+            self.p.engine.sleep()
         row = {"step": step, **out, "time/eval": time.perf_counter() - t0}
         self.run_dir.log(row)
-        print(f"eval  step {step:>5} | pass@1 {out['eval/pass@1']:.3f}"
-              + (f" | pass@{ev.k} {out['eval/pass@k']:.3f}" if "eval/pass@k" in out else ""), flush=True)
+        shown = [f"pass@1 {out['eval/pass@1']:.3f}"] if "eval/pass@1" in out else [
+            f"reward {out['eval/reward/mean']:.3f}"]
+        if "eval/pass@k" in out:
+            shown.append(f"pass@{ev.k} {out['eval/pass@k']:.3f}")
+        print(f"eval  step {step:>5} | " + " | ".join(shown), flush=True)
         return row
 
     def checkpoint(self, step: int) -> Path:
-        state = {"learner": self.p.learner.state_dict(), "data": self.stream.state_dict()}
-        return save_checkpoint(self.run_dir.path, step, self.p.model, self.p.tokenizer, state,
+        state = {"data": self.stream.state_dict()}
+        return save_checkpoint(self.run_dir.path, step, self.p.backend, self.p.tokenizer, state,
                                self.cfg.trainer.keep_checkpoints)
 
     def run(self) -> dict[str, Any]:
@@ -208,22 +222,30 @@ class Loop:
         return self.finish(time.perf_counter() - started)
 
     def finish(self, wall: float) -> dict[str, Any]:
+        """summary.json: held-out pass@1/pass@k where a verifier decides, else the mean held-out reward."""
         rows = self.run_dir.read_metrics()
-        evals = [r for r in rows if "eval/pass@1" in r]
+        key = "eval/pass@1" if self.p.scorer.decides_pass else "eval/reward/mean"
+        evals = [r for r in rows if key in r]
         curve = self.run_dir.plot_curve()
-        summary = {"accuracy_before": evals[0]["eval/pass@1"], "accuracy_after": evals[-1]["eval/pass@1"],
-                   "accuracy_gain": evals[-1]["eval/pass@1"] - evals[0]["eval/pass@1"],
-                   "pass_at_k_before": evals[0].get("eval/pass@k"), "pass_at_k_after": evals[-1].get("eval/pass@k"),
-                   "steps": self.cfg.trainer.total_steps, "resumed_from_step": self.start_step,
-                   "wall_s_this_process": wall, "curve": str(curve), "run_dir": str(self.run_dir.path)}
+        first, last = evals[0], evals[-1]
+        summary: dict[str, Any] = {"steps": self.cfg.trainer.total_steps, "resumed_from_step": self.start_step,
+                                   "reward_before": first.get("eval/reward/mean"),
+                                   "reward_after": last.get("eval/reward/mean")}
+        if self.p.scorer.decides_pass:
+            summary.update({"accuracy_before": first[key], "accuracy_after": last[key],
+                            "accuracy_gain": last[key] - first[key], "pass_at_k_before": first.get("eval/pass@k"),
+                            "pass_at_k_after": last.get("eval/pass@k")})
+        summary.update({"wall_s_this_process": wall, "curve": str(curve), "run_dir": str(self.run_dir.path)})
         self.run_dir.write_json("summary.json", summary)
-        print(f"done: held-out pass@1 {summary['accuracy_before']:.3f} -> {summary['accuracy_after']:.3f} "
-              f"({summary['accuracy_gain']:+.3f}) in {wall:.0f}s; curve {curve}", flush=True)
+        name = "pass@1" if self.p.scorer.decides_pass else "reward"
+        print(f"done: held-out {name} {first[key]:.3f} -> {last[key]:.3f} ({last[key] - first[key]:+.3f}) "
+              f"in {wall:.0f}s; curve {curve}", flush=True)
         return summary
 
 
 def progress_line(m: dict[str, Any], total: int) -> str:
-    return (f"step {m['step']:>5}/{total} | reward {m['reward/mean']:.3f} | pass {m['pass_rate']:.3f} | "
+    passed = f" | pass {m['pass_rate']:.3f}" if "pass_rate" in m else ""
+    return (f"step {m['step']:>5}/{total} | reward {m['reward/mean']:.3f}{passed} | "
             f"len {m['completion_len/mean']:.1f} | zero-var {m['zero_variance_frac']:.2f} | "
             f"groups {m['groups_trained']}{'' if m['groups_trained'] else ' (no update)'} | "
             f"kl {m.get('kl', 0.0):.4f} | gnorm {m.get('grad_norm', 0.0):.3f} | lr {m.get('lr', 0.0):.2e} | "

@@ -1,34 +1,48 @@
-"""Build every part of a run from its typed config (called by `rlvr.train`)."""
+"""Build every part of a run from its typed config (called by `rlvr.train` and `rlvr.sft`).
+
+Order matters for failing fast: the data is loaded and every prompt measured against
+the tokenizer, every verifier a row asks for is checked, and only then is anything
+expensive built (the supervised warm-up, the policy, the reference model, engines).
+"""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
-from rlvr.config import TrainConfig
-from rlvr.data import PromptSet, build_prompt_sets
-from rlvr.learner import Learner, autocast_dtype
-from rlvr.models import load_model, load_tokenizer, prepare_model_dir
+from rlvr.config import ConfigError, TrainConfig, check_verifier
+from rlvr.data import build_prompt_sets
+from rlvr.data.chat import DataError, LengthChecked
+from rlvr.learner import Backend, Learner, autocast_dtype, build_backend
+from rlvr.models import base_model_dir, load_model, load_tokenizer
 from rlvr.rewards import RewardScorer
 from rlvr.rollout import Engine, build_engine
 
-__all__ = ["Parts", "build_parts", "seed_everything"]
+__all__ = ["Parts", "build_parts", "load_data", "seed_everything", "resolve_device"]
 
 
 @dataclass
 class Parts:
-    model: torch.nn.Module
+    backend: Backend
     tokenizer: Any
-    ref_model: Optional[torch.nn.Module]
+    reference: Optional[Callable[..., Any]]  # frozen reference policy's forward (None when beta = 0)
     engine: Engine
     scorer: RewardScorer
     learner: Learner
-    train_set: PromptSet
-    eval_set: PromptSet
+    train_set: LengthChecked
+    eval_set: LengthChecked
     base_dir: Path
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.backend.module
+
+    def close(self) -> None:
+        self.engine.close()
+        self.scorer.close()
 
 
 def seed_everything(seed: int) -> None:
@@ -41,29 +55,61 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_parts(cfg: TrainConfig, policy_dir: Optional[Path] = None) -> Parts:
-    """Policy from `policy_dir` (a checkpoint) or the configured/base model; reference only if beta > 0."""
+def resolve_device(name: str) -> torch.device:
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+
+
+def load_data(cfg: TrainConfig, need_reference: bool = True, policy_dir: Optional[Path] = None):
+    """(base model dir, tokenizer, train set, held-out set), every prompt measured and its verifier checked."""
     if cfg.trainer.threads > 0:
         torch.set_num_threads(cfg.trainer.threads)
-    seed_everything(cfg.trainer.seed)
-    train_set, eval_set = build_prompt_sets(cfg.data)
-    base = prepare_model_dir(cfg, train_set)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.model.device == "auto"
-                          else cfg.model.device)
-    model = load_model(policy_dir or base).to(device)
+    train_raw, eval_raw = build_prompt_sets(cfg.data)
+    base = base_model_dir(cfg)
     tokenizer = load_tokenizer(policy_dir or base)
-    ref_model = None
-    if cfg.algorithm.beta > 0:
-        ref_model = load_model(base).to(device).eval().requires_grad_(False)
+    d = cfg.data
+    train_set = LengthChecked(train_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "training")
+    eval_set = LengthChecked(eval_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "held-out")
+    print(f"data: {train_set.describe()}; {eval_set.describe()}", flush=True)
+    uses_verifier = any(s.kind == "verifier" for s in cfg.reward.sources)
+    for checked in (train_set, eval_set):
+        for name in sorted(checked.verifiers):
+            try:
+                check_verifier(f"{checked.name} rows", name, {})
+            except ConfigError as exc:
+                raise DataError(str(exc)) from None
+        if need_reference and uses_verifier and checked.without_reference:
+            raise DataError(f"{checked.name} prompt {checked.without_reference[0]} has no reference (gold answer) "
+                            f"for its verifier; set data.reference_field to the dataset's answer column")
+    return base, tokenizer, train_set, eval_set
+
+
+def engine_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The chosen engine's own config block (``rollout.<engine>``) as keyword arguments."""
+    block = getattr(cfg.rollout, cfg.rollout.engine, None)
+    return asdict(block) if block is not None else {}
+
+
+def build_parts(cfg: TrainConfig, policy_dir: Optional[Path] = None) -> Parts:
+    """Policy from `policy_dir` (a checkpoint) or the configured/base model; reference only if beta > 0."""
+    seed_everything(cfg.trainer.seed)
+    base, tokenizer, train_set, eval_set = load_data(cfg, policy_dir=policy_dir)
+    if cfg.model.sft.steps > 0:
+        from rlvr.sft import warm_up
+
+        base = warm_up(cfg, base, train_set, tokenizer)
+    device = resolve_device(cfg.model.device)
+    backend = build_backend(cfg.trainer.backend, load_model(policy_dir or base).to(device), cfg.trainer,
+                            cfg.algorithm)
+    reference = backend.reference(load_model(base)) if cfg.algorithm.beta > 0 else None
     dtype = autocast_dtype(cfg.model.dtype)
-    engine = build_engine(cfg.rollout.engine, model, tokenizer, batch_size=cfg.rollout.batch_size,
-                          autocast_dtype=dtype)
-    learner = Learner(model, cfg.algorithm, cfg.trainer, cfg.rollout.max_new_tokens, cfg.rollout.temperature,
-                      cfg.model.dtype, on_step=engine.sync_weights)
-    scorer = RewardScorer(cfg.reward)
-    scorer.check_names([cfg.data.verifier])
+    engine = build_engine(cfg.rollout.engine, backend.module, tokenizer, autocast_dtype=dtype, **engine_options(cfg))
+    learner = Learner(backend, cfg.algorithm, cfg.trainer, cfg.rollout.max_new_tokens, cfg.rollout.temperature,
+                      cfg.model.dtype)
+    scorer = RewardScorer(cfg.reward, device)
+    model = backend.module
     print(f"model: {base if policy_dir is None else policy_dir} "
           f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {cfg.model.dtype}, {device}); "
-          f"reference model: {'loaded' if ref_model is not None else 'none (beta = 0)'}; "
-          f"torch threads: {torch.get_num_threads()}; pid {os.getpid()}", flush=True)
-    return Parts(model, tokenizer, ref_model, engine, scorer, learner, train_set, eval_set, base)
+          f"reference model: {'loaded' if reference is not None else 'none (beta = 0)'}; "
+          f"engine: {cfg.rollout.engine}; backend: {cfg.trainer.backend} (rank {backend.rank} of "
+          f"{backend.world_size}); torch threads: {torch.get_num_threads()}; pid {os.getpid()}", flush=True)
+    return Parts(backend, tokenizer, reference, engine, scorer, learner, train_set, eval_set, base)

@@ -1,89 +1,161 @@
-"""Supervised warm-up: teach the task's answer format from reference solutions.
+"""`rlvr-sft [hydra overrides]`: supervised fine-tuning as its own stage.
 
-Used by the embedded default (a freshly initialised tiny Llama cannot be rewarded
-into arithmetic from nothing) and available to any run through ``model.sft.steps``.
-Only completion tokens (solution + EOS) carry loss.
+Same config groups and conventions as `rlvr-train` (model, data, trainer, reward,
+logger; run directory ``runs/<run_name>`` with config.yaml, metrics.jsonl,
+checkpoints, resume and summary.json). The stage is described by ``model.sft``
+(steps, prompts per step, lr with a cosine decay to 10%, the probe that can stop it
+early); micro-batches and checkpoints follow ``trainer``. Any dataset with a
+``solution`` column or chat ``messages`` ending in the assistant's answer works:
 
-Small models learn arithmetic with a sudden jump, so a fixed step count lands on
-either side of it depending on tiny details. ``sft.stop_at_accuracy`` makes the
-warm-up stop once greedy accuracy on a probe of *training* prompts reaches a target:
-the embedded default stops at a deliberately mediocre model, leaving RL work to do.
+    rlvr-sft model=local model.path=/models/base data=jsonl data.path=sft.jsonl model.sft.steps=500
+
+`warm_up` is the same stage run for `rlvr-train` before RL (the embedded default's
+warm-up), cached by everything that determines its result.
 """
 from __future__ import annotations
 
-import math
-from typing import Sequence
+import os
+import sys
+from pathlib import Path
+from typing import Any
 
-import torch
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
-from rlvr.config import SFTConfig
-from rlvr.data.chat import encode_prompt
-from rlvr.data.schema import Prompt
-from rlvr.data.sources import PromptSet, PromptStream
-from rlvr.rollout.base import SamplingParams
-from rlvr.rollout.hf import HFEngine, left_pad
+from rlvr.config import (CONF_DIR, ConfigError, OptimConfig, RewardConfig, RewardSource, TrainConfig, register_schemas,
+                         validate)
 
-__all__ = ["supervised_warmup", "probe_accuracy"]
+register_schemas()
 
-
-def _batch(tokenizer, prompts, max_prompt_tokens: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    rows, labels = [], []
-    for p in prompts:
-        if p.solution is None:
-            raise ValueError(f"prompt {p.uid} has no `solution`; supervised warm-up needs reference completions")
-        prompt_ids = encode_prompt(tokenizer, p, max_prompt_tokens)
-        target = tokenizer(p.solution, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append(prompt_ids + target)
-        labels.append([-100] * len(prompt_ids) + target)
-    ids, mask = left_pad(rows, tokenizer.pad_token_id)
-    lab, _ = left_pad(labels, -100)
-    return ids, mask, lab
+__all__ = ["main", "warm_up", "sft_optim"]
 
 
-def probe_accuracy(model, tokenizer, prompts: Sequence[Prompt], max_prompt_tokens: int, max_new_tokens: int) -> float:
-    """Greedy accuracy by each prompt's own verifier (in-process: our own model's short outputs)."""
-    from verifiers import get_verifier
+def sft_optim(cfg: TrainConfig) -> OptimConfig:
+    s, o = cfg.model.sft, cfg.trainer.optim
+    return OptimConfig(lr=s.lr, weight_decay=o.weight_decay, betas=o.betas, warmup_steps=0, schedule="cosine",
+                       min_lr_ratio=0.1, max_grad_norm=o.max_grad_norm)
 
-    engine = HFEngine(model, tokenizer)
-    out = engine.generate([encode_prompt(tokenizer, p, max_prompt_tokens) for p in prompts],
-                          SamplingParams(greedy=True, max_new_tokens=max_new_tokens))
-    correct = 0
-    for p, text in zip(prompts, out.texts):
+
+def _probe_scorer(cfg: TrainConfig):
+    from rlvr.rewards import RewardScorer
+
+    if cfg.model.sft.stop_at_accuracy <= 0 and cfg.model.sft.probe_size <= 0:
+        return None
+    return RewardScorer(RewardConfig(sources=[RewardSource()], workers=cfg.reward.workers, timeout=cfg.reward.timeout))
+
+
+def _stage(cfg: TrainConfig, model_dir: Path, train_set, tokenizer, micro: int, scorer):
+    from rlvr.learner.torch_backend import TorchBackend
+    from rlvr.models import load_model
+    from rlvr.supervised import SupervisedStage
+
+    backend = TorchBackend(load_model(model_dir), sft_optim(cfg), cfg.model.sft.steps)
+    return SupervisedStage(backend, tokenizer, train_set, cfg.model.sft, micro, cfg.trainer.seed, scorer,
+                           cfg.rollout.max_new_tokens)
+
+
+def warm_up(cfg: TrainConfig, base: Path, train_set, tokenizer) -> Path:
+    """The model after the ``model.sft`` stage on ``train_set``, built once into the cache."""
+    from rlvr.models import cache_key, cached
+
+    payload = {"base": str(base.resolve()), "sft": OmegaConf.to_container(OmegaConf.structured(cfg.model.sft)),
+               "data": OmegaConf.to_container(OmegaConf.structured(cfg.data)), "seed": cfg.trainer.seed,
+               "max_new_tokens": cfg.rollout.max_new_tokens, "optim": str(sft_optim(cfg))}
+
+    def build(out: Path) -> None:
+        s = cfg.model.sft
+        print(f"[sft] supervised warm-up: up to {s.steps} steps x {s.batch_size} prompts "
+              f"(cached in {out.parent})", flush=True)
+        scorer = _probe_scorer(cfg)
         try:
-            correct += get_verifier(p.verifier).verify(completion=text, reference=p.reference, **p.fields).correct
-        except Exception:  # noqa: BLE001 - a probe never stops the warm-up
-            pass
-    return correct / max(1, len(prompts))
+            stage = _stage(cfg, base, train_set, tokenizer, s.batch_size, scorer)
+            losses: list[float] = []
+
+            def log_loss(step: int, metrics: dict[str, Any]) -> None:
+                losses.append(metrics["sft/loss"])
+                if step % 100 == 0:
+                    print(f"[sft] step {step}/{s.steps} loss {sum(losses[-100:]) / len(losses[-100:]):.4f}", flush=True)
+
+            stage.run(s.steps, log=lambda m: print(m, flush=True), on_step=log_loss)
+            stage.backend.save_pretrained(out, tokenizer)
+        finally:
+            if scorer is not None:
+                scorer.close()
+
+    path = Path(os.path.expanduser(cfg.model.cache_dir)) / f"warmup-{cache_key(payload)}"
+    return cached(path, build)
 
 
-def supervised_warmup(model: torch.nn.Module, tokenizer, prompts: PromptSet, cfg: SFTConfig, seed: int,
-                      max_prompt_tokens: int, max_new_tokens: int = 32, log_every: int = 100) -> list[float]:
-    """Up to `cfg.steps` AdamW steps of next-token loss on solutions; returns the loss curve."""
-    torch.manual_seed(seed)
-    stream = PromptStream(prompts, seed)
-    probe = PromptStream(prompts, seed + 1).take(cfg.probe_size) if cfg.stop_at_accuracy > 0 else []
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
-    losses: list[float] = []
-    for step in range(1, cfg.steps + 1):
-        model.train()
-        ids, mask, labels = _batch(tokenizer, stream.take(cfg.batch_size), max_prompt_tokens)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        loss = model(input_ids=ids, attention_mask=mask, position_ids=positions, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if log_every and step % log_every == 0:
-            print(f"[sft] step {step}/{cfg.steps} loss {sum(losses[-log_every:]) / log_every:.4f}", flush=True)
-        if probe and step % cfg.check_every == 0:
-            acc = probe_accuracy(model, tokenizer, probe, max_prompt_tokens, max_new_tokens)
-            if acc >= cfg.stop_at_accuracy:
-                print(f"[sft] step {step}: probe accuracy {acc:.3f} >= sft.stop_at_accuracy="
-                      f"{cfg.stop_at_accuracy}; warm-up done", flush=True)
-                break
-    model.eval()
-    return losses
+def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
+    from rlvr.checkpoint import BACKEND_DIR, load_trainer_state, save_checkpoint, set_rng_state
+    from rlvr.loop import resolve_resume
+    from rlvr.parts import load_data, seed_everything
+    from rlvr.run_dir import RunDir
+
+    s, t = cfg.model.sft, cfg.trainer
+    if s.steps < 1:
+        raise ConfigError("model.sft.steps=0: nothing to train; set model.sft.steps (e.g. model.sft.steps=500)")
+    checkpoint = resolve_resume(cfg.resume, run_path, s.steps)
+    run_dir = RunDir(run_path, cfg.logger)
+    seed_everything(t.seed)
+    base, tokenizer, train_set, _ = load_data(cfg, need_reference=False)
+    scorer = _probe_scorer(cfg)
+    try:
+        stage = _stage(cfg, checkpoint or base, train_set, tokenizer, t.micro_batch_size, scorer)
+        start = 0
+        if checkpoint is not None:
+            state = load_trainer_state(checkpoint)
+            stage.backend.load(checkpoint / BACKEND_DIR)
+            stage.load_state_dict(state["stage"])
+            set_rng_state(state["rng"])
+            start = int(state["step"])
+            run_dir.truncate_metrics(start)
+        before = stage.probe() if start == 0 else float("nan")
+
+        def on_step(step: int, metrics: dict[str, Any]) -> None:
+            run_dir.log({"step": step, **metrics})
+            if cfg.logger.console_every and step % cfg.logger.console_every == 0:
+                print(f"sft step {step:>5}/{s.steps} | loss {metrics['sft/loss']:.4f} | "
+                      f"gnorm {metrics['sft/grad_norm']:.3f} | lr {metrics['sft/lr']:.2e}", flush=True)
+            if t.save_every and step % t.save_every == 0:
+                save_checkpoint(run_path, step, stage.backend, tokenizer, {"stage": stage.state_dict()},
+                                t.keep_checkpoints)
+
+        last = stage.run(s.steps, start, log=lambda m: print(m, flush=True), on_step=on_step)
+        final = save_checkpoint(run_path, last, stage.backend, tokenizer, {"stage": stage.state_dict()},
+                                t.keep_checkpoints)
+        after = stage.probe()
+    finally:
+        if scorer is not None:
+            scorer.close()
+    rows = [r for r in run_dir.read_metrics() if "sft/loss" in r]
+    summary = {"steps": last, "loss_first": rows[0]["sft/loss"] if rows else None,
+               "loss_last": rows[-1]["sft/loss"] if rows else None, "probe_accuracy_before": before,
+               "probe_accuracy_after": after, "probe_failures": dict(stage.probe_failures), "model": str(final),
+               "resumed_from_step": start, "run_dir": str(run_path)}
+    run_dir.write_json("summary.json", summary)
+    run_dir.close()
+    print(f"done: {last} steps, loss {summary['loss_first']} -> {summary['loss_last']}, probe accuracy "
+          f"{before:.3f} -> {after:.3f}; model {final}", flush=True)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(dict_cfg: DictConfig) -> None:
+    from transformers.utils import logging as hf_logging
+
+    from rlvr.errors import exit_on_user_error
+
+    hf_logging.disable_progress_bar()
+    cfg: TrainConfig = OmegaConf.to_object(dict_cfg)  # type: ignore[assignment]
+    run_path = Path(HydraConfig.get().runtime.output_dir)
+    with exit_on_user_error():
+        validate(cfg)
+        run_path.mkdir(parents=True, exist_ok=True)
+        (run_path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
+        run(cfg, run_path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

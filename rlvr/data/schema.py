@@ -11,7 +11,11 @@ offline) becomes a `Prompt` like this (field names are configurable under ``data
      ...}                                            # any other fields go to the verifier as **fields
 
 ``messages`` wins over ``prompt``; ``data.system_prompt`` is prepended as a system
-message. The messages are rendered with the tokenizer's chat template when it has one.
+message (unless the row has its own). A chat row whose last message is the assistant's
+uses that message as its ``solution`` (the supervised target). ``reference`` may be
+absent (supervised-only rows, rows scored by a reward model); a run whose verifier
+needs one stops at load time naming the row. The messages are rendered with the
+tokenizer's chat template when it has one.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ class Prompt:
 def row_to_prompt(row: Mapping[str, Any], *, uid: str, prompt_field: str, messages_field: str,
                   reference_field: str, verifier_field: str, default_verifier: str,
                   system_prompt: Optional[str] = None) -> Prompt:
-    """Map one dataset row onto `Prompt`; a row without prompt or reference is an error."""
+    """Map one dataset row onto `Prompt`; a row without a prompt is an error."""
     if row.get(messages_field):
         messages = tuple({"role": str(m["role"]), "content": str(m["content"])} for m in row[messages_field])
     elif row.get(prompt_field) is not None:
@@ -44,11 +48,15 @@ def row_to_prompt(row: Mapping[str, Any], *, uid: str, prompt_field: str, messag
     else:
         raise ValueError(f"row {uid}: neither {messages_field!r} nor {prompt_field!r} is set; "
                          f"set data.prompt_field / data.messages_field to the dataset's column names")
-    if reference_field not in row:
-        raise ValueError(f"row {uid}: no {reference_field!r} field; set data.reference_field to the gold-answer column")
-    if system_prompt:
+    solution = row.get("solution")
+    if messages[-1]["role"] == "assistant":  # a chat row ending in an answer: that answer is the SFT target
+        solution = messages[-1]["content"] if solution is None else solution
+        messages = messages[:-1]
+        if not messages:
+            raise ValueError(f"row {uid}: {messages_field!r} holds only an assistant message; add the user turn")
+    if system_prompt and messages[0]["role"] != "system":
         messages = ({"role": "system", "content": system_prompt},) + messages
     used = {prompt_field, messages_field, reference_field, verifier_field, "solution"}
     extra = {k: v for k, v in row.items() if k not in used}
     return Prompt(messages=messages, verifier=str(row.get(verifier_field) or default_verifier),
-                  reference=row[reference_field], solution=row.get("solution"), fields=extra, uid=uid)
+                  reference=row.get(reference_field), solution=solution, fields=extra, uid=uid)

@@ -1,4 +1,8 @@
-"""Where the policy's weights come from: a local HF directory or the cached embedded tiny Llama."""
+"""Where the policy's weights come from: a local HF directory or the cached embedded tiny Llama.
+
+Built artifacts (the tiny model, warm-ups) are cached under ``model.cache_dir``, each
+built into a temporary sibling and renamed into place, keyed by what produced it.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -9,19 +13,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from rlvr.config import TrainConfig
 from rlvr.models.tiny import build_tiny_llama, build_tokenizer
 
-__all__ = ["prepare_model_dir", "load_model", "load_tokenizer", "build_tokenizer", "build_tiny_llama"]
+__all__ = ["base_model_dir", "load_model", "load_tokenizer", "build_tokenizer", "build_tiny_llama", "cached",
+           "cache_key", "ModelError"]
 
 
-def _key(payload: Any) -> str:
+def cache_key(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _cached(target: Path, build) -> Path:
+def cached(target: Path, build) -> Path:
     """Build into a temporary sibling and rename it into place (safe under concurrent runs)."""
     if target.exists():
         return target
@@ -38,34 +41,23 @@ def _cached(target: Path, build) -> Path:
     return target
 
 
-def prepare_model_dir(cfg: TrainConfig, train_prompts) -> Path:
-    """The directory the policy loads from, building (once) the tiny model and its warm-up."""
+class ModelError(ValueError):
+    """A model directory that cannot be used; the message names the fix."""
+
+
+def base_model_dir(cfg: TrainConfig) -> Path:
+    """``model.path`` (checked), or the embedded tiny Llama built once into the cache."""
     m = cfg.model
-    cache = Path(os.path.expanduser(m.cache_dir))
     if m.path:
         base = Path(os.path.expanduser(m.path))
-    else:
-        dims = dict(hidden_size=m.hidden_size, num_layers=m.num_layers, num_heads=m.num_heads,
-                    intermediate_size=m.intermediate_size, seed=cfg.trainer.seed)
-        base = _cached(cache / f"tiny-llama-{_key(dims)}", lambda d: build_tiny_llama(d, **dims))
-    if m.sft.steps == 0:
+        if not (base / "config.json").is_file():
+            raise ModelError(f"model.path={m.path}: no config.json there; point model.path at a Hugging Face "
+                             f"model directory (save_pretrained output)")
         return base
-    payload = {"base": str(base.resolve()), "sft": OmegaConf.to_container(OmegaConf.structured(m.sft)),
-               "data": OmegaConf.to_container(OmegaConf.structured(cfg.data)), "seed": cfg.trainer.seed,
-               "max_new_tokens": cfg.rollout.max_new_tokens}
-    return _cached(cache / f"warmup-{_key(payload)}", lambda d: _warm_up(base, d, cfg, train_prompts))
-
-
-def _warm_up(base: Path, out: Path, cfg: TrainConfig, train_prompts) -> None:
-    from rlvr.sft import supervised_warmup
-
-    print(f"[sft] supervised warm-up: {cfg.model.sft.steps} steps x {cfg.model.sft.batch_size} prompts "
-          f"(cached in {out.parent})", flush=True)
-    model, tok = load_model(base), load_tokenizer(base)
-    supervised_warmup(model, tok, train_prompts, cfg.model.sft, cfg.trainer.seed, cfg.data.max_prompt_tokens,
-                      cfg.rollout.max_new_tokens)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    dims = dict(hidden_size=m.hidden_size, num_layers=m.num_layers, num_heads=m.num_heads,
+                intermediate_size=m.intermediate_size, seed=cfg.trainer.seed)
+    return cached(Path(os.path.expanduser(m.cache_dir)) / f"tiny-llama-{cache_key(dims)}",
+                  lambda d: build_tiny_llama(d, **dims))
 
 
 def load_model(path: Path | str):
@@ -78,7 +70,13 @@ def load_model(path: Path | str):
 def load_tokenizer(path: Path | str):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(path))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: no usable tokenizer ({str(exc).splitlines()[0][:120]}); save the model's "
+                         f"tokenizer into that directory (tokenizer.save_pretrained)") from None
+    if tok.eos_token_id is None:
+        raise ModelError(f"{path}: the tokenizer has no EOS token; set eos_token in tokenizer_config.json")
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok

@@ -1,21 +1,45 @@
 """The rollout engine protocol, its batch type, and the engine registry.
 
-An engine turns token-id prompts into ``n`` completions each and reports, per
-completion token, the log-probability the sampler used (at the sampling temperature,
-before top-p truncation: the same quantity the learner recomputes). Engines register
-under a name (``rollout.engine``); the learner calls `Engine.sync_weights` after every
-optimizer step so engines holding their own copy of the weights can refresh it.
+The loop talks to an engine only through `Engine`:
+
+    engine.wake()                                  # GPU engines: reclaim weights / KV memory
+    engine.update_weights(source, version=step-1)  # once per step, before generating (and after a resume)
+    batch = engine.generate(prompts, params, seeds)
+    engine.sleep()                                 # GPU engines: free the KV cache while the learner trains
+    engine.close()                                 # at the end of the run
+
+**Which log-prob an engine returns.** For every completion token, ``log softmax(z / T)``
+of the chosen token over the *whole* vocabulary, where ``z`` are the policy's logits and
+``T`` the sampling temperature (1 for greedy decoding). Under ``top_p < 1`` tokens are
+*drawn* from the renormalized nucleus, but the log-prob reported is still the one over
+the whole vocabulary: the quantity the learner recomputes, so on-policy importance
+ratios are exactly 1. An engine that cannot report that quantity for some setting must
+refuse the setting when it is built, never return a different number.
+
+**Weights.** `update_weights` receives a `WeightSource` (the learner backend): engines
+that share the policy module (``hf``) keep a reference to ``source.module``; engines with
+their own copy pull the complete, gathered set from ``source.named_tensors()`` in one
+call. Every batch carries the engine's ``weight_version``; the loop refuses a batch whose
+version is not the learner's (a sync that silently did not happen).
+
+**Seeds.** ``seeds[i]`` seeds prompt ``i``'s completions (completion ``j`` draws from its own
+stream derived from ``(seeds[i], j)``), so a prompt's completions do not depend on which
+other prompts share the batch or how it is split.
+
+Engines register under ``rollout.engine``; heavy ones lazily (``"module:Class"``), so
+choosing ``hf`` never imports vllm.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
 import torch
 
 from rlvr.registry import Registry
 
-__all__ = ["SamplingParams", "RolloutBatch", "Engine", "ENGINES", "register_engine", "build_engine"]
+__all__ = ["SamplingParams", "RolloutBatch", "Engine", "WeightSource", "ENGINES", "register_engine",
+           "build_engine", "concat_rollouts", "StaleWeightsError"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +59,10 @@ class RolloutBatch:
     prompt_mask: torch.Tensor  # [N, P] long, 1 on real tokens
     completion_ids: torch.Tensor  # [N, C] long
     completion_mask: torch.Tensor  # [N, C] float, 1 up to and including EOS
-    logprobs: torch.Tensor  # [N, C] float, sampling log-probs (0 on padding)
+    logprobs: torch.Tensor  # [N, C] float, sampling log-probs (see the module doc; 0 on padding)
     truncated: torch.Tensor  # [N] bool, True when max_new_tokens was reached without EOS
     texts: list[str]  # decoded completions, special tokens removed
+    weight_version: int = -1  # the engine's weight version when these were sampled
 
     def __len__(self) -> int:
         return self.completion_ids.shape[0]
@@ -46,22 +71,25 @@ class RolloutBatch:
     def lengths(self) -> torch.Tensor:
         return self.completion_mask.sum(-1)
 
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor], texts: list[str]) -> "RolloutBatch":
+        return replace(self, prompt_ids=fn(self.prompt_ids), prompt_mask=fn(self.prompt_mask),
+                       completion_ids=fn(self.completion_ids), completion_mask=fn(self.completion_mask),
+                       logprobs=fn(self.logprobs), truncated=fn(self.truncated), texts=texts)
+
     def to(self, device: torch.device | str) -> "RolloutBatch":
-        return RolloutBatch(self.prompt_ids.to(device), self.prompt_mask.to(device), self.completion_ids.to(device),
-                            self.completion_mask.to(device), self.logprobs.to(device), self.truncated.to(device),
-                            self.texts)
+        return self._map(lambda t: t.to(device), self.texts)
 
     def select(self, index: torch.Tensor) -> "RolloutBatch":
-        idx = index.tolist()
-        return RolloutBatch(self.prompt_ids[index], self.prompt_mask[index], self.completion_ids[index],
-                            self.completion_mask[index], self.logprobs[index], self.truncated[index],
-                            [self.texts[i] for i in idx])
+        return self._map(lambda t: t[index], [self.texts[i] for i in index.tolist()])
 
 
 def concat_rollouts(parts: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch:
     """Join batches whose prompt/completion widths differ (prompts stay left-padded)."""
     if len(parts) == 1:
         return parts[0]
+    versions = {b.weight_version for b in parts}
+    if len(versions) != 1:
+        raise StaleWeightsError(f"rollout parts sampled with different weight versions {sorted(versions)}")
     p_w = max(b.prompt_ids.shape[1] for b in parts)
     c_w = max(b.completion_ids.shape[1] for b in parts)
 
@@ -75,18 +103,44 @@ def concat_rollouts(parts: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch:
         torch.cat([left(b.prompt_ids, pad_id) for b in parts]), torch.cat([left(b.prompt_mask, 0) for b in parts]),
         torch.cat([right(b.completion_ids, pad_id) for b in parts]),
         torch.cat([right(b.completion_mask, 0) for b in parts]), torch.cat([right(b.logprobs, 0) for b in parts]),
-        torch.cat([b.truncated for b in parts]), [t for b in parts for t in b.texts])
+        torch.cat([b.truncated for b in parts]), [t for b in parts for t in b.texts], versions.pop())
+
+
+class StaleWeightsError(RuntimeError):
+    """A rollout batch was sampled with weights other than the learner's current ones."""
+
+
+class WeightSource(Protocol):
+    """What an engine needs to refresh its weights (the learner backend implements it)."""
+
+    @property
+    def module(self) -> torch.nn.Module: ...  # the live policy module (engines that share it)
+
+    def named_tensors(self) -> Iterator[tuple[str, torch.Tensor]]: ...  # complete, gathered weights (HF names)
 
 
 class Engine(Protocol):
-    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutBatch: ...
+    pad_id: int  # token id used to pad prompts (left) and completions (right)
+    eos_id: int  # generation stops at this token (it is part of the completion and its mask)
+    weight_version: int  # set by update_weights, stamped on every batch
 
-    def sync_weights(self, model: torch.nn.Module) -> None: ...
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams,
+                 seeds: Optional[Sequence[int]] = None) -> RolloutBatch: ...
+
+    def update_weights(self, source: WeightSource, version: int) -> None: ...
+
+    def sleep(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 ENGINES: Registry[Callable[..., Engine]] = Registry("rollout.engine")
 register_engine = ENGINES.register
+ENGINES.register_lazy("hf", "rlvr.rollout.hf:HFEngine")
 
 
-def build_engine(name: str, model: torch.nn.Module, tokenizer: Any, **kwargs: Any) -> Engine:
-    return ENGINES.lookup(name)(model=model, tokenizer=tokenizer, **kwargs)
+def build_engine(name: str, model: torch.nn.Module, tokenizer: Any, **options: Any) -> Engine:
+    """The engine registered as ``name``, sharing or copying ``model``; options are its config block."""
+    return ENGINES.lookup(name)(model=model, tokenizer=tokenizer, **options)

@@ -1,13 +1,27 @@
-"""Rollouts with transformers' `generate`, sharing the policy module (no weight copy)."""
+"""Rollouts with a transformers causal LM, sharing the policy module (no weight copy).
+
+A plain KV-cached decode loop: one forward over the left-padded prompts, then one
+token per step for every row. Each step keeps only that step's logits [rows, vocab]
+and the chosen token's log-prob (`rlvr.rollout.sampling`), so memory grows with
+rows x tokens, never rows x tokens x vocabulary. Decoding stops early once every row
+has produced EOS.
+"""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import torch
 
-from rlvr.rollout.base import RolloutBatch, SamplingParams, concat_rollouts, register_engine
+from rlvr.rollout.base import RolloutBatch, SamplingParams, WeightSource, concat_rollouts
+from rlvr.rollout.sampling import choose_tokens, row_keys, step_uniforms
 
-__all__ = ["HFEngine", "left_pad", "completion_mask"]
+__all__ = ["HFEngine", "HFEngineConfig", "left_pad", "completion_mask"]
+
+
+@dataclass
+class HFEngineConfig:
+    batch_size: int = 64  # sequences per decode batch (0 = all of a call at once)
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,45 +44,82 @@ def completion_mask(completion_ids: torch.Tensor, eos_id: int) -> tuple[torch.Te
     return (positions <= first.unsqueeze(1)).float(), ~has_eos
 
 
-@register_engine("hf")
 class HFEngine:
-    """Batched sampling with `model.generate`; log-probs from the returned logits."""
+    """Seeded batched sampling on the policy module itself; `update_weights` only re-points it."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, batch_size: int = 0, autocast_dtype=None):
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, batch_size: int = 64, autocast_dtype=None):
+        if tokenizer.eos_token_id is None:
+            raise ValueError("the tokenizer has no EOS token; set one (tokenizer.eos_token) so generation can stop")
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.autocast_dtype = autocast_dtype
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.eos_id = tokenizer.eos_token_id
+        self.weight_version = 0
 
-    def sync_weights(self, model: torch.nn.Module) -> None:
-        self.model = model  # same module object: nothing to copy
+    def update_weights(self, source: WeightSource, version: int) -> None:
+        self.model = source.module  # the same module the learner trains: nothing to copy
+        self.weight_version = version
 
-    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutBatch:
+    def sleep(self) -> None:  # nothing to free: the weights are the learner's
+        pass
+
+    def wake(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams,
+                 seeds: Optional[Sequence[int]] = None) -> RolloutBatch:
+        if seeds is None:  # drawn from the global RNG: reproducible under torch.manual_seed
+            seeds = torch.randint(0, 2**62, (len(prompts),)).tolist()
+        keys = row_keys(seeds, params.n)
         expanded = [p for p in prompts for _ in range(params.n)]
         size = self.batch_size or len(expanded)
-        parts = [self._generate(expanded[i:i + size], params) for i in range(0, len(expanded), size)]
+        parts = [self._generate(expanded[i:i + size], keys[i:i + size], params)
+                 for i in range(0, len(expanded), size)]
         return concat_rollouts(parts, self.pad_id)
 
     @torch.no_grad()
-    def _generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> RolloutBatch:
+    def _generate(self, prompts: Sequence[Sequence[int]], keys, params: SamplingParams) -> RolloutBatch:
         ids, mask = left_pad(prompts, self.pad_id)
-        sampling: dict[str, Any] = (
-            {"do_sample": False} if params.greedy
-            else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0})
         was_training = self.model.training
         self.model.eval()
-        device = next(self.model.parameters()).device
-        with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            out = self.model.generate(
-                input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=params.max_new_tokens,
-                eos_token_id=self.eos_id, pad_token_id=self.pad_id, output_logits=True,
-                return_dict_in_generate=True, **sampling)
-        self.model.train(was_training)
-        completion = out.sequences[:, ids.shape[1]:].cpu()
+        try:
+            tokens, logps = self._decode(ids, mask, keys, params)
+        finally:
+            self.model.train(was_training)
+        completion = torch.stack(tokens, dim=1).cpu()
         cmask, truncated = completion_mask(completion, self.eos_id)
-        temperature = 1.0 if params.greedy else params.temperature
-        logits = torch.stack(out.logits, dim=1).float().cpu() / temperature
-        logprobs = torch.log_softmax(logits, -1).gather(-1, completion.unsqueeze(-1)).squeeze(-1) * cmask
+        logprobs = torch.stack(logps, dim=1).float().cpu() * cmask
         completion = torch.where(cmask.bool(), completion, self.pad_id)
         texts = self.tokenizer.batch_decode(completion, skip_special_tokens=True)
-        return RolloutBatch(ids, mask, completion, cmask, logprobs, truncated, texts)
+        return RolloutBatch(ids, mask, completion, cmask, logprobs, truncated, texts, self.weight_version)
+
+    def _decode(self, ids: torch.Tensor, mask: torch.Tensor, keys, params: SamplingParams):
+        device = next(self.model.parameters()).device
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=device)
+        tokens: list[torch.Tensor] = []
+        logps: list[torch.Tensor] = []
+        step_input, cache = ids, None
+        next_pos = positions[:, -1:] + 1
+        autocast = torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
+        for t in range(params.max_new_tokens):
+            with autocast:
+                out = self.model(input_ids=step_input, attention_mask=mask, position_ids=positions,
+                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
+            token, logp = choose_tokens(out.logits[:, -1].float(), params.temperature, params.top_p,
+                                        params.greedy, step_uniforms(keys, t))
+            token = torch.where(done, self.pad_id, token)
+            tokens.append(token)
+            logps.append(torch.where(done, 0.0, logp))
+            done = done | (token == self.eos_id)
+            if bool(done.all()):
+                break
+            step_input, positions = token.unsqueeze(1), next_pos
+            next_pos = next_pos + 1
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        return tokens, logps

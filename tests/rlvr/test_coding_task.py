@@ -122,6 +122,7 @@ def test_sandbox_limit_must_fit_inside_the_pool_deadline():
     from rlvr.config import ConfigError, RewardSource, TrainConfig, validate
 
     cfg = TrainConfig()
+    cfg.data.source, cfg.data.verifier = "coding", "code"
     cfg.reward.sources = [RewardSource(options={"timeout_s": 10, "workers": 1})]
     with pytest.raises(ConfigError, match="raise reward.timeout"):
         validate(cfg)

@@ -11,7 +11,7 @@ from rlvr.config import ConfigError, TrainConfig, batch_arithmetic, register_sch
 from .conftest import CONF
 
 register_schemas()
-GROUPS = ["model", "data", "algorithm", "rollout", "trainer", "reward", "logger"]
+GROUPS = ["model", "data", "algorithm", "rollout", "trainer", "reward", "logger", "preset"]
 # Files that document user-supplied values (`???`) get a placeholder so they compose.
 FILL = {"model.path": "/models/placeholder", "data.path": "/data/placeholder.jsonl"}
 

@@ -8,8 +8,8 @@ import pytest
 from rlvr.config import DataConfig
 from rlvr.data import ArithmeticTask, PromptStream, build_prompt_sets, row_to_prompt
 from rlvr.data.arithmetic import LEVELS
+from rlvr.data.chat import DataError, LengthChecked, encode_prompt
 from rlvr.models.tiny import build_tokenizer
-from rlvr.data.chat import encode_prompt
 
 
 @pytest.mark.parametrize("difficulty", sorted(LEVELS))
@@ -55,9 +55,31 @@ def test_row_errors_name_the_field_to_set():
     with pytest.raises(ValueError, match="data.prompt_field"):
         row_to_prompt({"question": "q", "reference": "1"}, uid="0", prompt_field="prompt", messages_field="messages",
                       reference_field="reference", verifier_field="verifier", default_verifier="math")
-    with pytest.raises(ValueError, match="data.reference_field"):
-        row_to_prompt({"prompt": "q", "answer": "1"}, uid="0", prompt_field="prompt", messages_field="messages",
+    # no reference: allowed in a row (SFT-only rows, reward-model rows); load_data refuses it for verifiers
+    p = row_to_prompt({"prompt": "q", "answer": "1"}, uid="0", prompt_field="prompt", messages_field="messages",
                       reference_field="reference", verifier_field="verifier", default_verifier="math")
+    assert p.reference is None
+
+
+def test_chat_row_ending_with_the_answer_is_an_sft_target():
+    row = {"messages": [{"role": "user", "content": "2+2"}, {"role": "assistant", "content": "4"}], "reference": "4"}
+    p = row_to_prompt(row, uid="0", prompt_field="prompt", messages_field="messages", reference_field="reference",
+                      verifier_field="verifier", default_verifier="math", system_prompt="Be brief.")
+    assert p.solution == "4" and [m["role"] for m in p.messages] == ["system", "user"]
+
+
+def test_long_prompts_are_found_at_load_time_with_the_row_id():
+    tok = build_tokenizer()
+    task = ArithmeticTask(3, 50, seed=0, split="train")
+    with pytest.raises(DataError, match=r"training prompt train-\d+ has \d+ tokens > data.max_prompt_tokens=6; "
+                                        r".*data.on_long_prompt=drop"):
+        LengthChecked(task, tok, 6, "error", "training")
+    kept = LengthChecked(task, tok, 6, "drop", "training")
+    assert 0 < len(kept) < 50 and kept.dropped == 50 - len(kept)
+    assert all(len(encode_prompt(tok, kept[i], 6)) <= 6 for i in range(len(kept)))
+    assert "dropped as longer than data.max_prompt_tokens" in kept.describe()
+    with pytest.raises(DataError, match="every training prompt is longer"):
+        LengthChecked(task, tok, 2, "drop", "training")
 
 
 def test_chat_template_is_applied():

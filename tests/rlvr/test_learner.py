@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rlvr.config import AlgorithmConfig, TrainerConfig
-from rlvr.learner import Learner, lr_lambda
+from rlvr.learner import Learner, build_backend
+from rlvr.learner.torch_backend import lr_lambda
 from rlvr.models import load_model, load_tokenizer
 from rlvr.rollout import SamplingParams, build_engine
 
@@ -28,7 +29,8 @@ def _learner(model, micro: int, mini_steps: int = 1, aggregation: str = "token_m
                             optimizer_steps_per_batch=mini_steps)
     trainer.optim.lr = 1e-4  # Adam normalizes: a larger step magnifies float rounding in near-zero gradients
     algo = AlgorithmConfig(group_size=4, aggregation=aggregation, num_iterations=iterations)
-    return Learner(model, algo, trainer, max_new_tokens=6, temperature=1.0, dtype="fp32")
+    return Learner(build_backend("torch", model, trainer, algo), algo, trainer, max_new_tokens=6, temperature=1.0,
+                   dtype="fp32")
 
 
 @pytest.mark.parametrize("aggregation", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"])
@@ -77,7 +79,8 @@ def test_lr_schedules():
 def test_bf16_autocast_update_runs(setup):
     model, batch = setup
     trainer = TrainerConfig(total_steps=1, prompts_per_step=2, micro_batch_size=4)
-    learner = Learner(copy.deepcopy(model), AlgorithmConfig(group_size=4), trainer, 6, 1.0, dtype="bf16")
+    algo = AlgorithmConfig(group_size=4)
+    learner = Learner(build_backend("torch", copy.deepcopy(model), trainer, algo), algo, trainer, 6, 1.0, dtype="bf16")
     stats = learner.update(batch, torch.linspace(-1, 1, 8), batch.completion_mask, None, seed=0)
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
     assert next(learner.model.parameters()).dtype == torch.float32  # fp32 master weights

@@ -1,6 +1,9 @@
-"""The loop's dynamic sampling: zero-variance groups dropped and refilled, with a cap."""
+"""The loop: dynamic sampling (zero-variance groups dropped and refilled, with a cap), and the
+engine protocol's call order (wake -> one weight sync per version -> generate -> sleep) with
+stale weights refused."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rlvr.config import TrainConfig
@@ -9,24 +12,47 @@ from rlvr.loop import Loop
 from rlvr.models.tiny import build_tokenizer
 from rlvr.parts import Parts
 from rlvr.rewards import RewardResult
-from rlvr.rollout.base import RolloutBatch
+from rlvr.rollout.base import RolloutBatch, StaleWeightsError
 from rlvr.run_dir import RunDir
 
 
 class FakeEngine:
     """Completion text = the prompt's uid; G copies per prompt."""
 
-    pad_id = 0
+    pad_id, eos_id = 0, 1
 
     def __init__(self, tokenizer):
-        self.tokenizer, self.calls = tokenizer, []
+        self.tokenizer, self.calls, self.log = tokenizer, [], []
+        self.weight_version = -1
 
-    def generate(self, prompts, params):
+    def update_weights(self, source, version):
+        self.log.append(("update", version))
+        self.weight_version = version
+
+    def wake(self):
+        self.log.append(("wake",))
+
+    def sleep(self):
+        self.log.append(("sleep",))
+
+    def close(self):
+        self.log.append(("close",))
+
+    def generate(self, prompts, params, seeds=None):
+        assert seeds is not None and len(seeds) == len(prompts)
         self.calls.append(len(prompts))
+        self.log.append(("generate", self.weight_version))
         n = len(prompts) * params.n
         ids = torch.ones((n, 3), dtype=torch.long)
         return RolloutBatch(ids, torch.ones_like(ids), ids.clone(), torch.ones((n, 3)), torch.zeros((n, 3)),
-                            torch.zeros(n, dtype=torch.bool), [str(i) for i in range(n)])
+                            torch.zeros(n, dtype=torch.bool), [str(i) for i in range(n)], self.weight_version)
+
+
+class StaleEngine(FakeEngine):
+    """A sync that silently does not happen."""
+
+    def update_weights(self, source, version):
+        self.log.append(("update", version))
 
 
 class FakeScorer:
@@ -45,14 +71,14 @@ class OrderedTask(ArithmeticTask):
         return type(p)(messages=p.messages, verifier=p.verifier, reference=p.reference, uid=f"train-{index}")
 
 
-def _loop(tmp_path, drop: bool, refills: int) -> tuple[Loop, FakeEngine]:
+def _loop(tmp_path, drop: bool, refills: int, engine_cls=FakeEngine) -> tuple[Loop, FakeEngine]:
     cfg = TrainConfig()
     cfg.algorithm.group_size, cfg.algorithm.drop_zero_variance, cfg.algorithm.max_refill_rounds = 2, drop, refills
     cfg.trainer.prompts_per_step = 4
     tok = build_tokenizer()
-    engine = FakeEngine(tok)
+    engine = engine_cls(tok)
     task = OrderedTask(3, 1000, 0, "train")
-    parts = Parts(None, tok, None, engine, FakeScorer(), None, task, OrderedTask(3, 2, 0, "eval"), None)
+    parts = Parts(object(), tok, None, engine, FakeScorer(), None, task, OrderedTask(3, 2, 0, "eval"), None)
     loop = Loop(cfg, parts, RunDir(tmp_path, cfg.logger))
     loop.stream._order = list(range(1000))  # in order: even, odd, even, odd, ...
     return loop, engine
@@ -60,13 +86,13 @@ def _loop(tmp_path, drop: bool, refills: int) -> tuple[Loop, FakeEngine]:
 
 def test_without_dropping_every_group_is_kept(tmp_path):
     loop, engine = _loop(tmp_path, drop=False, refills=2)
-    s = loop.sample()
+    s = loop.sample(1)
     assert len(s.rollouts) == 8 and s.zero_variance_frac == 0.5 and engine.calls == [4]
 
 
 def test_zero_variance_groups_are_refilled(tmp_path):
     loop, engine = _loop(tmp_path, drop=True, refills=5)
-    s = loop.sample()
+    s = loop.sample(1)
     # prompts 0-3: 0 and 2 kept; refill 4-5: 4 kept; refill 6: kept -> 4 groups
     assert engine.calls == [4, 2, 1] and len(s.rollouts) == 8 and s.refill_rounds == 2
     assert all(int(p.uid.split("-")[1]) % 2 == 0 for p in s.prompts)
@@ -75,5 +101,23 @@ def test_zero_variance_groups_are_refilled(tmp_path):
 
 def test_refill_is_capped(tmp_path):
     loop, engine = _loop(tmp_path, drop=True, refills=1)
-    s = loop.sample()
+    s = loop.sample(1)
     assert engine.calls == [4, 2] and len(s.rollouts) == 6 and s.refill_rounds == 1
+
+
+def test_weights_are_synced_once_per_step_before_generating(tmp_path):
+    loop, engine = _loop(tmp_path, drop=True, refills=5)
+    loop.sample(1)
+    # one push of version 0 (the learner's state before step 1), then three rounds on those weights
+    assert engine.log == [("wake",), ("update", 0), ("generate", 0), ("sleep",),
+                          ("wake",), ("generate", 0), ("sleep",), ("wake",), ("generate", 0), ("sleep",)]
+    engine.log.clear()
+    loop.sample(2)
+    assert engine.log[:3] == [("wake",), ("update", 1), ("generate", 1)]
+
+
+def test_a_sync_that_did_not_happen_stops_the_run(tmp_path):
+    loop, engine = _loop(tmp_path, drop=False, refills=0, engine_cls=StaleEngine)
+    with pytest.raises(StaleWeightsError, match="the weight sync failed"):
+        loop.sample(1)
+    assert engine.log[-1] == ("sleep",)  # the engine is put back to sleep even so

@@ -17,7 +17,8 @@ from .conftest import REPO, train_command
 
 THREADS = "trainer.threads=1"
 # The smoke run exercises the reference model and the k3 KL term (beta > 0) and two reward sources.
-SMOKE = (THREADS, "trainer.total_steps=6", "reward=verifier_format", "algorithm.beta=0.04")
+SMOKE = (THREADS, "trainer.total_steps=6", "reward=verifier_format", "algorithm.beta=0.04",
+         "model.sft.steps=300")  # a warm-up long enough that some completions earn reward
 
 
 def _run(cmd, env, timeout=600):

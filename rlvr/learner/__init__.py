@@ -1,0 +1,12 @@
+"""The learner: backends that own the policy (`base.Backend`), memory-light log-probs, the update."""
+from rlvr.learner.base import BACKENDS, Backend, register_backend
+from rlvr.learner.logprobs import token_log_probs, token_logprobs
+from rlvr.learner.update import Learner, autocast_dtype, total_optimizer_steps
+
+__all__ = ["Backend", "BACKENDS", "register_backend", "build_backend", "Learner", "token_log_probs",
+           "token_logprobs", "autocast_dtype", "total_optimizer_steps"]
+
+
+def build_backend(name: str, model, trainer, algo) -> Backend:
+    """The backend registered as ``trainer.backend``, owning ``model`` for this run's optimizer steps."""
+    return BACKENDS.lookup(name)(model, trainer.optim, total_optimizer_steps(algo, trainer), trainer=trainer)

@@ -1,0 +1,84 @@
+"""Per-token log-probs and entropies from a causal LM without [tokens, vocabulary] copies.
+
+`token_log_probs` is a selective log-softmax: ``z[id] / T - logsumexp(z / T)``,
+computed over chunks of tokens, with a hand-written backward that recomputes the
+softmax chunk by chunk. The only full-size tensors are the model's own logits and,
+during backward, their gradient; no scaled, upcast or log-softmaxed copy of the
+logits is ever kept for autograd. The entropy of each token's distribution comes out
+of the same pass (no gradient).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import torch
+
+from rlvr.rollout.base import RolloutBatch
+
+__all__ = ["token_log_probs", "token_logprobs"]
+
+_CHUNK_ELEMENTS = 1 << 24  # ~64 MB of float32 per chunk
+
+
+def _chunks(rows: int, width: int, vocab: int):
+    """(row, start, stop) slices over a [rows, width, vocab] tensor, about 16M logits each (views, no copies)."""
+    step = max(1, _CHUNK_ELEMENTS // max(1, vocab))
+    for i in range(rows):
+        for s in range(0, width, step):
+            yield i, s, min(s + step, width)
+
+
+class _SelectiveLogSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, ids: torch.Tensor, temperature: float):  # type: ignore[override]
+        rows, width, vocab = logits.shape
+        logp, lse, entropy = (torch.empty(rows, width, dtype=torch.float32, device=logits.device) for _ in range(3))
+        for i, s, e in _chunks(rows, width, vocab):
+            z = logits[i, s:e].float() / temperature
+            chunk_lse = torch.logsumexp(z, dim=-1)
+            lse[i, s:e] = chunk_lse
+            logp[i, s:e] = z.gather(-1, ids[i, s:e].unsqueeze(-1)).squeeze(-1) - chunk_lse
+            entropy[i, s:e] = chunk_lse - (torch.softmax(z, dim=-1) * z).sum(-1)
+        ctx.save_for_backward(logits, ids, lse)
+        ctx.temperature = temperature
+        ctx.mark_non_differentiable(entropy)
+        return logp, entropy
+
+    @staticmethod
+    def backward(ctx, grad_logp: torch.Tensor, _grad_entropy: Optional[torch.Tensor]):  # type: ignore[override]
+        logits, ids, lse = ctx.saved_tensors
+        t = ctx.temperature
+        grad = torch.empty_like(logits)
+        g = grad_logp.float()
+        for i, s, e in _chunks(*logits.shape):
+            gs = g[i, s:e].unsqueeze(-1)
+            d = torch.exp(logits[i, s:e].float() / t - lse[i, s:e].unsqueeze(-1)).mul_(-gs)
+            d.scatter_add_(-1, ids[i, s:e].unsqueeze(-1), gs)
+            grad[i, s:e] = d.div_(t).to(grad.dtype)
+        return grad, None, None
+
+
+def token_log_probs(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 1.0
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs, entropies), both [N, T] float32, of ``ids`` under ``softmax(logits / temperature)``."""
+    return _SelectiveLogSoftmax.apply(logits, ids, float(temperature))  # [N, T, V] logits
+
+
+def token_logprobs(forward: Callable[..., Any], batch: RolloutBatch, temperature: float,
+                   dtype: Optional[torch.dtype] = None, device: Optional[torch.device] = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs, entropies) [N, C] of a rollout batch's completion tokens at the sampling temperature.
+
+    ``forward`` is the policy (a module or a backend's forward); only the completion
+    positions' logits are computed (``logits_to_keep``).
+    """
+    if device is None:
+        device = next(forward.parameters()).device if isinstance(forward, torch.nn.Module) else torch.device("cpu")
+    batch = batch.to(device)
+    ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)
+    mask = torch.cat([batch.prompt_mask, batch.completion_mask.long()], dim=1)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    width = batch.completion_ids.shape[1]
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        logits = forward(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1).logits
+    return token_log_probs(logits[:, :-1], batch.completion_ids, temperature)

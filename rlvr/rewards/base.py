@@ -1,0 +1,64 @@
+"""The reward-source protocol and the registry of source kinds (``reward.sources[i].kind``).
+
+A source scores (prompts, completions) and returns one reward and one reason per
+completion, plus, for sources that can decide it, whether each completion *passed*:
+
+    verifier   a verifier's verdicts (the row's own verifier, or one named verifier for
+               every row), scored in `VerifierPool` workers with hard deadlines; it
+               decides `passed` (verdict ``correct``)
+    model      a learned reward model's scalar score; it never decides `passed`
+
+pass@1 and pass@k are reported only where some source decides `passed`; otherwise
+evaluation reports the mean reward per source.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+import torch
+
+from rlvr.data.schema import Prompt
+from rlvr.registry import Registry
+
+__all__ = ["SourceScores", "RewardSource", "SourceContext", "SOURCE_KINDS", "register_source_kind"]
+
+
+@dataclass
+class SourceScores:
+    rewards: torch.Tensor  # [N] float32 raw rewards of this source
+    reasons: list[str]  # [N] short reason codes (verdicts; `scored` for a model)
+    passed: Optional[torch.Tensor] = None  # [N] bool where the source decides pass/fail, else None
+
+
+class RewardSource(Protocol):
+    label: str  # unique name in metrics: reward/<label>/mean, verdict/<label>/<reason>
+    weight: float
+    decides_pass: bool
+
+    def score(self, prompts: Sequence[Prompt], completions: Sequence[str]) -> SourceScores: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SourceContext:
+    """What sources share: the verifier pool settings and the learner's device."""
+
+    workers: int
+    timeout: float
+    device: torch.device
+    pool: Any = None  # one VerifierPool shared by every verifier source, started on first need
+
+    def verifier_pool(self):
+        if self.pool is None:
+            from verifiers.runtime import VerifierPool
+
+            self.pool = VerifierPool(workers=self.workers, timeout=self.timeout)
+        return self.pool
+
+
+SOURCE_KINDS: Registry[Callable[..., RewardSource]] = Registry("reward.sources[].kind")
+register_source_kind = SOURCE_KINDS.register
+SOURCE_KINDS.register_lazy("verifier", "rlvr.rewards.verifier:VerifierSource")
+SOURCE_KINDS.register_lazy("model", "rlvr.rewards.model:RewardModelSource")
