@@ -289,11 +289,15 @@ WRITERS: dict[str, tuple[str, Callable[[Any, Iterable[dict[str, Any]]], None]]] 
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early on an output path of unknown type or in a missing directory."""
+    """Fail early on an output path of unknown type; create its directory (``runs/`` in a fresh clone)."""
     path = Path(path)
     _suffix(path, WRITERS)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot create directory {path.parent} ({exc.strerror})") from None
     if not path.parent.resolve().is_dir():
-        raise DataFileError(f"{path}: directory {path.parent} does not exist")
+        raise DataFileError(f"{path}: {path.parent} is not a directory")
     return path
 
 

@@ -131,7 +131,7 @@ def test_missing_field_exits_2_listing_fields(tmp_path, capsys):
         (["exact", "--input", "{tmp}/missing.jsonl", "--summary-only"], "missing.jsonl: no such file"),
         (["exact", "--input", "{tmp}/data.txt", "--summary-only"], "unsupported file type '.txt'"),
         (["exact", "--input", "{src}"], "give --output FILE, or --summary-only"),
-        (["exact", "--input", "{src}", "--output", "{tmp}/no/dir/out.jsonl"], "does not exist"),
+        (["exact", "--input", "{src}", "--output", "{src}/out.jsonl"], "cannot create directory"),
         (["exact", "--input", "{src}", "--output", "{tmp}/out.xlsx"], "unsupported file type '.xlsx'"),
     ],
 )
@@ -142,6 +142,12 @@ def test_usage_errors_exit_2_with_one_clear_line(tmp_path, capsys, argv, message
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert out == ""
+
+
+def test_output_directory_is_created(tmp_path, capsys):
+    src = write_input(tmp_path / "in.jsonl", ROWS)
+    code, _, _ = run(capsys, "exact", "--input", src, "--output", tmp_path / "runs" / "new" / "out.jsonl")
+    assert code == 0 and (tmp_path / "runs" / "new" / "out.jsonl").exists()
 
 
 def test_unknown_verifier_lists_builtins(tmp_path, capsys):
