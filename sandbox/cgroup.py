@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["probe", "delegated", "WorkerCgroup"]
+__all__ = ["probe", "delegated", "WorkerCgroup", "remove_worker_leaf"]
 
 _NEEDED = ("memory", "pids")
 
@@ -76,8 +76,8 @@ def delegated(mountinfo: str = "/proc/self/mountinfo", cgroup_file: str = "/proc
             reasons.append(f"{directory}: {', '.join(missing)} not {where} "
                            f"(controllers: {' '.join(sorted(available)) or 'none'})")
             continue
-        if not os.access(directory, os.W_OK | os.X_OK):
-            reasons.append(f"{directory}: not writable by uid {os.geteuid()}")
+        if not (os.access(directory, os.W_OK | os.X_OK) and os.access(os.path.join(directory, "cgroup.procs"), os.W_OK)):
+            reasons.append(f"{directory}: not writable by uid {os.geteuid()} (moving a process needs cgroup.procs)")
             continue
         return directory
     raise OSError(1, "no delegated cgroup v2 with memory and pids: " + ("; ".join(reasons) or "none of ours"))
@@ -153,3 +153,16 @@ class WorkerCgroup:
             self._write("cgroup.kill", "1")
         except OSError:
             pass
+
+
+def remove_worker_leaf(pid: int) -> None:
+    """Remove a dead worker's leaf (best effort: it is empty once its processes are gone)."""
+    try:
+        leaf = os.path.join(delegated(), f"rlvr-sbx-worker-{pid}")
+        cgroup_kill = os.path.join(leaf, "cgroup.kill")
+        if os.path.exists(cgroup_kill):
+            with open(cgroup_kill, "w") as fh:
+                fh.write("1")
+        os.rmdir(leaf)
+    except OSError:
+        pass

@@ -6,8 +6,12 @@
     >>> result.status, result.stdout
     ('ok', '42\\n')
 
-Workers are started lazily with ``subprocess`` (a clean interpreter, never a fork of
-the calling process) and replaced if one dies. ``run`` blocks the calling thread;
+Workers are started with ``subprocess`` (a clean interpreter, never a fork of the
+calling process) and replaced if one dies. The first starts with the pool and runs a
+program that imports standard modules the worker has not loaded itself, so a host
+where the sandbox cannot work (a runtime directory the sandbox uid cannot read, a
+layer that fails inside the worker) is refused at start, never program by program;
+the others start on first use. ``run`` blocks the calling thread;
 at most ``workers`` runs are in flight at once, whatever the number of callers.
 """
 from __future__ import annotations
@@ -38,6 +42,8 @@ __all__ = ["SandboxPool", "Prepared"]
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKER_SLACK_S = 15.0  # beyond the run's own wall limit, before a silent worker is presumed stuck
+# Modules no warm worker preloads, from Python's own directories and /usr/lib (ctypes needs libffi).
+_SMOKE = b"import socket, subprocess, json, collections, ctypes, hashlib, decimal\nprint('ok')"
 
 
 class Prepared:
@@ -107,6 +113,9 @@ class _Worker:
         for stream in (self.proc.stdin, self.proc.stdout):
             stream.close()
         shutil.rmtree(self.tmp_root, ignore_errors=True)
+        if "cgroup" in self.plan:
+            from sandbox.cgroup import remove_worker_leaf
+            remove_worker_leaf(self.proc.pid)
 
 
 class SandboxPool:
@@ -144,6 +153,25 @@ class SandboxPool:
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
         self._closed = False
+        self._smoke_check()
+
+    def _smoke_check(self) -> None:
+        """Start the first worker and run one import-only program in it; raise
+        ``IsolationError`` (naming what failed) if that does not work."""
+        slot = self._idle.get()
+        try:
+            worker = self._start()
+        except IsolationError:
+            self._idle.put(slot)
+            self.close()
+            raise
+        self._idle.put(worker)
+        result = self.run(ExecRequest(Program("python", {"main.py": _SMOKE}), limits=Limits(wall_s=10.0)))
+        if result.status != "ok" or result.stdout != "ok\n":
+            self.close()
+            raise IsolationError(f"refusing to start: a program importing standard modules fails in the sandbox "
+                                 f"with layers {', '.join(sorted(self.plan))} ({result.status}: "
+                                 f"{(result.stderr or result.detail)[-600:]})")
 
     @property
     def layers(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from sandbox import capabilities, cgroup
 def _tree(tmp_path, controllers: str, subtree: str, own: str = "/"):
     (tmp_path / "cgroup.controllers").write_text(controllers + "\n")
     (tmp_path / "cgroup.subtree_control").write_text(subtree + "\n")
+    (tmp_path / "cgroup.procs").write_text("")
     mountinfo = tmp_path / "mountinfo"
     mountinfo.write_text(f"36 25 0:31 / {tmp_path} rw,relatime shared:10 - cgroup2 cgroup2 rw\n"
                          "37 25 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")
