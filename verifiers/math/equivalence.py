@@ -199,8 +199,13 @@ def _assignment_value(rel: sympy.Basic) -> sympy.Basic | None:
         return lhs
     if isinstance(lhs, AppliedUndef) and all(isinstance(arg, sympy.Symbol) for arg in lhs.args):
         return rhs  # a function definition: g(x) = 2x + 5
-    if isinstance(lhs, sympy.Expr) and isinstance(rhs, sympy.Expr) and _expr_equal(lhs, rhs, Tolerance()):
-        return rhs  # a simplification chain: (x+3)^2 = x^2 + 6x + 9
+    return None
+
+
+def _chain_value(rel: sympy.Basic) -> sympy.Basic | None:
+    """``(x+3)^2 = x^2 + 6x + 9`` -> its right side: an identity states a simplification."""
+    if isinstance(rel, sympy.Eq) and isinstance(rel.lhs, sympy.Expr) and isinstance(rel.rhs, sympy.Expr):
+        return rel.rhs if _expr_equal(rel.lhs, rel.rhs, Tolerance()) else None
     return None
 
 
@@ -355,6 +360,8 @@ def _relation_vs_any(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
         return _relations_equal(a, b, tol)
     rel, other = (a, b) if _is_relation(a) else (b, a)
     value = _assignment_value(rel)
+    if value is None:
+        value = _chain_value(rel)
     if value is not None:
         return equivalent(value, other, tol)
     if isinstance(other, sympy.Set):

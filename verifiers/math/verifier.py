@@ -13,6 +13,7 @@ from verifiers.math.answer_forms import approximation, choice_with_value
 from verifiers.math.extract import extract_candidates, extract_reference
 from verifiers.math.literals import Number, parse_number
 from verifiers.math.normalize import Normalized, normalize_answer
+from verifiers.math.reorder import same_terms
 from verifiers.registry import register
 
 __all__ = ["MathVerifier", "MathOptions", "compare_symbolic"]
@@ -261,7 +262,7 @@ class MathVerifier(BaseVerifier):
         if _is_words(ref.text) or _is_words(pred.text):
             return "different", ""
         ref, pred = Normalized(_last_link(ref.text), ref.percent), Normalized(_last_link(pred.text), pred.percent)
-        if _squash(ref.text) == _squash(pred.text):
+        if _squash(ref.text) == _squash(pred.text) or ref.percent == pred.percent and same_terms(ref.text, pred.text):
             return "equal", ""
         fast = self._compare_number_lists(ref, pred)
         if fast is not None:
