@@ -273,9 +273,11 @@ def check_names(cfg: TrainConfig) -> None:
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
     for i, src in enumerate(cfg.reward.sources):
-        if src.kind == "verifier":
-            name = cfg.data.verifier if src.name == "verifier" else src.name
-            check_verifier(f"reward.sources[{i}]", name, src.options)
+        if src.kind == "verifier" and src.name == "verifier":
+            check_verifier(f"data.verifier (reward.sources[{i}] scores each row with it)", cfg.data.verifier,
+                           src.options)
+        elif src.kind == "verifier":
+            check_verifier(f"reward.sources[{i}]", src.name, src.options)
         elif src.kind == "model" and not src.path:
             raise ConfigError(f"reward.sources[{i}] ({src.name}) is kind model: set its path to a reward-model "
                               f"directory")

@@ -72,6 +72,16 @@ def test_wrong_type_is_an_error():
     (["algorithm.group_size=1"], "at least 2 completions"),
     (["algorithm.aggregation=mean"], "choose one of token_mean"),
     (["trainer.eval.k=8", "trainer.eval.num_samples=4"], "raise num_samples"),
+    (["rollout.engine=vlm"], "unknown rollout.engine 'vlm'; registered: hf"),
+    (["trainer.backend=deepspeed2"], "unknown trainer.backend 'deepspeed2'; registered: .*torch"),
+    (["algorithm.advantage=ppo"], "unknown algorithm.advantage 'ppo'; registered: grpo, rloo"),
+    (["algorithm.loss=huber"], "unknown algorithm.loss 'huber'"),
+    (["data.source=gsm8k"], "unknown data.source 'gsm8k'; registered: arithmetic, coding, file"),
+    (["data.verifier=maths"], "data.verifier .*: unknown verifier 'maths'; known verifiers: .*math"),
+    (["reward=verifier_format", "+reward.sources.1.options.patern=x"], r"reward.sources\[1\]: .*no option\(s\) patern"),
+    (["reward.sources.0.kind=judge"], r"unknown reward.sources\[\].kind 'judge'; registered: model, verifier"),
+    (["reward.sources.0.kind=model"], r"reward.sources\[0\] \(verifier\) is kind model: set its path"),
+    (["data.on_long_prompt=truncate"], "choose one of error, drop"),
 ])
 def test_inconsistent_settings_name_the_fix(overrides, fix):
     cfg = _compose(*overrides)
@@ -93,3 +103,12 @@ def test_unknown_key_in_a_yaml_file_is_an_error(tmp_path):
     with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
         with pytest.raises(ConfigCompositionException, match="loss_agg_mode"):
             compose(config_name="config")
+
+
+def test_real_model_runs_get_the_schema_defaults_not_the_toy_preset():
+    real, schema, toy = _compose("model=local", "model.path=/models/m"), TrainConfig(), _compose()
+    for key in ("rollout.max_new_tokens", "trainer.optim.lr", "trainer.optim.warmup_steps", "trainer.threads",
+                "trainer.micro_batch_size", "trainer.total_steps", "rollout.hf.batch_size", "model.sft.steps"):
+        assert OmegaConf.select(OmegaConf.structured(real), key) == OmegaConf.select(OmegaConf.structured(schema), key), key
+    assert real.rollout.max_new_tokens == 256 and real.trainer.optim.lr == 1e-6 and real.model.sft.steps == 0
+    assert toy.rollout.max_new_tokens == 16 and toy.trainer.optim.lr == 1e-4 and toy.model.sft.steps == 1000

@@ -76,3 +76,39 @@ def test_engine_registry(engine):
     assert "hf" in ENGINES
     with pytest.raises(KeyError, match="hf"):
         build_engine("vllm-not-here", engine.model, engine.tokenizer)
+
+
+def test_completions_do_not_depend_on_batch_composition_or_split(engine):
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=6)
+    prompts = _prompts(engine)
+    together = engine.generate(prompts, params, seeds=[11, 12])
+    engine.batch_size = 1  # one sequence per decode batch
+    try:
+        alone = engine.generate(prompts[1:], params, seeds=[12])
+    finally:
+        engine.batch_size = 64
+    assert together.texts[2:] == alone.texts
+    torch.testing.assert_close(together.logprobs[2:, :alone.logprobs.shape[1]], alone.logprobs)
+
+
+def test_weight_version_is_stamped_and_protocol_calls_are_safe(engine):
+    class Source:
+        module = engine.model
+
+    engine.wake()
+    engine.update_weights(Source(), version=7)
+    out = engine.generate(_prompts(engine), SamplingParams(n=1, max_new_tokens=2), seeds=[0, 1])
+    engine.sleep()
+    engine.close()
+    assert out.weight_version == 7 and engine.model is Source.module
+
+
+def test_choosing_an_engine_imports_only_that_engine(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from rlvr.config import TrainConfig, validate; from rlvr.rollout import ENGINES; "
+            "validate(TrainConfig()); assert 'rlvr.rollout.hf' not in sys.modules; ENGINES.lookup('hf'); "
+            "assert 'rlvr.rollout.hf' in sys.modules; "
+            "assert not any(m.split('.')[0] in ('vllm', 'deepspeed') for m in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
