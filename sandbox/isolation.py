@@ -309,7 +309,7 @@ def refusal(plan: frozenset[str]) -> str | None:
     if not {"landlock", "fsroot"} & plan:
         return ("refusing to run untrusted programs without a filesystem boundary: neither Landlock (Linux >= 5.13 "
                 "with landlock in the lsm= list) nor the private root (a mount namespace: CAP_SYS_ADMIN, or "
-                "unprivileged user namespaces) is available, so a program could read and overwrite any "
+                "unprivileged user namespaces) is in force, so a program could read and overwrite any "
                 "world-writable file; fix: enable Landlock, or allow mount namespaces")
     if not {"netns", "seccomp"} & plan:
         return ("refusing to run untrusted programs without a network boundary: neither a network namespace nor "
