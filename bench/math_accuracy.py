@@ -13,9 +13,13 @@ Math-Verify's published cases, each beside Math-Verify.
     and of ours, ``verify(completion=pred, reference=gold)`` with reward > 0 meaning 1;
     then every case where we disagree with the expected verdict.
 (c) ``bench/cases/realistic_completions.jsonl`` (long completions in the endings of the
-    common model families, see bench/math_realistic_gen.py): agreement with the labels,
-    ours and Math-Verify default (``verify(parse(reference), parse(completion))``), per
-    ending convention, and every case where ours disagrees with the label.
+    common model families, see bench/math_realistic_gen.py) and
+    ``bench/cases/realistic_heldout.jsonl`` (phrasings the rules were not tuned on, see
+    bench/math_realistic_heldout.py): agreement with the labels, ours and Math-Verify
+    default (``verify(parse("$reference$"), parse(completion))``: a bare reference is put
+    in ``$...$`` as Math-Verify's documentation writes gold answers), per ending
+    convention, and every case where ours disagrees with the label. The own case file
+    (a) is scored by Math-Verify the same way, for comparison.
 The last line is ``SUMMARY own=.. own_mv=.. realistic=.. realistic_mv=.. mv_default=.. ours_on_mv=..``.
 """
 from __future__ import annotations
@@ -25,13 +29,13 @@ import collections
 import sys
 import time
 
-from math_common import (load_own_cases, load_ours, load_realistic, mv_default, our_verdict, parse_opts,
-                         short)
+from math_common import (HELDOUT_FILE, REALISTIC_FILE, load_own_cases, load_ours, load_realistic, mv_default,
+                         mv_on_reference, our_verdict, parse_opts, short)
 
 
 def _mv_or_none():
     try:
-        return mv_default()
+        return mv_on_reference(mv_default())
     except ImportError:
         return None
 
@@ -63,8 +67,8 @@ def run_own(ours, guard_s: float, mv=None) -> tuple[int, int, int | None]:
     return passed, len(cases), mv_passed
 
 
-def run_realistic(ours, guard_s: float, mv=None) -> tuple[int, int, int | None]:
-    cases = load_realistic()
+def run_realistic(ours, guard_s: float, mv=None, path=REALISTIC_FILE, title="realistic completions"):
+    cases = load_realistic(path)
     per_cat: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
     failures = []
     t0 = time.perf_counter()
@@ -79,7 +83,7 @@ def run_realistic(ours, guard_s: float, mv=None) -> tuple[int, int, int | None]:
     ours_ok = sum(r[0] for r in per_cat.values())
     mv_ok = sum(r[2] for r in per_cat.values()) if mv is not None else None
     false_pos = sum(1 for case, got, *_ in failures if got == 1)
-    print(f"\n== realistic completions: {n} labelled ({sum(c.label for c in cases)} correct), {time.perf_counter() - t0:.1f}s")
+    print(f"\n== {title}: {n} labelled ({sum(c.label for c in cases)} correct), {time.perf_counter() - t0:.1f}s")
     print(f"  ours agrees with the label: {ours_ok}/{n} ({100 * ours_ok / n:.1f}%), {false_pos} false positives")
     if mv_ok is not None:
         mv_fp = sum(1 for c in cases if mv(c.reference, c.completion) == 1 and c.label == 0)
@@ -152,6 +156,8 @@ def main() -> int:
     if (args.realistic_only or not only) and ours is not None:
         ok, n, mv_ok = run_realistic(ours, args.guard, mv)
         summary += [f"realistic={ok}/{n}", f"realistic_mv={mv_ok}/{n}"]
+        ok, n, mv_ok = run_realistic(ours, args.guard, mv, HELDOUT_FILE, "realistic held-out (phrasings not tuned on)")
+        summary += [f"heldout={ok}/{n}", f"heldout_mv={mv_ok}/{n}"]
     if args.mv_only or not only:
         mv_ok, n, ours_ok = run_mv(ours, args.guard)
         summary.append(f"mv_default={mv_ok}/{n}")

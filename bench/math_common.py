@@ -18,6 +18,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 CASE_FILE = BENCH / "cases" / "math_cases.jsonl"
 REALISTIC_FILE = BENCH / "cases" / "realistic_completions.jsonl"
+HELDOUT_FILE = BENCH / "cases" / "realistic_heldout.jsonl"
 CACHE = BENCH / ".cache"
 
 if str(REPO) not in sys.path:
@@ -146,6 +147,19 @@ def mv_default() -> Callable[[str, str], int]:
             return int(bool(verify(parse(gold), parse(pred))))
         except Exception:
             return 0
+
+    return call
+
+
+def mv_on_reference(mv: Callable[[str, str], int]) -> Callable[[str, str], int]:
+    """Math-Verify given a bare reference the way its documentation writes gold answers:
+    in ``$...$`` (its parser reads LaTeX only inside delimiters; a bare ``\\frac{3}{4}``
+    or ``(2, -1)`` would otherwise be read as its last number). References that already
+    carry ``$`` or a box are passed as they are."""
+
+    def call(reference: str, completion: str) -> int:
+        wrapped = reference if "$" in reference or "\\boxed" in reference else f"${reference}$"
+        return mv(wrapped, completion)
 
     return call
 

@@ -1,9 +1,10 @@
 """The realistic-completion case file: well-formed, generated from its templates, and
 every case scored as labelled.
 
-Cases live in ``bench/cases/realistic_completions.jsonl`` (``id``, ``category``,
-``completion``, ``reference``, ``label``, ``note``), written by
-``bench/math_realistic_gen.py``; ``python bench/math_accuracy.py --realistic-only``
+Cases live in ``bench/cases/realistic_completions.jsonl`` and
+``bench/cases/realistic_heldout.jsonl`` (``id``, ``category``, ``completion``,
+``reference``, ``label``, ``note``), written by ``bench/math_realistic_gen.py`` and
+``bench/math_realistic_heldout.py``; ``python bench/math_accuracy.py --realistic-only``
 prints the same results beside Math-Verify's.
 """
 from __future__ import annotations
@@ -18,8 +19,9 @@ import pytest
 from verifiers import get_verifier
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-CASE_FILE = BENCH / "cases" / "realistic_completions.jsonl"
-CASES = [json.loads(line) for line in CASE_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+FILES = {"realistic_completions.jsonl": "math_realistic_gen.py", "realistic_heldout.jsonl": "math_realistic_heldout.py"}
+CASES = [json.loads(line) for name in FILES for line in (BENCH / "cases" / name).read_text(encoding="utf-8").splitlines()
+         if line.strip()]
 
 
 @lru_cache(maxsize=1)
@@ -38,12 +40,14 @@ def test_case_file_is_well_formed():
     assert not [cat for cat, seen in labels.items() if seen != {0, 1}], "a category without both labels"
 
 
-def test_case_file_is_what_the_generator_writes():
-    spec = importlib.util.spec_from_file_location("math_realistic_gen", BENCH / "math_realistic_gen.py")
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_case_file_is_what_the_generator_writes(name):
+    script = BENCH / FILES[name]
+    spec = importlib.util.spec_from_file_location(script.stem, script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.render(module.generate()) == CASE_FILE.read_text(encoding="utf-8"), (
-        "out of date: run python bench/math_realistic_gen.py")
+    assert module.render(module.generate()) == (BENCH / "cases" / name).read_text(encoding="utf-8"), (
+        f"out of date: run python bench/{FILES[name]}")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
