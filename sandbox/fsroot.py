@@ -44,6 +44,8 @@ def plan_binds(read: Iterable[str], devices: Iterable[str]) -> tuple[list[str], 
     wanted, links = set(), []
     for path in read:
         path = os.path.normpath(path)
+        if os.path.realpath(path) == "/":
+            raise OSError(22, "refusing to bind / into the private root (a runtime path resolves to /)")
         if os.path.islink(path):
             links.append((path, os.readlink(path)))
             path = os.path.realpath(path)

@@ -65,3 +65,15 @@ def test_symlinks_are_recreated_and_nested_paths_need_no_bind_of_their_own(tmp_p
     binds, links, _ = plan_binds([str(tmp_path / "usr"), str(tmp_path / "usr" / "lib"), str(tmp_path / "lib")], [])
     assert binds == [str(tmp_path / "usr")]
     assert links == [(str(tmp_path / "lib"), "usr/lib")]
+
+
+def test_a_runtime_path_resolving_to_the_host_root_is_refused():
+    with pytest.raises(OSError, match="refusing to bind /"):
+        plan_binds(["/usr", "/"], [])
+
+
+def test_cpp_compiles_and_runs_without_landlock():
+    with SandboxPool(workers=1, disable=("landlock",)) as pool:
+        prepared = pool.prepare("cpp", "#include <cstdio>\nint main() { std::puts(\"hi\"); }")
+        assert prepared.ok, prepared.compile_result
+        assert pool.run(ExecRequest(prepared.program)).stdout == "hi\n"
