@@ -125,3 +125,53 @@ def test_fresh_run_into_a_used_directory_refuses(smoke, train_env):
 def test_unknown_key_fails_at_start(tmp_path, train_env):
     proc = _run(train_command(tmp_path / "x", "trainer.learning_rate=1"), train_env)
     assert proc.returncode != 0 and "learning_rate" in proc.stderr
+
+
+def _fails_fast(proc, *needles: str) -> None:
+    """Exit 2, one `error:` line naming the fix, and nothing expensive ran (no warm-up, no model)."""
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and all(n in lines[0] for n in needles), proc.stderr[-2000:]
+    assert "[sft]" not in proc.stdout and "model:" not in proc.stdout
+
+
+@pytest.mark.parametrize("overrides, needles", [
+    (["rollout.engine=vllm2"], ["unknown rollout.engine 'vllm2'", "registered: hf"]),
+    (["data.verifier=maths"], ["unknown verifier 'maths'", "math"]),
+    (["reward=verifier_format", "+reward.sources.1.options.patern=x"], ["no option(s) patern", "pattern"]),
+    (["data.max_prompt_tokens=4"], ["prompt train-", "data.max_prompt_tokens=4", "data.on_long_prompt=drop"]),
+])
+def test_bad_config_or_data_exits_2_before_anything_expensive(tmp_path, train_env, overrides, needles):
+    _fails_fast(_run(train_command(tmp_path / "x", *overrides), train_env), *needles)
+
+
+def test_model_directory_without_a_tokenizer_exits_2(tmp_path, train_env, tiny_model_dir):
+    import shutil
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in tiny_model_dir.iterdir():
+        if not f.name.startswith(("tokenizer", "special_tokens", "chat_template")):
+            shutil.copy(f, bare / f.name)
+    _fails_fast(_run(train_command(tmp_path / "x", "model=local", f"model.path={bare}"), train_env),
+                "no usable tokenizer", "tokenizer.save_pretrained")
+    _fails_fast(_run(train_command(tmp_path / "y", "model=local", f"model.path={tmp_path}/nowhere"), train_env),
+                "no config.json")
+
+
+def test_chat_rows_need_a_chat_template(tmp_path, train_env, tiny_model_dir):
+    import shutil
+
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_model_dir, plain)
+    config = json.loads((plain / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(config))
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"messages": [{"role": "system", "content": "s"},
+                                                     {"role": "user", "content": f"{i}+1"}],
+                                        "reference": str(i + 1)}) + "\n" for i in range(20)))
+    proc = _run(train_command(tmp_path / "x", "model=local", f"model.path={plain}", "data=jsonl",
+                              f"data.path={rows}", "data.eval_size=4"), train_env)
+    _fails_fast(proc, "no chat template", "chat_template")
