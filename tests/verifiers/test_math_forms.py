@@ -76,3 +76,9 @@ def test_form_rules_stay_cheap_on_hostile_text(text):
     reduce_forms(text)
     trig_degrees(text)
     assert time.perf_counter() - start < 0.5
+
+
+def test_a_list_reference_keeps_multiplicities():
+    verifier = get_verifier("math")
+    assert verifier.verify(completion="\\boxed{\\{1, 2\\}}", reference="1, 1, 2").reward == 0.0  # roots with multiplicity
+    assert verifier.verify(completion="\\boxed{1, 1, 2}", reference="\\{1, 2\\}").reward == 1.0  # a set: repeats count once

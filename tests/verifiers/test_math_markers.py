@@ -93,3 +93,17 @@ def test_marker_scans_stay_linear(text):
     start = time.perf_counter()
     extract_candidates(text)
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("completion, reference, expected", [
+    ("The answer is not 5.", "5", 0),  # a negation states no answer, not even for the fallback
+    ("3 + 4 = 7. The answer is not 5.", "7", 1),
+    ("$\\boxed{5}$. The answer is not 6.", "5", 1),
+    ("At first the answer is not $0$; working it out, it is $7$.", "7", 1),
+    ("The answer is 2 more than 3, so 5.", "2", 0),  # a number in an arithmetic phrase is not the answer
+    ("The answer is 2 more than 3, so 5.", "5", 1),
+    ("$\\boxed{5}$. The answer is correct.", "5", 1),  # prose after a marker: the box stands
+    ("x = $\\boxed{3}$ or x = $\\boxed{-2}$. The answer is positive.", "-2", 0),
+])
+def test_marker_distractors(completion, reference, expected):
+    assert get_verifier("math").verify(completion=completion, reference=reference).reward == expected

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from verifiers.latex_text import boxes as find_boxes, unwrap_box
-from verifiers.math.markers import has_words, marker_answer
+from verifiers.math.markers import has_words, marker_answer, negated_marker
 
 __all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed"]
 
@@ -138,7 +138,9 @@ def extract_candidates(text: str, last_number_fallback: bool = True) -> list[Ext
     if not found and _is_bare(stripped):
         found.append(Extraction(stripped, "whole"))
     if not found or found[0].method == "whole":
-        found.extend(e for e in _latest_math(text) if last_number_fallback or e.method != "last_number")
+        negated = -1 if found or boxes else negated_marker(text)
+        scanned = text if negated == -1 else text[:negated]
+        found.extend(e for e in _latest_math(scanned) if last_number_fallback or e.method != "last_number")
     elif last_number_fallback and not _STRUCTURE_RE.search(found[0].answer):
         numbers = _NUMBER_RE.findall(found[0].answer)
         if numbers and numbers[-1] != found[0].answer:

@@ -26,7 +26,7 @@ import re
 
 from verifiers.latex_text import boxes as find_boxes
 
-__all__ = ["marker_answer", "line_answer", "has_words", "MARKER_RE"]
+__all__ = ["marker_answer", "line_answer", "has_words", "negated_marker", "MARKER_RE"]
 
 # possessive runs (``*+``): no two whitespace runs can trade characters, so a marker
 # followed by 100k spaces costs one pass, not a quadratic backtrack
@@ -64,6 +64,13 @@ _PROSE_STARTS = frozenset((
 ))
 
 
+_ARITHMETIC_WORDS = frozenset((
+    "more", "less", "fewer", "greater", "smaller", "times", "plus", "minus", "divided", "multiplied", "over", "than",
+    "added", "subtracted",
+))
+_NEGATIONS = frozenset(("not", "never", "neither", "isn't", "cannot"))
+
+
 def has_words(text: str) -> bool:
     """True when ``text`` has an English word (not a LaTeX command, a math word, or a
     ``\\text{}`` argument such as a unit)."""
@@ -75,20 +82,18 @@ def has_words(text: str) -> bool:
     return False
 
 
-def _leading_math(line: str) -> str:
-    """The math that starts ``line``: everything before its first English word."""
-    depth = 0
-    cut = len(line)
+def _leading_math(line: str) -> tuple[str, str]:
+    """(the math that starts ``line``, the English word that ends it, lower-cased)."""
+    cut, stop = len(line), ""
     for match in _WORD_RE.finditer(line):
         word = match.group(0).lower()
         if word in _MATH_WORDS or (len(word) == 2 and word not in _SHORT_WORDS):
             continue
-        depth = line.count("{", 0, match.start()) - line.count("}", 0, match.start())
-        if depth <= 0:
-            cut = match.start()
+        if line.count("{", 0, match.start()) <= line.count("}", 0, match.start()):
+            cut, stop = match.start(), word
             break
     head = line[:cut].strip().rstrip(",;:").strip()
-    return head if re.search(r"[\d\\]|^[A-Za-z]$", head) else ""
+    return (head if re.search(r"[\d\\]|^[A-Za-z]$", head) else ""), stop
 
 
 def _sentence(line: str) -> str:
@@ -130,14 +135,16 @@ def line_answer(line: str, nested: bool = False) -> str | None:
         return line.strip("$").strip() or None
     if _TEXT_ANSWER_RE.match(line) and len(line.split()) <= 3 and line.split()[0].lower() not in _PROSE_STARTS:
         return line
-    head = _leading_math(line)
-    if head:
+    head, stop = _leading_math(line)
+    if head and stop not in _ARITHMETIC_WORDS:
         return head
     copulas = list(_COPULA_RE.finditer(line))
     if copulas and not nested:  # "The largest $n$ is 34": what the sentence says it is
         stated = line_answer(line[copulas[-1].end() :], nested=True)
         if stated:
             return stated
+    if stop in _ARITHMETIC_WORDS or line.split()[0].lower() in _NEGATIONS:
+        return None  # "2 more than 3", "not 5": no value stated here
     first = _SPAN_RE.search(line)
     if first:
         return next(g for g in first.groups() if g is not None).strip() or None
@@ -175,3 +182,15 @@ def marker_answer(text: str, after: int = 0) -> tuple[int, str, str] | None:
         if answer:
             return match.start(), _METHOD[match.lastgroup], answer
     return None
+
+
+def negated_marker(text: str) -> int:
+    """Position of the last marker that negates ("The answer is not 5."), else -1: what
+    follows it is no answer, not even for the last-number fallback."""
+    last = None
+    for last in MARKER_RE.finditer(text):
+        pass
+    if last is None:
+        return -1
+    words = text[last.end() : last.end() + 40].split()
+    return last.start() if words and words[0].lower().strip("*:") in _NEGATIONS else -1

@@ -277,7 +277,7 @@ class MathVerifier(BaseVerifier):
         if ref_items[0] and pred_items[0] and ref_items[0] != pred_items[0]:
             return None  # x = 1 vs y = 1: let the symbolic path decide
         ref_numbers, pred_numbers = ref_items[1], pred_items[1]
-        if ref_items[2] or pred_items[2]:  # a set: repeated elements count once
+        if ref_items[2]:  # a set reference: repeated elements count once (a list keeps multiplicities)
             ref_numbers, pred_numbers = _distinct(ref_numbers), _distinct(pred_numbers)
         if len(ref_numbers) != len(pred_numbers):
             return "different"
