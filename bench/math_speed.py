@@ -1,6 +1,6 @@
 """Time per call: Math-Verify 0.9.0 (default ``parse`` + ``verify``) vs our ``math`` verifier.
 
-    python bench/math_speed.py               # MV's published cases (N=270) and the own case file
+    python bench/math_speed.py               # MV's published cases (N=270), own case file, realistic set
     python bench/math_speed.py --rounds 3    # more samples per case (later rounds may hit caches)
 
 Both graders see the same (gold/reference, pred/completion) pairs in the same process.
@@ -23,7 +23,11 @@ import statistics
 import sys
 import time
 
-from math_common import load_own_cases, load_ours, mv_default, our_verdict, parse_opts, short
+from math_common import load_own_cases, load_ours, load_realistic, mv_default, our_verdict, parse_opts, short
+
+
+def _wrapped(reference: str) -> str:
+    return reference if "$" in reference or "\\boxed" in reference else f"${reference}$"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -90,7 +94,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slowest", type=int, default=5, help="list this many slowest calls of ours per set")
-    parser.add_argument("--skip-mv-cases", action="store_true", help="only the own case file (no download)")
+    parser.add_argument("--skip-mv-cases", action="store_true", help="no Math-Verify published cases (no download)")
+    parser.add_argument("--skip-realistic", action="store_true", help="no realistic-completion set")
     parser.add_argument("--opt", action="append", default=[], help="option for get_verifier('math'), key=value")
     args = parser.parse_args()
 
@@ -109,6 +114,10 @@ def main() -> int:
         sets.append((f"Math-Verify published cases (N={len(cases)})", [(c.gold, c.pred) for c in cases], [c.id for c in cases]))
     own = load_own_cases()
     sets.append((f"own case file ({len(own)} cases)", [(c.reference, c.completion) for c in own], [c.id for c in own]))
+    if not args.skip_realistic:  # long completions; the reference in $...$ as Math-Verify expects it (both graders)
+        real = load_realistic()
+        sets.append((f"realistic completions ({len(real)} cases)", [(_wrapped(c.reference), c.completion) for c in real],
+                     [c.id for c in real]))
 
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (wall-clock timings; other load inflates both graders)")
     # start our deadline helper process (about 1 s, once per process) outside the timing,
@@ -125,7 +134,7 @@ def main() -> int:
         ratio, p99 = report(name, t_mv, t_ours)
         for seconds, i in sorted(slow, reverse=True)[: args.slowest]:
             print(f"    slow (ours) {seconds * 1e3:8.1f} ms  {ids[i]}  ref={short(pairs[i][0], 50)} completion={short(pairs[i][1], 60)}")
-        key = "mv_cases" if index == 0 and not args.skip_mv_cases else "own_cases"
+        key = "realistic" if name.startswith("realistic") else "own_cases" if name.startswith("own") else "mv_cases"
         summary.append(f"{key}: mv_mean={statistics.fmean(t_mv) * 1e3:.2f}ms ours_mean={statistics.fmean(t_ours) * 1e3:.2f}ms"
                        f" ratio={ratio:.1f}x ours_p99={p99:.2f}ms")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
