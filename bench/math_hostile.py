@@ -70,6 +70,11 @@ def hostile_answers() -> list[tuple[str, str, str]]:
         ("20,000-element list", ",".join(["1"] * 20_000), "2"),
         ("huge repeating decimal", "0." + r"\overline{" + "12" * 25_000 + "3}", "0"),
         ("e^{e^{e^{e^{10}}}}", r"e^{e^{e^{e^{10}}}}", "1"),
+        # the answer-marker and answer-form scans (issue 13)
+        ("'answer' + 100k spaces", "answer" + " " * 100_000 + "x", "1"),
+        ("20k 'the answer is'", "the answer is " * 20_000, "1"),
+        ("set-builder, 5k bars", "\\{x | " + "x|" * 5_000 + "\\}", "1"),
+        ("trig of a 9k-digit angle^", "\\sin " + "1" * 9_000 + "^", "0"),
     ]
 
 
