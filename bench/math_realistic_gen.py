@@ -31,10 +31,38 @@ OUT = Path(__file__).resolve().parent / "cases" / "realistic_completions.jsonl"
 SEED = 13
 
 
+# Paragraphs a long chain of thought carries besides the solution: re-reading, checks,
+# detours, mentions of "answer" that are not answers; full of numbers that are not it.
+ASIDES = (
+    "Let me re-read the problem to make sure I have all {a} conditions right.",
+    "Before giving the final answer, let me verify each step once more.",
+    "Alternatively, we could try small cases: $n = 1$ gives {a}, $n = 2$ gives {b}, and $n = 3$ gives {c}.",
+    "A quick estimate says the result should lie between {a} and {c}, which is a useful sanity check.",
+    "I want to make sure my answer makes sense in context, so I will check the units as well.",
+    "Hmm, wait. Did I use {b} or {c} in the previous line? Looking back, the computation is fine.",
+    "The answer should be a whole number here, or at least a simple expression.",
+    "Note that a common mistake is to compute ${a} \\times {b} = {ab}$ instead, which is not what is asked.",
+    "To get the final answer, I need to combine the partial results carefully.",
+    "Let me also double-check the arithmetic: ${a} + {b} = {apb}$ and ${c} - {a} = {cma}$, both as expected.",
+    "So far we have used {a} of the {c} given facts; the rest only confirm the result.",
+    "Step {a} was the tricky part; the remaining steps are routine algebra.",
+    "One could also draw a diagram with {b} points, but it is not necessary.",
+    "If the problem had said {c} instead, the method would be the same.",
+)
+
+
+def _aside(rng: random.Random) -> str:
+    a, b, c = rng.randint(2, 9), rng.randint(10, 40), rng.randint(41, 99)
+    return rng.choice(ASIDES).format(a=a, b=b, c=c, ab=a * b, apb=a + b, cma=c - a)
+
+
 def _cot(problem: Problem, rng: random.Random) -> str:
     openers = ("Let's solve this step by step.", "We proceed carefully.", "First, let us understand the problem.",
                "I'll work through this.", "")
-    return "\n\n".join(p for p in (rng.choice(openers), *problem.steps) if p)
+    paragraphs = list(problem.steps)
+    for _ in range(rng.randint(3, 7)):  # asides between (and after) the steps
+        paragraphs.insert(rng.randint(1, len(paragraphs)), _aside(rng))
+    return "\n\n".join(p for p in (rng.choice(openers), *paragraphs) if p)
 
 
 def _plain(answer: str) -> str:
@@ -70,7 +98,7 @@ def r1_think(p, a, rng):
 
 
 def markdown_answer(p, a, rng):
-    steps = "\n".join(f"{i}. {s}" for i, s in enumerate(p.steps, 1))
+    steps = "\n".join(f"{i}. {s}" for i, s in enumerate((*p.steps, _aside(rng), _aside(rng)), 1))
     return f"### Solution\n\n{steps}\n\n**Answer:** ${a}$"
 
 
@@ -89,7 +117,8 @@ def several_boxes(p, a, rng, other: str = "1"):
 def prose_final(p, a, rng):
     first, *rest = p.steps
     return (f"Write the final answer in simplest form.\n\n{first}\n\nTo get the final answer, I need to combine the"
-            f" values from the previous step.\n\n" + "\n\n".join(rest) + f"\n\nSo the answer is ${a}$.")
+            f" values from the previous step.\n\n" + "\n\n".join((*rest, _aside(rng), _aside(rng)))
+            + f"\n\nSo the answer is ${a}$.")
 
 
 def trailing_numbers(p, a, rng):

@@ -155,6 +155,24 @@ PROBLEMS: tuple[Problem, ...] = (
     P("minutes", "45", ("45", "45 \\text{ minutes}"), ("40", "90"), (
         "The first pump fills the tank in 90 minutes, so it fills $\\frac{1}{90}$ of it per minute.",
         "The second pump is just as fast, so together they fill $\\frac{2}{90} = \\frac{1}{45}$ of the tank per minute."), True),
+    P("garden", "96", ("96", "96 \\text{ m}^2"), ("40", "48"), (
+        "The garden is 12 m long and 8 m wide, so its area is $12 \\times 8$ square metres.",
+        "Its perimeter, $2(12 + 8) = 40$ m, is not what is asked."), True),
+    P("bus", "23", ("23",), ("22", "24"), (
+        "There were 35 people on the bus; 17 got off at the first stop, leaving $35 - 17 = 18$.",
+        "At the second stop 5 more got on: $18 + 5$."), True),
+    P("savings", "8", ("8", "8 \\text{ weeks}"), ("7", "9"), (
+        "The bike costs \\$120 and Tom has \\$40, so he still needs $120 - 40 = 80$ dollars.",
+        "Saving \\$10 a week, that takes $80 / 10$ weeks."), True),
+    P("pages", "150", ("150",), ("120", "180"), (
+        "She reads 30 pages a day for 5 days, that is $30 \\cdot 5$ pages.",
+        "The book has 200 pages, so 50 remain."), True),
+    P("marbles", "14", ("14",), ("12", "16"), (
+        "Jack has 3 times as many marbles as Jill, who has 7; so Jack has 21.",
+        "After Jack gives away 7, he has $21 - 7$ left."), True),
+    P("pizza_cost", "6.25", ("6.25", "\\$6.25"), ("6.20", "25"), (
+        "The pizza costs \\$25 and is shared by 4 friends.",
+        "Each pays $25 / 4$ dollars."), True),
     P("ratio", "3:5", ("3:5", "\\frac{3}{5}"), ("5:3", "3:8"), (
         "There are 12 boys and 20 girls in the class.",
         "Dividing both by their greatest common divisor 4 gives 3 and 5."), False),

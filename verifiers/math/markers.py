@@ -50,7 +50,7 @@ _MATH_WORDS = frozenset((
 _SHORT_WORDS = frozenset(("is", "be", "of", "to", "in", "on", "at", "by", "it", "as", "so", "we", "an", "if", "no"))
 _WORD_RE = re.compile(r"(?<![\\A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])")  # 2xy, AZ2 are not words
 _COPULA_RE = re.compile(r"(?:\bis|\bare|\bequals|\bbe|=)\s+(?=\S)")
-_TEXT_ARG_RE = re.compile(r"\\(?:text|textbf|textit|mathrm|mbox|operatorname)\s*\{[^{}]{0,80}\}")
+_TEXT_ARG_RE = re.compile(r"\\(?:text|textbf|textit|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]{0,80}\}")
 _SENTENCE_END_RE = re.compile(r"(?<!\d)\.(?:\s|$)|\.\s+(?!\d)")  # not 3.5, not "3. 5"
 _SPAN_RE = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$((?:[^$\\]|\\.)+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]")
 _SPAN_NOISE_RE = re.compile(r"[\s,;.]|\band\b|\bor\b|\\q?quad|\\text\{\s*(?:and|or)\s*\}")
@@ -60,7 +60,7 @@ _PROSE_STARTS = frozenset((
     "not", "the", "that", "this", "these", "correct", "wrong", "right", "reasonable", "consistent", "valid",
     "indeed", "clearly", "obviously", "then", "therefore", "thus", "given", "above", "below", "shown", "found",
     "obtained", "in", "as", "to", "be", "being", "what", "which", "how", "still", "also", "just", "now", "here",
-    "there", "unique", "positive", "negative", "an", "one", "same", "different", "close", "equal", "less", "more",
+    "there", "unique", "positive", "negative", "a", "an", "one", "same", "different", "close", "equal", "less", "more",
 ))
 
 
