@@ -7,7 +7,10 @@ RSS is its own); the first `--warmup` steps are not timed. The two alternate for
 `--rounds` rounds so that load from other work on a shared machine hits both alike;
 the figure is the median over rounds of each round's median step time.
 
-    python bench/train_step_time.py [--steps 20] [--warmup 3] [--threads 1] [--rounds 3]
+    python bench/train_step_time.py [--steps 20] [--warmup 3] [--threads 1] [--rounds 3] [--baseline DIR]
+
+--baseline DIR adds a third contender: rlvr from another source tree (a checkout of an
+earlier commit), alternating with the other two, to show a change is no slower.
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ def bench_rlvr(steps: int, warmup: int) -> dict:
     cfg = TrainConfig(run_name="bench")
     cfg.model.path, cfg.model.cache_dir = str(_model_dir()), tempfile.gettempdir()
     cfg.algorithm.group_size = G
+    cfg.algorithm.skip_flat_steps = False  # TRL updates on every batch; so does this bench
     cfg.rollout.max_new_tokens, cfg.rollout.temperature = NEW_TOKENS, 1.0
     t = cfg.trainer
     t.prompts_per_step, t.micro_batch_size, t.optimizer_steps_per_batch = PROMPTS, PROMPTS * G, 1
@@ -120,6 +124,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for both frameworks")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of both frameworks")
+    ap.add_argument("--baseline", type=Path, help="another rlvr source tree to time alongside (paired rounds)")
     ap.add_argument("--only", choices=["rlvr", "trl"], help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.only:
@@ -135,7 +140,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
     print(f"model: Llama {MODEL}, {n_params / 1e6:.2f}M parameters | {PROMPTS} prompts x {G} completions, {NEW_TOKENS} new tokens, fp32, "
           f"{a.threads} torch thread(s), median of {a.steps} steps after {a.warmup} warm-up")
-    which_all = ["rlvr"]
+    which_all = ["rlvr"] + (["rlvr@baseline"] if a.baseline else [])
     try:
         import trl
 
@@ -153,14 +158,18 @@ def main() -> None:
     for which, runs in results.items():
         if not runs:
             continue
-        label = f"{which} {trl.__version__}" if which == "trl" else which
+        label = f"trl {trl.__version__}" if which == "trl" else which
         per_round = sorted(r["s_per_step"] for r in runs)
-        print(f"{label:>10}: {statistics.median(per_round):.3f} s/step (median of {len(runs)} rounds: "
+        print(f"{label:>14}: {statistics.median(per_round):.3f} s/step (median of {len(runs)} rounds: "
               f"{', '.join(f'{x:.3f}' for x in per_round)}), peak RSS {max(r['peak_rss_mib'] for r in runs):.0f} MiB")
 
 
 def _one(which: str, a: argparse.Namespace, env: dict) -> dict | None:
-    cmd = [sys.executable, __file__, "--only", which, "--steps", str(a.steps), "--warmup", str(a.warmup),
+    script, only = Path(__file__), which
+    if which == "rlvr@baseline":  # the baseline tree's own copy of this bench, on its own code
+        script, only = a.baseline.resolve() / "bench" / "train_step_time.py", "rlvr"
+        env = {**env, "PYTHONPATH": str(a.baseline.resolve())}
+    cmd = [sys.executable, str(script), "--only", only, "--steps", str(a.steps), "--warmup", str(a.warmup),
            "--threads", str(a.threads)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]

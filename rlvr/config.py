@@ -53,6 +53,7 @@ class ModelConfig:
 @dataclass
 class ArithmeticConfig:
     difficulty: int = 2  # 1: a+b 1 digit; 2: a+b 2+1 digits; 3: a+b 2 digits; 4: a±b 2 digits; 5: a±b±c; 6: a±b 3 digits
+    spaced: bool = False  # "36 + 3" instead of "36+3" (how people, and chat models' training data, write it)
     num_train: int = 100_000  # size of the (lazily generated) training stream before it repeats
     seed: int = 0  # problem generator seed (held-out problems never appear in training)
 
@@ -77,7 +78,8 @@ class DataConfig:
     reference_field: str = "reference"  # row field with the gold answer / tests
     verifier_field: str = "verifier"  # row field naming the row's verifier (absent -> `verifier` below)
     verifier: str = "math"  # verifier for rows that do not name one
-    system_prompt: Optional[str] = None  # prepended as a system message when set
+    system_prompt: Optional[str] = None  # prepended as a system message to every prompt (any source) when set
+    prompt_template: Optional[str] = None  # e.g. "What is {prompt}? Answer with just the number." (any source)
     eval_size: int = 128  # held-out prompts used by periodic evaluation
     max_prompt_tokens: int = 512  # prompt length limit in tokens, checked for every prompt when the data is loaded
     on_long_prompt: str = "error"  # a prompt over max_prompt_tokens: error (names the row) | drop (dropped and counted)
@@ -99,6 +101,7 @@ class AlgorithmConfig:
     mask_truncated: bool = False  # exclude completions that hit max_new_tokens from the loss
     drop_zero_variance: bool = False  # drop groups whose rewards are all equal and refill from further prompts
     max_refill_rounds: int = 2  # cap on extra sampling rounds spent refilling dropped groups
+    skip_flat_steps: bool = True  # skip the update when every group has zero reward spread and beta = 0 (no signal)
 
 
 @dataclass

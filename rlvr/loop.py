@@ -148,7 +148,8 @@ class Loop:
                         "completion_len/max": lengths.max().item() if len(lengths) else 0.0,
                         "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
         t0 = time.perf_counter()
-        nothing_to_learn = s.zero_variance_frac == 1.0 and a.beta == 0  # every advantage is 0: skip the passes
+        # every advantage is 0 and there is no KL term: the forward/backward passes would change nothing
+        nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and a.beta == 0
         if nothing_to_learn:
             metrics["groups_trained"] = 0
         if len(s.rollouts) and not nothing_to_learn:

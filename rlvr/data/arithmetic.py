@@ -39,11 +39,12 @@ _SPLIT_SALT = {"train": 0, "eval": 7919}
 class ArithmeticTask:
     """Indexable stream of arithmetic prompts for one split."""
 
-    def __init__(self, difficulty: int, size: int, seed: int, split: str, exclude: frozenset[str] = frozenset()):
+    def __init__(self, difficulty: int, size: int, seed: int, split: str, exclude: frozenset[str] = frozenset(),
+                 spaced: bool = False):
         if difficulty not in LEVELS:
             raise ValueError(f"data.arithmetic.difficulty={difficulty}; choose one of {sorted(LEVELS)}")
         self.level, self.size, self.seed, self.split = LEVELS[difficulty], size, seed, split
-        self.exclude = exclude
+        self.exclude, self.spaced = exclude, spaced
 
     def __len__(self) -> int:
         return self.size
@@ -65,5 +66,6 @@ class ArithmeticTask:
             raise IndexError(f"{self.split} problem {index} outside 0..{self.size - 1}")
         text = self.expression(index)
         answer = str(eval(text, {"__builtins__": {}}))  # digits and +/- only: built by us above
-        return Prompt(messages=({"role": "user", "content": text},), verifier="math", reference=answer,
+        shown = text.replace("+", " + ").replace("-", " - ") if self.spaced else text
+        return Prompt(messages=({"role": "user", "content": shown},), verifier="math", reference=answer,
                       solution=f"\\boxed{{{answer}}}", uid=f"{self.split}-{index}")

@@ -10,8 +10,9 @@ offline) becomes a `Prompt` like this (field names are configurable under ``data
      "solution": "\\boxed{5}",                       # optional: target text for the supervised warm-up
      ...}                                            # any other fields go to the verifier as **fields
 
-``messages`` wins over ``prompt``; ``data.system_prompt`` is prepended as a system
-message (unless the row has its own). A chat row whose last message is the assistant's
+``messages`` wins over ``prompt``. (``data.prompt_template`` and ``data.system_prompt``
+phrase the prompts of every source, files and built-in tasks alike: see
+`rlvr.data.sources.Phrased`.) A chat row whose last message is the assistant's
 uses that message as its ``solution`` (the supervised target). ``reference`` may be
 absent (supervised-only rows, rows scored by a reward model); a run whose verifier
 needs one stops at load time naming the row. The messages are rendered with the
@@ -38,8 +39,7 @@ class Prompt:
 
 
 def row_to_prompt(row: Mapping[str, Any], *, uid: str, prompt_field: str, messages_field: str,
-                  reference_field: str, verifier_field: str, default_verifier: str,
-                  system_prompt: Optional[str] = None) -> Prompt:
+                  reference_field: str, verifier_field: str, default_verifier: str) -> Prompt:
     """Map one dataset row onto `Prompt`; a row without a prompt is an error."""
     if row.get(messages_field):
         messages = tuple({"role": str(m["role"]), "content": str(m["content"])} for m in row[messages_field])
@@ -54,8 +54,6 @@ def row_to_prompt(row: Mapping[str, Any], *, uid: str, prompt_field: str, messag
         messages = messages[:-1]
         if not messages:
             raise ValueError(f"row {uid}: {messages_field!r} holds only an assistant message; add the user turn")
-    if system_prompt and messages[0]["role"] != "system":
-        messages = ({"role": "system", "content": system_prompt},) + messages
     used = {prompt_field, messages_field, reference_field, verifier_field, "solution"}
     extra = {k: v for k, v in row.items() if k not in used}
     return Prompt(messages=messages, verifier=str(row.get(verifier_field) or default_verifier),

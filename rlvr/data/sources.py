@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Callable, Protocol, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 from rlvr.config import DataConfig
 from rlvr.data.arithmetic import ArithmeticTask
@@ -11,7 +12,7 @@ from rlvr.data.coding import CodingTask
 from rlvr.data.schema import Prompt, row_to_prompt
 from rlvr.registry import Registry
 
-__all__ = ["PromptSet", "SOURCES", "register_source", "build_prompt_sets", "PromptStream"]
+__all__ = ["PromptSet", "SOURCES", "register_source", "build_prompt_sets", "PromptStream", "Phrased"]
 
 
 class PromptSet(Protocol):
@@ -24,16 +25,43 @@ register_source = SOURCES.register
 
 
 def build_prompt_sets(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
-    """(train, held-out) prompt sets of the source named by ``data.source``."""
-    return SOURCES.lookup(cfg.source)(cfg)
+    """(train, held-out) prompt sets of the source named by ``data.source``, phrased by
+    ``data.prompt_template`` and ``data.system_prompt`` whatever the source."""
+    train, held_out = SOURCES.lookup(cfg.source)(cfg)
+    if cfg.prompt_template is None and cfg.system_prompt is None:
+        return train, held_out
+    return Phrased(train, cfg.prompt_template, cfg.system_prompt), Phrased(held_out, cfg.prompt_template,
+                                                                            cfg.system_prompt)
+
+
+class Phrased:
+    """A prompt set whose last user message goes through a template and gains a system prompt."""
+
+    def __init__(self, prompts: PromptSet, template: Optional[str], system_prompt: Optional[str]):
+        if template is not None and "{prompt}" not in template:
+            raise ValueError(f"data.prompt_template={template!r} has no {{prompt}} placeholder for the task's text")
+        self.prompts, self.template, self.system_prompt = prompts, template, system_prompt
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __getitem__(self, index: int) -> Prompt:
+        p = self.prompts[index]
+        messages = [dict(m) for m in p.messages]
+        if self.template is not None:
+            last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+            messages[last]["content"] = self.template.replace("{prompt}", messages[last]["content"])
+        if self.system_prompt and messages[0]["role"] != "system":
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        return replace(p, messages=tuple(messages))
 
 
 @register_source("arithmetic")
 def _arithmetic(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
     a = cfg.arithmetic
-    held_out = ArithmeticTask(a.difficulty, cfg.eval_size, a.seed, "eval")
+    held_out = ArithmeticTask(a.difficulty, cfg.eval_size, a.seed, "eval", spaced=a.spaced)
     exclude = frozenset(held_out.expression(i) for i in range(len(held_out)))
-    return ArithmeticTask(a.difficulty, a.num_train, a.seed, "train", exclude), held_out
+    return ArithmeticTask(a.difficulty, a.num_train, a.seed, "train", exclude, a.spaced), held_out
 
 
 @register_source("coding")
@@ -57,8 +85,7 @@ class RowPrompts:
         c = self.cfg
         return row_to_prompt(self.rows[int(index)], uid=f"{self.name}-{index}", prompt_field=c.prompt_field,
                              messages_field=c.messages_field, reference_field=c.reference_field,
-                             verifier_field=c.verifier_field, default_verifier=c.verifier,
-                             system_prompt=c.system_prompt)
+                             verifier_field=c.verifier_field, default_verifier=c.verifier)
 
 
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}

@@ -21,11 +21,18 @@ _CHUNK_ELEMENTS = 1 << 24  # ~64 MB of float32 per chunk
 
 
 def _chunks(rows: int, width: int, vocab: int):
-    """(row, start, stop) slices over a [rows, width, vocab] tensor, about 16M logits each (views, no copies)."""
+    """(row slice, token slice) blocks of a [rows, width, vocab] tensor, about 16M logits each (views, no copies):
+    whole rows together when a row is small, else pieces of one row."""
+    per_row = width * vocab
+    if per_row <= _CHUNK_ELEMENTS:
+        step = max(1, _CHUNK_ELEMENTS // max(1, per_row))
+        for i in range(0, rows, step):
+            yield slice(i, min(i + step, rows)), slice(0, width)
+        return
     step = max(1, _CHUNK_ELEMENTS // max(1, vocab))
     for i in range(rows):
         for s in range(0, width, step):
-            yield i, s, min(s + step, width)
+            yield slice(i, i + 1), slice(s, min(s + step, width))
 
 
 class _SelectiveLogSoftmax(torch.autograd.Function):
@@ -33,12 +40,14 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, ids: torch.Tensor, temperature: float):  # type: ignore[override]
         rows, width, vocab = logits.shape
         logp, lse, entropy = (torch.empty(rows, width, dtype=torch.float32, device=logits.device) for _ in range(3))
-        for i, s, e in _chunks(rows, width, vocab):
-            z = logits[i, s:e].float() / temperature
+        for r, t in _chunks(rows, width, vocab):
+            z = logits[r, t].float()
+            if temperature != 1.0:
+                z = z / temperature
             chunk_lse = torch.logsumexp(z, dim=-1)
-            lse[i, s:e] = chunk_lse
-            logp[i, s:e] = z.gather(-1, ids[i, s:e].unsqueeze(-1)).squeeze(-1) - chunk_lse
-            entropy[i, s:e] = chunk_lse - (torch.softmax(z, dim=-1) * z).sum(-1)
+            lse[r, t] = chunk_lse
+            logp[r, t] = z.gather(-1, ids[r, t].unsqueeze(-1)).squeeze(-1) - chunk_lse
+            entropy[r, t] = chunk_lse - (torch.exp(z - chunk_lse.unsqueeze(-1)) * z).sum(-1)
         ctx.save_for_backward(logits, ids, lse)
         ctx.temperature = temperature
         ctx.mark_non_differentiable(entropy)
@@ -50,11 +59,12 @@ class _SelectiveLogSoftmax(torch.autograd.Function):
         t = ctx.temperature
         grad = torch.empty_like(logits)
         g = grad_logp.float()
-        for i, s, e in _chunks(*logits.shape):
-            gs = g[i, s:e].unsqueeze(-1)
-            d = torch.exp(logits[i, s:e].float() / t - lse[i, s:e].unsqueeze(-1)).mul_(-gs)
-            d.scatter_add_(-1, ids[i, s:e].unsqueeze(-1), gs)
-            grad[i, s:e] = d.div_(t).to(grad.dtype)
+        for r, c in _chunks(*logits.shape):
+            gs = g[r, c].unsqueeze(-1)
+            z = logits[r, c].float()
+            d = torch.exp((z / t if t != 1.0 else z) - lse[r, c].unsqueeze(-1)).mul_(-gs)
+            d.scatter_add_(-1, ids[r, c].unsqueeze(-1), gs)
+            grad[r, c] = (d.div_(t) if t != 1.0 else d).to(grad.dtype)
         return grad, None, None
 
 

@@ -46,8 +46,12 @@ class ModelError(ValueError):
 
 
 def base_model_dir(cfg: TrainConfig) -> Path:
-    """``model.path`` (checked), or the embedded tiny Llama built once into the cache."""
+    """``model.path`` (checked; a .gguf file or ``package:NAME`` is imported once into the cache),
+    or the embedded tiny Llama built once into the cache."""
     m = cfg.model
+    cache = Path(os.path.expanduser(m.cache_dir))
+    if m.path and (m.path.startswith("package:") or m.path.endswith(".gguf")):
+        return imported_gguf(m.path, cache)
     if m.path:
         base = Path(os.path.expanduser(m.path))
         if not (base / "config.json").is_file():
@@ -56,8 +60,25 @@ def base_model_dir(cfg: TrainConfig) -> Path:
         return base
     dims = dict(hidden_size=m.hidden_size, num_layers=m.num_layers, num_heads=m.num_heads,
                 intermediate_size=m.intermediate_size, seed=cfg.trainer.seed)
-    return cached(Path(os.path.expanduser(m.cache_dir)) / f"tiny-llama-{cache_key(dims)}",
-                  lambda d: build_tiny_llama(d, **dims))
+    return cached(cache / f"tiny-llama-{cache_key(dims)}", lambda d: build_tiny_llama(d, **dims))
+
+
+def imported_gguf(spec: str, cache: Path) -> Path:
+    """``model.path`` as a .gguf file, or ``package:NAME`` (the .gguf inside an installed package),
+    imported once into the cache as a plain Hugging Face directory (`rlvr.models.gguf`)."""
+    from rlvr.models.gguf import import_gguf, package_gguf
+
+    source = package_gguf(spec.split(":", 1)[1]) if spec.startswith("package:") else Path(os.path.expanduser(spec))
+    if not source.is_file():
+        raise ModelError(f"model.path={spec}: no such GGUF file")
+    stat = source.stat()
+    key = cache_key({"gguf": str(source.resolve()), "size": stat.st_size, "mtime": int(stat.st_mtime)})
+
+    def build(out: Path) -> None:
+        print(f"model: importing {source} into {out.parent} (once)", flush=True)
+        import_gguf(source, out)
+
+    return cached(cache / f"gguf-{source.stem}-{key}", build)
 
 
 def load_model(path: Path | str):

@@ -64,8 +64,21 @@ def test_row_errors_name_the_field_to_set():
 def test_chat_row_ending_with_the_answer_is_an_sft_target():
     row = {"messages": [{"role": "user", "content": "2+2"}, {"role": "assistant", "content": "4"}], "reference": "4"}
     p = row_to_prompt(row, uid="0", prompt_field="prompt", messages_field="messages", reference_field="reference",
-                      verifier_field="verifier", default_verifier="math", system_prompt="Be brief.")
-    assert p.solution == "4" and [m["role"] for m in p.messages] == ["system", "user"]
+                      verifier_field="verifier", default_verifier="math")
+    assert p.solution == "4" and [m["role"] for m in p.messages] == ["user"]
+
+
+def test_built_in_tasks_speak_to_chat_models_through_template_and_system_prompt():
+    cfg = DataConfig(eval_size=4, prompt_template="What is {prompt}? Answer with just the number.",
+                     system_prompt="You are good at sums.")
+    cfg.arithmetic.spaced = True
+    train, held = build_prompt_sets(cfg)
+    p = held[0]
+    assert [m["role"] for m in p.messages] == ["system", "user"] and p.messages[0]["content"] == "You are good at sums."
+    assert p.messages[1]["content"].startswith("What is ") and " + " in p.messages[1]["content"]
+    assert p.messages[1]["content"].endswith("? Answer with just the number.") and p.reference == held.prompts[0].reference
+    with pytest.raises(ValueError, match="no {prompt} placeholder"):
+        build_prompt_sets(DataConfig(prompt_template="What is it?"))
 
 
 def test_long_prompts_are_found_at_load_time_with_the_row_id():

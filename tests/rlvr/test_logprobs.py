@@ -20,7 +20,7 @@ def test_matches_full_log_softmax(monkeypatch, temperature, chunk):
     full = torch.log_softmax(logits / temperature, -1)
     want = full.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
     torch.testing.assert_close(got, want.float(), atol=1e-6, rtol=0)
-    torch.testing.assert_close(entropy, -(full.exp() * full).sum(-1).float(), atol=1e-6, rtol=0)
+    torch.testing.assert_close(entropy, -(full.exp() * full).sum(-1).float(), atol=1e-6, rtol=1e-6)  # float32
     (g_got,) = torch.autograd.grad((got * weights).sum(), logits)
     (g_want,) = torch.autograd.grad((want * weights).sum(), logits)
     torch.testing.assert_close(g_got, g_want, atol=1e-6, rtol=0)
