@@ -18,7 +18,8 @@ import stat
 import sys
 import sysconfig
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, _ROOT)
 
 from sandbox import _syscalls as sc  # noqa: E402
 
@@ -27,11 +28,13 @@ def _needed() -> list[str]:
     paths = {sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     paths |= {sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)}
     paths |= {p for p in sys.path if os.path.isabs(p) and os.path.exists(p)}
+    paths.add(_ROOT)  # the checkout the command imports from, wherever CI cloned it
     return sorted(os.path.realpath(p) for p in paths if p)
 
 
 def _blocked_ancestors(paths: list[str]) -> dict[str, set[str]]:
-    """Directory nobody-else can enter -> the children of it that must stay reachable."""
+    """Directory others cannot enter -> its children that must stay reachable (every
+    such level of every path; ``_expose`` handles them from the top down)."""
     blocked: dict[str, set[str]] = {}
     for path in paths:
         parts = path.strip("/").split("/")
@@ -39,7 +42,6 @@ def _blocked_ancestors(paths: list[str]) -> dict[str, set[str]]:
             parent = "/" + "/".join(parts[:i])
             if not os.stat(parent).st_mode & stat.S_IXOTH:
                 blocked.setdefault(parent, set()).add(parent + "/" + parts[i])
-                break
     return blocked
 
 
@@ -47,7 +49,7 @@ def _expose(blocked: dict[str, set[str]]) -> None:
     holder = os.path.join("/tmp", f"rlvr-unpriv-{os.getpid()}")
     os.makedirs(holder, exist_ok=True)
     sc.mount("tmpfs", holder, "tmpfs", sc.MS_NOSUID, "size=1m,mode=0700")
-    for n, (parent, children) in enumerate(sorted(blocked.items())):
+    for n, (parent, children) in enumerate(sorted(blocked.items(), key=lambda kv: kv[0].count("/"))):
         kept = []
         for m, child in enumerate(sorted(children)):
             spot = os.path.join(holder, f"{n}-{m}")
