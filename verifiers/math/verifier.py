@@ -102,8 +102,17 @@ def _reference_forms(ref: Normalized) -> list[Normalized]:
 _SQUASH_RE = re.compile(r"\s+|\\[()]")
 
 
+_BRACELESS_SQRT_RE = re.compile(r"\\sqrt(\d|[A-Za-z])(?![\dA-Za-z])")  # \sqrt2 = \sqrt{2}
+_BRACELESS_FRAC_RE = re.compile(r"\\frac(\d)(\d)(?!\d)")  # \frac12 = \frac{1}{2}
+_ANSWER_WORDS = frozenset(("yes", "no", "true", "false", "none", "odd", "even", "never", "always"))
+
+
 def _squash(text: str) -> str:
-    return _SQUASH_RE.sub(lambda m: m.group(0)[-1] if m.group(0).startswith("\\") else "", text)
+    """The same LaTeX up to spacing, delimiters and braces around one-token arguments."""
+    text = _SQUASH_RE.sub(lambda m: m.group(0)[-1] if m.group(0).startswith("\\") else "", text)
+    if "\\sqrt" in text or "\\frac" in text:
+        text = _BRACELESS_FRAC_RE.sub(r"\\frac{\1}{\2}", _BRACELESS_SQRT_RE.sub(r"\\sqrt{\1}", text))
+    return text
 
 
 _ASSIGN_RE = re.compile(r"^([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(?!.*=)(.+)$")
@@ -252,7 +261,8 @@ class MathVerifier(BaseVerifier):
         return Verdict(1.0 if chosen == letter else 0.0, "correct" if chosen == letter else "wrong_answer", details)
 
     def _compare(self, ref: Normalized, pred: Normalized) -> tuple[str, str]:
-        if ref.text == pred.text or ref.text.lower() == pred.text.lower() and _is_words(ref.text):
+        if ref.text == pred.text or ref.text.lower() == pred.text.lower() and (
+                _is_words(ref.text) or ref.text.lower() in _ANSWER_WORDS):
             return "equal", ""
         if ref.percent == pred.percent and _squash(ref.text) == _squash(pred.text):
             return "equal", ""  # the same LaTeX up to spacing and delimiters
