@@ -135,8 +135,55 @@ def note_after(p, a, rng):
     return f"{_cot(p, rng)}\n\nAnswer: ${a}$\n\n(Note: with 5 more items the total would be 100.)"
 
 
+# A second batch, added (and scored once, as it stood) after the old code was found to
+# pass the batch above almost entirely: the conventions in fresh phrasings.
+def heading_no_space(p, a, rng):
+    return f"{_cot(p, rng)}\n\n#Answer\n{a}"
+
+
+def minerva_next_line(p, a, rng):
+    return f"{_cot(p, rng)}\n\nFinal Answer:\nThe final answer is ${a}$. I hope it is correct."
+
+
+def final_display(p, a, rng):
+    return f"{_cot(p, rng)}\n\nFinal answer:\n\\[ {a} \\]"
+
+
+def metamath_trailing(p, a, rng):
+    return f"{_cot(p, rng)}\nThe answer is: {a}, which cannot be simplified further."
+
+
+def bold_heading_caps(p, a, rng):
+    return f"{_cot(p, rng)}\n\n**ANSWER**\n{a}"
+
+
+def boxes_then_pick(p, a, rng, other="0"):
+    return (f"{_cot(p, rng)}\n\nTrying both readings gives $\\boxed{{{other}}}$ and then $\\boxed{{{a}}}$; "
+            f"only the second fits, so the final answer is ${a}$.")
+
+
+def prose_then_result(p, a, rng):
+    return f"I will now compute the final answer carefully.\n\n{_cot(p, rng)}\n\nThe result: ${a}$"
+
+
+def small_chat(p, a, rng):
+    return rng.choice(("The total is {} in the end.", "Answer {}", "{} is the answer.", "It comes to {}.")).format(a)
+
+
+def gsm8k_calc(p, a, rng):
+    return f"{_cot(p, rng)} <<12*3=36>>\n#### {a}"
+
+
+def truncated_inner(p, a, rng):
+    return f"{_cot(p, rng)}\n\nThus the answer is $\\boxed{{{a}"
+
+
 CONVENTIONS = {f.__name__: f for f in (final_result, required_value, bold_colon_outside, upper_answer, answer_would_be,
-                                       boxed_then_chat, display_equation, llama_final, bold_sentence, not_but, note_after)}
+                                       boxed_then_chat, display_equation, llama_final, bold_sentence, not_but, note_after,
+                                       heading_no_space, minerva_next_line, final_display, metamath_trailing,
+                                       bold_heading_caps, boxes_then_pick, prose_then_result, small_chat, gsm8k_calc,
+                                       truncated_inner)}
+_TAKES_OTHER = ("not_but", "boxes_then_pick")
 
 
 def generate() -> list[dict]:
@@ -146,7 +193,7 @@ def generate() -> list[dict]:
         for index, (name, convention) in enumerate(CONVENTIONS.items()):
             label = int(rng.random() < 0.6)
             answer = rng.choice(problem.right if label else problem.wrong)
-            extra = {"other": problem.wrong[0] if label else problem.right[0]} if name == "not_but" else {}
+            extra = {"other": problem.wrong[0] if label else problem.right[0]} if name in _TAKES_OTHER else {}
             rows.append({"id": f"heldout-{name}-{problem.key}-{index}", "category": f"heldout_{name}",
                          "completion": convention(problem, answer, rng, **extra), "reference": problem.reference,
                          "label": label, "note": f"{'correct' if label else 'wrong'} answer {answer!r}"})

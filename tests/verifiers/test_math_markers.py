@@ -107,3 +107,14 @@ def test_marker_scans_stay_linear(text):
 ])
 def test_marker_distractors(completion, reference, expected):
     assert get_verifier("math").verify(completion=completion, reference=reference).reward == expected
+
+
+@pytest.mark.parametrize("text, answer", [
+    ("It comes to (2, -1).", "(2, -1)"),  # a short sentence ending in structured math
+    ("Answer 10^6", "10^6"),
+    (STEPS + "#### No", "No"),  # #### with letters counts on the last line only
+    (STEPS + "The answer is: No, which cannot be simplified further.", "No"),  # a comment clause is cut
+    (STEPS + "The answer is $x = 2$, so $y = 3$ is not needed.", "x = 2"),
+])
+def test_sentence_endings(text, answer):
+    assert extract_candidates(text)[0].answer == answer

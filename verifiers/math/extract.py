@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from verifiers.latex_text import boxes as find_boxes, unwrap_box
-from verifiers.math.markers import has_words, marker_answer, negated_marker
+from verifiers.math.markers import has_words, marker_answer, negated_marker, sentence_tail
 
 __all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed"]
 
@@ -39,6 +39,7 @@ _PROSE_RE = re.compile(  # two plain words in a row, or three anywhere: a senten
     r"(?<![\\a-zA-Z])[A-Za-z]{2,}\s+[A-Za-z]{2,}|(?:(?<![\\a-zA-Z])[A-Za-z]{2,}(?![A-Za-z]).*){3}"
 )
 _SHORT = 60  # a completion this short with no marker may be the bare answer
+_SHORT_SENTENCE = 120  # a one-line completion this short may end with its answer
 _BARE_RE = re.compile(r"^[\w\s\\{}()\[\]^_+\-*/.,=<>|!:;'%°−·×÷√π∞]+$")
 _GAP_NOISE_RE = re.compile(r"\\text\{[^{}]{0,40}\}|\\q?quad|\\[,;:! ]|\$|\\[()\[\]]|[\s,;&+.]|\\\\|\band\b|\bor\b")
 _GAP_STOP_RE = re.compile(r"wait|correct|actual|instead|but\b|however|therefore|thus|hence|final|answer|mistake|error|again|\bso\b|\bno\b|\.\.\.", re.IGNORECASE)
@@ -137,7 +138,10 @@ def extract_candidates(text: str, last_number_fallback: bool = True) -> list[Ext
     stripped = text.strip()
     if not found and _is_bare(stripped):
         found.append(Extraction(stripped, "whole"))
-    if not found or found[0].method == "whole":
+    elif not found and len(stripped) <= _SHORT_SENTENCE and "\n" not in stripped and "$" not in stripped:
+        tail = sentence_tail(stripped)  # "It comes to (2, -1)."
+        found += [Extraction(tail, "sentence_tail")] if tail else []
+    if not found or found[0].method in ("whole", "sentence_tail"):
         negated = -1 if found or boxes else negated_marker(text)
         scanned = text if negated == -1 else text[:negated]
         found.extend(e for e in _latest_math(scanned) if last_number_fallback or e.method != "last_number")

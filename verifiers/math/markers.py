@@ -26,7 +26,7 @@ import re
 
 from verifiers.latex_text import boxes as find_boxes
 
-__all__ = ["marker_answer", "line_answer", "has_words", "negated_marker", "MARKER_RE"]
+__all__ = ["marker_answer", "line_answer", "has_words", "negated_marker", "sentence_tail", "MARKER_RE"]
 
 # possessive runs (``*+``): no two whitespace runs can trade characters, so a marker
 # followed by 100k spaces costs one pass, not a quadratic backtrack
@@ -34,7 +34,7 @@ MARKER_RE = re.compile(
     r"(?P<final>\bfinal[ \t]++answer\b[ \t]*+(?:\*++[ \t]*+)?(?:is\b[ \t]*+:?|[:=：]|(?=\r?\n|$)))"
     r"|(?P<is>\banswers?[ \t]++(?:is|are|would[ \t]++be|should[ \t]++be|will[ \t]++be)\b[ \t]*+:?)"
     r"|(?P<colon>(?:^|(?<=[\s*_>#(]))answer[ \t]*+(?:\*++[ \t]*+)?[:：])"
-    r"|(?P<hashes>####[ \t]*+(?=[-+$\\(\d.]))"
+    r"|(?P<hashes>####[ \t]*+(?=[-+$\\(\d.]|[^\n#]{1,30}\s*$))"  # GSM8K; letters only on the last line
     r"|(?P<heading>(?:^|(?<=\n))[ \t]*+(?:#{1,6}+[ \t]*+|\*\*[ \t]*+)?answer[ \t]*+:?[ \t]*+(?:\*\*)?[ \t]*+:?[ \t]*+(?=\r?\n|$))",
     re.IGNORECASE,
 )
@@ -51,7 +51,9 @@ _SHORT_WORDS = frozenset(("is", "be", "of", "to", "in", "on", "at", "by", "it", 
 _WORD_RE = re.compile(r"(?<![\\A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])")  # 2xy, AZ2 are not words
 _COPULA_RE = re.compile(r"(?:\bis|\bare|\bequals|\bbe|=)\s+(?=\S)")
 _TEXT_ARG_RE = re.compile(r"\\(?:text|textbf|textit|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]{0,80}\}")
-_SENTENCE_END_RE = re.compile(r"(?<!\d)\.(?:\s|$)|\.\s+(?!\d)")  # not 3.5, not "3. 5"
+_SENTENCE_END_RE = re.compile(  # a full stop (not 3.5, not "3. 5") or a clause that comments on the answer
+    r"(?<!\d)\.(?:\s|$)|\.\s+(?!\d)|,\s+(?=(?:which|since|because|as|so|where|when|if|but|though|although)\b)"
+)
 _SPAN_RE = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$((?:[^$\\]|\\.)+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]")
 _SPAN_NOISE_RE = re.compile(r"[\s,;.]|\band\b|\bor\b|\\q?quad|\\text\{\s*(?:and|or)\s*\}")
 _NUMBER_RE = re.compile(r"-?\d+/\d+(?!\d|\.\d)|-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?%?|-?\.\d+%?")
@@ -194,3 +196,17 @@ def negated_marker(text: str) -> int:
         return -1
     words = text[last.end() : last.end() + 40].split()
     return last.start() if words and words[0].lower().strip("*:") in _NEGATIONS else -1
+
+
+def sentence_tail(text: str) -> str | None:
+    """"It comes to (2, -1)." -> ``(2, -1)``: the math after the last English word of a
+    short sentence, when it is more than a plain number (the last-number rule covers those)."""
+    last = None
+    for match in _WORD_RE.finditer(text):
+        word = match.group(0).lower()
+        if word not in _MATH_WORDS and (len(word) > 2 or word in _SHORT_WORDS):
+            last = match
+    if last is None:
+        return None
+    tail = text[last.end() :].strip().rstrip(".!").strip(" :").strip()
+    return tail if re.search(r"[(\[\\^/]", tail) and re.search(r"\d", tail) else None
