@@ -124,18 +124,12 @@ def _probe_tmpfs() -> None:
 @_layer("fsroot", "private root: runtime directories read-only, the workdir writable, nothing else (pivot_root)")
 def _probe_fsroot() -> None:
     import tempfile
-    staging = tempfile.mkdtemp(prefix="rlvr-sbx-probe-")
-    try:
-        enter_namespaces(sc.CLONE_NEWNS)
-        sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
-        fsroot.enter_private_root(staging, ["/usr"], ["/dev/null"], [])
-        if os.path.exists("/proc/self") or not os.path.isdir("/usr/lib"):
-            raise OSError(1, "the private root still shows the host's files")
-    finally:
-        try:
-            os.rmdir(staging)
-        except OSError:
-            pass
+    enter_namespaces(sc.CLONE_NEWNS)
+    sc.mount("none", "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    # staged on the temporary directory itself, hidden in this namespace: nothing left on the host
+    fsroot.enter_private_root(tempfile.gettempdir(), ["/usr"], ["/dev/null"], [])
+    if os.path.exists("/proc/self") or not os.path.isdir("/usr/lib"):
+        raise OSError(1, "the private root still shows the host's files")
 
 
 @_layer("cgroup", "per-run memory and pids limits over the whole process tree (a delegated cgroup v2)")
