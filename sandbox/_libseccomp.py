@@ -66,6 +66,11 @@ def _load() -> ctypes.CDLL | None:
         lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
         lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
         lib.seccomp_version.restype = ctypes.POINTER(_Version)
+        lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
+        lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
+        lib.seccomp_arch_native.restype = ctypes.c_uint32
+        lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+        lib.seccomp_arch_remove.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         _LIB.append(lib)
     return _LIB[0] if isinstance(_LIB[0], ctypes.CDLL) else None
 
@@ -109,10 +114,12 @@ def _check(ret: int, what: str) -> None:
         raise OSError(-ret, f"libseccomp {what}: {os.strerror(-ret)}")
 
 
-def compile_filter(rules: list[Rule], default: int = ACT_ALLOW) -> bytes:
-    """The native-architecture BPF program (raw ``sock_filter`` array) for ``rules``.
+def compile_filter(rules: list[Rule], default: int = ACT_ALLOW, arch: str | None = None) -> bytes:
+    """The BPF program (raw ``sock_filter`` array) for ``rules`` on the native
+    architecture, or on ``arch`` (a libseccomp name such as ``aarch64``: only to
+    inspect what another machine would get; such a filter is useless here).
 
-    Syscalls this architecture does not have are skipped; any other ABI (32-bit
+    Syscalls the architecture does not have are skipped; any other ABI (32-bit
     ``int 0x80``, x32, compat) kills the process.
     """
     lib = _load()
@@ -123,6 +130,13 @@ def compile_filter(rules: list[Rule], default: int = ACT_ALLOW) -> bytes:
         raise OSError(12, "seccomp_init failed")
     try:
         _check(lib.seccomp_attr_set(ctx, _ATTR_ACT_BADARCH, ACT_KILL_PROCESS), "attr_set")
+        if arch is not None:
+            token = lib.seccomp_arch_resolve_name(arch.encode())
+            if token == 0:
+                raise OSError(22, f"libseccomp knows no architecture {arch!r}")
+            if token != lib.seccomp_arch_native():  # rules below are translated by name
+                _check(lib.seccomp_arch_add(ctx, token), f"arch_add {arch}")
+                _check(lib.seccomp_arch_remove(ctx, lib.seccomp_arch_native()), "arch_remove native")
         for rule in rules:
             number = resolve(rule.name)
             if number is None:

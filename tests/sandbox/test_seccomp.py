@@ -97,3 +97,19 @@ def test_a_program_cannot_clone_into_a_new_user_namespace(run):
               f"ret = libc.syscall({_libseccomp.resolve('clone') or 56}, 0x10000011, 0, 0, 0, 0)\n"
               "if ret == 0:\n    os._exit(0)\nprint(ret, ctypes.get_errno())")
     assert run(source).stdout == "-1 1\n"
+
+
+@pytest.mark.parametrize("arch, audit, numbers", [
+    ("aarch64", 0xC00000B7, {"clone": 220, "clone3": 435, "unshare": 97, "socket": 198, "ptrace": 117}),
+    ("ppc64le", 0xC0000015, {"clone": 120, "clone3": 435, "unshare": 282, "socket": 326, "ptrace": 26}),
+])
+def test_the_same_rules_compile_for_other_architectures(arch, audit, numbers):
+    """What an ARM or POWER node would install: its own audit arch and syscall numbers."""
+    import struct
+    if not _libseccomp.available():
+        pytest.skip(_libseccomp.load_error())
+    raw = _libseccomp.compile_filter(seccomp.RULES, arch=arch)
+    rows = [struct.unpack("HBBI", raw[i:i + 8]) for i in range(0, len(raw), 8)]
+    constants = {k for code, _, _, k in rows if code == 0x15}  # BPF_JMP | BPF_JEQ | BPF_K
+    assert rows[0] == (0x20, 0, 0, 4) and audit in constants  # loads the arch first, checks it
+    assert set(numbers.values()) <= constants
