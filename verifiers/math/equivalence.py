@@ -218,10 +218,23 @@ def _equations_equal(a: sympy.Eq, b: sympy.Eq, tol: Tolerance) -> bool:
     da, db = a.lhs - a.rhs, b.lhs - b.rhs
     if _expr_equal(da, db, tol) or _expr_equal(da, -db, tol):
         return True
-    if da.free_symbols != db.free_symbols or not da.free_symbols:
+    if da.free_symbols != db.free_symbols or not da.free_symbols or db == 0:
         return False
-    ratio = sympy.cancel(da / db) if db != 0 else None
-    return ratio is not None and ratio != 0 and not ratio.free_symbols
+    if _ratio_varies(da, db):
+        return False  # not proportional at the sample points: no need for cancel (~4 ms)
+    ratio = sympy.cancel(da / db)
+    return ratio != 0 and not ratio.free_symbols
+
+
+def _ratio_varies(da: sympy.Expr, db: sympy.Expr) -> bool:
+    """True when da/db takes clearly different values at two sample points."""
+    values = []
+    for point in _sample_points(sorted(da.free_symbols, key=str), seed=7):
+        va, vb = _numeric_at(da, point), _numeric_at(db, point)
+        if va is None or vb is None or vb == 0 or va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
+            continue
+        values.append(complex(va / vb))
+    return any(abs(v - values[0]) > 1e-9 * max(1.0, abs(values[0])) for v in values[1:])
 
 
 def _relations_equal(a: sympy.Basic, b: sympy.Basic, tol: Tolerance) -> bool:
