@@ -82,3 +82,18 @@ def test_a_list_reference_keeps_multiplicities():
     verifier = get_verifier("math")
     assert verifier.verify(completion="\\boxed{\\{1, 2\\}}", reference="1, 1, 2").reward == 0.0  # roots with multiplicity
     assert verifier.verify(completion="\\boxed{1, 1, 2}", reference="\\{1, 2\\}").reward == 1.0  # a set: repeats count once
+
+
+@pytest.mark.parametrize("answer, reference, expected", [
+    ("12", "It is 12", 1), ("5", "The answer is 5", 1), ("(1,2)", "the point (1,2)", 1), ("(2,1)", "the point (1,2)", 0),
+    ("\\frac12", "1/2 of the cake", 1), ("45", "45 minutes, or 3/4 hour", 1), ("7", "7 (seven)", 1), ("8", "7 (seven)", 0),
+    ("\\frac{\\sqrt3}{2}", "\\frac{\\sqrt{3}}{2} (or about 0.866)", 1), ("\\pi", "\\pi \\text{ radians}", 1),
+    ("3", "three", 1), ("4", "three", 0), ("\\text{Tuesday}", "Tuesday", 1),
+    # not prose: words inside braces, commands, intervals ending in a parenthesis
+    ("\\frac{1}{\\sqrt{6}}", "\\frac{NO}{BO}=\\frac{1}{\\sqrt{6}}", 1),
+    ("(3,\\infty) \\cup (-\\infty, 2)", "(-\\infty, 2) \\cup (3, \\infty)", 1),
+    ("\\left(\\frac{1}{5}, \\frac{1}{6}\\right)", "\\left(\\frac{1}{5},\\frac{1}{6}\\right)", 1),
+])
+def test_short_prose_references(answer, reference, expected):
+    verdict = get_verifier("math").verify(completion=f"$\\boxed{{{answer}}}$", reference=reference)
+    assert verdict.reward == expected, verdict

@@ -10,7 +10,8 @@ String rules, each linear-time, applied after `normalize` has cleaned the LaTeX:
 * set-builder notation, ``\\{x \\mid x \\geq 3\\}`` / ``\\{x \\in \\mathbb{R} : x > 2\\}``
   -> its condition, which compares as the set it describes;
 * a quantifier tail, ``f(x) = 3x for all x \\in \\mathbb{R}`` -> ``f(x) = 3x``;
-* ``\\bmod`` -> ``\\mod``;
+* ``\\bmod`` -> ``\\mod``; a remark in parentheses at the end (``7 (seven)``), a
+  ``radians`` unit, a number word (``three``);
 * trigonometric functions of angles in degrees, ``\\sin 30^\\circ`` -> ``\\sin(30\\pi/180)``
   (`trig_degrees`, run before degree marks are dropped).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import re
 
 from verifiers.latex_text import split_top_level
+from verifiers.math.markers import has_words
 
 __all__ = ["choice_with_value", "approximation", "reduce_forms", "trig_degrees"]
 
@@ -26,6 +28,10 @@ _CHOICE_VALUE_RE = re.compile(r"^\(([A-J])\)\s*[.:]?\s*(\S.*)$|^([A-J])[).:]\s*(
 _DANGLING_DEGREE_RE = re.compile(r"(?<=\d)\s*\^\s*(?:\{\s*\})?$")
 _SET_VARIABLE_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*(?:\\in\s*\\mathbb\s*\{?[RZNQC]\}?\s*)?$")
 _FORALL_RE = re.compile(r"(?:\\forall|\bfor\s+(?:all|every|any|each)\b|\bwhere\b|\bfor\s+[a-z]\s*\\in).*$", re.DOTALL)
+_REMARK_RE = re.compile(r"\(([^()]{0,80})\)$")
+_RADIANS_RE = re.compile(r"\s*\b(?:radians?|rad)\b\.?$")
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
 _TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-z])")
 _TRIG_DEGREE_RE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*\^\s*\{?\s*\\circ\s*\}?")
 
@@ -61,8 +67,22 @@ def _set_builder(text: str) -> str:
     return text
 
 
+def _remark(text: str) -> str:
+    """``7 (seven)``, ``\\frac{\\sqrt3}{2} (or about 0.866)`` -> the value before the remark."""
+    match = _REMARK_RE.search(text)
+    if match and match.start() > 0 and has_words(match.group(1)):
+        return text[: match.start()].rstrip()
+    return text
+
+
 def reduce_forms(text: str) -> str:
     """The value an answer states, with the forms above removed."""
+    if text.lower() in _NUMBER_WORDS:
+        return str(_NUMBER_WORDS.index(text.lower()))
+    if text.endswith(")"):
+        text = _remark(text)
+    if "radian" in text:
+        text = _RADIANS_RE.sub("", text).strip() or text
     if "\\bmod" in text:
         text = text.replace("\\bmod", "\\mod ")
     text = _DANGLING_DEGREE_RE.sub("", text)

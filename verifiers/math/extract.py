@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from verifiers.latex_text import boxes as find_boxes, unwrap_box
-from verifiers.math.markers import has_words, marker_answer, negated_marker, sentence_tail
+from verifiers.math.markers import has_words, line_answer, marker_answer, negated_marker, sentence_tail
 
 __all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed"]
 
@@ -39,6 +39,7 @@ _PROSE_RE = re.compile(  # two plain words in a row, or three anywhere: a senten
     r"(?<![\\a-zA-Z])[A-Za-z]{2,}\s+[A-Za-z]{2,}|(?:(?<![\\a-zA-Z])[A-Za-z]{2,}(?![A-Za-z]).*){3}"
 )
 _SHORT = 60  # a completion this short with no marker may be the bare answer
+_BRACED_RE = re.compile(r"\{[^{}]*\}")  # words inside braces (\frac{NO}{BO}) are not prose
 _SHORT_SENTENCE = 120  # a one-line completion this short may end with its answer
 _BARE_RE = re.compile(r"^[\w\s\\{}()\[\]^_+\-*/.,=<>|!:;'%°−·×÷√π∞]+$")
 _GAP_NOISE_RE = re.compile(r"\\text\{[^{}]{0,40}\}|\\q?quad|\\[,;:! ]|\$|\\[()\[\]]|[\s,;&+.]|\\\\|\band\b|\bor\b")
@@ -156,7 +157,8 @@ def extract_reference(reference: str) -> str:
     """A reference is the gold answer itself, possibly boxed or wrapped in ``$``.
 
     A reference that is a whole worked solution (prose with a "final answer" line) is
-    read like a completion.
+    read like a completion; a short prose reference ("It is 12", "the point (1, 2)") is
+    read like the line after an answer marker.
     """
     boxed = last_boxed(reference)
     if boxed is not None:
@@ -165,4 +167,8 @@ def extract_reference(reference: str) -> str:
         marked = _marked(reference, 0)
         if marked:
             return marked[0].answer
+    if len(reference) <= _SHORT_SENTENCE and has_words(_BRACED_RE.sub(" ", reference)) and re.search(r"[\d\\]", reference):
+        # a short prose reference: "It is 12", "the point (1,2)", "1/2 of the cake"
+        marked = _marked(reference, 0)
+        return marked[0].answer if marked else sentence_tail(reference) or line_answer(reference) or reference
     return reference

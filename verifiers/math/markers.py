@@ -91,7 +91,8 @@ def _leading_math(line: str) -> tuple[str, str]:
         word = match.group(0).lower()
         if word in _MATH_WORDS or (len(word) == 2 and word not in _SHORT_WORDS):
             continue
-        if line.count("{", 0, match.start()) <= line.count("}", 0, match.start()):
+        before = line[: match.start()]
+        if sum(map(before.count, "{([")) <= sum(map(before.count, "})]")):  # not inside a group
             cut, stop = match.start(), word
             break
     head = line[:cut].strip().rstrip(",;:").strip()
