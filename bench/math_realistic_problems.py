@@ -173,6 +173,12 @@ PROBLEMS: tuple[Problem, ...] = (
     P("pizza_cost", "6.25", ("6.25", "\\$6.25"), ("6.20", "25"), (
         "The pizza costs \\$25 and is shared by 4 friends.",
         "Each pays $25 / 4$ dollars."), True),
+    P("prose_point", "the point (3, -2)", ("(3, -2)", "(3,-2)", "(x, y) = (3, -2)"), ("(-2, 3)", "(3, 2)"), (
+        "The line $y = -2$ meets the line $x = 3$ where both equations hold.",
+        "So the intersection has x-coordinate 3 and y-coordinate -2."), False),
+    P("prose_area", "18 \\text{ square units}", ("18", "18 \\text{ square units}", "18 \\text{ units}^2"), ("36", "9"), (
+        "The triangle has base 6 and height 6.",
+        "Its area is $\\frac{1}{2} \\cdot 6 \\cdot 6$; a square with the same side would have area 36."), False),
     P("ratio", "3:5", ("3:5", "\\frac{3}{5}"), ("5:3", "3:8"), (
         "There are 12 boys and 20 girls in the class.",
         "Dividing both by their greatest common divisor 4 gives 3 and 5."), False),
