@@ -97,3 +97,11 @@ def test_a_list_reference_keeps_multiplicities():
 def test_short_prose_references(answer, reference, expected):
     verdict = get_verifier("math").verify(completion=f"$\\boxed{{{answer}}}$", reference=reference)
     assert verdict.reward == expected, verdict
+
+
+def test_tolerance_is_relative_for_tiny_values():
+    loose = get_verifier("math", tolerance=1e-6)  # absolute near 1, but not for 1e-8 vs 2e-8
+    assert loose.verify(completion="\\boxed{2 \\times 10^{-8}}", reference="10^{-8}").reward == 0.0
+    assert loose.verify(completion="\\boxed{1.0000001}", reference="1").reward == 1.0
+    percent = get_verifier("math", tolerance=0.02)
+    assert percent.verify(completion="\\boxed{1.01 \\times 10^{-8}}", reference="10^{-8}").reward == 1.0

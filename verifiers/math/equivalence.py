@@ -101,16 +101,14 @@ def _close_real(a: sympy.Expr, b: sympy.Expr, tol: Tolerance, rounded: bool) -> 
     except (TypeError, ValueError):
         return False
     with mpmath.workdps(_DIGITS):
-        diff, scale = abs(x - y), max(abs(x), abs(y), 1)
+        diff, top = abs(x - y), max(abs(x), abs(y))
+        scale = max(top, 1)
+        if (rounded or tol.relative) and top < _TINY and diff > top * max(tol.relative, _TINY_REL):
+            return False  # below 10^-3 neither six places nor an absolute tolerance tell 1e-8 from 2e-8
         if tol.relative and diff <= tol.relative * scale:
             return True
-        if rounded:
-            # compare as if both were written with float_rounding decimal places; below
-            # 10^-3 those places say little, so tiny values must also agree to 0.5%
+        if rounded:  # compare as if both were written with float_rounding decimal places
             step = mpmath.mpf(10) ** (-tol.float_rounding)
-            top = max(abs(x), abs(y))
-            if top < _TINY and diff > top * _TINY_REL:
-                return False
             return diff <= step / 2 * (1 + mpmath.mpf("1e-9")) or diff <= scale * mpmath.mpf("1e-9")
         # exact values: relative to their own size, so 1/2^99 and 1/2^98 stay apart
         return diff <= _EXACT_REL * max(abs(x), abs(y))

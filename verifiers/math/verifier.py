@@ -47,15 +47,15 @@ def _numbers_equal(ref: Number, pred: Number, opts: MathOptions) -> bool:
     a, b = ref.value, pred.value
     if a == b:
         return True
-    scale = max(abs(a), abs(b), Fraction(1))
-    if opts.tolerance and abs(a - b) <= Fraction(opts.tolerance) * scale:
+    diff, top = abs(a - b), max(abs(a), abs(b))
+    if top < _TINY and diff > top * max(Fraction(opts.tolerance), _TINY_REL):
+        return False  # below 10^-3 neither six places nor an absolute tolerance tell 1e-8 from 2e-8
+    scale = max(top, Fraction(1))
+    if opts.tolerance and diff <= Fraction(opts.tolerance) * scale:
         return True
     if ref.decimal_places is not None or pred.decimal_places is not None:
         step = Fraction(1, 10**opts.float_rounding)
-        top = max(abs(a), abs(b))
-        if top < _TINY and abs(a - b) > top * _TINY_REL:
-            return False  # 6 places say nothing about 1e-8 vs 2e-8: tiny values agree to 0.5%
-        return abs(a - b) <= step / 2 or abs(a - b) <= scale * Fraction(1, 10**9)
+        return diff <= step / 2 or diff <= scale * Fraction(1, 10**9)
     return False
 
 
