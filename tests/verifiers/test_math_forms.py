@@ -105,3 +105,10 @@ def test_tolerance_is_relative_for_tiny_values():
     assert loose.verify(completion="\\boxed{1.0000001}", reference="1").reward == 1.0
     percent = get_verifier("math", tolerance=0.02)
     assert percent.verify(completion="\\boxed{1.01 \\times 10^{-8}}", reference="10^{-8}").reward == 1.0
+
+
+def test_a_tuple_is_not_a_set():
+    verifier = get_verifier("math")
+    assert verifier.verify(completion="\\boxed{(1, 2, 3)}", reference="\\{1, 2, 3\\}").reward == 0.0
+    assert verifier.verify(completion="\\boxed{1, 2, 3}", reference="(1, 2, 3)").reward == 1.0  # a bare list, in order
+    assert verifier.verify(completion="\\boxed{3, 2, 1}", reference="(1, 2, 3)").reward == 0.0

@@ -99,6 +99,16 @@ def _reference_forms(ref: Normalized) -> list[Normalized]:
     return [ref] if both is None else [Normalized(both[0], ref.percent), Normalized(both[1], ref.percent)]
 
 
+def _set_vs_tuple(a: str, b: str) -> bool:
+    """One side a set in braces, the other a tuple in parentheses: ``\\{1, 2\\}`` vs ``(1, 2)``."""
+    def kind(text: str) -> str:
+        if text.startswith("\\{") and text.endswith("\\}"):
+            return "set"
+        return "tuple" if text.startswith("(") and text.endswith(")") and "," in text and "=" not in text else ""
+
+    return {kind(a), kind(b)} == {"set", "tuple"}
+
+
 _SQUASH_RE = re.compile(r"\s+|\\[()]")
 
 
@@ -274,6 +284,8 @@ class MathVerifier(BaseVerifier):
         ref, pred = Normalized(_last_link(ref.text), ref.percent), Normalized(_last_link(pred.text), pred.percent)
         if _squash(ref.text) == _squash(pred.text) or ref.percent == pred.percent and same_terms(ref.text, pred.text):
             return "equal", ""
+        if _set_vs_tuple(ref.text, pred.text):
+            return "different", ""  # an ordered tuple is not a set (a bare list may be either)
         fast = self._compare_number_lists(ref, pred)
         if fast is not None:
             return fast, ""
