@@ -139,7 +139,7 @@ def extract_candidates(text: str, last_number_fallback: bool = True) -> list[Ext
     stripped = text.strip()
     if not found and _is_bare(stripped):
         found.append(Extraction(stripped, "whole"))
-    elif not found and len(stripped) <= _SHORT_SENTENCE and "\n" not in stripped and "$" not in stripped:
+    elif not found and len(stripped) <= _SHORT_SENTENCE and not any(c in stripped for c in ("\n", "$", "\\(", "\\[")):
         tail = sentence_tail(stripped)  # "It comes to (2, -1)."
         found += [Extraction(tail, "sentence_tail")] if tail else []
     if not found or found[0].method in ("whole", "sentence_tail"):
