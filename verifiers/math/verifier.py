@@ -11,6 +11,7 @@ from verifiers.base import BaseVerifier, Verdict
 from verifiers.latex_text import split_top_level
 from verifiers.math.answer_forms import approximation, choice_with_value
 from verifiers.math.extract import extract_candidates, extract_reference
+from verifiers.math.literal_shapes import compare_shapes
 from verifiers.math.literals import Number, parse_number
 from verifiers.math.normalize import Normalized, normalize_answer
 from verifiers.math.reorder import same_terms
@@ -286,7 +287,9 @@ class MathVerifier(BaseVerifier):
             return "equal", ""
         if _set_vs_tuple(ref.text, pred.text):
             return "different", ""  # an ordered tuple is not a set (a bare list may be either)
-        fast = self._compare_number_lists(ref, pred)
+        fast = compare_shapes(ref.text, pred.text, lambda a, b: _numbers_equal(a, b, self.options))
+        if fast is None:
+            fast = self._compare_number_lists(ref, pred)
         if fast is not None:
             return fast, ""
         return self._compare_symbolic(ref, pred)
