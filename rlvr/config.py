@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 
 __all__ = [
     "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "CodingConfig", "AlgorithmConfig", "RolloutConfig",
-    "HFRolloutConfig",
+    "HFRolloutConfig", "VLLMRolloutConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
     "TrainConfig", "ConfigError", "validate", "check_names", "batch_arithmetic", "register_schemas", "CONF_DIR",
 ]
@@ -110,12 +110,25 @@ class HFRolloutConfig:
 
 
 @dataclass
+class VLLMRolloutConfig:
+    gpu_memory_utilization: float = 0.3  # fraction of GPU memory vLLM may take (weights + KV cache), colocated
+    max_model_len: int = 2048  # prompt + completion tokens per sequence
+    dtype: str = "auto"  # auto (the learner's: fp32 | bf16) | float32 | bfloat16 | float16
+    enable_prefix_caching: bool = True  # reuse the KV cache of shared prompt prefixes (reset at every weight sync)
+    enforce_eager: bool = True  # no CUDA graphs: faster start, less memory (turn off for long GPU runs)
+    sleep_level: int = 1  # GPU: 1 frees the KV cache and offloads weights while the learner trains; 2 discards
+    #                       the weights too (they are pushed again on wake); 0 never sleeps. No-op on CPU
+    cpu_kv_cache_gib: int = 1  # CPU only: KV-cache space in GiB (VLLM_CPU_KVCACHE_SPACE)
+
+
+@dataclass
 class RolloutConfig:
     engine: str = "hf"  # registered rollout engine: hf (transformers model, KV-cached decode loop)
     temperature: float = 1.0  # sampling temperature (log-probs are computed at this temperature)
     top_p: float = 1.0  # nucleus sampling (tokens drawn from the nucleus; log-probs over the full vocabulary)
     max_new_tokens: int = 256  # completion budget; completions that reach it are `truncated`
     hf: HFRolloutConfig = field(default_factory=HFRolloutConfig)  # options of the hf engine
+    vllm: VLLMRolloutConfig = field(default_factory=VLLMRolloutConfig)  # options of the vllm engine
 
 
 @dataclass

@@ -102,7 +102,8 @@ def build_parts(cfg: TrainConfig, policy_dir: Optional[Path] = None) -> Parts:
                             cfg.algorithm)
     reference = backend.reference(load_model(base)) if cfg.algorithm.beta > 0 else None
     dtype = autocast_dtype(cfg.model.dtype)
-    engine = build_engine(cfg.rollout.engine, backend.module, tokenizer, autocast_dtype=dtype, **engine_options(cfg))
+    engine = build_engine(cfg.rollout.engine, backend.module, tokenizer, autocast_dtype=dtype,
+                          model_dir=policy_dir or base, seed=cfg.trainer.seed, **engine_options(cfg))
     learner = Learner(backend, cfg.algorithm, cfg.trainer, cfg.rollout.max_new_tokens, cfg.rollout.temperature,
                       cfg.model.dtype)
     scorer = RewardScorer(cfg.reward, device)

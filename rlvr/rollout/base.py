@@ -139,8 +139,13 @@ class Engine(Protocol):
 ENGINES: Registry[Callable[..., Engine]] = Registry("rollout.engine")
 register_engine = ENGINES.register
 ENGINES.register_lazy("hf", "rlvr.rollout.hf:HFEngine")
+ENGINES.register_lazy("vllm", "rlvr.rollout.vllm:VLLMEngine")
 
 
 def build_engine(name: str, model: torch.nn.Module, tokenizer: Any, **options: Any) -> Engine:
-    """The engine registered as ``name``, sharing or copying ``model``; options are its config block."""
+    """The engine registered as ``name``, sharing or copying ``model``.
+
+    Options: the common context (``autocast_dtype``, ``model_dir`` the policy was loaded from,
+    ``seed``) and the fields of the engine's own config block (``rollout.<name>``).
+    """
     return ENGINES.lookup(name)(model=model, tokenizer=tokenizer, **options)

@@ -47,7 +47,8 @@ def completion_mask(completion_ids: torch.Tensor, eos_id: int) -> tuple[torch.Te
 class HFEngine:
     """Seeded batched sampling on the policy module itself; `update_weights` only re-points it."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, batch_size: int = 64, autocast_dtype=None):
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, batch_size: int = 64, autocast_dtype=None,
+                 model_dir: Any = None, seed: int = 0):  # model_dir, seed: the common context; unused here
         if tokenizer.eos_token_id is None:
             raise ValueError("the tokenizer has no EOS token; set one (tokenizer.eos_token) so generation can stop")
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
