@@ -1,7 +1,7 @@
-"""Accuracy of the ``math`` verifier: the own case file, the realistic completions, and
-Math-Verify's published cases, each beside Math-Verify.
+"""Accuracy of the ``math`` verifier: the own case file, the realistic completions (tuned
+and held-out), and Math-Verify's published cases, each beside Math-Verify.
 
-    python bench/math_accuracy.py                 # all three parts
+    python bench/math_accuracy.py                 # all parts
     python bench/math_accuracy.py --own-only      # no download needed
     python bench/math_accuracy.py --realistic-only
     python bench/math_accuracy.py --mv-only --opt tolerance=1e-9
@@ -20,7 +20,8 @@ Math-Verify's published cases, each beside Math-Verify.
     in ``$...$`` as Math-Verify's documentation writes gold answers), per ending
     convention, and every case where ours disagrees with the label. The own case file
     (a) is scored by Math-Verify the same way, for comparison.
-The last line is ``SUMMARY own=.. own_mv=.. realistic=.. realistic_mv=.. mv_default=.. ours_on_mv=..``.
+The last line is ``SUMMARY own=.. own_mv=.. realistic=.. realistic_mv=.. heldout=.. heldout_mv=..
+mv_default=.. ours_on_mv=..``.
 """
 from __future__ import annotations
 
