@@ -101,6 +101,9 @@ class AlgorithmConfig:
     mask_truncated: bool = False  # exclude completions that hit max_new_tokens from the loss
     drop_zero_variance: bool = False  # drop groups whose rewards are all equal and refill from further prompts
     max_refill_rounds: int = 2  # cap on extra sampling rounds spent refilling dropped groups
+    rollout_correction: Optional[str] = None  # engine/learner mismatch: none | token_truncate | token_mask |
+    #   sequence_mask; null = the engine's default (hf: none, its log-probs are the learner's; vllm: token_truncate)
+    rollout_correction_cap: float = 2.0  # the correction's cap C on the importance ratio exp(old - rollout)
     skip_flat_steps: bool = True  # skip the update when every group has zero reward spread and beta = 0 (no signal)
 
 
@@ -251,6 +254,9 @@ def validate(cfg: TrainConfig) -> None:
     a, ev = cfg.algorithm, cfg.trainer.eval
     if a.num_iterations < 1:
         raise ConfigError(f"algorithm.num_iterations={a.num_iterations}; use 1 or more")
+    if a.rollout_correction_cap <= 1.0:
+        raise ConfigError(f"algorithm.rollout_correction_cap={a.rollout_correction_cap}: a cap on the importance "
+                          f"ratio must be above 1 (2.0 is the usual choice)")
     if a.epsilon_low < 0 or a.epsilon_high < 0 or a.beta < 0:
         raise ConfigError("algorithm.epsilon_low, epsilon_high and beta must be >= 0")
     if ev.num_samples < ev.k:
@@ -273,7 +279,7 @@ def check_names(cfg: TrainConfig) -> None:
 
     The registries list their names without importing lazy entries (vllm, deepspeed).
     """
-    from rlvr.algo import ADVANTAGE_ESTIMATORS, LOSSES
+    from rlvr.algo import ADVANTAGE_ESTIMATORS, CORRECTIONS, LOSSES
     from rlvr.data import SOURCES
     from rlvr.learner.base import BACKENDS
     from rlvr.registry import RegistryError
@@ -281,6 +287,7 @@ def check_names(cfg: TrainConfig) -> None:
     from rlvr.rollout.base import ENGINES
 
     checks = [(ADVANTAGE_ESTIMATORS, cfg.algorithm.advantage), (LOSSES, cfg.algorithm.loss),
+              (CORRECTIONS, cfg.algorithm.rollout_correction or "none"),
               (ENGINES, cfg.rollout.engine), (BACKENDS, cfg.trainer.backend), (SOURCES, cfg.data.source)]
     checks += [(SOURCE_KINDS, src.kind) for src in cfg.reward.sources]
     try:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import torch
 
-from rlvr.algo import get_advantage, zero_variance_groups
+from rlvr.algo import get_advantage, get_correction, mismatch_stats, zero_variance_groups
 from rlvr.checkpoint import (BACKEND_DIR, ResumeError, load_trainer_state, resolve_resume, save_checkpoint,
                              set_rng_state)
 from rlvr.config import TrainConfig
@@ -58,6 +58,7 @@ class Loop:
         self.eval_encoded = [self.encode(p) for p in self.eval_prompts]
         self.start_step = 0
         self.synced_version: Optional[int] = None  # weight version last pushed into the engine
+        self.diff_history: list[float] = []  # rollout/logprob_diff_mean per step (the mismatch watch)
 
     def sync_weights(self, version: int) -> None:
         """Push the learner's weights into the engine once per version (before generating)."""
@@ -158,7 +159,10 @@ class Loop:
             if a.mask_truncated:
                 loss_mask[s.rollouts.truncated] = 0.0
             ref = self.reference_logprobs(s.rollouts)
-            metrics.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step))
+            old, weights, loss_mask = self.correct(s.rollouts, loss_mask, metrics)
+            metrics.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
+                                                 old_logprobs=old, token_weights=weights))
+            self.watch_mismatch(step, metrics)
         metrics.update(s.times)
         metrics["time/update"] = time.perf_counter() - t0
         metrics["time/step"] = time.perf_counter() - start
@@ -166,6 +170,34 @@ class Loop:
         if self.cfg.trainer.sample_every and step % self.cfg.trainer.sample_every == 0:
             self.run_dir.write_samples(step, self.sample_rows(s))
         return metrics
+
+    def correct(self, batch: RolloutBatch, loss_mask: torch.Tensor, metrics: dict[str, Any]):
+        """(old log-probs, token weights, loss mask) of the off-policy correction.
+
+        The learner recomputes the old policy's log-probs whenever a correction applies or the
+        engine samples from its own copy of the weights; for an engine sharing the policy with
+        no correction, the learner measures the mismatch on its first forward instead (free).
+        """
+        a, engine = self.cfg.algorithm, self.p.engine
+        name = a.rollout_correction or getattr(engine, "default_rollout_correction", "token_truncate")
+        if name == "none" and getattr(engine, "shares_policy", False):
+            return None, None, loss_mask
+        old = self.p.learner.logprobs(batch)
+        fix = get_correction(name)(old, batch.logprobs, loss_mask, a.rollout_correction_cap)
+        metrics.update(mismatch_stats(old, batch.logprobs, batch.completion_mask, fix.changed))
+        return old, (None if name == "none" else fix.weights), fix.mask
+
+    def watch_mismatch(self, step: int, metrics: dict[str, Any]) -> None:
+        """Warn when the engine/learner gap jumps after a sync (a stale or partial weight push looks like this)."""
+        diff = metrics.get("rollout/logprob_diff_mean")
+        if diff is None:
+            return
+        history = self.diff_history[-10:]
+        if len(history) >= 3 and diff > 1e-3 and diff > 10 * sorted(history)[len(history) // 2]:
+            print(f"warning: step {step}: rollout/logprob_diff_mean jumped to {diff:.3g} (median of the last "
+                  f"{len(history)} steps {sorted(history)[len(history) // 2]:.3g}): the engine is sampling from "
+                  f"weights other than the learner's; check the weight sync", flush=True)
+        self.diff_history.append(diff)
 
     def sample_rows(self, s: Sampled) -> list[dict[str, Any]]:
         """Failed rollouts first (the bad cases users mine), then passing ones."""

@@ -73,7 +73,7 @@ class SupervisedStage:
         total = float(batch.completion_mask.sum())
         loss_sum = 0.0
         for start in range(0, len(batch), self.micro):
-            part = batch.select(torch.arange(start, min(start + self.micro, len(batch))))
+            part = batch.select(torch.arange(start, min(start + self.micro, len(batch)))).trimmed()
             logp, _ = token_logprobs(self.backend.forward, part, 1.0, None, self.backend.device)
             loss = -(logp * part.completion_mask.to(logp.device)).sum() / total
             self.backend.backward(loss)

@@ -53,44 +53,78 @@ class Learner:
     def logprobs(self, batch: RolloutBatch, forward=None) -> torch.Tensor:
         """No-grad log-probs [N, C] of a batch (the reference model's with ``forward=ref``), micro-batched."""
         forward = forward or self.backend.forward
-        micro = self.trainer.micro_batch_size
+        micro, width = self.trainer.micro_batch_size, batch.completion_ids.shape[1]
+        out = torch.zeros(len(batch), width)
         with torch.no_grad():
-            parts = [token_logprobs(forward, batch.select(torch.arange(i, min(i + micro, len(batch)))),
-                                    self.temperature, self.dtype, self.backend.device)[0].cpu()
-                     for i in range(0, len(batch), micro)]
-        return torch.cat(parts)
+            for i in range(0, len(batch), micro):
+                part = batch.select(torch.arange(i, min(i + micro, len(batch)))).trimmed()
+                logp = token_logprobs(forward, part, self.temperature, self.dtype, self.backend.device)[0]
+                out[i:i + len(part), :logp.shape[1]] = logp.cpu() * part.completion_mask
+        return out
 
     def update(self, batch: RolloutBatch, advantages: torch.Tensor, loss_mask: torch.Tensor,
-               ref_logprobs: Optional[torch.Tensor], seed: int) -> dict[str, float]:
-        """All optimizer steps for one rollout batch; returns averaged statistics."""
+               ref_logprobs: Optional[torch.Tensor], seed: int, old_logprobs: Optional[torch.Tensor] = None,
+               token_weights: Optional[torch.Tensor] = None) -> dict[str, float]:
+        """All optimizer steps for one rollout batch; returns averaged statistics.
+
+        ``old_logprobs`` are the learner's own log-probs of the batch before the update (the
+        old policy of the clipped ratio); without them the engine's sampling log-probs serve,
+        and the engine/learner mismatch is measured on the first mini-batch's forward (before
+        any optimizer step) as ``rollout/logprob_diff_mean|max``. ``token_weights`` multiply
+        each token's policy-gradient loss (an off-policy correction, `rlvr.algo.correction`).
+        """
         self.model.train()
         n = len(batch)
         mini = max(1, n // self.trainer.optimizer_steps_per_batch)
         gen = torch.Generator().manual_seed(seed)
         stats = UpdateStats(sums={"loss": 0.0, "grad_norm": 0.0, "kl": 0.0, "clip_frac/low": 0.0,
                                   "clip_frac/high": 0.0, "entropy": 0.0})
+        self._diff = [0.0, 0.0, 0.0] if old_logprobs is None else None  # |learner - engine|: sum, max, tokens
+        extra = (old_logprobs, token_weights)
         for _ in range(self.algo.num_iterations):
             order = torch.randperm(n, generator=gen) if self.trainer.optimizer_steps_per_batch > 1 else torch.arange(n)
             for start in range(0, n, mini):
-                self._optimizer_step(batch, advantages, loss_mask, ref_logprobs, order[start:start + mini], stats)
+                self._optimizer_step(batch, advantages, loss_mask, ref_logprobs, order[start:start + mini], stats,
+                                     extra)
         out = {k: v / max(stats.tokens, 1.0) for k, v in stats.sums.items() if k not in ("loss", "grad_norm")}
         out["loss"] = stats.sums["loss"] / max(stats.steps, 1)
         out["grad_norm"] = stats.sums["grad_norm"] / max(stats.steps, 1)
         out["lr"] = self.backend.lr
+        if self._diff is not None and self._diff[2]:
+            out["rollout/logprob_diff_mean"] = self._diff[0] / self._diff[2]
+            out["rollout/logprob_diff_max"] = self._diff[1]
         return out
 
-    def _optimizer_step(self, batch, advantages, loss_mask, ref_logprobs, index, stats: UpdateStats) -> None:
+    def _optimizer_step(self, batch, advantages, loss_mask, ref_logprobs, index, stats: UpdateStats, extra) -> None:
+        old_logprobs, token_weights = extra
         num_tokens = float(loss_mask[index].sum())
         micro, device = self.trainer.micro_batch_size, self.backend.device
         step_loss = 0.0
         for start in range(0, len(index), micro):
             idx = index[start:start + micro]
-            part, mask = batch.select(idx), loss_mask[idx].to(device)
+            part = batch.select(idx).trimmed()
+            width = part.completion_ids.shape[1]
+
+            def rows(t: torch.Tensor) -> torch.Tensor:  # a per-token [N, C] tensor for this micro-batch
+                return t[idx][:, :width].to(device)
+
+            mask = rows(loss_mask)
             logp, entropy = token_logprobs(self.backend.forward, part, self.temperature, self.dtype, device)
-            ref = None if ref_logprobs is None else ref_logprobs[idx].to(device)
-            out = self.loss_fn(logp, part.logprobs.to(device), advantages[idx].to(device),
-                               self.algo.epsilon_low, self.algo.epsilon_high, self.algo.beta, ref)
-            loss = aggregate(out.loss, mask, self.algo.aggregation, num_sequences=len(index),
+            ref = None if ref_logprobs is None else rows(ref_logprobs)
+            old = part.logprobs.to(device) if old_logprobs is None else rows(old_logprobs)
+            if self._diff is not None and stats.steps == 0:  # before any optimizer step: still the sampling policy
+                real = part.completion_mask.to(device).bool()
+                gap = (logp.detach() - old).abs()[real]
+                if gap.numel():
+                    self._diff = [self._diff[0] + gap.sum().item(), max(self._diff[1], gap.max().item()),
+                                  self._diff[2] + gap.numel()]
+            out = self.loss_fn(logp, old, advantages[idx].to(device), self.algo.epsilon_low, self.algo.epsilon_high,
+                               self.algo.beta, ref)
+            per_token = out.loss
+            if token_weights is not None:  # weight the policy-gradient term, not the KL leash
+                kl_term = self.algo.beta * out.kl
+                per_token = (per_token - kl_term) * rows(token_weights) + kl_term
+            loss = aggregate(per_token, mask, self.algo.aggregation, num_sequences=len(index),
                              num_tokens=num_tokens, max_len=self.max_new_tokens)
             self.backend.backward(loss)
             step_loss += loss.item()

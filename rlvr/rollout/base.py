@@ -82,6 +82,16 @@ class RolloutBatch:
     def select(self, index: torch.Tensor) -> "RolloutBatch":
         return self._map(lambda t: t[index], [self.texts[i] for i in index.tolist()])
 
+    def trimmed(self) -> "RolloutBatch":
+        """The same rows without padding columns no row uses (leading prompt pads, trailing completion
+        pads): a micro-batch of short completions does not pay for the longest one in the batch."""
+        used = self.prompt_mask.bool().any(0)
+        start = int(used.int().argmax()) if bool(used.any()) else self.prompt_ids.shape[1]
+        width = max(1, int(self.completion_mask.sum(-1).max())) if len(self) else 0
+        return replace(self, prompt_ids=self.prompt_ids[:, start:], prompt_mask=self.prompt_mask[:, start:],
+                       completion_ids=self.completion_ids[:, :width], completion_mask=self.completion_mask[:, :width],
+                       logprobs=self.logprobs[:, :width])
+
 
 def concat_rollouts(parts: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch:
     """Join batches whose prompt/completion widths differ (prompts stay left-padded)."""
@@ -123,6 +133,8 @@ class Engine(Protocol):
     pad_id: int  # token id used to pad prompts (left) and completions (right)
     eos_id: int  # generation stops at this token (it is part of the completion and its mask)
     weight_version: int  # set by update_weights, stamped on every batch
+    shares_policy: bool  # True when it samples from the learner's module itself (no copy to drift)
+    default_rollout_correction: str  # algorithm.rollout_correction when the config leaves it null
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams,
                  seeds: Optional[Sequence[int]] = None) -> RolloutBatch: ...

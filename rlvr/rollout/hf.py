@@ -47,6 +47,9 @@ def completion_mask(completion_ids: torch.Tensor, eos_id: int) -> tuple[torch.Te
 class HFEngine:
     """Seeded batched sampling on the policy module itself; `update_weights` only re-points it."""
 
+    shares_policy = True  # samples from the learner's own module: its log-probs are the learner's
+    default_rollout_correction = "none"
+
     def __init__(self, model: torch.nn.Module, tokenizer: Any, batch_size: int = 64, autocast_dtype=None,
                  model_dir: Any = None, seed: int = 0):  # model_dir, seed: the common context; unused here
         if tokenizer.eos_token_id is None:

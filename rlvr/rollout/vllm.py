@@ -135,6 +135,7 @@ class VLLMEngine:
                            enable_prefix_caching=enable_prefix_caching, enforce_eager=enforce_eager,
                            enable_sleep_mode=self.sleep_level > 0, seed=seed)
             llm = build_llm(model_dir, options, self.on_gpu, cpu_kv_cache_gib)
+            self.max_model_len = options["max_model_len"]  # capped at the model's positions
         self.llm = llm
 
     # ---- weights and memory ---------------------------------------------------------
@@ -264,7 +265,7 @@ def build_llm(model_dir: Any, options: dict[str, Any], on_gpu: bool, cpu_kv_cach
         import vllm
     except ImportError as exc:
         raise ConfigError(f"{INSTALL_HINT} ({exc})") from None
-    check_model(Path(model_dir), on_gpu)
+    options["max_model_len"] = check_model(Path(model_dir), on_gpu, options["max_model_len"])
     if on_gpu:
         check_gpu_memory(options["gpu_memory_utilization"])
     with preserved_process_state():
@@ -276,8 +277,9 @@ def build_llm(model_dir: Any, options: dict[str, Any], on_gpu: bool, cpu_kv_cach
                               f"(see rollout.vllm.gpu_memory_utilization, max_model_len, cpu_kv_cache_gib)") from None
 
 
-def check_model(model_dir: Path, on_gpu: bool) -> None:
-    """Refuse a model whose architecture vLLM does not implement, or (CPU) whose head size its kernels lack."""
+def check_model(model_dir: Path, on_gpu: bool, max_model_len: int) -> int:
+    """The usable max_model_len (capped at the model's positions); refuse a model whose architecture vLLM does
+    not implement, or (CPU) whose head size its kernels lack."""
     from vllm import ModelRegistry
 
     config = json.loads((model_dir / "config.json").read_text())
@@ -285,8 +287,13 @@ def check_model(model_dir: Path, on_gpu: bool) -> None:
     if not any(a in set(ModelRegistry.get_supported_archs()) for a in archs):
         raise ConfigError(f"vLLM does not support the architecture {archs or '(none in config.json)'} of "
                           f"{model_dir}; use rollout.engine=hf")
+    positions = config.get("max_position_embeddings") or max_model_len
+    if positions < max_model_len:
+        print(f"vllm: rollout.vllm.max_model_len={max_model_len} capped at the model's {positions} positions",
+              flush=True)
+        max_model_len = positions
     if on_gpu or "hidden_size" not in config:
-        return
+        return max_model_len
     from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
 
     head = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]

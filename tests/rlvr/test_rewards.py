@@ -21,7 +21,7 @@ def scorer():
 
 
 def test_weighted_sum_and_breakdown(scorer):
-    texts = ["\\boxed{5}", "\\boxed{6}", "five", ""]
+    texts = ["\\boxed{5}", "\\boxed{6}", "seven", ""]
     result = scorer.score([P] * 4, texts)
     torch.testing.assert_close(result.per_source["verifier"], torch.tensor([1.0, 0.0, 0.0, 0.0]))
     torch.testing.assert_close(result.per_source["format"], torch.tensor([1.0, 1.0, 0.0, 0.0]))

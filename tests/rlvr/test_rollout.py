@@ -112,3 +112,16 @@ def test_choosing_an_engine_imports_only_that_engine(tmp_path):
             "assert 'rlvr.rollout.hf' in sys.modules; "
             "assert not any(m.split('.')[0] in ('vllm', 'deepspeed') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_trimmed_drops_only_columns_no_row_uses():
+    from rlvr.rollout.base import RolloutBatch
+
+    ids = torch.tensor([[0, 0, 5, 6], [0, 0, 0, 7]])
+    pmask = (ids != 0).long()
+    comp = torch.tensor([[4, 1, 0, 0], [4, 4, 1, 0]])
+    cmask = torch.tensor([[1.0, 1.0, 0, 0], [1.0, 1.0, 1.0, 0]])
+    b = RolloutBatch(ids, pmask, comp, cmask, -cmask, torch.zeros(2, dtype=torch.bool), ["a", "b"], 3)
+    t = b.trimmed()
+    assert t.prompt_ids.tolist() == [[5, 6], [0, 7]] and t.completion_ids.tolist() == [[4, 1, 0], [4, 4, 1]]
+    assert t.logprobs.shape == (2, 3) and t.weight_version == 3 and t.texts == ["a", "b"]

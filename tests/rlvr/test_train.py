@@ -57,6 +57,8 @@ def test_run_directory(smoke):
                 "time/reward", "time/update", "tokens_per_s"):
         assert key in steps[0], key
     assert any(k.startswith("verdict/verifier/") for k in steps[0])
+    # the engine shares the policy: its log-probs are the learner's, measured on the first forward
+    assert all(r["rollout/logprob_diff_mean"] < 1e-4 and r["rollout/logprob_diff_max"] < 1e-3 for r in steps)
     assert any(r["kl"] > 0 for r in steps[1:])  # beta > 0: the policy moved away from the reference
     evals = [r for r in rows if "eval/pass@1" in r]
     assert [r["step"] for r in evals] == [0, 2, 4, 6] and all("eval/pass@k" in r for r in evals)
@@ -175,3 +177,15 @@ def test_chat_rows_need_a_chat_template(tmp_path, train_env, tiny_model_dir):
     proc = _run(train_command(tmp_path / "x", "model=local", f"model.path={plain}", "data=jsonl",
                               f"data.path={rows}", "data.eval_size=4"), train_env)
     _fails_fast(proc, "no chat template", "chat_template")
+
+
+def test_a_correction_makes_the_learner_recompute_and_log_the_importance_ratio(tmp_path, train_env):
+    run_dir = tmp_path / "corrected"
+    proc = _run(train_command(run_dir, THREADS, "trainer.total_steps=2", "model.sft.steps=300",
+                              "algorithm.rollout_correction=token_truncate"), train_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    steps = [r for r in _metrics(run_dir) if "reward/mean" in r and r["groups_trained"]]
+    assert steps
+    for r in steps:
+        assert r["rollout/logprob_diff_mean"] < 1e-4 and r["rollout/is_capped_frac"] == 0.0
+        assert 0.999 < r["rollout/is_ratio_min"] <= r["rollout/is_ratio_mean"] <= r["rollout/is_ratio_max"] < 1.001

