@@ -300,7 +300,9 @@ def check_model(model_dir: Path, on_gpu: bool, max_model_len: int) -> int:
     sizes = CPUAttentionBackend.get_supported_head_sizes()
     if head not in sizes:
         raise ConfigError(f"vLLM's CPU attention has no kernel for head size {head} (hidden_size / num_heads) of "
-                          f"{model_dir}; supported: {sizes}; use rollout.engine=hf or a model with one of those")
+                          f"{model_dir}; supported: {sizes}; use rollout.engine=hf, or a model with one of those "
+                          f"(the tiny Llama: e.g. model.hidden_size=64 model.num_heads=2)")
+    return max_model_len
 
 
 def check_gpu_memory(fraction: float) -> None:
