@@ -30,24 +30,12 @@ MODEL_DIR = Path(tempfile.gettempdir()) / "rlvr-bench-wide-vocab"
 
 def build_model(out: Path) -> Path:
     """Tiny-width Llama + WordLevel tokenizer with VOCAB entries (characters first, then fillers)."""
-    import string
-
     import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
-    from rlvr.models.tiny import CHAT_TEMPLATE, SPECIAL
+    from rlvr.models.tiny import build_tokenizer
 
-    chars = sorted(set(string.printable) - set("\t\r\x0b\x0c"))
-    vocab = {tok: i for i, tok in enumerate(SPECIAL + chars)}
-    for i in range(len(vocab), VOCAB):
-        vocab[f"<f{i}>"] = i
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|pad|>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
-    core.decoder = decoders.Fuse()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<|pad|>", eos_token="<|end|>",
-                                  unk_token="<|pad|>", additional_special_tokens=SPECIAL[2:])
-    tok.chat_template = CHAT_TEMPLATE
+    tok = build_tokenizer(vocab_size=VOCAB)
     config = LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
                          tie_word_embeddings=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)

@@ -56,32 +56,18 @@ def trl_child(model_dir: str, steps: int) -> dict:
     import torch
     from datasets import Dataset
     from omegaconf import OmegaConf
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
     from rlvr.config import TrainConfig
     from rlvr.data import build_prompt_sets
-    from verifiers import get_verifier
+    from trl_common import math_reward, step_timer
 
     torch.set_num_threads(2)
     preset = OmegaConf.load(REPO / "rlvr" / "conf" / "experiment" / "smollm2_arith.yaml")
     cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), {"data": preset.data}))
     train, _ = build_prompt_sets(cfg.data)
     rows = [{"prompt": [dict(m) for m in train[i].messages], "reference": train[i].reference} for i in range(512)]
-    verifier = get_verifier("math")
-
-    def reward(completions, reference, **_):
-        return [verifier.verify(completion=c[0]["content"], reference=r).reward for c, r in zip(completions, reference)]
-
-    class Timer(TrainerCallback):
-        def __init__(self):
-            self.times, self.start = [], 0.0
-
-        def on_step_begin(self, *a, **k):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            self.times.append(time.perf_counter() - self.start)
 
     args = GRPOConfig(
         output_dir=tempfile.mkdtemp(prefix="trl-real-"), per_device_train_batch_size=32, num_generations=4,
@@ -89,9 +75,9 @@ def trl_child(model_dir: str, steps: int) -> dict:
         num_iterations=1, learning_rate=float(preset.trainer.optim.lr), max_steps=steps, logging_steps=1000,
         save_strategy="no", report_to=[], use_cpu=True, bf16=False, fp16=False, beta=0.0, temperature=1.0,
         seed=0, dataloader_num_workers=0)
-    timer = Timer()
+    timer = step_timer()
     trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32),
-                          reward_funcs=reward, args=args, train_dataset=Dataset.from_list(rows),
+                          reward_funcs=math_reward(), args=args, train_dataset=Dataset.from_list(rows),
                           processing_class=AutoTokenizer.from_pretrained(model_dir), callbacks=[timer])
     trainer.train()
     timed = timer.times[1:] or timer.times  # the first step pays for warm-up

@@ -80,28 +80,14 @@ def bench_rlvr(steps: int, warmup: int) -> dict:
 def bench_trl(steps: int, warmup: int) -> dict:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
     from rlvr.data import ArithmeticTask
-    from verifiers import get_verifier
+    from trl_common import math_reward, step_timer
 
     task = ArithmeticTask(2, 512, seed=0, split="train")
     rows = [{"prompt": [dict(m) for m in task[i].messages], "reference": task[i].reference} for i in range(512)]
-    verifier = get_verifier("math")
-
-    def reward(completions, reference, **_):
-        return [verifier.verify(completion=c[0]["content"], reference=r).reward for c, r in zip(completions, reference)]
-
-    class Timer(TrainerCallback):
-        def __init__(self):
-            self.times, self.start = [], 0.0
-
-        def on_step_begin(self, *a, **k):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            self.times.append(time.perf_counter() - self.start)
 
     path = _model_dir()
     args = GRPOConfig(
@@ -109,9 +95,9 @@ def bench_trl(steps: int, warmup: int) -> dict:
         num_generations=G, max_completion_length=NEW_TOKENS, gradient_accumulation_steps=1, num_iterations=1,
         learning_rate=1e-4, max_steps=steps + warmup, logging_steps=1000, save_strategy="no", report_to=[],
         use_cpu=True, bf16=False, fp16=False, beta=0.0, temperature=1.0, seed=0, dataloader_num_workers=0)
-    timer = Timer()
+    timer = step_timer()
     trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
-                          reward_funcs=reward, args=args, train_dataset=Dataset.from_list(rows),
+                          reward_funcs=math_reward(), args=args, train_dataset=Dataset.from_list(rows),
                           processing_class=AutoTokenizer.from_pretrained(path), callbacks=[timer])
     trainer.train()
     return {"s_per_step": statistics.median(timer.times[warmup:]), "mean": statistics.mean(timer.times[warmup:]),

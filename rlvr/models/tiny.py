@@ -21,12 +21,16 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer():
+def build_tokenizer(vocab_size: int = 0):
+    """The character tokenizer; ``vocab_size`` > its 105 entries pads the vocabulary with unused
+    filler tokens (benchmarks of real-model vocabulary sizes)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     chars = sorted(set(string.printable) - set("\t\r\x0b\x0c"))
     vocab = {tok: i for i, tok in enumerate(SPECIAL + chars)}
+    for i in range(len(vocab), vocab_size):
+        vocab[f"<f{i}>"] = i
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<|pad|>"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     core.decoder = decoders.Fuse()
