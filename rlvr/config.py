@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 
 __all__ = [
     "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "CodingConfig", "AlgorithmConfig", "RolloutConfig",
-    "HFRolloutConfig", "VLLMRolloutConfig",
+    "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
     "TrainConfig", "ConfigError", "validate", "check_names", "batch_arithmetic", "register_schemas", "CONF_DIR",
 ]
@@ -154,8 +154,19 @@ class EvalConfig:
 
 
 @dataclass
+class DeepSpeedConfig:
+    zero_stage: int = 2  # 2: shard gradients and optimizer state; 3: also the parameters
+    offload_optimizer: bool = False  # optimizer state (and its step) on the CPU
+    offload_params: bool = False  # ZeRO-3 only: parameters on the CPU between uses
+    stage3_param_persistence_threshold: int = 100_000  # ZeRO-3: parameters smaller than this stay whole on
+    #   every rank (0 partitions everything: what tests of tiny models need)
+    timeout_s: int = 600  # collective timeout: a rank that hangs or dies fails every rank after this long
+    cache_dir: str = "${oc.env:RLVR_CACHE,'~/.cache/rlvr'}/torch_extensions"  # compiled ops (built once)
+
+
+@dataclass
 class TrainerConfig:
-    backend: str = "torch"  # registered learner backend: torch (one process, plain PyTorch AdamW)
+    backend: str = "torch"  # registered learner backend: torch (one process, plain PyTorch AdamW) | deepspeed
     total_steps: int = 100  # rollout batches (training steps) to run
     prompts_per_step: int = 8  # prompts per rollout batch (x group_size completions)
     micro_batch_size: int = 8  # completions per forward/backward (gradient accumulation below that)
@@ -168,6 +179,7 @@ class TrainerConfig:
     threads: int = 0  # torch CPU threads (0 = leave torch's default)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)  # options of the deepspeed backend
 
 
 @dataclass
@@ -218,6 +230,7 @@ _CHOICES = {
     "algorithm.aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
     "trainer.optim.schedule": ("constant", "linear", "cosine"),
     "data.on_long_prompt": ("error", "drop"),
+    "trainer.deepspeed.zero_stage": (2, 3),
 }
 
 

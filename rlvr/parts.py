@@ -99,7 +99,7 @@ def build_parts(cfg: TrainConfig, policy_dir: Optional[Path] = None) -> Parts:
         base = warm_up(cfg, base, train_set, tokenizer)
     device = resolve_device(cfg.model.device)
     backend = build_backend(cfg.trainer.backend, load_model(policy_dir or base).to(device), cfg.trainer,
-                            cfg.algorithm)
+                            cfg.algorithm, cfg.model.dtype)
     reference = backend.reference(load_model(base)) if cfg.algorithm.beta > 0 else None
     dtype = autocast_dtype(cfg.model.dtype)
     engine = build_engine(cfg.rollout.engine, backend.module, tokenizer, autocast_dtype=dtype,

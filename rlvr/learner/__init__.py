@@ -7,6 +7,10 @@ __all__ = ["Backend", "BACKENDS", "register_backend", "build_backend", "Learner"
            "token_logprobs", "autocast_dtype", "total_optimizer_steps"]
 
 
-def build_backend(name: str, model, trainer, algo) -> Backend:
-    """The backend registered as ``trainer.backend``, owning ``model`` for this run's optimizer steps."""
-    return BACKENDS.lookup(name)(model, trainer.optim, total_optimizer_steps(algo, trainer), trainer=trainer)
+def build_backend(name: str, model, trainer, algo, dtype: str = "fp32") -> Backend:
+    """The backend registered as ``trainer.backend``, owning ``model`` for this run's optimizer steps.
+
+    Every backend is called as ``cls(model, optim, total_optimizer_steps, trainer=..., dtype=...)``.
+    """
+    return BACKENDS.lookup(name)(model, trainer.optim, total_optimizer_steps(algo, trainer), trainer=trainer,
+                                 dtype=dtype)

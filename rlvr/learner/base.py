@@ -62,3 +62,4 @@ class Backend(Protocol):
 BACKENDS: Registry[Callable[..., Backend]] = Registry("trainer.backend")
 register_backend = BACKENDS.register
 BACKENDS.register_lazy("torch", "rlvr.learner.torch_backend:TorchBackend")
+BACKENDS.register_lazy("deepspeed", "rlvr.learner.deepspeed_backend:DeepSpeedBackend")
