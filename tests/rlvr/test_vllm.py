@@ -299,3 +299,49 @@ def test_bad_models_fail_before_vllm_starts(tiny_model_dir, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["NoSuchForCausalLM"]}))
     with pytest.raises(ConfigError, match="NoSuchForCausalLM"):
         vllm_engine.build_llm(tmp_path, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
+
+
+# ---- rlvr-train with the vLLM engine ------------------------------------------------
+VLLM_RUN = ("rollout.engine=vllm", "model.hidden_size=64", "trainer.threads=1")  # head size 32: CPU kernels
+
+
+def _train(cmd, env):
+    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def _rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@needs_vllm
+def test_train_with_vllm_and_resume_reproduce(tmp_path, train_env):
+    """A 4-step run; then 2 steps + resume to 4: the same metrics (timings aside). Weights change each update."""
+    from rlvr.loop import DETERMINISTIC_SKIP
+
+    whole = _train(train_command(tmp_path / "whole", *VLLM_RUN), train_env)
+    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
+    assert "engine: vllm" in whole.stdout and "done: held-out pass@1" in whole.stdout
+    rows = _rows(tmp_path / "whole")
+    diffs = [r["rollout/logprob_diff_mean"] for r in rows if "rollout/logprob_diff_mean" in r]
+    assert all(d < 1e-3 for d in diffs), diffs
+    first = _train(train_command(tmp_path / "split", *VLLM_RUN, "trainer.total_steps=2"), train_env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = _train(train_command(tmp_path / "split", *VLLM_RUN, "resume=auto"), train_env)
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout, resumed.stderr[-3000:]
+
+    def comparable(row):
+        return {k: v for k, v in row.items() if not k.startswith(DETERMINISTIC_SKIP)}
+    want, got = [comparable(r) for r in rows], [comparable(r) for r in _rows(tmp_path / "split")]
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for w, g in zip(want, got):
+        assert w.keys() == g.keys()
+        for key, value in w.items():
+            assert (math.isclose(value, g[key], abs_tol=1e-6) if isinstance(value, float) else value == g[key]), \
+                (w["step"], key, value, g[key])
+
+
+@needs_vllm
+def test_train_with_a_head_size_vllm_lacks_exits_2(tmp_path, train_env):
+    proc = _train(train_command(tmp_path / "x", "rollout.engine=vllm"), train_env)  # hidden 32 / 2 heads = 16
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2 and len(lines) == 1 and "head size 16" in lines[0], proc.stderr[-2000:]
