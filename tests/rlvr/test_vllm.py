@@ -345,3 +345,40 @@ def test_train_with_a_head_size_vllm_lacks_exits_2(tmp_path, train_env):
     proc = _train(train_command(tmp_path / "x", "rollout.engine=vllm"), train_env)  # hidden 32 / 2 heads = 16
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert proc.returncode == 2 and len(lines) == 1 and "head size 16" in lines[0], proc.stderr[-2000:]
+
+
+# ---- GPU: sleep / wake for real -----------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_vllm
+@pytest.mark.parametrize("level", [1, 2])
+def test_gpu_sleep_frees_memory_and_wake_keeps_parity(tmp_path, level):
+    """Two steps of wake -> push -> generate -> sleep: memory comes back while asleep; after level 2
+    (weights discarded) the re-push keeps parity; a fraction that does not fit is refused first."""
+    import gc
+
+    from rlvr.models import load_model, load_tokenizer
+    from rlvr.models.tiny import build_tiny_llama
+    from rlvr.rollout import build_engine
+
+    directory = build_tiny_llama(tmp_path / "model", hidden_size=64, num_layers=1, num_heads=2, intermediate_size=64)
+    model, tokenizer = load_model(directory).cuda(), load_tokenizer(directory)
+    with pytest.raises(ConfigError, match="gpu_memory_utilization"):
+        build_engine("vllm", model, tokenizer, model_dir=directory, gpu_memory_utilization=1.0, max_model_len=256)
+    engine = build_engine("vllm", model, tokenizer, model_dir=directory, gpu_memory_utilization=0.2,
+                          max_model_len=256, sleep_level=level)
+    prompts, params = _chat(tokenizer, ["1+2", "10+20"]), SamplingParams(n=2, temperature=0.7, max_new_tokens=12)
+    for version in range(2):
+        engine.wake()
+        if version == 0 or level == 1:  # level 2 and an unchanged version: the engine re-pushes by itself
+            engine.update_weights(ModuleSource(model), version)
+        batch = engine.generate(prompts, params, seeds=[1, 2])
+        awake_free = torch.cuda.mem_get_info()[0]
+        engine.sleep()
+        assert torch.cuda.mem_get_info()[0] > awake_free  # the KV cache (and weights) left the GPU
+        assert batch.weight_version == (version if level == 1 else 0)
+        assert _max_diff(model, batch, 0.7) < 1e-3
+    engine.close()
+    del engine
+    gc.collect()
+    torch.cuda.empty_cache()
