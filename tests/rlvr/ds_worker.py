@@ -28,7 +28,9 @@ def configs(spec: dict[str, Any]) -> tuple[AlgorithmConfig, TrainerConfig]:
     trainer.optim.lr, trainer.optim.warmup_steps, trainer.optim.schedule = LR, 1, "linear"
     trainer.optim.max_grad_norm, trainer.optim.weight_decay = 0.5, 0.01
     trainer.deepspeed = DeepSpeedConfig(zero_stage=spec.get("stage", 2), stage3_param_persistence_threshold=0,
-                                        timeout_s=120, cache_dir=spec["cache_dir"])
+                                        timeout_s=120, cache_dir=spec["cache_dir"],
+                                        offload_optimizer=spec.get("offload_optimizer", False),
+                                        offload_params=spec.get("offload_params", False))
     algo = AlgorithmConfig(group_size=4, aggregation="seq_mean_token_mean", beta=spec.get("beta", 0.0))
     return algo, trainer
 
@@ -62,7 +64,7 @@ def train(backend, spec: dict[str, Any], steps: int, first_step: int = 0) -> lis
     algo, trainer = configs(spec)
     data = torch.load(spec["batch"], weights_only=False)
     batch, adv = share(data["batch"], data["advantages"], backend.rank, backend.world_size)
-    learner = Learner(backend, algo, trainer, max_new_tokens=MAX_NEW, temperature=1.0, dtype="fp32")
+    learner = Learner(backend, algo, trainer, max_new_tokens=MAX_NEW, temperature=1.0, dtype=spec.get("dtype", "fp32"))
     ref = backend.reference(load_model(spec["model"])) if algo.beta > 0 else None
     out = []
     for step in range(first_step, first_step + steps):
@@ -77,7 +79,7 @@ def build(spec: dict[str, Any], model_dir: str):
     from rlvr.models import load_model
 
     algo, trainer = configs(spec)
-    return build_backend(spec["backend"], load_model(model_dir), trainer, algo, "fp32")
+    return build_backend(spec["backend"], load_model(model_dir), trainer, algo, spec.get("dtype", "fp32"))
 
 
 def main(spec_path: str) -> None:
@@ -100,7 +102,7 @@ def main(spec_path: str) -> None:
         backend.save(target / "backend")
         algo, trainer = configs(spec)
         data = torch.load(spec["batch"], weights_only=False)
-        learner = Learner(backend, algo, trainer, max_new_tokens=MAX_NEW, temperature=1.0, dtype="fp32")
+        learner = Learner(backend, algo, trainer, max_new_tokens=MAX_NEW, temperature=1.0, dtype=spec.get("dtype", "fp32"))
         result["logprobs"] = learner.logprobs(data["batch"]).tolist()  # the whole batch, every rank
         result["named"] = {k: float(v.double().sum()) for k, v in backend.named_tensors()}
         result["after_save"] = train(backend, spec, spec["after"], first_step=spec["steps"])
