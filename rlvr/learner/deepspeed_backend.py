@@ -10,10 +10,11 @@ Contracts the caller relies on:
 - **Gradient accumulation is the loop's.** DeepSpeed runs with
   ``gradient_accumulation_steps: 1`` and ``managed_gradient_accumulation: false``, so
   ``backward(loss)`` neither divides the loss nor decides a boundary; gradients of every
-  ``backward`` call add up until ``step()``, the only place the optimizer steps. (With
-  DeepSpeed's managed accumulation and GAS 1 instead, every ``backward`` is a boundary, and
-  ZeRO-2 on two ranks lost most of the accumulated gradient: norm 0.62 instead of 1.43.) The loss therefore carries the mini-batch-wide normalizers,
-  exactly as for `rlvr.learner.torch_backend.TorchBackend`.
+  ``backward`` call add up until ``step()``, the only place the optimizer steps. The loss
+  therefore carries the mini-batch-wide normalizers, exactly as for
+  `rlvr.learner.torch_backend.TorchBackend`. (With DeepSpeed's managed accumulation and GAS 1
+  instead, every ``backward`` is a boundary, and ZeRO-2 on two ranks lost most of the
+  accumulated gradient: norm 0.62 instead of 1.43 after 3 micro-batches.)
 - **Gradients are averaged across ranks.** The update applied is the mean over ranks of
   each rank's accumulated gradient. For the result to equal a single-process run over the
   union of the ranks' rows, rank ``r`` must normalize by ``global_normalizer / world_size``:

@@ -102,7 +102,8 @@ def main(spec_path: str) -> None:
         backend.save(target / "backend")
         algo, trainer = configs(spec)
         data = torch.load(spec["batch"], weights_only=False)
-        learner = Learner(backend, algo, trainer, max_new_tokens=MAX_NEW, temperature=1.0, dtype=spec.get("dtype", "fp32"))
+        learner = Learner(backend, algo, trainer, max_new_tokens=MAX_NEW, temperature=1.0,
+                          dtype=spec.get("dtype", "fp32"))
         result["logprobs"] = learner.logprobs(data["batch"]).tolist()  # the whole batch, every rank
         result["named"] = {k: float(v.double().sum()) for k, v in backend.named_tensors()}
         result["after_save"] = train(backend, spec, spec["after"], first_step=spec["steps"])

@@ -92,6 +92,19 @@ def test_one_process_without_launcher(data, tmp_path):
         assert result["stats"][step]["grad_norm"] == pytest.approx(want["grad_norm"], rel=1e-5)
 
 
+@needs_deepspeed
+@pytest.mark.slow  # the first offload run compiles DeepSpeed's CPU Adam (about 1.5 minutes on 2 cores)
+@pytest.mark.parametrize("stage, options, tol", [(2, {"dtype": "bf16"}, 5e-3),
+                                                 (3, {"offload_optimizer": True, "offload_params": True}, 1e-4)])
+def test_bf16_and_offload(data, tmp_path, stage, options, tol):
+    """bf16 (a looser match: bf16 weights) and ZeRO-3 with parameters and optimizer state on the CPU."""
+    steps = 3
+    results = launch({**data, "backend": "deepspeed", "stage": stage, "total_steps": steps, "steps": steps,
+                      **options}, tmp_path, nproc=2)
+    for step, want in enumerate(single_process(data, steps, 0.0)):
+        assert rank_mean(results, "loss", step) == pytest.approx(want["loss"], abs=tol), step
+
+
 @pytest.fixture(scope="module")
 def zero3_saved(data, tmp_path_factory) -> tuple[Path, list[dict[str, Any]]]:
     """Two ZeRO-3 ranks: 2 steps, a checkpoint (HF weights + DeepSpeed state), then 2 more steps."""
