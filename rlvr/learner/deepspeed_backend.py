@@ -35,6 +35,7 @@ as is the shared-memory op DeepSpeed builds on CPU). The learning rate follows
 """
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 from datetime import timedelta
@@ -81,9 +82,12 @@ def init_distributed(timeout_s: int) -> None:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, MASTER_ADDR/PORT); one process without it.
 
     gloo on CPU, nccl on CUDA (each rank on cuda:LOCAL_RANK). A no-op when already initialized.
+    A group made here is destroyed at exit: left to interpreter teardown, gloo's threads
+    sometimes abort a finished rank ("terminate called without an active exception").
     """
     if dist.is_initialized():
         return
+    atexit.register(_destroy_process_group)
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -96,6 +100,11 @@ def init_distributed(timeout_s: int) -> None:
                        ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(_free_port()))):
         os.environ.setdefault(key, value)
     dist.init_process_group(backend, rank=0, world_size=1, timeout=timeout)
+
+
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def ds_config(ds: DeepSpeedConfig, optim: OptimConfig, micro_batch_size: int, dtype: str,
