@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,7 @@ def base_model_dir(cfg: TrainConfig) -> Path:
 def imported_gguf(spec: str, cache: Path) -> Path:
     """``model.path`` as a .gguf file, or ``package:NAME`` (the .gguf inside an installed package),
     imported once into the cache as a plain Hugging Face directory (`rlvr.models.gguf`)."""
-    from rlvr.models.gguf import import_gguf, package_gguf
+    from rlvr.models.gguf import package_gguf
 
     source = package_gguf(spec.split(":", 1)[1]) if spec.startswith("package:") else Path(os.path.expanduser(spec))
     if not source.is_file():
@@ -75,8 +77,15 @@ def imported_gguf(spec: str, cache: Path) -> Path:
     key = cache_key({"gguf": str(source.resolve()), "size": stat.st_size, "mtime": int(stat.st_mtime)})
 
     def build(out: Path) -> None:
+        # In a child process: the GGUF loader's copies of the weights never count toward this run's memory, and
+        # the libraries it pulls in (transformers' GGUF path imports deepspeed when installed) stay out of it.
         print(f"model: importing {source} into {out.parent} (once)", flush=True)
-        import_gguf(source, out)
+        proc = subprocess.run([sys.executable, "-m", "rlvr.models.gguf", str(source), str(out)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode:
+            lines = [x for x in proc.stderr.splitlines() if x.startswith("rlvr-import-gguf: ")]
+            raise ModelError(lines[-1].split(": ", 1)[1] if lines else
+                             f"importing {source} failed: {proc.stderr.strip().splitlines()[-1:]}")
 
     return cached(cache / f"gguf-{source.stem}-{key}", build)
 
