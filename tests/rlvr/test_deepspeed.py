@@ -154,6 +154,7 @@ def test_missing_deepspeed_is_a_config_error(tiny_model_dir, monkeypatch):
     from rlvr.models import load_model
 
     monkeypatch.setitem(sys.modules, "deepspeed", None)  # import deepspeed -> ImportError
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)  # the backend sets it: restored afterwards
     with pytest.raises(ConfigError, match="pip install deepspeed"):
         build_backend("deepspeed", load_model(tiny_model_dir), TrainerConfig(backend="deepspeed"), AlgorithmConfig())
 
