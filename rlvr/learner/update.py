@@ -130,7 +130,7 @@ class Learner:
             step_loss += loss.item()
             for key, value in (("kl", out.kl), ("clip_frac/low", out.clipped_low),
                                ("clip_frac/high", out.clipped_high), ("entropy", entropy)):
-                stats.sums[key] += float((value.float() * mask).sum())
+                stats.sums[key] += float((value.detach().float() * mask).sum())
             stats.tokens += float(mask.sum())
         stats.sums["grad_norm"] += self.backend.step()
         stats.sums["loss"] += step_loss
