@@ -180,6 +180,14 @@ def test_missing_vllm_is_one_line(monkeypatch, tmp_path):
         vllm_engine.build_llm(tmp_path, {}, on_gpu=False, cpu_kv_cache_gib=1)
 
 
+
+@pytest.mark.parametrize("fraction, match", [(0.5, "lower it to 0.36"), (1.5, "fraction in \\(0, 1\\]")])
+def test_a_memory_fraction_that_does_not_fit_is_refused(monkeypatch, fraction, match):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (40 * 2**30, 100 * 2**30))  # the learner holds 60%
+    with pytest.raises(ConfigError, match=match):
+        vllm_engine.check_gpu_memory(fraction)
+    vllm_engine.check_gpu_memory(0.3)  # fits
+
 # ---- the real engine on CPU ---------------------------------------------------------
 def _chat(tokenizer, texts):
     return [tokenizer.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True,
