@@ -5,18 +5,21 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 
 def _sft(run_dir, env, *overrides):
     cmd = [sys.executable, "-m", "rlvr.sft", f"hydra.run.dir={run_dir}", "model.hidden_size=32",
-           "model.num_layers=1", "model.num_heads=2", "model.intermediate_size=64", "model.sft.steps=40",
+           "model.num_layers=1", "model.num_heads=2", "model.intermediate_size=64", "model.sft.steps=20",
            "model.sft.batch_size=16", "model.sft.stop_at_accuracy=0", "model.sft.probe_size=16",
-           "data.eval_size=8", "data.arithmetic.difficulty=1", "trainer.micro_batch_size=8", "trainer.save_every=20",
+           "data.eval_size=8", "data.arithmetic.difficulty=1", "trainer.micro_batch_size=8", "trainer.save_every=10",
            "trainer.threads=1", "reward.workers=1", "logger.console_every=10", *overrides]
     return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.timeout(900)  # two rlvr-sft processes: room for a loaded CI machine
 def test_sft_run_directory_resume_and_summary(tmp_path, train_env):
     from transformers import AutoModelForCausalLM
 
@@ -24,16 +27,16 @@ def test_sft_run_directory_resume_and_summary(tmp_path, train_env):
     proc = _sft(run_dir, train_env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == list(range(1, 41)) and rows[-1]["sft/loss"] < rows[0]["sft/loss"]
+    assert [r["step"] for r in rows] == list(range(1, 21)) and rows[-1]["sft/loss"] < rows[0]["sft/loss"]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["steps"] == 40 and 0.0 <= summary["probe_accuracy_after"] <= 1.0
+    assert summary["steps"] == 20 and 0.0 <= summary["probe_accuracy_after"] <= 1.0
     assert summary["probe_failures"] == {}
     AutoModelForCausalLM.from_pretrained(summary["model"])  # a Hugging Face checkpoint
-    resumed = _sft(run_dir, train_env, "model.sft.steps=60", "resume=auto")
+    resumed = _sft(run_dir, train_env, "model.sft.steps=30", "resume=auto")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == list(range(1, 61))
-    assert json.loads((run_dir / "summary.json").read_text())["resumed_from_step"] == 40
+    assert [r["step"] for r in rows] == list(range(1, 31))
+    assert json.loads((run_dir / "summary.json").read_text())["resumed_from_step"] == 20
 
 
 def test_sft_on_chat_rows_ending_with_the_answer(tmp_path, train_env, tiny_model_dir):
