@@ -131,8 +131,8 @@ def report(model: str, results: dict[str, list[dict]], a: argparse.Namespace) ->
             continue
         rates = [r["tokens_per_s"] for r in runs]
         step = statistics.median(r["step_s"] for r in runs)
-        split = " / ".join(f"{statistics.median(r['split'][k] for r in runs):.2f}" for k in ("generate", "reward",
-                                                                                             "update"))
+        split = " / ".join(f"{statistics.median(r['split'].get(k, float('nan')) for r in runs):.2f}"
+                           for k in ("generate", "reward", "update"))
         print(f"  {engine:<6} {statistics.median(rates):>9.0f} {str([round(x) for x in rates]):<24} {step:>7.2f}  "
               f"{split:<34} {statistics.median(r['build_s'] for r in runs):.1f}")
     if results["hf"] and results["vllm"]:
@@ -169,8 +169,8 @@ def main() -> None:
                 out = run_child(model, engine, argv)
                 if out is not None:
                     results[engine].append(out)
-                    print(f"  {model}/{engine} round {r + 1}: {out['tokens_per_s']:.0f} tokens/s, "
-                          f"step {out['step_s']:.2f} s", flush=True)
+                    print(f"  {model}/{engine} round {r + 1}: {out['tokens_per_s']:.0f} tokens/s "
+                          f"({out['tokens']:.0f} tokens a call), step {out['step_s']:.2f} s", flush=True)
         report(model, results, a)
 
 
