@@ -59,14 +59,14 @@ def trl_child(model_dir: str, steps: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    from rlvr.config import TrainConfig
+    from rlvr.config import DataConfig
     from rlvr.data import build_prompt_sets
     from trl_common import math_reward, step_timer
 
     torch.set_num_threads(2)
     preset = OmegaConf.load(REPO / "rlvr" / "conf" / "experiment" / "smollm2_arith.yaml")
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), {"data": preset.data}))
-    train, _ = build_prompt_sets(cfg.data)
+    data = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DataConfig), preset.data))
+    train, _ = build_prompt_sets(data)
     rows = [{"prompt": [dict(m) for m in train[i].messages], "reference": train[i].reference} for i in range(512)]
 
     args = GRPOConfig(
