@@ -274,6 +274,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("algorithm.epsilon_low, epsilon_high and beta must be >= 0")
     if ev.num_samples < ev.k:
         raise ConfigError(f"trainer.eval.num_samples={ev.num_samples} < trainer.eval.k={ev.k}; raise num_samples to at least k")
+    if cfg.rollout.engine == "vllm" and cfg.rollout.top_p < 1.0:
+        raise ConfigError(f"rollout.top_p={cfg.rollout.top_p} with rollout.engine=vllm: vLLM reports the "
+                          f"nucleus-renormalized log-prob under top-p, not the full-vocabulary one the learner "
+                          f"compares with; use rollout.top_p=1.0, or rollout.engine=hf")
     if cfg.rollout.temperature <= 0:
         raise ConfigError("rollout.temperature must be > 0 (greedy decoding is only used for pass@1 evaluation)")
     if not cfg.reward.sources:

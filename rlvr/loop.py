@@ -153,16 +153,17 @@ class Loop:
         nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and a.beta == 0
         if nothing_to_learn:
             metrics["groups_trained"] = 0
-        if len(s.rollouts) and not nothing_to_learn:
-            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
+        if len(s.rollouts):
             loss_mask = s.rollouts.completion_mask.clone()
             if a.mask_truncated:
                 loss_mask[s.rollouts.truncated] = 0.0
+            old, weights, loss_mask = self.correct(s.rollouts, loss_mask, metrics)  # every step: the sync watch
+        if len(s.rollouts) and not nothing_to_learn:
+            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
             ref = self.reference_logprobs(s.rollouts)
-            old, weights, loss_mask = self.correct(s.rollouts, loss_mask, metrics)
             metrics.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
                                                  old_logprobs=old, token_weights=weights))
-            self.watch_mismatch(step, metrics)
+        self.watch_mismatch(step, metrics)
         metrics.update(s.times)
         metrics["time/update"] = time.perf_counter() - t0
         metrics["time/step"] = time.perf_counter() - start
