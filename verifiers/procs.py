@@ -75,8 +75,12 @@ class WorkerProcess:
     def startup_expired(self) -> bool:
         return time.monotonic() - self.started > STARTUP_TIMEOUT
 
-    def exit_description(self) -> str:
-        code = self.popen.poll()
+    def exit_description(self, wait: float = 0.0) -> str:
+        """How the process ended; ``wait`` gives one whose pipe just closed time to be reaped."""
+        try:
+            code = self.popen.wait(timeout=wait) if wait > 0 else self.popen.poll()
+        except subprocess.TimeoutExpired:
+            code = None
         if code is None:
             return "still running"
         if code < 0:

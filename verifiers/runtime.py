@@ -249,7 +249,8 @@ class _Scheduler:
         proc = self.pool._slots[index].proc
         if not proc.ready:
             proc.raise_start_failure()
-        self._fail_head(index, "crash", {"error": f"verifier worker died ({proc.exit_description()})"})
+        # the pipe closes a moment before the exit status exists: a loaded machine needs the short wait
+        self._fail_head(index, "crash", {"error": f"verifier worker died ({proc.exit_description(wait=2.0)})"})
 
     def _expire(self) -> None:
         now = time.monotonic()

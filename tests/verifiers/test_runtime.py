@@ -24,7 +24,9 @@ def test_results_come_back_in_input_order(pool):
     verdicts = pool.verify(_echo(i) for i in range(200))
     assert [v.details["row"] for v in verdicts] == list(range(200))
     assert [v.reward for v in verdicts] == [0.0 if i % 3 == 0 else 1.0 for i in range(200)]
-    assert len({v.details["pid"] for v in verdicts}) == 2  # both workers were used
+    # both workers take part (on a loaded machine one may finish its chunks before the other starts)
+    more = verdicts if len({v.details["pid"] for v in verdicts}) == 2 else pool.verify(_echo(i) for i in range(2000))
+    assert len({v.details["pid"] for v in more}) == 2
 
 
 def test_hung_sample_times_out_and_nothing_is_lost(pool):
