@@ -188,15 +188,19 @@ def render(rows: list[dict]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
-def main() -> int:
-    text = render(generate())
+def write_or_check(out: Path, text: str, script: str) -> int:
+    """Write the case file, or with --check report (exit 1) whether the committed one is out of date."""
     if "--check" in sys.argv:
-        same = OUT.exists() and OUT.read_text(encoding="utf-8") == text
-        print("up to date" if same else f"{OUT} is out of date: run python bench/math_realistic_gen.py")
+        same = out.exists() and out.read_text(encoding="utf-8") == text
+        print("up to date" if same else f"{out} is out of date: run python bench/{script}")
         return 0 if same else 1
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {text.count(chr(10))} cases to {OUT}")
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {text.count(chr(10))} cases to {out}")
     return 0
+
+
+def main() -> int:
+    return write_or_check(OUT, render(generate()), "math_realistic_gen.py")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from math_realistic_gen import render  # noqa: E402
+from math_realistic_gen import render, write_or_check  # noqa: E402
 from math_realistic_problems import Problem as P  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "cases" / "realistic_heldout.jsonl"
@@ -201,14 +201,7 @@ def generate() -> list[dict]:
 
 
 def main() -> int:
-    text = render(generate())
-    if "--check" in sys.argv:
-        same = OUT.exists() and OUT.read_text(encoding="utf-8") == text
-        print("up to date" if same else f"{OUT} is out of date: run python bench/math_realistic_heldout.py")
-        return 0 if same else 1
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {text.count(chr(10))} cases to {OUT}")
-    return 0
+    return write_or_check(OUT, render(generate()), "math_realistic_heldout.py")
 
 
 if __name__ == "__main__":
