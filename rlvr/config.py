@@ -9,6 +9,7 @@ the fix when they do not hold; `batch_arithmetic` is what the trainer prints.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -195,6 +196,10 @@ class RewardSource:
 @dataclass
 class RewardConfig:
     sources: list[RewardSource] = field(default_factory=lambda: [RewardSource()])
+    mix: str = "sum"  # sum: weighted sum of the sources | gated: verifiers decide the reward level, reward
+    #                   models only order answers within a level (they can never flip a verdict)
+    gate_scale: float = 0.25  # gated: the learned term's range, +-gate_scale (capped below half the gap
+    #                           between the checks' reward levels in the batch)
     workers: int = 2  # verifier worker processes
     timeout: float = 10.0  # hard per-sample deadline in seconds (a hung check scores 0, reason `timeout`)
 
@@ -231,6 +236,7 @@ _CHOICES = {
     "trainer.optim.schedule": ("constant", "linear", "cosine"),
     "data.on_long_prompt": ("error", "drop"),
     "trainer.deepspeed.zero_stage": (2, 3),
+    "reward.mix": ("sum", "gated"),
 }
 
 
@@ -288,7 +294,30 @@ def validate(cfg: TrainConfig) -> None:
                               f"inside reward.timeout={cfg.reward.timeout}; raise reward.timeout above it")
     if cfg.resume not in ("never", "auto") and not cfg.resume:
         raise ConfigError("resume must be never, auto or a checkpoint path")
+    _check_reward_mix(cfg)
     check_names(cfg)
+
+
+LEARNED_KINDS = ("model",)  # source kinds whose score is learned (the gated mix and the KL rule treat them apart)
+
+
+def _check_reward_mix(cfg: TrainConfig) -> None:
+    """A gated mix needs both a check and a learned score; a learned reward wants a KL leash."""
+    kinds = [s.kind for s in cfg.reward.sources]
+    learned = [k for k in kinds if k in LEARNED_KINDS]
+    if cfg.reward.mix == "gated" and (not learned or len(learned) == len(kinds)):
+        raise ConfigError("reward.mix=gated orders answers by a learned score within each verifier verdict: it "
+                          "needs at least one verifier source and one reward-model source (kind model); "
+                          "use reward.mix=sum otherwise")
+    if cfg.reward.gate_scale <= 0:
+        raise ConfigError(f"reward.gate_scale={cfg.reward.gate_scale}: use a value > 0 (0.25 is the default)")
+    if cfg.data.verifier == "none" and not learned:
+        raise ConfigError("data.verifier=none leaves rows without a verifier, and no reward model "
+                          "(reward.sources[].kind=model) scores them; add one, or name a verifier")
+    if learned and cfg.algorithm.beta == 0:
+        print("warning: a learned reward (reward model) is in reward.sources but algorithm.beta=0: nothing keeps "
+              "the policy near the reference while it optimizes the model's score (reward hacking); set "
+              "algorithm.beta > 0 (e.g. 0.04)", file=sys.stderr, flush=True)
 
 
 def check_names(cfg: TrainConfig) -> None:
@@ -313,7 +342,7 @@ def check_names(cfg: TrainConfig) -> None:
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
     for i, src in enumerate(cfg.reward.sources):
-        if src.kind == "verifier" and src.name == "verifier":
+        if src.kind == "verifier" and src.name == "verifier" and cfg.data.verifier != "none":
             check_verifier(f"data.verifier (reward.sources[{i}] scores each row with it)", cfg.data.verifier,
                            src.options)
         elif src.kind == "verifier":
@@ -321,7 +350,8 @@ def check_names(cfg: TrainConfig) -> None:
         elif src.kind == "model" and not src.path:
             raise ConfigError(f"reward.sources[{i}] ({src.name}) is kind model: set its path to a reward-model "
                               f"directory")
-    check_verifier("data.verifier", cfg.data.verifier, {})
+    if cfg.data.verifier != "none":  # none: rows without a check, scored by a reward model alone
+        check_verifier("data.verifier", cfg.data.verifier, {})
 
 
 def check_verifier(where: str, name: str, options: dict[str, Any]) -> None:

@@ -72,7 +72,7 @@ def load_data(cfg: TrainConfig, need_reference: bool = True, policy_dir: Optiona
     print(f"data: {train_set.describe()}; {eval_set.describe()}", flush=True)
     uses_verifier = any(s.kind == "verifier" for s in cfg.reward.sources)
     for checked in (train_set, eval_set):
-        for name in sorted(checked.verifiers):
+        for name in sorted(checked.verifiers - {"none"}):  # none: rows a reward model scores alone
             try:
                 check_verifier(f"{checked.name} rows", name, {})
             except ConfigError as exc:

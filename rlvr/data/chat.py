@@ -66,7 +66,7 @@ class LengthChecked:
                 if len(ids) <= max_tokens:
                     self.keep.append(start + offset)
                     self.verifiers.add(p.verifier)
-                    if p.reference is None and len(self.without_reference) < 3:
+                    if p.reference is None and p.verifier != "none" and len(self.without_reference) < 3:
                         self.without_reference.append(p.uid)
                 elif on_long == "drop":
                     self.dropped += 1

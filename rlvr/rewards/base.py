@@ -6,7 +6,11 @@ completion, plus, for sources that can decide it, whether each completion *passe
     verifier   a verifier's verdicts (the row's own verifier, or one named verifier for
                every row), scored in `VerifierPool` workers with hard deadlines; it
                decides `passed` (verdict ``correct``)
-    model      a learned reward model's scalar score; it never decides `passed`
+    model      a learned reward model's scalar score, normalized by the statistics saved with
+               the model and clipped; it never decides `passed`
+
+How they combine is `reward.mix` (`rlvr.rewards.mix`): a weighted sum, or `gated`, where
+the checks decide the reward level and the learned scores only order answers within it.
 
 pass@1 and pass@k are reported only where some source decides `passed`; otherwise
 evaluation reports the mean reward per source.
@@ -26,15 +30,20 @@ __all__ = ["SourceScores", "RewardSource", "SourceContext", "SOURCE_KINDS", "reg
 
 @dataclass
 class SourceScores:
-    rewards: torch.Tensor  # [N] float32 raw rewards of this source
+    rewards: torch.Tensor  # [N] float32 rewards of this source (what the mix uses)
     reasons: list[str]  # [N] short reason codes (verdicts; `scored` for a model)
     passed: Optional[torch.Tensor] = None  # [N] bool where the source decides pass/fail, else None
+    raw: Optional[torch.Tensor] = None  # [N] the score before normalization (reward models), else None
+    applies: Optional[torch.Tensor] = None  # [N] bool: rows this source scores (None = every row); a row
+    #                                          without a verifier is scored by the other sources alone
 
 
 class RewardSource(Protocol):
     label: str  # unique name in metrics: reward/<label>/mean, verdict/<label>/<reason>
     weight: float
     decides_pass: bool
+    learned: bool  # a learned score (reward model, judge) rather than a check: the hacking watch and the
+    #                gated mix treat the two differently
 
     def score(self, prompts: Sequence[Prompt], completions: Sequence[str]) -> SourceScores: ...
 

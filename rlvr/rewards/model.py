@@ -5,23 +5,47 @@ with one output (``num_labels=1``) plus its tokenizer. Each completion is render
 its prompt with the tokenizer's chat template (as an assistant turn), scored in batches
 on the learner's device, and the score is read at the last *real* token, found from the
 attention mask, so neither the amount of padding nor ``pad == eos`` changes it.
-Options (``reward.sources[i].options``): ``batch_size`` (16), ``max_tokens`` (1024:
-longer inputs keep their end). A model source never decides `passed`.
+
+The raw score is normalized with the statistics `rlvr-rm` saves beside the model
+(``reward_stats.json``: mean and std of its scores over the training answers) and
+clipped, so a reward model's scale does not depend on how it happened to train, and a
+score far outside what it saw in training cannot dominate the batch. Options
+(``reward.sources[i].options``): ``batch_size`` (16), ``max_tokens`` (1024: longer
+inputs keep their end), ``normalize`` (true), ``clip`` (5.0, in standard deviations;
+0 = none). A model source never decides `passed`; the raw scores are kept for the
+metrics (``reward/<label>/raw_mean``) and the hacking watch.
 """
 from __future__ import annotations
 
+import json
 import os
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
 import torch
 
 from rlvr.config import RewardSource as SourceConfig
 from rlvr.data.schema import Prompt
 from rlvr.rewards.base import SourceContext, SourceScores
+from rlvr.rewards.mix import normalize_scores
 
-__all__ = ["RewardModelSource", "last_token_scores", "render_pair"]
+__all__ = ["RewardModelSource", "last_token_scores", "render_pair", "load_reward_stats", "STATS_FILE"]
 
-_OPTIONS = {"batch_size": 16, "max_tokens": 1024}
+_OPTIONS = {"batch_size": 16, "max_tokens": 1024, "normalize": True, "clip": 5.0}
+STATS_FILE = "reward_stats.json"  # written by rlvr-rm beside the model: mean, std, min, max, quantiles, count
+
+
+def load_reward_stats(path: str | Path) -> Optional[dict[str, Any]]:
+    """The statistics saved with a reward model, or None when the directory has none."""
+    file = Path(path) / STATS_FILE
+    if not file.is_file():
+        return None
+    stats = json.loads(file.read_text())
+    for key in ("mean", "std"):
+        if not isinstance(stats.get(key), (int, float)):
+            raise ValueError(f"{file}: {key!r} is missing or not a number; retrain with rlvr-rm, or set "
+                             f"options.normalize=false on this reward source")
+    return stats
 
 
 def render_pair(tokenizer: Any, prompt: Prompt, completion: str) -> str:
@@ -41,6 +65,7 @@ def last_token_scores(per_token: torch.Tensor, attention_mask: torch.Tensor) -> 
 
 class RewardModelSource:
     decides_pass = False
+    learned = True
 
     def __init__(self, cfg: SourceConfig, label: str, ctx: SourceContext):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -56,11 +81,21 @@ class RewardModelSource:
         self.label, self.weight, self.device = label, cfg.weight, ctx.device
         self.options = {**_OPTIONS, **cfg.options}
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+        self.model, info = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32,
+                                                                             output_loading_info=True)
+        head = [k for k in info.get("missing_keys", []) if k.split(".")[0] == "score"]
+        if head:
+            raise ValueError(f"reward source {label!r}: {path} has no reward head ({', '.join(head)} missing: it is "
+                             f"a plain language model); train a reward model from it with rlvr-rm")
         if self.model.config.num_labels != 1:
             raise ValueError(f"{path}: a reward model has one output; this one has num_labels="
                              f"{self.model.config.num_labels}")
         self.model.to(self.device).eval().requires_grad_(False)
+        self.stats = load_reward_stats(path)
+        if self.options["normalize"] and self.stats is None:
+            raise ValueError(f"reward source {label!r}: {path} has no {STATS_FILE} (the score statistics rlvr-rm "
+                             f"saves); train the model with rlvr-rm, or set reward.sources[].options.normalize=false "
+                             f"to use raw scores")
 
     @torch.no_grad()
     def score(self, prompts: Sequence[Prompt], completions: Sequence[str]) -> SourceScores:
@@ -75,8 +110,12 @@ class RewardModelSource:
             hidden = backbone(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
             per_token = self.model.score(hidden).squeeze(-1).float()
             scores.append(last_token_scores(per_token, enc["attention_mask"]).cpu())
-        rewards = torch.cat(scores) if scores else torch.zeros(0)
-        return SourceScores(rewards, ["scored"] * len(texts), None)
+        raw = torch.cat(scores) if scores else torch.zeros(0)
+        rewards = raw
+        if self.options["normalize"]:
+            rewards = normalize_scores(raw, float(self.stats["mean"]), float(self.stats["std"]),
+                                       float(self.options["clip"]))
+        return SourceScores(rewards, ["scored"] * len(texts), None, raw=raw)
 
     def close(self) -> None:
         pass

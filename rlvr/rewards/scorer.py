@@ -1,16 +1,18 @@
-"""Completions -> rewards: the weighted sum of the run's reward sources.
+"""Completions -> rewards: the run's reward sources, combined by ``reward.mix``.
 
 `RewardScorer` builds every configured source (``reward.sources``: kind, name, weight,
-options; see `rlvr.rewards.base`), scores each batch with all of them, and keeps raw
-rewards and reasons per source for the metrics, so "every reward is 0 because nothing
-parsed" shows as ``verdict/verifier/no_answer`` on step 1. A completion *passes* when
-the gate source (the row verifier if present, else the first source that decides
-pass/fail) says so; a run with no such source has no pass rate, only rewards.
+options; see `rlvr.rewards.base`), scores each batch with all of them, combines them
+(`rlvr.rewards.mix`: a weighted sum, or `gated`, where learned scores only order answers
+the checks rank equal), and keeps each source's rewards and reasons for the metrics, so
+"every reward is 0 because nothing parsed" shows as ``verdict/verifier/no_answer`` on
+step 1. A completion *passes* when the gate source (the row verifier if present, else
+the first source that decides pass/fail) says so; a run with no such source has no pass
+rate, only rewards.
 """
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import torch
@@ -18,6 +20,7 @@ import torch
 from rlvr.config import RewardConfig
 from rlvr.data.schema import Prompt
 from rlvr.rewards.base import SOURCE_KINDS, RewardSource, SourceContext
+from rlvr.rewards.mix import gated_total, weighted_sum
 from rlvr.rewards.verifier import ROW_VERIFIER
 
 __all__ = ["RewardScorer", "RewardResult", "reward_metrics", "source_labels"]
@@ -30,9 +33,30 @@ class RewardResult:
     reasons: dict[str, list[str]]  # label -> [N] reasons
     passed: Optional[torch.Tensor]  # [N] bool from the gate source; None when no source decides it
     gate: Optional[str]  # label of the source that decides `passed`
+    raw: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [N] scores before normalization
+    applies: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [N] bool, for sources that
+    #                                                                skip some rows (rows without a verifier)
+    learned: frozenset[str] = frozenset()  # labels of the learned sources (reward models)
 
     def gate_reasons(self) -> list[str]:
         return self.reasons[self.gate] if self.gate else ["scored"] * len(self.rewards)
+
+    def rows(self, label: str) -> torch.Tensor:
+        """[N] bool: the rows `label` scored."""
+        mask = self.applies.get(label)
+        return torch.ones(len(self.rewards), dtype=torch.bool) if mask is None else mask
+
+    def source_mean(self, label: str, values: Optional[torch.Tensor] = None) -> Optional[float]:
+        """Mean of a source's rewards over the rows it scored (None when it scored none)."""
+        mask, values = self.rows(label), self.per_source[label] if values is None else values
+        return values[mask].float().mean().item() if bool(mask.any()) else None
+
+    def pass_rate(self) -> Optional[float]:
+        """Fraction of the gate's rows that passed (None without a gate or rows it scored)."""
+        if self.passed is None or self.gate is None:
+            return None
+        mask = self.rows(self.gate)
+        return self.passed[mask].float().mean().item() if bool(mask.any()) else None
 
 
 def source_labels(names: Sequence[str]) -> list[str]:
@@ -50,9 +74,12 @@ class RewardScorer:
 
     def __init__(self, cfg: RewardConfig, device: torch.device | str = "cpu"):
         self.ctx = SourceContext(cfg.workers, cfg.timeout, torch.device(device))
+        self.mix, self.gate_scale = cfg.mix, cfg.gate_scale
         labels = source_labels([s.name for s in cfg.sources])
         self.sources: list[RewardSource] = [SOURCE_KINDS.lookup(s.kind)(s, label, self.ctx)
                                             for s, label in zip(cfg.sources, labels)]
+        # a source that does not say is a check (third-party sources written before `learned` existed)
+        self.learned = frozenset(s.label for s in self.sources if getattr(s, "learned", False))
         gates = [s.label for s in self.sources if s.decides_pass]
         self.gate = ROW_VERIFIER if ROW_VERIFIER in gates else (gates[0] if gates else None)
 
@@ -64,15 +91,24 @@ class RewardScorer:
         """`prompts[i]` is the prompt that produced `completions[i]`."""
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
-        total = torch.zeros(len(completions), dtype=torch.float32)
-        per_source, reasons, passed = {}, {}, None
-        for src in self.sources:
-            out = src.score(prompts, completions)
-            per_source[src.label], reasons[src.label] = out.rewards, out.reasons
-            total += src.weight * out.rewards
-            if src.label == self.gate:
-                passed = out.passed
-        return RewardResult(total, per_source, reasons, passed, self.gate)
+        outs = {src.label: src.score(prompts, completions) for src in self.sources}
+        total = self.combine(outs, len(completions))
+        passed = outs[self.gate].passed if self.gate else None
+        return RewardResult(total, {k: o.rewards for k, o in outs.items()}, {k: o.reasons for k, o in outs.items()},
+                            passed, self.gate, raw={k: o.raw for k, o in outs.items() if o.raw is not None},
+                            applies={k: o.applies for k, o in outs.items() if o.applies is not None},
+                            learned=self.learned)
+
+    def combine(self, outs: dict[str, Any], n: int) -> torch.Tensor:
+        """`reward.mix`: the weighted sum, or checks first with the learned scores ordering within a level."""
+        def total(sources: list[RewardSource]) -> torch.Tensor:
+            return weighted_sum([outs[s.label].rewards for s in sources], [s.weight for s in sources],
+                                [outs[s.label].applies for s in sources], n)
+        if self.mix == "sum":
+            return total(self.sources)
+        checks = [s for s in self.sources if s.label not in self.learned]
+        learned = [s for s in self.sources if s.label in self.learned]
+        return gated_total(total(checks), total(learned), self.gate_scale)
 
     def close(self) -> None:
         for src in self.sources:
@@ -89,14 +125,19 @@ class RewardScorer:
 
 
 def reward_metrics(result: RewardResult) -> dict[str, float]:
-    """reward mean/std overall and per source, pass rate (where decided), and reason counts."""
+    """reward mean/std overall and per source (over the rows it scored), raw scores of learned
+    sources, pass rate (where decided), and reason counts."""
     r = result.rewards
     out = {"reward/mean": r.mean().item(), "reward/std": r.std().item() if len(r) > 1 else 0.0}
-    if result.passed is not None:
-        out["pass_rate"] = result.passed.float().mean().item()
+    rate = result.pass_rate()
+    if rate is not None:
+        out["pass_rate"] = rate
     for label, values in result.per_source.items():
-        out[f"reward/{label}/mean"] = values.mean().item()
-        out[f"reward/{label}/std"] = values.std().item() if len(values) > 1 else 0.0
+        rows = values[result.rows(label)]
+        out[f"reward/{label}/mean"] = rows.mean().item() if len(rows) else 0.0
+        out[f"reward/{label}/std"] = rows.std().item() if len(rows) > 1 else 0.0
+        if label in result.raw:
+            out[f"reward/{label}/raw_mean"] = result.source_mean(label, result.raw[label]) or 0.0
         for reason, count in sorted(Counter(result.reasons[label]).items()):
             out[f"verdict/{label}/{reason}"] = float(count)
     return out

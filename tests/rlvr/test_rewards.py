@@ -126,6 +126,7 @@ def reward_model_dir(tmp_path_factory):
     LlamaForSequenceClassification(config).save_pretrained(out)
     tok.pad_token = tok.eos_token  # pad == eos: the case that breaks pad-based score positions
     tok.save_pretrained(out)
+    (out / "reward_stats.json").write_text('{"mean": 0.5, "std": 2.0, "min": -3.0, "max": 4.0, "count": 10}')
     return out
 
 
