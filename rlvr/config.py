@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from rlvr.watch_config import WatchConfig
+
 __all__ = [
     "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "CodingConfig", "AlgorithmConfig", "RolloutConfig",
     "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
@@ -223,6 +225,7 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)  # the reward-hacking watch (rlvr/watch_config.py)
 
 
 class ConfigError(ValueError):
