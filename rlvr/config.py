@@ -19,7 +19,8 @@ from hydra.core.config_store import ConfigStore
 from rlvr.watch_config import WatchConfig
 
 __all__ = [
-    "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "CodingConfig", "AlgorithmConfig", "RolloutConfig",
+    "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "CodingConfig", "PreferenceTaskConfig",
+    "AlgorithmConfig", "RolloutConfig",
     "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
     "TrainConfig", "ConfigError", "validate", "check_names", "batch_arithmetic", "register_schemas", "CONF_DIR",
@@ -70,8 +71,15 @@ class CodingConfig:
 
 
 @dataclass
+class PreferenceTaskConfig:
+    seed: int = 0  # order of the training stream and draws of its SFT solutions (the held-out split is fixed)
+    num_train: int = 100_000  # size of the training stream (cycles over the task's 800 training prompts)
+    weak_prob: float = 0.3  # how often SFT solutions meet their phrasing's weak dimension (< 0.5: greedy SFT misses it)
+
+
+@dataclass
 class DataConfig:
-    source: str = "arithmetic"  # a registered prompt source: arithmetic | coding | file
+    source: str = "arithmetic"  # a registered prompt source: arithmetic | coding | preference | file
     path: Optional[str] = None  # file source: jsonl/json/parquet/csv path or a `datasets` name readable offline
     split: str = "train"  # file source: split used for training
     eval_path: Optional[str] = None  # file source: held-out file (null = carve eval_size rows off the training data)
@@ -88,6 +96,7 @@ class DataConfig:
     on_long_prompt: str = "error"  # a prompt over max_prompt_tokens: error (names the row) | drop (dropped and counted)
     arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)  # the built-in arithmetic task
     coding: CodingConfig = field(default_factory=CodingConfig)  # the built-in function-writing task (`code` verifier)
+    preference: PreferenceTaskConfig = field(default_factory=PreferenceTaskConfig)  # the built-in preference task
 
 
 @dataclass

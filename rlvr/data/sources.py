@@ -72,6 +72,9 @@ def _coding(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
     return CodingTask(c.difficulty, c.num_train, c.seed, "train", c.num_cases, exclude), held_out
 
 
+SOURCES.register_lazy("preference", "rlvr.data.preference_task:build_prompt_sets")
+
+
 class RowPrompts:
     """A `datasets.Dataset` viewed as prompts."""
 
