@@ -259,29 +259,52 @@ def _get(cfg: TrainConfig, dotted: str) -> Any:
     return value
 
 
-def _check_batches(cfg: TrainConfig) -> None:
+def _check_world(cfg: TrainConfig, world_size: int) -> None:
+    """Data parallelism: equal prompt shares per rank, a backend that averages gradients over ranks."""
+    t, a = cfg.trainer, cfg.algorithm
+    if world_size <= 1:
+        return
+    if t.backend == "torch":
+        raise ConfigError(f"trainer.backend=torch runs one process, but this launch has {world_size} ranks; "
+                          f"use trainer.backend=deepspeed (ZeRO-2/3 data parallelism) or launch one process")
+    if t.prompts_per_step % world_size:
+        fit = world_size * max(1, round(t.prompts_per_step / world_size))
+        raise ConfigError(f"trainer.prompts_per_step={t.prompts_per_step} cannot be split into {world_size} equal "
+                          f"per-rank shares; set trainer.prompts_per_step to a multiple of {world_size} "
+                          f"(e.g. {fit})")
+    if a.drop_zero_variance:
+        raise ConfigError(f"algorithm.drop_zero_variance=true refills dropped groups per rank, which leaves the "
+                          f"{world_size} ranks with unequal batches (a ZeRO collective would hang); set "
+                          f"algorithm.drop_zero_variance=false or launch one process")
+
+
+def _check_batches(cfg: TrainConfig, world_size: int = 1) -> None:
     t, g = cfg.trainer, cfg.algorithm.group_size
     if g < 2:
         raise ConfigError(f"algorithm.group_size={g}: group-relative advantages need at least 2 completions per prompt")
-    per_batch = t.prompts_per_step * g
+    _check_world(cfg, world_size)
+    per_batch = t.prompts_per_step * g // world_size  # per rank (equal shares)
+    what = ("trainer.prompts_per_step x algorithm.group_size" if world_size == 1 else
+            f"trainer.prompts_per_step x algorithm.group_size / {world_size} ranks")
     if t.optimizer_steps_per_batch < 1 or per_batch % t.optimizer_steps_per_batch:
         raise ConfigError(
-            f"trainer.prompts_per_step x algorithm.group_size = {per_batch} completions cannot be split into "
+            f"{what} = {per_batch} completions cannot be split into "
             f"trainer.optimizer_steps_per_batch={t.optimizer_steps_per_batch} equal mini-batches; "
             f"choose a divisor of {per_batch}")
     mini = per_batch // t.optimizer_steps_per_batch
     if t.micro_batch_size < 1 or mini % t.micro_batch_size:
+        where = "mini-batch" if world_size == 1 else "per-rank mini-batch"
         raise ConfigError(
-            f"mini-batch of {mini} completions is not a multiple of trainer.micro_batch_size={t.micro_batch_size}; "
+            f"{where} of {mini} completions is not a multiple of trainer.micro_batch_size={t.micro_batch_size}; "
             f"set trainer.micro_batch_size to a divisor of {mini}")
 
 
-def validate(cfg: TrainConfig) -> None:
-    """Reject inconsistent settings with a message that names the fix."""
+def validate(cfg: TrainConfig, world_size: int = 1) -> None:
+    """Reject inconsistent settings with a message that names the fix (``world_size``: ranks of the launch)."""
     for dotted, allowed in _CHOICES.items():
         if _get(cfg, dotted) not in allowed:
             raise ConfigError(f"{dotted}={_get(cfg, dotted)!r}; choose one of {', '.join(allowed)}")
-    _check_batches(cfg)
+    _check_batches(cfg, world_size)
     a, ev = cfg.algorithm, cfg.trainer.eval
     if a.num_iterations < 1:
         raise ConfigError(f"algorithm.num_iterations={a.num_iterations}; use 1 or more")
@@ -380,17 +403,22 @@ def check_verifier(where: str, name: str, options: dict[str, Any]) -> None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def batch_arithmetic(cfg: TrainConfig) -> str:
-    """The derived shapes, said out loud at start-up."""
+def batch_arithmetic(cfg: TrainConfig, world_size: int = 1) -> str:
+    """The derived shapes, said out loud at start-up (per rank when ``world_size`` > 1)."""
     t, a = cfg.trainer, cfg.algorithm
     per_batch = t.prompts_per_step * a.group_size
-    mini = per_batch // t.optimizer_steps_per_batch
+    per_rank = per_batch // world_size
+    mini = per_rank // t.optimizer_steps_per_batch
     accum = mini // t.micro_batch_size
     updates = t.optimizer_steps_per_batch * a.num_iterations
+    ranks = "" if world_size == 1 else (
+        f"       over {world_size} ranks: {t.prompts_per_step // world_size} prompts = {per_rank} completions "
+        f"per rank (global mini-batch {mini * world_size})\n")
     return (
         f"batch: {t.prompts_per_step} prompts x {a.group_size} completions = {per_batch} completions per step\n"
+        f"{ranks}"
         f"       {t.optimizer_steps_per_batch} mini-batch(es) of {mini} = {accum} micro-batch(es) of "
-        f"{t.micro_batch_size} (gradient accumulation {accum})\n"
+        f"{t.micro_batch_size} (gradient accumulation {accum}){' per rank' if world_size > 1 else ''}\n"
         f"       x {a.num_iterations} iteration(s) = {updates} optimizer step(s) per rollout batch; "
         f"{t.total_steps} steps -> {t.total_steps * updates} optimizer steps, "
         f"{t.total_steps * per_batch} completions")
