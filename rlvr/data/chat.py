@@ -4,7 +4,8 @@
 `LengthChecked` wraps a prompt set after measuring every prompt once, in batches,
 when the data is loaded: a prompt over ``data.max_prompt_tokens`` is an error naming
 the row (``data.on_long_prompt=error``) or is dropped and counted (``drop``), so no
-over-long prompt is found mid-run. Only lengths are kept, never the token ids.
+over-long prompt is found mid-run. Only lengths are kept, never the token ids, and a
+prompt repeated in the data (generated tasks repeat many) is rendered once.
 """
 from __future__ import annotations
 
@@ -59,11 +60,17 @@ class LengthChecked:
         self.dropped, self.longest = 0, 0
         self.verifiers: set[str] = set()  # verifier names the kept rows ask for (checked before training)
         self.without_reference: list[str] = []  # uids of kept rows that have no reference (first few)
+        measured: dict[int, int] = {}  # hash of a prompt's messages -> its length: generated tasks repeat prompts
         for start in range(0, len(prompts), _BATCH):
             chunk = [prompts[i] for i in range(start, min(start + _BATCH, len(prompts)))]
-            for offset, (p, ids) in enumerate(zip(chunk, render_prompts(tokenizer, chunk))):
-                self.longest = max(self.longest, len(ids))
-                if len(ids) <= max_tokens:
+            keys = [hash(tuple((m["role"], m["content"]) for m in p.messages)) for p in chunk]
+            new = {k: p for k, p in zip(keys, chunk) if k not in measured}
+            if new:
+                measured.update(zip(new, map(len, render_prompts(tokenizer, list(new.values())))))
+            for offset, (p, key) in enumerate(zip(chunk, keys)):
+                length = measured[key]
+                self.longest = max(self.longest, length)
+                if length <= max_tokens:
                     self.keep.append(start + offset)
                     self.verifiers.add(p.verifier)
                     if p.reference is None and p.verifier != "none" and len(self.without_reference) < 3:
@@ -71,7 +78,7 @@ class LengthChecked:
                 elif on_long == "drop":
                     self.dropped += 1
                 else:
-                    raise DataError(f"{name} prompt {p.uid} has {len(ids)} tokens > data.max_prompt_tokens="
+                    raise DataError(f"{name} prompt {p.uid} has {length} tokens > data.max_prompt_tokens="
                                     f"{max_tokens}; raise data.max_prompt_tokens or set data.on_long_prompt=drop")
         if not self.keep:
             raise DataError(f"every {name} prompt is longer than data.max_prompt_tokens={max_tokens} (longest "
