@@ -6,20 +6,44 @@ decides pass/fail (a verifier); the mean reward of the greedy outputs, overall a
 source, is always reported. The sampler runs under its
 own seed inside `torch.random.fork_rng`, so evaluating never changes the training
 random stream (a resumed run stays identical to an uninterrupted one).
+
+`run_evaluation` also keeps what each held-out prompt got: its greedy answer, every
+source's score (and a reward model's raw score), the verdicts, the length and
+truncation. `eval_records` turns that into one JSON row per prompt, and the loop writes
+them with `write_eval_records` to ``RUN_DIR/eval/step_<N>.jsonl`` (N zero-padded to 6),
+so reports can compare two evaluations prompt by prompt (paired bootstrap intervals per
+dimension). A row:
+
+    {"step": 50, "index": 3, "uid": "eval-3", "messages": [{"role": "user", "content": "..."}],
+     "reference": "22", "completion": "\\boxed{22}", "length": 9, "truncated": false,
+     "reward": 1.0, "passed": true, "scores": {"verifier": 1.0, "rm": 0.7},
+     "raw": {"rm": 2.31}, "verdicts": {"verifier": "correct", "rm": "scored"}}
+
+A source that does not score a row (``applies``) has ``null`` there; ``passed`` is
+``null`` when no source decides pass/fail.
 """
 from __future__ import annotations
 
+import json
+import os
+import re
+from dataclasses import dataclass
 from math import comb
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
 import torch
 
 from rlvr.config import EvalConfig
 from rlvr.data.schema import Prompt
-from rlvr.rewards import RewardScorer
-from rlvr.rollout.base import Engine, SamplingParams
+from rlvr.rewards import RewardResult, RewardScorer
+from rlvr.rollout.base import Engine, RolloutBatch, SamplingParams
 
-__all__ = ["pass_at_k", "evaluate"]
+__all__ = ["pass_at_k", "evaluate", "run_evaluation", "Evaluation", "eval_records", "write_eval_records",
+           "read_eval_records", "EVAL_DIR"]
+
+EVAL_DIR = "eval"  # RUN_DIR/eval/step_<N>.jsonl: one row per held-out prompt and evaluation
+_FILE = re.compile(r"step_(\d+)\.jsonl$")
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -29,20 +53,43 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
+@dataclass
+class Evaluation:
+    """One held-out evaluation: the aggregate metrics and what each prompt got."""
+
+    metrics: dict[str, Any]  # eval/reward/mean, eval/reward/<label>/mean, eval/pass@1, eval/pass@k, eval/k
+    prompts: Sequence[Prompt]
+    greedy: RolloutBatch  # the greedy answers, one per prompt
+    result: RewardResult  # their scores per source
+
+    def records(self, step: int) -> list[dict[str, Any]]:
+        return eval_records(step, self.prompts, self.greedy, self.result)
+
+
 def evaluate(engine: Engine, scorer: RewardScorer, prompts: Sequence[Prompt], encoded: Sequence[list[int]],
              cfg: EvalConfig, top_p: float, max_new_tokens: int, seed: int) -> dict[str, Any]:
-    """Greedy outputs: mean reward per source, and pass@1 where a source decides pass/fail;
-    sampled pass@k (``num_samples`` per prompt, seeded per prompt) where one does."""
+    """The aggregate metrics of `run_evaluation`."""
+    return run_evaluation(engine, scorer, prompts, encoded, cfg, top_p, max_new_tokens, seed).metrics
+
+
+def run_evaluation(engine: Engine, scorer: RewardScorer, prompts: Sequence[Prompt], encoded: Sequence[list[int]],
+                   cfg: EvalConfig, top_p: float, max_new_tokens: int, seed: int) -> Evaluation:
+    """Greedy outputs: mean reward per source (over the rows it scores), and pass@1 where a source
+    decides pass/fail; sampled pass@k (``num_samples`` per prompt, seeded per prompt) where one does."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         greedy = engine.generate(encoded, SamplingParams(n=1, greedy=True, max_new_tokens=max_new_tokens),
                                  seeds=list(range(len(encoded))))
         result = scorer.score(prompts, greedy.texts)
         out: dict[str, Any] = {"eval/reward/mean": result.rewards.mean().item()}
-        out.update({f"eval/reward/{label}/mean": v.mean().item() for label, v in result.per_source.items()})
-        if result.passed is not None:
-            out["eval/pass@1"] = result.passed.float().mean().item()
-        if result.passed is not None and cfg.k > 0 and cfg.num_samples > 0:
+        for label in result.per_source:
+            mean = result.source_mean(label)
+            if mean is not None:
+                out[f"eval/reward/{label}/mean"] = mean
+        rate = result.pass_rate()
+        if rate is not None:
+            out["eval/pass@1"] = rate
+        if rate is not None and cfg.k > 0 and cfg.num_samples > 0:
             params = SamplingParams(n=cfg.num_samples, temperature=cfg.temperature, top_p=top_p,
                                     max_new_tokens=max_new_tokens)
             sampled = engine.generate(encoded, params, seeds=[seed * 1_000_003 + i for i in range(len(encoded))])
@@ -50,4 +97,58 @@ def evaluate(engine: Engine, scorer: RewardScorer, prompts: Sequence[Prompt], en
             correct = scorer.score(repeated, sampled.texts).passed.view(len(prompts), cfg.num_samples).sum(-1)
             out["eval/pass@k"] = sum(pass_at_k(cfg.num_samples, int(c), cfg.k) for c in correct) / len(prompts)
             out["eval/k"] = cfg.k
+    return Evaluation(out, prompts, greedy, result)
+
+
+def _value(result: RewardResult, table: dict[str, torch.Tensor], label: str, i: int) -> Optional[float]:
+    return float(table[label][i]) if bool(result.rows(label)[i]) else None
+
+
+def eval_records(step: int, prompts: Sequence[Prompt], greedy: RolloutBatch, result: RewardResult
+                 ) -> list[dict[str, Any]]:
+    """One row per held-out prompt (the format in the module docstring)."""
+    lengths = greedy.lengths.tolist()
+    rows = []
+    for i, prompt in enumerate(prompts):
+        rows.append({
+            "step": step, "index": i, "uid": prompt.uid, "messages": [dict(m) for m in prompt.messages],
+            "reference": prompt.reference, "completion": greedy.texts[i], "length": int(lengths[i]),
+            "truncated": bool(greedy.truncated[i]), "reward": float(result.rewards[i]),
+            "passed": None if result.passed is None else bool(result.passed[i]),
+            "scores": {k: _value(result, result.per_source, k, i) for k in result.per_source},
+            "raw": {k: _value(result, result.raw, k, i) for k in result.raw},
+            "verdicts": {k: result.reasons[k][i] for k in result.reasons}})
+    return rows
+
+
+def write_eval_records(run_dir: str | Path, step: int, records: Sequence[dict[str, Any]]) -> Path:
+    """RUN_DIR/eval/step_<N>.jsonl, replaced whole (a resumed run that repeats an evaluation rewrites it)."""
+    folder = Path(run_dir) / EVAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"step_{step:06d}.jsonl"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in records))
+    os.replace(tmp, target)
+    return target
+
+
+def read_eval_records(run_dir: str | Path) -> dict[int, list[dict[str, Any]]]:
+    """step -> that evaluation's rows, for every RUN_DIR/eval/step_<N>.jsonl (empty when there are none).
+
+    A torn last line (a killed run) is dropped; a malformed line elsewhere is a ValueError naming it."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    folder = Path(run_dir) / EVAL_DIR
+    for path in sorted(folder.glob("step_*.jsonl")) if folder.is_dir() else []:
+        match = _FILE.search(path.name)
+        if not match:
+            continue
+        lines, rows = path.read_text().splitlines(), []
+        for n, line in enumerate(lines):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if n == len(lines) - 1:
+                    break
+                raise ValueError(f"{path}:{n + 1}: not a JSON row; delete the file or rerun the evaluation") from None
+        out[int(match.group(1))] = rows
     return out
