@@ -19,7 +19,7 @@ from hydra.core.config_store import ConfigStore
 from rlvr.watch_config import WatchConfig
 
 __all__ = [
-    "ModelConfig", "SFTConfig", "DataConfig", "ArithmeticConfig", "CodingConfig", "PreferenceTaskConfig",
+    "ModelConfig", "SFTConfig", "DataConfig", "PtxDataConfig", "ArithmeticConfig", "CodingConfig", "PreferenceTaskConfig",
     "AlgorithmConfig", "RolloutConfig",
     "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
@@ -78,6 +78,15 @@ class PreferenceTaskConfig:
 
 
 @dataclass
+class PtxDataConfig:
+    source: str = "arithmetic"  # registered prompt source of the pretraining mix (its rows need target completions)
+    path: Optional[str] = None  # file source: the dataset's path
+    prompt_template: Optional[str] = None  # phrasing of the mix's prompts (as data.prompt_template)
+    system_prompt: Optional[str] = None  # system message of the mix's prompts (as data.system_prompt)
+    batch_size: int = 8  # rows per optimizer step
+
+
+@dataclass
 class DataConfig:
     source: str = "arithmetic"  # a registered prompt source: arithmetic | coding | preference | file
     path: Optional[str] = None  # file source: jsonl/json/parquet/csv path or a `datasets` name readable offline
@@ -96,6 +105,7 @@ class DataConfig:
     on_long_prompt: str = "error"  # a prompt over max_prompt_tokens: error (names the row) | drop (dropped and counted)
     arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)  # the built-in arithmetic task
     coding: CodingConfig = field(default_factory=CodingConfig)  # the built-in function-writing task (`code` verifier)
+    ptx: PtxDataConfig = field(default_factory=PtxDataConfig)  # the pretraining mix's dataset (algorithm.ptx_coef > 0)
     preference: PreferenceTaskConfig = field(default_factory=PreferenceTaskConfig)  # the built-in preference task
 
 
@@ -117,6 +127,7 @@ class AlgorithmConfig:
     #   sequence_mask; null = the engine's default (hf: none, its log-probs are the learner's; vllm: token_truncate)
     rollout_correction_cap: float = 2.0  # the correction's cap C on the importance ratio exp(old - rollout)
     skip_flat_steps: bool = True  # skip the update when every group has zero reward spread and beta = 0 (no signal)
+    ptx_coef: float = 0.0  # pretraining mix (PPO-ptx): weight of a supervised loss on data.ptx in every update
 
 
 @dataclass
@@ -311,8 +322,11 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
     if a.rollout_correction_cap <= 1.0:
         raise ConfigError(f"algorithm.rollout_correction_cap={a.rollout_correction_cap}: a cap on the importance "
                           f"ratio must be above 1 (2.0 is the usual choice)")
-    if a.epsilon_low < 0 or a.epsilon_high < 0 or a.beta < 0:
-        raise ConfigError("algorithm.epsilon_low, epsilon_high and beta must be >= 0")
+    if a.epsilon_low < 0 or a.epsilon_high < 0 or a.beta < 0 or a.ptx_coef < 0:
+        raise ConfigError("algorithm.epsilon_low, epsilon_high, beta and ptx_coef must be >= 0")
+    if a.ptx_coef > 0 and cfg.data.ptx.batch_size < 1:
+        raise ConfigError(f"data.ptx.batch_size={cfg.data.ptx.batch_size}: the pretraining mix needs at least 1 row "
+                          f"per optimizer step")
     if ev.num_samples < ev.k:
         raise ConfigError(f"trainer.eval.num_samples={ev.num_samples} < trainer.eval.k={ev.k}; raise num_samples to at least k")
     if cfg.rollout.engine == "vllm" and cfg.rollout.top_p < 1.0:
@@ -370,6 +384,8 @@ def check_names(cfg: TrainConfig) -> None:
     checks = [(ADVANTAGE_ESTIMATORS, cfg.algorithm.advantage), (LOSSES, cfg.algorithm.loss),
               (CORRECTIONS, cfg.algorithm.rollout_correction or "none"),
               (ENGINES, cfg.rollout.engine), (BACKENDS, cfg.trainer.backend), (SOURCES, cfg.data.source)]
+    if cfg.algorithm.ptx_coef > 0:
+        checks.append((SOURCES, cfg.data.ptx.source))
     checks += [(SOURCE_KINDS, src.kind) for src in cfg.reward.sources]
     try:
         for registry, name in checks:
