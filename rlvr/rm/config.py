@@ -1,0 +1,121 @@
+"""Typed configuration of `rlvr-rm` (root config ``conf/rm.yaml``), declared and documented once.
+
+The root reuses `rlvr-train`'s ``model/`` and ``logger/`` groups (`ModelConfig`,
+`LoggerConfig`) and its `OptimConfig`; the data, loss and trainer blocks are the reward
+model's own. ``RMConfig`` is stored in Hydra's ConfigStore as ``rm_schema``, the first
+entry of ``conf/rm.yaml``'s defaults, so unknown keys and wrong types are errors when the
+config is composed; `validate_rm` checks the relations and names the fix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+
+from rlvr.config import ConfigError, LoggerConfig, ModelConfig, OptimConfig
+
+__all__ = ["RMConfig", "RMDataConfig", "RMLossConfig", "RMTrainerConfig", "validate_rm", "register_rm_schema",
+           "rm_arithmetic"]
+
+
+@dataclass
+class RMDataConfig:
+    source: str = "file"  # registered preference source: file | preference_task (the built-in task)
+    path: Optional[str] = None  # file: preference data (.jsonl, .jsonl.gz, .json, .parquet; any rlvr.preference shape)
+    eval_path: Optional[str] = None  # file: held-out preference data (null = hold out eval_fraction of the prompts)
+    eval_fraction: float = 0.1  # file without eval_path: share of the prompts held out (split by prompt: no leaks)
+    extra_eval: dict[str, str] = field(default_factory=dict)  # more eval sets, name -> file (metrics eval/<name>/*)
+    max_pairs_per_prompt: int = 16  # cap on the pairs one ranked row expands into (largest rank gaps first)
+    max_chars: Optional[int] = None  # drop pairs whose context + longer answer exceed this many characters
+    max_tokens: int = 1024  # rendered prompt + answer token budget (longer inputs keep their end; counted)
+    num_prompts: int = 2000  # preference_task: training rows (cycling over the task's 800 training prompts)
+    num_eval_prompts: int = 200  # preference_task: held-out rows (over its 200 held-out prompts, true-rule ranks)
+    answers_per_prompt: int = 4  # preference_task: ranked answers per prompt
+    length_bias: float = 0.0  # preference_task: how much the generator's preference leans toward length
+    seed: int = 0  # preference_task generator seed, and the seed of the held-out split
+
+
+@dataclass
+class RMLossConfig:
+    margin_scale: float = 1.0  # loss -log sigmoid(r_c - r_r - margin_scale * margin); 0 ignores the data's margins
+    center_coef: float = 0.0  # reward centering: + center_coef * (r_c + r_r)^2 (Eisenstein et al.; 0.01 is usual)
+
+
+@dataclass
+class RMTrainerConfig:
+    backend: str = "torch"  # learner backend (rlvr-rm drives the torch backend only)
+    epochs: int = 1  # passes over the training pairs
+    batch_size: int = 32  # pairs per optimizer step
+    micro_batch_size: int = 8  # pairs per forward/backward (2x as many sequences; accumulation below batch_size)
+    freeze_backbone: bool = False  # train only the head, on features of the frozen backbone computed once
+    eval_every: int = 0  # evaluate every eval set every N steps (0 = before and after training only)
+    eval_batch_size: int = 32  # pairs per scoring batch in evaluation and feature extraction
+    train_eval_pairs: int = 512  # training pairs scored for the train-set accuracy at each evaluation
+    save_every: int = 0  # checkpoint every N steps (0 = only the final model)
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk
+    seed: int = 0  # shuffling and head initialisation (and the tiny backbone's initialisation)
+    threads: int = 0  # torch CPU threads (0 = leave torch's default)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5))  # AdamW; lr 1e-5 suits a full
+    #   pretrained backbone (a frozen backbone's head wants ~1e-3)
+
+
+@dataclass
+class RMConfig:
+    run_name: str = "${now:%Y%m%d-%H%M%S}"  # run directory is runs/<run_name> (set it to resume a run)
+    resume: str = "never"  # never | auto (continue from the newest checkpoint in the run directory) | a checkpoint path
+    model: ModelConfig = field(default_factory=ModelConfig)  # the backbone: tiny Llama, HF directory, package:NAME
+    data: RMDataConfig = field(default_factory=RMDataConfig)
+    loss: RMLossConfig = field(default_factory=RMLossConfig)
+    trainer: RMTrainerConfig = field(default_factory=RMTrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+def validate_rm(cfg: RMConfig) -> None:
+    """Reject inconsistent settings with a message that names the fix."""
+    from rlvr.registry import RegistryError
+    from rlvr.rm.data import PREFERENCE_SOURCES
+
+    d, t = cfg.data, cfg.trainer
+    try:
+        PREFERENCE_SOURCES.check(d.source)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    if d.source == "file" and not d.path:
+        raise ConfigError("data.source=file needs data.path: a preference file (jsonl, jsonl.gz, json, parquet); "
+                          "or train on the built-in task: rlvr-rm +experiment=tiny_rm")
+    if d.source == "file" and not d.eval_path and not 0.0 < d.eval_fraction < 1.0:
+        raise ConfigError(f"data.eval_fraction={d.eval_fraction}: without data.eval_path a share of the prompts "
+                          f"in (0, 1) is held out; set e.g. data.eval_fraction=0.1 or data.eval_path")
+    if d.max_pairs_per_prompt < 1 or d.max_tokens < 8 or d.answers_per_prompt < 2:
+        raise ConfigError("data.max_pairs_per_prompt >= 1, data.max_tokens >= 8 and data.answers_per_prompt >= 2")
+    if t.backend != "torch":
+        raise ConfigError(f"trainer.backend={t.backend}: rlvr-rm drives the torch backend only; use trainer.backend=torch")
+    if t.epochs < 1 or t.batch_size < 1 or t.micro_batch_size < 1 or t.batch_size % t.micro_batch_size:
+        raise ConfigError(f"trainer.batch_size={t.batch_size} must be a multiple of trainer.micro_batch_size="
+                          f"{t.micro_batch_size} (both >= 1) and trainer.epochs >= 1")
+    if cfg.model.sft.steps:
+        raise ConfigError("model.sft.steps: rlvr-rm runs no supervised warm-up; run rlvr-sft first and point "
+                          "model.path at its checkpoint")
+    if cfg.model.dtype not in ("fp32", "bf16"):
+        raise ConfigError(f"model.dtype={cfg.model.dtype!r}; choose one of fp32, bf16")
+    if cfg.loss.center_coef < 0 or cfg.loss.margin_scale < 0:
+        raise ConfigError("loss.center_coef and loss.margin_scale must be >= 0")
+    if cfg.resume not in ("never", "auto") and not cfg.resume:
+        raise ConfigError("resume must be never, auto or a checkpoint path")
+
+
+def rm_arithmetic(cfg: RMConfig, train_pairs: int) -> tuple[int, str]:
+    """(total optimizer steps, the batch arithmetic said out loud) for ``train_pairs`` training pairs."""
+    t = cfg.trainer
+    per_epoch = max(1, -(-train_pairs // t.batch_size))
+    total = per_epoch * t.epochs
+    text = (f"batch: {t.batch_size} pairs ({2 * t.batch_size} answers) per step = "
+            f"{t.batch_size // t.micro_batch_size} micro-batch(es) of {t.micro_batch_size} pairs; "
+            f"{train_pairs} pairs -> {per_epoch} steps per epoch x {t.epochs} epoch(s) = {total} steps"
+            f"{'; backbone frozen (head only, features computed once)' if t.freeze_backbone else ''}")
+    return total, text
+
+
+def register_rm_schema() -> None:
+    ConfigStore.instance().store(name="rm_schema", node=RMConfig)

@@ -1,0 +1,70 @@
+"""How the trainer gets rewards for a set of pairs: the whole model, or the head on cached features.
+
+Both are called as ``scorer(name, indices) -> (r_chosen [n], r_rejected [n])`` over the
+encoded set ``name``; gradients flow when the caller has them enabled.
+
+    SequenceScorer  chosen and rejected answers of the pairs in one padded batch through the
+                    backbone and head (the backbone trains)
+    FeatureScorer   the frozen backbone's last-real-token hidden states, computed once per
+                    answer in length-sorted batches (`prepare`); afterwards each step is the
+                    head alone, so epochs cost next to nothing
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+from rlvr.rm.encode import EncodedPairs, collate
+from rlvr.rm.model import head_scores, pooled_features, sequence_scores
+
+__all__ = ["SequenceScorer", "FeatureScorer"]
+
+
+class SequenceScorer:
+    def __init__(self, model, sets: dict[str, EncodedPairs], pad_id: int, device: torch.device,
+                 dtype: Optional[torch.dtype]):
+        self.model, self.sets, self.pad_id, self.device, self.dtype = model, sets, pad_id, device, dtype
+
+    def prepare(self, batch_size: int) -> None:
+        pass
+
+    def __call__(self, name: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.sets[name]
+        seqs = [enc.chosen[i] for i in indices] + [enc.rejected[i] for i in indices]
+        batch = {k: v.to(self.device) for k, v in collate(seqs, self.pad_id).items()}
+        rewards = sequence_scores(self.model, batch, self.dtype)
+        return rewards[:len(indices)], rewards[len(indices):]
+
+
+class FeatureScorer:
+    def __init__(self, model, sets: dict[str, EncodedPairs], pad_id: int, device: torch.device,
+                 dtype: Optional[torch.dtype]):
+        self.model, self.sets, self.pad_id, self.device, self.dtype = model, sets, pad_id, device, dtype
+        self.features: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def _features(self, sequences: list[list[int]], batch_size: int) -> torch.Tensor:
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        out: Optional[torch.Tensor] = None
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = {k: v.to(self.device) for k, v in collate([sequences[i] for i in chunk], self.pad_id).items()}
+            feats = pooled_features(self.model, batch, self.dtype)
+            if out is None:
+                out = torch.empty((len(sequences), feats.shape[1]), dtype=torch.float32, device=self.device)
+            out[torch.tensor(chunk, device=self.device)] = feats
+        assert out is not None
+        return out
+
+    def prepare(self, batch_size: int) -> None:
+        """Every answer of every set through the frozen backbone, once."""
+        for name, enc in self.sets.items():
+            if name not in self.features:
+                self.features[name] = (self._features(enc.chosen, 2 * batch_size),
+                                       self._features(enc.rejected, 2 * batch_size))
+
+    def __call__(self, name: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        chosen, rejected = self.features[name]
+        idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.device)
+        return head_scores(self.model, chosen[idx]), head_scores(self.model, rejected[idx])
