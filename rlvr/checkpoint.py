@@ -2,15 +2,22 @@
 
     <run_dir>/checkpoints/step_000040/
         model.safetensors, config.json, tokenizer files   (loadable with from_pretrained)
-        backend/           the learner backend's own state (optimizer, schedule; a directory)
-        trainer_state.pt   RNG states, data position, step
+        backend/           the learner backend's own state (optimizer, schedule; a directory;
+                           under DeepSpeed one shard per rank)
+        trainer_state.pt   RNG states (one per rank), data position, step
+        layout.json        how it was written: {"world_size": N, "backend": ..., "zero_stage": ...}
         COMPLETE           written last: a checkpoint without it is ignored
 
 A checkpoint is written into a temporary folder and renamed into place, so a run
-killed mid-save leaves the previous checkpoint intact.
+killed mid-save leaves the previous checkpoint intact. With several ranks every rank
+joins the save (the backend's is collective: ZeRO-3 gathers the weights, each rank
+writes its optimizer shard), rank 0 alone writes the rest and renames, between
+barriers. A DeepSpeed checkpoint resumes with the world size it was written with;
+`resolve_resume` refuses another one with the fix (the weights load anywhere).
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -20,12 +27,15 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from rlvr.distributed import all_gather_objects, barrier
+
 __all__ = ["save_checkpoint", "checkpoint_step", "load_trainer_state", "latest_checkpoint", "rng_state", "set_rng_state",
-           "BACKEND_DIR", "ResumeError", "resolve_resume"]
+           "BACKEND_DIR", "ResumeError", "resolve_resume", "checkpoint_world_size"]
 
 _STATE = "trainer_state.pt"
 BACKEND_DIR = "backend"
 _DONE = "COMPLETE"
+_LAYOUT = "layout.json"
 
 
 def rng_state() -> dict[str, Any]:
@@ -40,20 +50,32 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(run_dir: Path, step: int, backend: Any, tokenizer: Any, state: dict[str, Any],
                     keep: int) -> Path:
-    """Weights (Hugging Face format) and backend state through the backend, then the loop's state."""
+    """Weights (Hugging Face format) and backend state through the backend, then the loop's state.
+
+    Collective when the backend has several ranks: call it on every rank.
+    """
+    main, world = getattr(backend, "is_main", True), getattr(backend, "world_size", 1)
     root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:06d}"
     tmp = root / f".tmp_step_{step:06d}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    if main:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    barrier()  # no rank writes into the folder before rank 0 has cleared it
     backend.save_pretrained(tmp, tokenizer)
     backend.save(tmp / BACKEND_DIR)
-    torch.save({**state, "step": step, "rng": rng_state()}, tmp / _STATE)
-    (tmp / _DONE).write_text(str(step))
-    shutil.rmtree(final, ignore_errors=True)
-    os.rename(tmp, final)
-    for old in _complete(root)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    rngs = all_gather_objects(rng_state())
+    barrier()  # every rank's shard is on disk
+    if main:
+        torch.save({**state, "step": step, "rng": rngs[0], "rng_by_rank": rngs}, tmp / _STATE)
+        layout = {"world_size": world, "backend": type(backend).__name__, "zero_stage": getattr(backend, "stage", None)}
+        (tmp / _LAYOUT).write_text(json.dumps(layout) + "\n")
+        (tmp / _DONE).write_text(str(step))
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(tmp, final)
+        for old in _complete(root)[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+    barrier()  # no rank goes on (or reads the checkpoint) before it is in place
     return final
 
 
@@ -77,18 +99,30 @@ def checkpoint_step(path: Path) -> int:
     return int(marker.read_text().strip())
 
 
-def load_trainer_state(path: Path) -> dict[str, Any]:
+def load_trainer_state(path: Path, rank: int = 0) -> dict[str, Any]:
+    """The loop's state; ``state["rng"]`` is rank ``rank``'s RNG state (rank 0's in a checkpoint without them)."""
     if not (Path(path) / _DONE).exists():
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no {_DONE} marker)")
-    return torch.load(Path(path) / _STATE, weights_only=False)
+    state = torch.load(Path(path) / _STATE, weights_only=False)
+    by_rank = state.get("rng_by_rank") or []
+    if rank < len(by_rank):
+        state["rng"] = by_rank[rank]
+    return state
+
+
+def checkpoint_world_size(path: Path) -> int:
+    """The number of ranks that wrote a checkpoint (1 for one written before layouts were recorded)."""
+    layout = Path(path) / _LAYOUT
+    return int(json.loads(layout.read_text())["world_size"]) if layout.exists() else 1
 
 
 class ResumeError(RuntimeError):
     """Resuming cannot do what was asked; the message names the fix."""
 
 
-def resolve_resume(resume: str, run_dir: Path, total_steps: int) -> Optional[Path]:
-    """The checkpoint to start from, or None for a fresh run; refuses a resume with nothing to do."""
+def resolve_resume(resume: str, run_dir: Path, total_steps: int, world_size: int = 1) -> Optional[Path]:
+    """The checkpoint to start from, or None for a fresh run; refuses a resume with nothing to do, or
+    one written by another number of ranks (its optimizer shards would not load)."""
     if resume == "never":
         if latest_checkpoint(run_dir) is not None:
             raise ResumeError(f"{run_dir} already holds checkpoints; pass resume=auto to continue it "
@@ -103,4 +137,10 @@ def resolve_resume(resume: str, run_dir: Path, total_steps: int) -> Optional[Pat
             raise ResumeError(f"checkpoint {found} is at step {step} and trainer.total_steps={total_steps}: "
                               f"nothing left to do. Raise trainer.total_steps (e.g. trainer.total_steps="
                               f"{step + total_steps}) to train further")
+        written = checkpoint_world_size(found)
+        if written != world_size:
+            raise ResumeError(f"checkpoint {found} was written by {written} rank(s) but this launch has {world_size}: "
+                              f"its optimizer state is sharded that way. Relaunch with {written} rank(s) in all (e.g. "
+                              f"torchrun --nproc-per-node {written}), or start a new run from its weights "
+                              f"(model=local model.path={found}; the optimizer state starts afresh)")
     return found

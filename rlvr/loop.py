@@ -2,6 +2,15 @@
 
 Every step is seeded from (trainer.seed, step), and evaluation runs on a forked random
 stream, so a run resumed from a checkpoint reproduces the uninterrupted run's metrics.
+
+**Across ranks** (torchrun, `rlvr.distributed`): the prompt stream is global and identical on
+every rank; each rank samples, scores and trains on its contiguous share of the step's
+prompts (whole groups, seeded by the *global* prompt index, so a 1-rank and a 2-rank run
+see the same rollouts). Reward metrics are computed on the gathered global results, the
+rest are reduced over ranks; rank 0 alone writes the run directory and prints. Evaluation
+runs once, on rank 0, while the others wait in a barrier, except where every forward is
+a collective (ZeRO-3 with the transformers engine): there every rank runs the same
+evaluation in lockstep. Checkpoints are collective (`rlvr.checkpoint`).
 """
 from __future__ import annotations
 
@@ -19,6 +28,7 @@ from rlvr.checkpoint import (BACKEND_DIR, ResumeError, load_trainer_state, resol
 from rlvr.config import TrainConfig
 from rlvr.data import Prompt, PromptStream
 from rlvr.data.chat import encode_prompt
+from rlvr.distributed import all_gather_objects, barrier, collective_forward, concat_results, reduce_metrics, share
 from rlvr.evaluation import evaluate
 from rlvr.parts import Parts
 from rlvr.rewards import RewardResult, reward_metrics
@@ -57,6 +67,11 @@ class Loop:
         self.eval_prompts = [parts.eval_set[i] for i in range(len(parts.eval_set))]
         self.eval_encoded = [self.encode(p) for p in self.eval_prompts]
         self.start_step = 0
+        self.rank, self.world = getattr(parts.backend, "rank", 0), getattr(parts.backend, "world_size", 1)
+        self.is_main = self.rank == 0  # writes the run directory and prints
+        # every forward is a collective (ZeRO-3 and an engine on the policy module): all ranks evaluate together
+        self.eval_lockstep = (self.world > 1 and bool(getattr(parts.engine, "shares_policy", False))
+                              and collective_forward(parts.model))
         self.synced_version: Optional[int] = None  # weight version last pushed into the engine
         self.diff_history: list[float] = []  # rollout/logprob_diff_mean per step (the mismatch watch)
 
@@ -84,7 +99,7 @@ class Loop:
         return encode_prompt(self.p.tokenizer, prompt, self.cfg.data.max_prompt_tokens)
 
     def restore(self, checkpoint: Path) -> None:
-        state = load_trainer_state(checkpoint)
+        state = load_trainer_state(checkpoint, self.rank)  # this rank's RNG state
         self.p.backend.load(Path(checkpoint) / BACKEND_DIR)
         self.stream.load_state_dict(state["data"])
         set_rng_state(state["rng"])
@@ -93,11 +108,17 @@ class Loop:
         if self.start_step >= total:  # resolve_resume already refused this; never run zero steps silently
             raise ResumeError(f"checkpoint {checkpoint} is at step {self.start_step} >= trainer.total_steps={total}")
         self.run_dir.truncate_metrics(self.start_step)
-        print(f"resumed from {checkpoint}: step {self.start_step}, {total - self.start_step} steps to go", flush=True)
+        self.say(f"resumed from {checkpoint}: step {self.start_step}, {total - self.start_step} steps to go")
+
+    def say(self, line: str) -> None:
+        """Print on rank 0 only (every rank computes the same reduced figures)."""
+        if self.is_main:
+            print(line, flush=True)
 
     # ---- one step -------------------------------------------------------------------
     def sample(self, step: int) -> Sampled:
-        """A rollout batch; with drop_zero_variance, zero-variance groups are replaced (capped rounds)."""
+        """This rank's rollout batch; with drop_zero_variance (one rank), zero-variance groups are replaced
+        (capped rounds). ``first`` and ``zero_variance_frac`` are global (gathered over ranks)."""
         a, r = self.cfg.algorithm, self.cfg.rollout
         params = SamplingParams(n=a.group_size, temperature=r.temperature, top_p=r.top_p,
                                 max_new_tokens=r.max_new_tokens)
@@ -105,8 +126,10 @@ class Loop:
         kept: list[tuple[list[Prompt], RolloutBatch, torch.Tensor, torch.Tensor, list[str]]] = []
         times = {"time/generate": 0.0, "time/reward": 0.0}
         while True:
-            prompts = self.stream.take(need)
-            seeds = [prompt_seed(self.cfg.trainer.seed, step, rounds, i) for i in range(len(prompts))]
+            taken = self.stream.take(need)  # global: every rank advances the stream by the global count
+            mine = share(len(taken), self.rank, self.world)
+            prompts = [taken[i] for i in mine]
+            seeds = [prompt_seed(self.cfg.trainer.seed, step, rounds, i) for i in mine]  # the global prompt index
             t0 = time.perf_counter()
             rollouts = self.generate([self.encode(q) for q in prompts], params, seeds, version=step - 1)
             t1 = time.perf_counter()
@@ -115,8 +138,9 @@ class Loop:
             times["time/generate"] += t1 - t0
             times["time/reward"] += time.perf_counter() - t1
             flat = zero_variance_groups(result.rewards, a.group_size)
-            if first is None:
-                first, zero_frac = result, flat.float().mean().item()
+            if first is None:  # every rank's groups: the same metrics and skip decision on every rank
+                first = self.gathered(result)
+                zero_frac = zero_variance_groups(first.rewards, a.group_size).float().mean().item()
             keep = ~flat if a.drop_zero_variance else torch.ones_like(flat)
             index = torch.nonzero(keep.repeat_interleave(a.group_size)).flatten()
             reasons = result.gate_reasons()
@@ -132,6 +156,10 @@ class Loop:
         return Sampled([q for k in kept for q in k[0]], batch, rewards, passed, [x for k in kept for x in k[4]],
                        first, zero_frac, rounds, times)
 
+    def gathered(self, result: RewardResult) -> RewardResult:
+        """Every rank's reward result joined in rank order (the global batch's); this one on one rank."""
+        return result if self.world == 1 else concat_results(all_gather_objects(result))
+
     def reference_logprobs(self, batch: RolloutBatch) -> Optional[torch.Tensor]:
         if self.p.reference is None:
             return None
@@ -143,33 +171,41 @@ class Loop:
         s = self.sample(step)
         a = self.cfg.algorithm
         metrics: dict[str, Any] = {"step": step, **reward_metrics(s.first), "zero_variance_frac": s.zero_variance_frac,
-                                   "refill_rounds": s.refill_rounds, "groups_trained": len(s.rollouts) // a.group_size}
+                                   "refill_rounds": s.refill_rounds}
+        # this rank's rows; reduced over ranks below (`rlvr.distributed.combine_metrics`)
+        local: dict[str, Any] = {"groups_trained": len(s.rollouts) // a.group_size}
         lengths = s.rollouts.lengths
-        metrics.update({"completion_len/mean": lengths.mean().item() if len(lengths) else 0.0,
-                        "completion_len/max": lengths.max().item() if len(lengths) else 0.0,
-                        "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
+        local.update({"completion_len/mean": lengths.mean().item() if len(lengths) else 0.0,
+                      "completion_len/max": lengths.max().item() if len(lengths) else 0.0,
+                      "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
         t0 = time.perf_counter()
         # every advantage is 0 and there is no KL term: the forward/backward passes would change nothing
         nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and a.beta == 0
         if nothing_to_learn:
-            metrics["groups_trained"] = 0
+            local["groups_trained"] = 0
+        loss_tokens = 0.0
         if len(s.rollouts):
             loss_mask = s.rollouts.completion_mask.clone()
             if a.mask_truncated:
                 loss_mask[s.rollouts.truncated] = 0.0
-            old, weights, loss_mask = self.correct(s.rollouts, loss_mask, metrics)  # every step: the sync watch
+            old, weights, loss_mask = self.correct(s.rollouts, loss_mask, local)  # every step: the sync watch
+            loss_tokens = float(loss_mask.sum())
         if len(s.rollouts) and not nothing_to_learn:
             advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
             ref = self.reference_logprobs(s.rollouts)
-            metrics.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
-                                                 old_logprobs=old, token_weights=weights))
+            local.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
+                                               old_logprobs=old, token_weights=weights))
+        local.update(s.times)
+        local["time/update"] = time.perf_counter() - t0
+        local["time/step"] = time.perf_counter() - start
+        weights_of_rank = {"completions": float(len(s.rollouts)), "loss_tokens": loss_tokens,
+                           "completion_tokens": float(s.rollouts.completion_mask.sum())}
+        reduced, totals = reduce_metrics(local, weights_of_rank)
+        metrics.update(reduced)
+        metrics["tokens_per_s"] = totals["completion_tokens"] / max(metrics["time/step"], 1e-9)
         self.watch_mismatch(step, metrics)
-        metrics.update(s.times)
-        metrics["time/update"] = time.perf_counter() - t0
-        metrics["time/step"] = time.perf_counter() - start
-        metrics["tokens_per_s"] = float(s.rollouts.completion_mask.sum()) / max(metrics["time/step"], 1e-9)
-        if self.cfg.trainer.sample_every and step % self.cfg.trainer.sample_every == 0:
-            self.run_dir.write_samples(step, self.sample_rows(s))
+        if self.is_main and self.cfg.trainer.sample_every and step % self.cfg.trainer.sample_every == 0:
+            self.run_dir.write_samples(step, self.sample_rows(s))  # rank 0's share
         return metrics
 
     def correct(self, batch: RolloutBatch, loss_mask: torch.Tensor, metrics: dict[str, Any]):
@@ -194,7 +230,7 @@ class Loop:
         if diff is None:
             return
         history = self.diff_history[-10:]
-        if len(history) >= 3 and diff > 1e-3 and diff > 10 * sorted(history)[len(history) // 2]:
+        if self.is_main and len(history) >= 3 and diff > 1e-3 and diff > 10 * sorted(history)[len(history) // 2]:
             print(f"warning: step {step}: rollout/logprob_diff_mean jumped to {diff:.3g} (median of the last "
                   f"{len(history)} steps {sorted(history)[len(history) // 2]:.3g}): the engine is sampling from "
                   f"weights other than the learner's; check the weight sync", flush=True)
@@ -215,16 +251,23 @@ class Loop:
 
     # ---- the run --------------------------------------------------------------------
     def evaluate(self, step: int) -> dict[str, Any]:
+        """The held-out evaluation, once: on rank 0 (the others wait in a barrier), or on every rank in lockstep
+        where each forward is a collective. Every rank syncs its engine first (under ZeRO-3 a collective)."""
         t0 = time.perf_counter()
         r, ev = self.cfg.rollout, self.cfg.trainer.eval
         self.p.engine.wake()
         self.sync_weights(step)
+        out: dict[str, Any] = {}
         try:
-            out = evaluate(self.p.engine, self.p.scorer, self.eval_prompts, self.eval_encoded, ev, r.top_p,
-                           r.max_new_tokens, seed=self.cfg.trainer.seed + 7)
+            if self.is_main or self.eval_lockstep:
+                out = evaluate(self.p.engine, self.p.scorer, self.eval_prompts, self.eval_encoded, ev, r.top_p,
+                               r.max_new_tokens, seed=self.cfg.trainer.seed + 7)
         finally:
             self.p.engine.sleep()
+        barrier()  # bounded by trainer.deepspeed.timeout_s: keep it above an evaluation's duration
         row = {"step": step, **out, "time/eval": time.perf_counter() - t0}
+        if not self.is_main:
+            return row
         self.run_dir.log(row)
         shown = [f"pass@1 {out['eval/pass@1']:.3f}"] if "eval/pass@1" in out else [
             f"reward {out['eval/reward/mean']:.3f}"]
@@ -246,7 +289,7 @@ class Loop:
             metrics = self.train_step(step)
             self.run_dir.log(metrics)
             if self.cfg.logger.console_every and step % self.cfg.logger.console_every == 0:
-                print(progress_line(metrics, t.total_steps), flush=True)
+                self.say(progress_line(metrics, t.total_steps))
             if t.eval.every and step % t.eval.every == 0 and step != t.total_steps:
                 self.evaluate(step)
             if t.save_every and step % t.save_every == 0 and step != t.total_steps:
@@ -256,7 +299,9 @@ class Loop:
         return self.finish(time.perf_counter() - started)
 
     def finish(self, wall: float) -> dict[str, Any]:
-        """summary.json: held-out pass@1/pass@k where a verifier decides, else the mean held-out reward."""
+        """summary.json: held-out pass@1/pass@k where a verifier decides, else the mean held-out reward (rank 0)."""
+        if not self.is_main:
+            return {}
         rows = self.run_dir.read_metrics()
         key = "eval/pass@1" if self.p.scorer.decides_pass else "eval/reward/mean"
         evals = [r for r in rows if key in r]

@@ -16,6 +16,7 @@ import torch
 from rlvr.config import ConfigError, TrainConfig, check_verifier
 from rlvr.data import build_prompt_sets
 from rlvr.data.chat import DataError, LengthChecked
+from rlvr.distributed import main_first
 from rlvr.learner import Backend, Learner, autocast_dtype, build_backend
 from rlvr.models import base_model_dir, load_model, load_tokenizer
 from rlvr.rewards import RewardScorer
@@ -92,11 +93,12 @@ def engine_options(cfg: TrainConfig) -> dict[str, Any]:
 def build_parts(cfg: TrainConfig, policy_dir: Optional[Path] = None) -> Parts:
     """Policy from `policy_dir` (a checkpoint) or the configured/base model; reference only if beta > 0."""
     seed_everything(cfg.trainer.seed)
-    base, tokenizer, train_set, eval_set = load_data(cfg, policy_dir=policy_dir)
-    if cfg.model.sft.steps > 0:
-        from rlvr.sft import warm_up
+    with main_first():  # several ranks: rank 0 builds the cached base model / warm-up, the others then read it
+        base, tokenizer, train_set, eval_set = load_data(cfg, policy_dir=policy_dir)
+        if cfg.model.sft.steps > 0:
+            from rlvr.sft import warm_up
 
-        base = warm_up(cfg, base, train_set, tokenizer)
+            base = warm_up(cfg, base, train_set, tokenizer)
     device = resolve_device(cfg.model.device)
     backend = build_backend(cfg.trainer.backend, load_model(policy_dir or base).to(device), cfg.trainer,
                             cfg.algorithm, cfg.model.dtype)

@@ -6,6 +6,9 @@
     <run_dir>/curve.png            reward and held-out accuracy against step
     <run_dir>/summary.json         accuracy before/after, steps, wall time (at the end)
     <run_dir>/tensorboard/, wandb/ optional loggers (logger.tensorboard / logger.wandb)
+
+With several ranks only rank 0's `RunDir` writes (``writer=True``); the others hold the same
+path (broadcast by rank 0) and every write is a no-op there.
 """
 from __future__ import annotations
 
@@ -27,14 +30,17 @@ def _clean(value: Any) -> Any:
 
 
 class RunDir:
-    def __init__(self, path: str | Path, logger: LoggerConfig):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str | Path, logger: LoggerConfig, writer: bool = True):
+        self.path, self.writer = Path(path), writer  # writer: False on ranks > 0 (rank 0 writes)
+        if writer:
+            self.path.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.path / "metrics.jsonl"
         self.cfg = logger
         self._tb = self._wandb = None
 
     def open_loggers(self, config: dict) -> None:
+        if not self.writer:
+            return
         if self.cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -48,12 +54,16 @@ class RunDir:
 
     def truncate_metrics(self, step: int) -> None:
         """On resume: forget everything logged after the checkpoint's step."""
+        if not self.writer:
+            return
         rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
         tmp = self.metrics_path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
         os.replace(tmp, self.metrics_path)
 
     def log(self, row: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         row = {k: _clean(v) for k, v in row.items()}
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -78,6 +88,8 @@ class RunDir:
         return rows
 
     def write_samples(self, step: int, samples: Iterable[dict[str, Any]]) -> None:
+        if not self.writer:
+            return
         folder = self.path / "samples"
         folder.mkdir(exist_ok=True)
         with open(folder / f"step_{step:06d}.jsonl", "w") as f:
@@ -86,11 +98,15 @@ class RunDir:
 
     def write_json(self, name: str, payload: dict[str, Any]) -> Path:
         target = self.path / name
+        if not self.writer:
+            return target
         target.write_text(json.dumps(payload, indent=2, default=str) + "\n")
         return target
 
     def plot_curve(self) -> Path:
         """reward/mean and pass_rate per step, eval accuracies at their steps."""
+        if not self.writer:
+            return self.path / "curve.png"
         import matplotlib
 
         matplotlib.use("Agg")

@@ -35,10 +35,7 @@ as is the shared-memory op DeepSpeed builds on CPU). The learning rate follows
 """
 from __future__ import annotations
 
-import atexit
 import os
-import socket
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -46,6 +43,7 @@ import torch
 import torch.distributed as dist
 
 from rlvr.config import ConfigError, DeepSpeedConfig, OptimConfig, TrainerConfig
+from rlvr.distributed import init_process_group as init_distributed  # torchrun's group, or 1 rank
 from rlvr.learner.torch_backend import lr_lambda
 
 __all__ = ["DeepSpeedBackend", "init_distributed", "ds_config"]
@@ -70,41 +68,6 @@ def _resolve(value: str) -> str:
     from omegaconf import OmegaConf
 
     return str(OmegaConf.create({"v": value}).v)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def init_distributed(timeout_s: int) -> None:
-    """Join the process group torchrun describes (RANK, WORLD_SIZE, MASTER_ADDR/PORT); one process without it.
-
-    gloo on CPU, nccl on CUDA (each rank on cuda:LOCAL_RANK). A no-op when already initialized.
-    A group made here is destroyed at exit: left to interpreter teardown, gloo's threads
-    sometimes abort a finished rank ("terminate called without an active exception").
-    """
-    if dist.is_initialized():
-        return
-    atexit.register(_destroy_process_group)
-    cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    timeout = timedelta(seconds=timeout_s)
-    backend = "nccl" if cuda else "gloo"
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        dist.init_process_group(backend, timeout=timeout)
-        return
-    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_WORLD_SIZE", "1"),
-                       ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(_free_port()))):
-        os.environ.setdefault(key, value)
-    dist.init_process_group(backend, rank=0, world_size=1, timeout=timeout)
-
-
-def _destroy_process_group() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def ds_config(ds: DeepSpeedConfig, optim: OptimConfig, micro_batch_size: int, dtype: str,

@@ -3,7 +3,9 @@
 `Learner.update` runs ``num_iterations`` passes over a rollout batch, each split into
 ``optimizer_steps_per_batch`` mini-batches of ``micro_batch_size`` micro-batches
 (gradient accumulation). Loss normalizers are mini-batch-wide, so accumulation is
-exact. Forward, backward and optimizer steps all go through the backend
+exact; across data-parallel ranks the token count is the global one (an all-reduce)
+divided by the world size, because the backend averages gradients over ranks.
+Forward, backward and optimizer steps all go through the backend
 (`rlvr.learner.base.Backend`).
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 
 from rlvr.algo import aggregate, get_loss
 from rlvr.config import AlgorithmConfig, TrainerConfig
+from rlvr.distributed import all_reduce_sum
 from rlvr.learner.base import Backend
 from rlvr.learner.logprobs import token_logprobs
 from rlvr.rollout.base import RolloutBatch
@@ -97,7 +100,9 @@ class Learner:
 
     def _optimizer_step(self, batch, advantages, loss_mask, ref_logprobs, index, stats: UpdateStats, extra) -> None:
         old_logprobs, token_weights = extra
-        num_tokens = float(loss_mask[index].sum())
+        # DeepSpeed averages gradients over ranks: each rank divides by (global count / world size), so the
+        # update equals one process's over the union of the shares (sequence counts are equal per rank)
+        num_tokens = all_reduce_sum(float(loss_mask[index].sum())) / self.backend.world_size
         micro, device = self.trainer.micro_batch_size, self.backend.device
         step_loss = 0.0
         for start in range(0, len(index), micro):

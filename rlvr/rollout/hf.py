@@ -4,7 +4,10 @@ A plain KV-cached decode loop: one forward over the left-padded prompts, then on
 token per step for every row. Each step keeps only that step's logits [rows, vocab]
 and the chosen token's log-prob (`rlvr.rollout.sampling`), so memory grows with
 rows x tokens, never rows x tokens x vocabulary. Decoding stops early once every row
-has produced EOS.
+has produced EOS. Under ZeRO-3 with several ranks every forward is a collective (the
+parameters are partitioned), so the ranks vote after each token and leave the loop
+together: a rank whose rows are done keeps decoding padding until every rank's are
+(the `synced_gpus` idea); callers give every rank the same number of rows per call.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from rlvr.distributed import all_true, collective_forward
 from rlvr.rollout.base import RolloutBatch, SamplingParams, WeightSource, concat_rollouts
 from rlvr.rollout.sampling import choose_tokens, row_keys, step_uniforms
 
@@ -105,6 +109,7 @@ class HFEngine:
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         done = torch.zeros(ids.shape[0], dtype=torch.bool, device=device)
+        lockstep = collective_forward(self.model)  # every forward gathers sharded parameters from all ranks
         tokens: list[torch.Tensor] = []
         logps: list[torch.Tensor] = []
         step_input, cache = ids, None
@@ -121,7 +126,8 @@ class HFEngine:
             tokens.append(token)
             logps.append(torch.where(done, 0.0, logp))
             done = done | (token == self.eos_id)
-            if bool(done.all()):
+            finished = bool(done.all())
+            if all_true(finished) if lockstep else finished:  # ZeRO-3: leave the loop together
                 break
             step_input, positions = token.unsqueeze(1), next_pos
             next_pos = next_pos + 1
