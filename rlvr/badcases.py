@@ -45,8 +45,9 @@ Picked = dict[int, list[tuple[str, str]]]  # row index -> [(kind, reason)]
 def failed_rows(passes: torch.Tensor, group_size: int, cap: int) -> list[int]:
     """Up to `cap` failed rows (passes == 0), round-robin over the groups: every group's first failure,
     then every group's second, and so on."""
-    failed = [[i for i in range(g, min(g + group_size, len(passes))) if passes[i] == 0]
-              for g in range(0, len(passes), group_size)]
+    values = passes.tolist()
+    failed = [[i for i in range(g, min(g + group_size, len(values))) if values[i] == 0]
+              for g in range(0, len(values), group_size)]
     out: list[int] = []
     for rank in range(group_size):
         out += [rows[rank] for rows in failed if len(rows) > rank]
@@ -61,6 +62,8 @@ def disagreements(learned: torch.Tensor, passes: torch.Tensor, quantile: float) 
         return [], []
     scores = learned.float()
     high, low = torch.quantile(scores[valid], 1 - quantile), torch.quantile(scores[valid], quantile)
+    if not high > low:  # the learned scores do not spread: nothing is high or low
+        return [], []
     hi = torch.nonzero(valid & (passes == 0) & (scores >= high)).flatten()
     lo = torch.nonzero(valid & (passes == 1) & (scores <= low)).flatten()
     hi = hi[torch.argsort(scores[hi], descending=True, stable=True)]
@@ -70,13 +73,13 @@ def disagreements(learned: torch.Tensor, passes: torch.Tensor, quantile: float) 
 
 def counterpart(i: int, learned: torch.Tensor, passes: torch.Tensor, group_size: int) -> Optional[int]:
     """The row of i's group with the opposite verdict and the most opposite learned score, if any."""
-    start = i - i % group_size
-    rows = [j for j in range(start, min(start + group_size, len(passes)))
-            if j != i and not math.isnan(float(passes[j])) and float(passes[j]) != float(passes[i])]
+    start, stop = i - i % group_size, min(i - i % group_size + group_size, len(passes))
+    verdicts, scores = passes[start:stop].tolist(), learned[start:stop].tolist()
+    mine = verdicts[i - start]
+    rows = [j for j in range(len(verdicts)) if j != i - start and not math.isnan(verdicts[j]) and verdicts[j] != mine]
     if not rows:
         return None
-    key = (lambda j: float(learned[j])) if passes[i] == 0 else (lambda j: -float(learned[j]))
-    return min(rows, key=key)
+    return start + min(rows, key=(lambda j: scores[j]) if mine == 0 else (lambda j: -scores[j]))
 
 
 def mine(view: StepView, cfg: WatchConfig) -> Picked:
@@ -105,13 +108,18 @@ def mine(view: StepView, cfg: WatchConfig) -> Picked:
     return picked
 
 
-def _score(table: dict[str, torch.Tensor], view: StepView, label: str, i: int) -> Optional[float]:
-    return float(table[label][i]) if bool(view.result.rows(label)[i]) else None
+def _columns(view: StepView, table: dict[str, torch.Tensor]) -> dict[str, list[Optional[float]]]:
+    """label -> [N] values as floats, None where the source did not score the row."""
+    r = view.result
+    return {k: [v if ok else None for v, ok in zip(t.tolist(), r.rows(k).tolist())] for k, t in table.items()}
 
 
 def case_rows(view: StepView, prompts: Sequence[Prompt], picked: Picked, split: str) -> list[dict[str, Any]]:
     """The badcases.jsonl rows of the picked completions (`prompts[i]` produced completion i)."""
     r, rows = view.result, []
+    if not picked:
+        return rows
+    scores, raw = _columns(view, r.per_source), _columns(view, r.raw)
     for i in sorted(picked):
         kinds = list(dict.fromkeys(k for k, _ in picked[i]))
         p = prompts[i]
@@ -121,8 +129,7 @@ def case_rows(view: StepView, prompts: Sequence[Prompt], picked: Picked, split: 
             "reference": p.reference, "verifier": p.verifier, **({"fields": dict(p.fields)} if p.fields else {}),
             "completion": view.texts[i], "length": int(view.lengths[i]), "truncated": bool(view.truncated[i]),
             "reward": float(r.rewards[i]), "passed": None if r.passed is None else bool(r.passed[i]),
-            "scores": {k: _score(r.per_source, view, k, i) for k in r.per_source},
-            "raw": {k: _score(r.raw, view, k, i) for k in r.raw},
+            "scores": {k: v[i] for k, v in scores.items()}, "raw": {k: v[i] for k, v in raw.items()},
             "verdicts": {k: r.reasons[k][i] for k in r.reasons}})
     return rows
 

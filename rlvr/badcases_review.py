@@ -204,6 +204,10 @@ def run(args: argparse.Namespace) -> Path:
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run directory; pass the directory rlvr-train wrote (runs/<run_name>)")
     origin = f"badcases:{run_dir.resolve().name}"
+    if args.relabel_verifier and args.relabel_verifier != "verifier":
+        from rlvr.config import check_verifier
+
+        check_verifier("--relabel-verifier", args.relabel_verifier, _options(args.opt))  # before anything is read
     if args.reviewed:
         groups, source = _read_review(Path(args.reviewed)), f"labels in {args.reviewed}"
     else:

@@ -45,7 +45,7 @@ def mann_kendall_z(series: Sequence[float]) -> float:
     n = len(x)
     if n < 3:
         return 0.0
-    s = float(np.sign(x[None, :] - x[:, None])[np.triu_indices(n, 1)].sum())
+    s = float(np.triu(np.sign(x[None, :] - x[:, None]), 1).sum())
     ties = np.unique(x, return_counts=True)[1]
     var = (n * (n - 1) * (2 * n + 5) - float((ties * (ties - 1) * (2 * ties + 5)).sum())) / 18.0
     if var <= 0 or s == 0:

@@ -1,11 +1,12 @@
-"""Drawing the run report: report.png (matplotlib, four panels) and a self-contained report.html.
+"""Drawing the run report: report.png (matplotlib, five panels) and a self-contained report.html.
 
     top left      each dimension's held-out change with its 95% interval (green improved,
                   red regressed, grey flat)
     top right     the held-out mean of each dimension at every evaluation
-    bottom left   training reward per source and mean completion length per step, the
-                  watch's alerts as shaded spans (one row of marks per alert)
-    bottom right  held-out reward vs completion length, first (grey) and last evaluation
+    middle left   training reward per source and mean completion length per step
+    middle right  held-out reward vs completion length, first (grey) and last evaluation
+    bottom        the watch's alerts on the same step axis: one lane per alert, a bar over
+                  every run of steps it was flagged
 
 The HTML embeds the PNG as a data URI and has no scripts, styles from elsewhere or links.
 """
@@ -29,6 +30,7 @@ def _changes(ax, dims: dict[str, dict[str, Any]]) -> None:
         if d["ci_low"] is not None:
             ax.plot([d["ci_low"], d["ci_high"]], [y, y], color=color, lw=3, alpha=0.6)
         ax.plot([d["change"]], [y], "o", color=color)
+        ax.annotate(d["verdict"], (d["change"], y), xytext=(4, 4), textcoords="offset points", fontsize=7, color=color)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_title("held-out change per dimension (95% CI)")
@@ -49,7 +51,20 @@ def _heldout(ax, rows: list[dict], dims: dict) -> None:
         ax.legend(fontsize=7)
 
 
-def _timeline(ax, rows: list[dict], dims: dict, alerts: dict) -> None:
+def _alert_lanes(ax, alerts: dict) -> None:
+    """One lane per alert: a bar over every run of steps it was flagged."""
+    for lane, (name, a) in enumerate(alerts.items()):
+        ax.broken_barh([(start - 0.5, end - start + 1) for start, end in a["episodes"]], (lane - 0.35, 0.7),
+                       color=f"C{(lane + 3) % 10}")
+    ax.set_yticks(range(len(alerts)), list(alerts), fontsize=7)
+    ax.set_ylim(-0.6, max(len(alerts), 1) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlabel("step")
+    ax.set_title("watch alerts (steps flagged)" if alerts else "watch alerts: none raised", fontsize=9)
+    ax.grid(alpha=0.3, axis="x")
+
+
+def _timeline(ax, rows: list[dict], dims: dict) -> None:
     train = [r for r in rows if "reward/mean" in r and "step" in r]
     for label in dims:
         pts = [(r["step"], r[f"reward/{label}/mean"]) for r in train if r.get(f"reward/{label}/mean") is not None]
@@ -60,14 +75,7 @@ def _timeline(ax, rows: list[dict], dims: dict, alerts: dict) -> None:
         twin = ax.twinx()
         twin.plot(*zip(*lengths), color="black", lw=0.8, alpha=0.5, label="length")
         twin.set_ylabel("mean completion length")
-    for n, (name, a) in enumerate(alerts.items()):
-        color = f"C{(n + 3) % 10}"
-        for start, end in a["episodes"]:
-            ax.axvspan(start - 0.5, end + 0.5, color=color, alpha=0.15)
-        ax.annotate(name, (a["first_step"], 1.0), xycoords=("data", "axes fraction"), fontsize=6, color=color,
-                    rotation=90, va="top")
-    ax.set_title("training reward per source, length; alerts shaded")
-    ax.set_xlabel("step")
+    ax.set_title("training reward per source (lines), mean length (black)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower left")
@@ -92,12 +100,15 @@ def render_png(report: dict[str, Any], target: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    fig = plt.figure(figsize=(12, 10))
+    grid = fig.add_gridspec(3, 2, height_ratios=[3, 3, 0.6 + 0.3 * len(report["alerts"])])
     dims, rows = report["dimensions"], report["_run"]["metrics"]
-    _changes(axes[0][0], dims)
-    _heldout(axes[0][1], rows, dims)
-    _timeline(axes[1][0], rows, dims, report["alerts"])
-    _scatter(axes[1][1], report["_first"], report["_last"])
+    _changes(fig.add_subplot(grid[0, 0]), dims)
+    _heldout(fig.add_subplot(grid[0, 1]), rows, dims)
+    timeline = fig.add_subplot(grid[1, 0])
+    _timeline(timeline, rows, dims)
+    _scatter(fig.add_subplot(grid[1, 1]), report["_first"], report["_last"])
+    _alert_lanes(fig.add_subplot(grid[2, 0], sharex=timeline), report["alerts"])
     fig.suptitle(f"run report: {Path(report['run_dir']).name}")
     fig.tight_layout()
     fig.savefig(target, dpi=90)

@@ -315,3 +315,64 @@ def test_hook_resume_truncates_and_replays(tmp_path):
     strip = lambda m: {k: v for k, v in m.items() if not k.startswith("time/")}  # noqa: E731
     assert [strip(m) for m in again] == [strip(m) for m in rows[2:]]
     assert [json.loads(x)["step"] for x in (tmp_path / "alerts.jsonl").read_text().splitlines()] == [2]
+
+
+def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
+    """The calls docs/evaluation.md asks the loop to make, made by a subclass: figures in metrics.jsonl,
+    per-prompt held-out records, badcases.jsonl, and the report at the end."""
+    import rlvr.loop
+    from rlvr.evaluation import run_evaluation
+    from rlvr.loop import Loop
+    from rlvr.parts import build_parts
+    from rlvr.run_dir import RunDir
+    from rlvr.watch_hook import RunWatch
+
+    cfg = TrainConfig()
+    cfg.model.path, cfg.model.cache_dir, cfg.model.device = str(tiny_model_dir), str(tmp_path / "cache"), "cpu"
+    cfg.data.eval_size, cfg.data.arithmetic.difficulty = 8, 1
+    cfg.algorithm.group_size, cfg.algorithm.beta = 4, 0.04
+    t = cfg.trainer
+    t.prompts_per_step, t.micro_batch_size, t.total_steps, t.sample_every, t.save_every = 4, 16, 3, 0, 0
+    t.eval.num_samples, t.eval.k, t.optim.lr, t.threads = 2, 2, 1e-3, 1
+    cfg.rollout.max_new_tokens, cfg.reward.workers = 8, 1
+    evaluations = []
+    monkeypatch.setattr(rlvr.loop, "evaluate", lambda *a, **k: evaluations.append(run_evaluation(*a, **k))
+                        or evaluations[-1].metrics)
+
+    class WatchedLoop(Loop):
+        def sample(self, step):
+            self.last = super().sample(step)
+            return self.last
+
+        def train_step(self, step):
+            metrics = super().train_step(step)
+            self.hook.on_step(step, self.last, metrics)
+            return metrics
+
+        def evaluate(self, step):
+            row = super().evaluate(step)
+            self.hook.on_eval(step, evaluations[-1])
+            return row
+
+        def finish(self, wall):
+            summary = super().finish(wall)
+            self.hook.on_end()
+            return summary
+
+    parts = build_parts(cfg)
+    run_dir = RunDir(tmp_path / "run", cfg.logger)
+    try:
+        loop = WatchedLoop(cfg, parts, run_dir)
+        loop.hook = RunWatch(cfg, parts.scorer, run_dir)
+        loop.run()
+    finally:
+        parts.close()
+    steps = [r for r in run_dir.read_metrics() if "reward/mean" in r]
+    assert all(r["watch/zero_spread_frac"] is not None and "watch/kl_per_sequence" in r for r in steps)
+    assert steps[-1]["watch/length_ratio"] > 0 and "watch/truncated_frac" in steps[0]
+    assert sorted(p.name for p in (run_dir.path / "eval").glob("step_*.jsonl")) == ["step_000000.jsonl",
+                                                                                  "step_000003.jsonl"]
+    assert (run_dir.path / "badcases.jsonl").exists()
+    summary = json.loads((run_dir.path / "summary.json").read_text())
+    assert "accuracy_before" in summary and summary["dimensions"]["verifier"]["n"] == 8
+    assert (run_dir.path / "report.html").exists() and (run_dir.path / "report.png").exists()
