@@ -35,9 +35,11 @@ __all__ = ["StepView", "Condition", "Reading", "WatchMemory", "Watch", "WatchRes
 
 
 def checked_pass(result: RewardResult, label: str) -> torch.Tensor:
-    """[N] bool: the checkable source `label` passed the row (verdict ``correct`` with reward > 0)."""
-    rewards, reasons = result.per_source[label], result.reasons[label]
-    return torch.tensor([r == "correct" for r in reasons], dtype=torch.bool) & (rewards > 0)
+    """[N] bool: the checkable source `label` passed the row: a verifier's verdict ``correct`` (reward > 0),
+    or full marks (reward >= 1) from a source with other reasons (a rule's ``met``)."""
+    rewards, reasons = result.per_source[label].float(), result.reasons[label]
+    correct = torch.tensor([r == "correct" for r in reasons], dtype=torch.bool)
+    return (correct & (rewards > 0)) | (rewards >= 1.0 - 1e-6)
 
 
 @dataclass

@@ -376,3 +376,13 @@ def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path, monkeypat
     summary = json.loads((run_dir.path / "summary.json").read_text())
     assert "accuracy_before" in summary and summary["dimensions"]["verifier"]["n"] == 8
     assert (run_dir.path / "report.html").exists() and (run_dir.path / "report.png").exists()
+
+
+def test_checked_pass_reads_verdicts_and_full_marks():
+    from rlvr.watch import checked_pass
+
+    r = RewardResult(torch.zeros(4), {"rule": torch.tensor([1.0, 0.7, 0.0, 1.0])},
+                     {"rule": ["met", "too_long", "too_long", "correct"]}, None, None)
+    assert checked_pass(r, "rule").tolist() == [True, False, False, True]
+    v = view(1, [2, 2, 2, 2], r, group_size=2)
+    assert v.passes().tolist() == [1.0, 0.0, 0.0, 1.0] and v.quality() == pytest.approx(0.675)
