@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from rlvr.rubric import RubricConfig
 from rlvr.watch_config import WatchConfig
 
 __all__ = [
@@ -211,8 +212,10 @@ class RewardSource:
     #                         kind model: the source's label in metrics
     weight: float = 1.0  # the reward is the weighted sum over sources
     options: dict[str, Any] = field(default_factory=dict)  # verifier options (e.g. pattern=... for format)
-    kind: str = "verifier"  # registered source kind: verifier | model (a reward model at `path`)
+    kind: str = "verifier"  # registered source kind: verifier | model (a reward model at `path`) | rule | judge
     path: Optional[str] = None  # kind model: the reward-model directory
+    check: Optional[str] = None  # kinds verifier and rule: the registered verifier / rule to run (null = name),
+    #                              so a rubric dimension's label (name) can differ from its check
 
 
 @dataclass
@@ -246,6 +249,7 @@ class TrainConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)  # the reward-hacking watch (rlvr/watch_config.py)
+    rubric: RubricConfig = field(default_factory=RubricConfig)  # rubric=NAME: dimensions that become reward.sources
 
 
 class ConfigError(ValueError):
@@ -335,6 +339,9 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
                           f"compares with; use rollout.top_p=1.0, or rollout.engine=hf")
     if cfg.rollout.temperature <= 0:
         raise ConfigError("rollout.temperature must be > 0 (greedy decoding is only used for pass@1 evaluation)")
+    from rlvr.rubric import apply_rubric
+
+    apply_rubric(cfg)  # a selected rubric becomes reward.sources (rlvr/rubric.py)
     if not cfg.reward.sources:
         raise ConfigError("reward.sources is empty; add at least {name: verifier, weight: 1.0}")
     for i, src in enumerate(cfg.reward.sources):  # e.g. the code verifier's sandbox wall limit
@@ -347,7 +354,7 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
     check_names(cfg)
 
 
-LEARNED_KINDS = ("model",)  # source kinds whose score is learned (the gated mix and the KL rule treat them apart)
+LEARNED_KINDS = ("model", "judge")  # source kinds whose score is learned (the gated mix and the KL rule treat them apart)
 
 
 def _check_reward_mix(cfg: TrainConfig) -> None:
@@ -378,7 +385,7 @@ def check_names(cfg: TrainConfig) -> None:
     from rlvr.data import SOURCES
     from rlvr.learner.base import BACKENDS
     from rlvr.registry import RegistryError
-    from rlvr.rewards.base import SOURCE_KINDS
+    from rlvr.rewards.base import SOURCE_CHECKS, SOURCE_KINDS
     from rlvr.rollout.base import ENGINES
 
     checks = [(ADVANTAGE_ESTIMATORS, cfg.algorithm.advantage), (LOSSES, cfg.algorithm.loss),
@@ -393,14 +400,16 @@ def check_names(cfg: TrainConfig) -> None:
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
     for i, src in enumerate(cfg.reward.sources):
-        if src.kind == "verifier" and src.name == "verifier" and cfg.data.verifier != "none":
+        if src.kind == "verifier" and (src.check or src.name) == "verifier" and cfg.data.verifier != "none":
             check_verifier(f"data.verifier (reward.sources[{i}] scores each row with it)", cfg.data.verifier,
                            src.options)
         elif src.kind == "verifier":
-            check_verifier(f"reward.sources[{i}]", src.name, src.options)
+            check_verifier(f"reward.sources[{i}]", src.check or src.name, src.options)
         elif src.kind == "model" and not src.path:
             raise ConfigError(f"reward.sources[{i}] ({src.name}) is kind model: set its path to a reward-model "
                               f"directory")
+        elif src.kind in SOURCE_CHECKS:  # rule, judge: their own modules check their options
+            SOURCE_CHECKS.lookup(src.kind)(f"reward.sources[{i}] ({src.name})", src)
     if cfg.data.verifier != "none":  # none: rows without a check, scored by a reward model alone
         check_verifier("data.verifier", cfg.data.verifier, {})
 

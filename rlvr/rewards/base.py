@@ -8,6 +8,11 @@ completion, plus, for sources that can decide it, whether each completion *passe
                decides `passed` (verdict ``correct``)
     model      a learned reward model's scalar score, normalized by the statistics saved with
                the model and clipped; it never decides `passed`
+    rule       a registered plain Python check in [0, 1] (`rlvr.rewards.rule`); not learned
+    judge      an LLM judge's rubric scores over an OpenAI-compatible endpoint (`rlvr.rewards.judge`);
+               learned; timeouts and unparseable answers are excluded and counted
+
+A rubric (``rubric=NAME``, `rlvr.rubric`) derives the sources from its dimensions.
 
 How they combine is `reward.mix` (`rlvr.rewards.mix`): a weighted sum, or `gated`, where
 the checks decide the reward level and the learned scores only order answers within it.
@@ -25,7 +30,7 @@ import torch
 from rlvr.data.schema import Prompt
 from rlvr.registry import Registry
 
-__all__ = ["SourceScores", "RewardSource", "SourceContext", "SOURCE_KINDS", "register_source_kind"]
+__all__ = ["SourceScores", "RewardSource", "SourceContext", "SOURCE_KINDS", "SOURCE_CHECKS", "register_source_kind"]
 
 
 @dataclass
@@ -71,3 +76,9 @@ SOURCE_KINDS: Registry[Callable[..., RewardSource]] = Registry("reward.sources[]
 register_source_kind = SOURCE_KINDS.register
 SOURCE_KINDS.register_lazy("verifier", "rlvr.rewards.verifier:VerifierSource")
 SOURCE_KINDS.register_lazy("model", "rlvr.rewards.model:RewardModelSource")
+SOURCE_KINDS.register_lazy("rule", "rlvr.rewards.rule:RuleSource")
+SOURCE_KINDS.register_lazy("judge", "rlvr.rewards.judge:JudgeSource")
+# kind -> check(where, source config) run by `rlvr.config.check_names` before anything is built (raises ConfigError)
+SOURCE_CHECKS: Registry[Callable[[str, Any], None]] = Registry("reward.sources[].kind")
+SOURCE_CHECKS.register_lazy("rule", "rlvr.rewards.rule:check_rule_source")
+SOURCE_CHECKS.register_lazy("judge", "rlvr.rewards.judge:check_judge_source")

@@ -30,7 +30,8 @@ class VerifierSource:
     def __init__(self, cfg: SourceConfig, label: str, ctx: SourceContext):
         from verifiers.registry import get_factory
 
-        self.name, self.options, self.weight, self.label, self.ctx = cfg.name, dict(cfg.options), cfg.weight, label, ctx
+        self.name = cfg.check or cfg.name  # a rubric dimension's label (name) can differ from its verifier
+        self.options, self.weight, self.label, self.ctx = dict(cfg.options), cfg.weight, label, ctx
         if self.name != ROW_VERIFIER:
             get_factory(self.name)  # an unknown name lists the known ones
         ctx.verifier_pool()  # start the workers now: they warm up while the model loads

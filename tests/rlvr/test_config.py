@@ -11,7 +11,7 @@ from rlvr.config import ConfigError, TrainConfig, batch_arithmetic, register_sch
 from .conftest import CONF
 
 register_schemas()
-GROUPS = ["model", "data", "algorithm", "rollout", "trainer", "reward", "logger", "preset"]
+GROUPS = ["model", "data", "algorithm", "rollout", "trainer", "reward", "logger", "preset", "rubric"]
 # Files that document user-supplied values (`???`) get a placeholder so they compose.
 FILL = {"model.path": "/models/placeholder", "data.path": "/data/placeholder.jsonl"}
 
@@ -92,7 +92,7 @@ def test_wrong_type_is_an_error():
     (["data.source=gsm8k"], "unknown data.source 'gsm8k'; registered: arithmetic, coding, file"),
     (["data.verifier=maths"], "data.verifier .*: unknown verifier 'maths'; known verifiers: .*math"),
     (["reward=verifier_format", "+reward.sources.1.options.patern=x"], r"reward.sources\[1\]: .*no option\(s\) patern"),
-    (["reward.sources.0.kind=judge"], r"unknown reward.sources\[\].kind 'judge'; registered: model, verifier"),
+    (["reward.sources.0.kind=oracle"], r"unknown reward.sources\[\].kind 'oracle'; registered: judge, model, rule, verifier"),
     (["reward.sources.0.kind=model"], r"reward.sources\[0\] \(verifier\) is kind model: set its path"),
     (["data.on_long_prompt=truncate"], "choose one of error, drop"),
 ])
