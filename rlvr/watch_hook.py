@@ -9,9 +9,10 @@
 `on_step` adds ``watch/*``, ``alert/*`` and ``time/watch`` to the step's metrics, prints
 one warning per raised alert, appends the step's bad cases and the alerts' samples to
 badcases.jsonl, and returns the `WatchResult`, whose ``stop`` and ``kl_factor`` the loop
-acts on. It looks at the first sampling round (``sampled.first_rollouts`` /
-``first_prompts`` where the loop keeps them, else the kept batch when that is the first
-round unchanged). `on_eval` writes ``RUN_DIR/eval/step_<N>.jsonl`` and mines the held-out
+acts on. It looks at this rank's first sampling round (``sampled.first_prompts`` /
+``first_rollouts`` / ``first_result`` where the loop keeps them, else the kept batch when
+that is the first round unchanged; across ranks the main rank watches its own share).
+`on_eval` writes ``RUN_DIR/eval/step_<N>.jsonl`` and mines the held-out
 answers; `on_end` writes report.html / report.png and merges summary.json
 (`rlvr.report`). Only the main rank writes (``is_main``).
 """
@@ -101,16 +102,16 @@ class RunWatch:
     def view(self, step: int, sampled: Any, metrics: dict[str, Any], ref_logprobs: Optional[torch.Tensor]):
         """(prompts, StepView) of the first sampling round, or None when the loop did not keep it."""
         rollouts = getattr(sampled, "first_rollouts", None)
-        prompts = getattr(sampled, "first_prompts", None)
-        if rollouts is None:
+        prompts, result = getattr(sampled, "first_prompts", None), getattr(sampled, "first_result", None)
+        if rollouts is None or result is None:
             if sampled.refill_rounds or len(sampled.rollouts) != len(sampled.first.rewards):
-                return None
-            rollouts, prompts = sampled.rollouts, sampled.prompts
+                return None  # refilled, or `first` gathered over ranks: not this batch's scores
+            rollouts, prompts, result = sampled.rollouts, sampled.prompts, sampled.first
         kl_seq = None
         if ref_logprobs is not None and rollouts is sampled.rollouts and ref_logprobs.shape == rollouts.logprobs.shape:
             kl_seq = ((rollouts.logprobs - ref_logprobs) * rollouts.completion_mask).sum(-1)
         return prompts, StepView(step, self.group_size, rollouts.texts, rollouts.lengths, rollouts.truncated,
-                                 sampled.first, rollouts.completion_ids, rollouts.completion_mask, rollouts.logprobs,
+                                 result, rollouts.completion_ids, rollouts.completion_mask, rollouts.logprobs,
                                  entropy=metrics.get("entropy"), kl=metrics.get("kl") if self.beta > 0 else None,
                                  kl_per_sequence=kl_seq)
 

@@ -272,7 +272,7 @@ def test_hook_does_not_guess_when_refilled_rounds_were_not_kept(tmp_path):
     hook.on_step(1, FakeSampled(prompts(4), rollouts([3, 3, 3, 3]), res, refill_rounds=1), metrics)
     assert metrics == {"watch/unseen": 1.0}
     first = FakeSampled(prompts(2), rollouts([3, 3]), result({"verifier": [0, 0]}, gate="verifier"), refill_rounds=1)
-    first.first_rollouts, first.first_prompts, first.first = rollouts([3, 3, 3, 3]), prompts(4), res
+    first.first_rollouts, first.first_prompts, first.first_result = rollouts([3, 3, 3, 3]), prompts(4), res
     hook.on_step(2, first, metrics)
     assert metrics["watch/length_mean"] == 3.0 and "watch/unseen" in metrics
 
