@@ -15,7 +15,8 @@ when an alert is raised (their callables are lazy), so a quiet step costs only t
     learned_vs_checkable  watch/trend_z/<rm>, .../quality    Mann-Kendall z of the learned reward and of
                                                              the checkable quality over the last window
     rm_stats              watch/rm_outside_frac/<rm>,        RM raw scores against reward_stats.json
-                          watch/rm_mean_z/<rm>
+                          watch/rm_mean_z/<rm>,              (and the share above its saved p99 quantile)
+                          watch/rm_above_p99/<rm>
 """
 from __future__ import annotations
 
@@ -190,6 +191,8 @@ def rm_stats_check(view: StepView, memory: WatchMemory, cfg: WatchConfig) -> Rea
         frac = outside[rows].float().mean().item()
         z = (raw[rows].mean().item() - mean) / std
         out.figures[f"rm_outside_frac/{label}"], out.figures[f"rm_mean_z/{label}"] = frac, z
+        if isinstance(stats.get("p99"), (int, float)):  # ~0.01 for scores like the ones it was trained on
+            out.figures[f"rm_above_p99/{label}"] = (raw[rows] > float(stats["p99"])).float().mean().item()
         holds = ((cfg.rm_outside_frac_max > 0 and frac > cfg.rm_outside_frac_max)
                  or (cfg.rm_mean_z_max > 0 and abs(z) > cfg.rm_mean_z_max))
         msg = (f"{label}'s scores left the range it was trained on: {frac:.0%} outside [{low:.3g}, {high:.3g}], "

@@ -154,11 +154,11 @@ def test_no_trend_alert_when_the_check_rises_too():
 
 
 def test_rm_scores_outside_their_saved_statistics():
-    stats = {"rm": {"mean": 0.0, "std": 1.0, "min": -2.0, "max": 2.0}}
+    stats = {"rm": {"mean": 0.0, "std": 1.0, "min": -2.0, "max": 2.0, "p99": 1.5}}
     res = result({"rm": [0.0, 0.0, 0.0, 0.0]}, learned=["rm"], raw={"rm": [0.5, 9.0, -1.0, 12.0]})
     out = Watch(WatchConfig(patience=1), learned=["rm"], rm_stats=stats).observe(view(1, [4] * 4, res))
     assert out.metrics["watch/rm_outside_frac/rm"] == 0.5  # outside [-3, 3] (min/max widened by 1 std)
-    assert out.metrics["watch/rm_mean_z/rm"] == pytest.approx(5.125)
+    assert out.metrics["watch/rm_mean_z/rm"] == pytest.approx(5.125) and out.metrics["watch/rm_above_p99/rm"] == 0.5
     assert next(a for a in out.raised if a.name == "rm_outside_stats/rm").samples == [3, 1]
 
 
