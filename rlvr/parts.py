@@ -18,6 +18,7 @@ from rlvr.data import build_prompt_sets
 from rlvr.data.chat import DataError, LengthChecked
 from rlvr.distributed import main_first
 from rlvr.learner import Backend, Learner, autocast_dtype, build_backend
+from rlvr.learner.ptx import build_ptx
 from rlvr.models import base_model_dir, load_model, load_tokenizer
 from rlvr.rewards import RewardScorer
 from rlvr.rollout import Engine, build_engine
@@ -107,7 +108,7 @@ def build_parts(cfg: TrainConfig, policy_dir: Optional[Path] = None) -> Parts:
     engine = build_engine(cfg.rollout.engine, backend.module, tokenizer, autocast_dtype=dtype,
                           model_dir=policy_dir or base, seed=cfg.trainer.seed, **engine_options(cfg))
     learner = Learner(backend, cfg.algorithm, cfg.trainer, cfg.rollout.max_new_tokens, cfg.rollout.temperature,
-                      cfg.model.dtype)
+                      cfg.model.dtype, ptx=build_ptx(cfg, tokenizer, backend.rank))
     scorer = RewardScorer(cfg.reward, device)
     model = backend.module
     print(f"model: {base if policy_dir is None else policy_dir} "

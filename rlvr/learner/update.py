@@ -20,6 +20,7 @@ from rlvr.config import AlgorithmConfig, TrainerConfig
 from rlvr.distributed import all_reduce_sum
 from rlvr.learner.base import Backend
 from rlvr.learner.logprobs import token_logprobs
+from rlvr.learner.ptx import PtxMix
 from rlvr.rollout.base import RolloutBatch
 
 __all__ = ["Learner", "autocast_dtype", "total_optimizer_steps"]
@@ -38,14 +39,15 @@ class UpdateStats:
     sums: dict[str, float]
     tokens: float = 0.0
     steps: int = 0
+    ptx_loss: float = 0.0  # the pretraining mix's loss, summed over optimizer steps
 
 
 class Learner:
     """Turns (rollouts, advantages) into optimizer steps on the backend's policy."""
 
     def __init__(self, backend: Backend, algo: AlgorithmConfig, trainer: TrainerConfig, max_new_tokens: int,
-                 temperature: float, dtype: str):
-        self.backend, self.algo, self.trainer = backend, algo, trainer
+                 temperature: float, dtype: str, ptx: Optional[PtxMix] = None):
+        self.backend, self.algo, self.trainer, self.ptx = backend, algo, trainer, ptx
         self.max_new_tokens, self.temperature, self.dtype = max_new_tokens, temperature, autocast_dtype(dtype)
         self.loss_fn = get_loss(algo.loss)
 
@@ -83,7 +85,7 @@ class Learner:
         stats = UpdateStats(sums={"loss": 0.0, "grad_norm": 0.0, "kl": 0.0, "clip_frac/low": 0.0,
                                   "clip_frac/high": 0.0, "entropy": 0.0})
         self._diff = [0.0, 0.0, 0.0] if old_logprobs is None else None  # |learner - engine|: sum, max, tokens
-        extra = (old_logprobs, token_weights)
+        extra = (old_logprobs, token_weights, seed)
         for _ in range(self.algo.num_iterations):
             order = torch.randperm(n, generator=gen) if self.trainer.optimizer_steps_per_batch > 1 else torch.arange(n)
             for start in range(0, n, mini):
@@ -93,13 +95,15 @@ class Learner:
         out["loss"] = stats.sums["loss"] / max(stats.steps, 1)
         out["grad_norm"] = stats.sums["grad_norm"] / max(stats.steps, 1)
         out["lr"] = self.backend.lr
+        if self.ptx is not None:
+            out["ptx/loss"] = stats.ptx_loss / max(stats.steps, 1)
         if self._diff is not None and self._diff[2]:
             out["rollout/logprob_diff_mean"] = self._diff[0] / self._diff[2]
             out["rollout/logprob_diff_max"] = self._diff[1]
         return out
 
     def _optimizer_step(self, batch, advantages, loss_mask, ref_logprobs, index, stats: UpdateStats, extra) -> None:
-        old_logprobs, token_weights = extra
+        old_logprobs, token_weights, seed = extra
         # DeepSpeed averages gradients over ranks: each rank divides by (global count / world size), so the
         # update equals one process's over the union of the shares (sequence counts are equal per rank)
         num_tokens = all_reduce_sum(float(loss_mask[index].sum())) / self.backend.world_size
@@ -137,6 +141,8 @@ class Learner:
                                ("clip_frac/high", out.clipped_high), ("entropy", entropy)):
                 stats.sums[key] += float((value.detach().float() * mask).sum())
             stats.tokens += float(mask.sum())
+        if self.ptx is not None:  # its gradients join the policy's before the one optimizer step
+            stats.ptx_loss += self.ptx.backward(self.backend, self.dtype, step=seed * 4096 + stats.steps)
         stats.sums["grad_norm"] += self.backend.step()
         stats.sums["loss"] += step_loss
         stats.steps += 1
