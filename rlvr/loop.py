@@ -314,12 +314,32 @@ class Loop:
             summary.update({"accuracy_before": first[key], "accuracy_after": last[key],
                             "accuracy_gain": last[key] - first[key], "pass_at_k_before": first.get("eval/pass@k"),
                             "pass_at_k_after": last.get("eval/pass@k")})
+        summary.update(preference_summary(rows, first, last, has_reference=self.p.reference is not None))
         summary.update({"wall_s_this_process": wall, "curve": str(curve), "run_dir": str(self.run_dir.path)})
         self.run_dir.write_json("summary.json", summary)
         name = "pass@1" if self.p.scorer.decides_pass else "reward"
         print(f"done: held-out {name} {first[key]:.3f} -> {last[key]:.3f} ({last[key] - first[key]:+.3f}) "
               f"in {wall:.0f}s; curve {curve}", flush=True)
         return summary
+
+
+TRUE_RULE = "preference_rule"  # the built-in preference task's true rule (a verifier source, often weight 0)
+
+
+def preference_summary(rows: list[dict[str, Any]], first: dict[str, Any], last: dict[str, Any],
+                       has_reference: bool) -> dict[str, Any]:
+    """`true_preference_before|after` (held-out fraction the task's true rule prefers) when a
+    source is that rule, and `kl`: the mean per-token KL to the reference over the last tenth of
+    the steps (when the run has a reference)."""
+    out: dict[str, Any] = {}
+    key = f"eval/reward/{TRUE_RULE}/mean"
+    if key in first and key in last:
+        out.update({"true_preference_before": first[key], "true_preference_after": last[key]})
+    kls = [r["kl"] for r in rows if "kl" in r and "eval/reward/mean" not in r]
+    if kls and has_reference:
+        tail = kls[-max(1, len(kls) // 10):]
+        out["kl"] = sum(tail) / len(tail)
+    return out
 
 
 def progress_line(m: dict[str, Any], total: int) -> str:

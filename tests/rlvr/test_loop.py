@@ -121,3 +121,15 @@ def test_a_sync_that_did_not_happen_stops_the_run(tmp_path):
     with pytest.raises(StaleWeightsError, match="the weight sync failed"):
         loop.sample(1)
     assert engine.log[-1] == ("sleep",)  # the engine is put back to sleep even so
+
+
+def test_preference_summary_reads_the_true_rule_and_the_final_kl():
+    from rlvr.loop import preference_summary
+
+    rows = [{"step": 0, "eval/reward/mean": 0.1, "eval/reward/preference_rule/mean": 0.25}]
+    rows += [{"step": s, "kl": 0.01 * s} for s in range(1, 21)]
+    rows += [{"step": 20, "eval/reward/mean": 0.9, "eval/reward/preference_rule/mean": 0.75}]
+    out = preference_summary(rows, rows[0], rows[-1], has_reference=True)
+    assert out["true_preference_before"] == 0.25 and out["true_preference_after"] == 0.75
+    assert abs(out["kl"] - (0.19 + 0.20) / 2) < 1e-9  # the last tenth of the steps
+    assert preference_summary(rows[1:-1], {}, {}, has_reference=False) == {}
