@@ -162,3 +162,17 @@ def test_cli_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "empty"), "--reviewed", str(bad)])
     assert "label 'meh'" in capsys.readouterr().err
+
+
+def test_cli_relabels_with_the_preference_tasks_true_rule(tmp_path, capsys):
+    spec = {"answer": 7, "max_chars": 20, "banned": ["as an ai"], "greetings": ["hi", "hello"]}
+    texts = ["The answer is 7, and here is a much longer explanation of it.", "Hi! 7", "Hello, 8"]
+    run = tmp_path / "round1"
+    BadCaseLog(run).write([{"step": 5, "uid": "pref-3", "messages": [{"role": "user", "content": "3+4?"}],
+                            "reference": spec, "verifier": "preference_rule", "completion": t, "kinds": ["disagreement"]}
+                           for t in texts])
+    main([str(run), "--relabel-verifier", "preference_rule", "--rank-by-detail", "true_score"])
+    rows = [json.loads(x) for x in (run / "badcases_preferences.jsonl").read_text().splitlines()]
+    # "Hi! 7" meets every dimension (reward 1); the wrong answer keeps more true score than the rambling one
+    assert [(a["text"], a["rank"]) for a in rows[0]["answers"]] == [(texts[0], 2), (texts[1], 0), (texts[2], 1)]
+    assert rows[0]["origin"] == "badcases:round1" and rows[0]["messages"][0]["content"] == "3+4?"
