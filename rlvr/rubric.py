@@ -97,8 +97,9 @@ def _check_rm_dir(where: str, dim: RubricDimension) -> None:
         raise _error(f"{where} is kind rm: set its path to a reward-model directory (rlvr-rm output)")
     path = Path(os.path.expanduser(dim.path))
     if not (path / "config.json").is_file():
-        raise _error(f"{where}: reward-model directory {dim.path} {'has no config.json' if path.is_dir() else 'does not exist'};"
-                     f" train one with rlvr-rm, or fix the dimension's path")
+        problem = "has no config.json" if path.is_dir() else "does not exist"
+        raise _error(f"{where}: reward-model directory {dim.path} {problem}; train one with rlvr-rm, or fix the "
+                     f"dimension's path")
     if dim.options.get("normalize", True) and not (path / STATS_FILE).is_file():
         raise _error(f"{where}: {dim.path} has no {STATS_FILE} (the statistics rlvr-rm saves); retrain it with "
                      f"rlvr-rm, or set the dimension's options.normalize=false")
@@ -189,6 +190,8 @@ def apply_rubric(cfg: "TrainConfig") -> bool:
         names = ", ".join(s.name for s in cfg.reward.sources)
         raise _error(f"rubric {rubric.name} defines the reward sources, but reward.sources is also set ({names}); "
                      f"add those sources to the rubric as dimensions, or drop the rubric (rubric=null)")
+    if cfg.reward.sources != derived:  # the first application: say it once, at start-up
+        print(rubric_banner(cfg), flush=True)
     cfg.reward.sources = derived
     return True
 

@@ -73,6 +73,7 @@ class JudgeOptions:
     backoff_s: float = 0.5  # first retry's wait, doubled each retry (at most 8 s)
     max_concurrency: int = 4  # requests in flight at once
     max_tokens: int = 512  # the judge's answer budget
+    max_reason_chars: int = 300  # json format: the longest evaluation sentence per item (keeps answers in budget)
     temperature: float = 0.0  # the judge's sampling temperature (0 = greedy, cache-stable)
     cache: bool = True  # keep verdicts in the persistent cache
     cache_path: Optional[str] = None  # sqlite file; null = $RLVR_CACHE/judge/verdicts.sqlite
@@ -151,11 +152,11 @@ class JudgeSource:
                           "rubric": self.opts.rubric_version,
                           "items": [(i.name, i.description, i.weight) for i in self.items],
                           "format": self.opts.response_format, "temperature": self.opts.temperature,
-                          "max_tokens": self.opts.max_tokens}
+                          "max_tokens": self.opts.max_tokens, "max_reason_chars": self.opts.max_reason_chars}
         self.extra = None
         if self.opts.response_format == "json":
             self.extra = {"response_format": {"type": "json_schema", "json_schema": {
-                "name": "rubric_scores", "schema": score_schema(self.items), "strict": True}}}
+                "name": "rubric_scores", "schema": score_schema(self.items, self.opts.max_reason_chars), "strict": True}}}
 
     def key(self, prompt: Prompt, completion: str) -> str:
         return cache_key({**self._identity, "messages": [dict(m) for m in prompt.messages], "completion": completion})

@@ -89,11 +89,12 @@ class ChatClient:
         conn = cls(self.host, self.port, timeout=remaining())
         try:
             conn.request(method, self.prefix + path, body=body, headers=self._headers())
-            conn.sock.settimeout(remaining())
+            sock = conn.sock  # the response keeps reading from it even when the connection lets go of it
+            sock.settimeout(remaining())
             response = conn.getresponse()
             chunks = []
-            while True:
-                conn.sock.settimeout(remaining())
+            while not response.isclosed():  # it closes itself (and the socket) once the body is read
+                sock.settimeout(remaining())
                 chunk = response.read(_CHUNK)
                 if not chunk:
                     break
