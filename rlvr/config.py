@@ -74,7 +74,7 @@ class CodingConfig:
 @dataclass
 class PreferenceTaskConfig:
     seed: int = 0  # order of the training stream and draws of its SFT solutions (the held-out split is fixed)
-    num_train: int = 100_000  # size of the training stream (cycles over the task's 800 training prompts)
+    num_train: int = 100_000  # size of the training stream (cycles over the task's 300 training prompts)
     weak_prob: float = 0.3  # how often SFT solutions meet their phrasing's weak dimension (< 0.5: greedy SFT misses it)
 
 

@@ -3,12 +3,13 @@
 A chat answer is judged along four hidden dimensions, each a plain function of the
 answer text and the prompt's *spec* (the row's ``reference``)::
 
-    {"answer": 7, "max_chars": 20, "banned": ["as an ai"], "greetings": ["hi", "hello", "sure", "hey"]}
+    {"answer": "blue", "wrong": ["green", "red"], "max_chars": 21, "banned": ["as an ai"],
+     "greetings": ["hi", "hello", "sure", "hey"]}
 
-    correct   the last integer in the answer is ``answer``             (reason ``wrong_answer``)
+    correct   the word ``answer`` is in the answer, no ``wrong`` word is  (reason ``wrong_answer``)
     clean     no ``banned`` phrase appears, case-insensitively          (reason ``banned_phrase``)
-    polite    the answer opens with a greeting word followed by ! or ,  (reason ``impolite``)
-    concise   at most ``max_chars`` characters (stripped)               (reason ``too_long``)
+    polite    it opens with a greeting word followed by ! or ,           (reason ``impolite``)
+    concise   at most ``max_chars`` characters (stripped)                (reason ``too_long``)
 
 `true_score` weighs them (correct 2, the others 1 each) and takes 0.02 per character
 beyond the budget, so among rambling answers the longer one is worse: a person
@@ -16,8 +17,9 @@ prefers the answer with the higher true score, and two answers with equal scores
 An answer is *true-preferred* when it meets every dimension (score 5, the maximum);
 the ``preference_rule`` verifier gives it reward 1.0 and reason ``correct``, any other
 answer reward 0.0 with the first failed dimension in the order above as its reason
-(all failed ones are listed in ``details["failed"]``). A spec that is not a dict with
-an integer ``answer`` is ``bad_reference``; a non-string completion ``bad_input``.
+(all failed ones are listed in ``details["failed"]``). Words are compared
+case-insensitively, whole words only. A spec that is not a dict with a non-empty
+``answer`` is ``bad_reference``; a non-string completion ``bad_input``.
 
 Pure and deterministic, linear in the answer's length; no torch, no trainer imports.
 """
@@ -34,11 +36,11 @@ __all__ = ["DIMENSIONS", "WEIGHTS", "OVERLONG_PENALTY", "is_correct", "is_clean"
            "failed_dimensions", "true_score", "true_preferred", "parse_spec", "PreferenceRuleVerifier",
            "DEFAULT_BANNED", "DEFAULT_GREETINGS", "DEFAULT_MAX_CHARS"]
 
-DEFAULT_MAX_CHARS = 20
+DEFAULT_MAX_CHARS = 24
 DEFAULT_BANNED = ("as an ai",)
 DEFAULT_GREETINGS = ("hi", "hello", "sure", "hey")
 OVERLONG_PENALTY = 0.02  # true-score cost per character beyond the budget
-_INT = re.compile(r"-?\d+")
+_WORD = re.compile(r"[a-z0-9]+")
 _OPENING = re.compile(r"\s*([A-Za-z]+)\s*[!,]")
 
 
@@ -49,33 +51,33 @@ def parse_spec(reference: Any) -> dict[str, Any]:
             reference = json.loads(reference)
         except ValueError:
             raise ValueError("the reference is not JSON") from None
-    if not isinstance(reference, Mapping) or "answer" not in reference:
-        raise ValueError("the reference must be a dict with an integer 'answer'")
-    try:
-        answer = int(reference["answer"])
-    except (TypeError, ValueError):
-        raise ValueError(f"the reference's answer {reference['answer']!r} is not an integer") from None
-    return {"answer": answer, "max_chars": int(reference.get("max_chars", DEFAULT_MAX_CHARS)),
+    if not isinstance(reference, Mapping) or not str(reference.get("answer") or "").strip():
+        raise ValueError("the reference must be a dict with a non-empty 'answer'")
+    wrong = reference.get("wrong", [])
+    if isinstance(wrong, str) or not isinstance(wrong, (list, tuple)):
+        raise ValueError("the reference's 'wrong' must be a list of words")
+    return {"answer": str(reference["answer"]).lower(), "wrong": [str(w).lower() for w in wrong],
+            "max_chars": int(reference.get("max_chars", DEFAULT_MAX_CHARS)),
             "banned": [str(b).lower() for b in reference.get("banned", DEFAULT_BANNED)],
             "greetings": [str(g).lower() for g in reference.get("greetings", DEFAULT_GREETINGS)]}
 
 
 def is_correct(text: str, spec: Mapping[str, Any]) -> bool:
-    """The last integer in the answer is the right one."""
-    numbers = _INT.findall(text)
-    return bool(numbers) and int(numbers[-1]) == int(spec["answer"])
+    """The right word is said, and no wrong one (whole words, case-insensitive)."""
+    words = set(_WORD.findall(text.lower()))
+    return str(spec["answer"]).lower() in words and not words & {str(w).lower() for w in spec["wrong"]}
 
 
 def is_clean(text: str, spec: Mapping[str, Any]) -> bool:
     """No banned phrase, case-insensitively."""
     low = text.lower()
-    return not any(phrase in low for phrase in spec["banned"])
+    return not any(str(phrase).lower() in low for phrase in spec["banned"])
 
 
 def is_polite(text: str, spec: Mapping[str, Any]) -> bool:
     """Opens with a greeting word followed by ``!`` or ``,`` (``Hi! ...``, ``Hello, ...``)."""
     match = _OPENING.match(text)
-    return match is not None and match.group(1).lower() in spec["greetings"]
+    return match is not None and match.group(1).lower() in {str(g).lower() for g in spec["greetings"]}
 
 
 def is_concise(text: str, spec: Mapping[str, Any]) -> bool:

@@ -1,16 +1,19 @@
 """Built-in preference task: chat answers judged by a hidden, known rule (`verifiers.preference`).
 
-Prompts are short chat questions about a one-digit sum, in ten phrasings::
+Prompts are short chat questions about one of 40 simple facts (colours, opposites,
+counts, capitals), in ten phrasings::
 
-    user:      Can you add 3 and 4?
-    assistant: Hi! 3+4 is 7.                               true-preferred (score 5)
-               Hello! As an AI, 3+4 is 8. Math is fun!     wrong, banned phrase, too long
+    user:      Quick one: What color is the sky?
+    assistant: Hi! It is blue.                                true-preferred (score 5)
+               Hello! As an AI, it is green. Glad to help!    wrong, banned phrase, too long
 
-An answer is ``[greeting] [disclaimer] "{a}+{b} is {n}." [fillers]``: the greeting makes it
+An answer is ``[greeting] [disclaimer] "It is {word}." [fillers]``: the greeting makes it
 polite, the disclaimer ("As an AI, ") is the banned phrase, a filler sentence always
-takes it over the 20-character budget, and ``n`` is the sum or a near miss. The rule
-(correct, clean, polite, concise; see `verifiers.preference`) gives every answer a true
-score; a person prefers the higher score, equal scores tie.
+takes it over the prompt's length budget (the longest greeting + the plain answer + 3
+characters), and ``word`` is the fact's answer or another answer of the same kind.
+The rule (correct, clean, polite, concise; see `verifiers.preference`) gives every
+answer a true score; a person prefers the higher score, equal scores tie. Facts are
+lookups, not sums, so a tiny model (policy or reward model) can learn every dimension.
 
 Three things come out of the task, all pure functions of their seed:
 
@@ -28,7 +31,7 @@ Three things come out of the task, all pure functions of their seed:
   of the time (0.3), so the SFT model's greedy answer fails it there and is
   true-preferred on about 30% of held-out prompts while its samples still show the
   better answer often enough for RL to find it.
-* a held-out split: 200 of the 1,000 (phrasing, a, b) prompts, fixed by the task (not by
+* a held-out split: 100 of the 400 (phrasing, fact) prompts, fixed by the task (not by
   any seed), never used for training rows or the training stream of any seed.
 
     python -m rlvr.data.preference_task --out rows.jsonl --n 1000 [--length-bias 0.5] [--prompts]
@@ -44,29 +47,54 @@ from functools import lru_cache
 from typing import Any, Optional
 
 from rlvr.data.schema import Prompt
-from verifiers.preference import DEFAULT_BANNED, DEFAULT_GREETINGS, DEFAULT_MAX_CHARS, true_score
+from verifiers.preference import DEFAULT_BANNED, DEFAULT_GREETINGS, true_score
 
-__all__ = ["TEMPLATES", "GREETINGS", "FILLERS", "DISCLAIMER", "HELD_OUT_SIZE", "Style", "compose", "spec_of",
+__all__ = ["TEMPLATES", "FACTS", "GREETINGS", "FILLERS", "DISCLAIMER", "HELD_OUT_SIZE", "Style", "compose", "spec_of",
            "prompt_keys", "ranked_rows", "PreferenceTask", "build_prompt_sets", "main"]
 
 # (phrasing, its weak dimension in the SFT solutions: None = answered well)
 TEMPLATES: tuple[tuple[str, Optional[str]], ...] = (
-    ("What is {a}+{b}?", None),
-    ("Can you add {a} and {b}?", "polite"),
-    ("Quick one: {a}+{b}?", "concise"),
-    ("Tell me {a} plus {b}.", None),
-    ("How much is {a}+{b}?", "clean"),
-    ("Please add {a} and {b}.", "concise"),
-    ("What do {a} and {b} make?", "polite"),
-    ("Sum of {a} and {b}?", "clean"),
-    ("I need {a}+{b}, thanks.", None),
-    ("Help me with {a}+{b}.", "concise"),
+    ("{q}", None),
+    ("Can you help? {q}", "polite"),
+    ("Quick one: {q}", "concise"),
+    ("Tell me: {q}", None),
+    ("Question: {q}", "clean"),
+    ("Please answer: {q}", "concise"),
+    ("I wonder: {q}", "polite"),
+    ("Hey there. {q}", "clean"),
+    ("{q} Thanks!", None),
+    ("Help me out. {q}", "concise"),
 )
+_KINDS = {  # kind -> (question, answer) facts; wrong answers are the other answers of the same kind
+    "color": (("What color is the sky?", "blue"), ("What color is grass?", "green"), ("What color is snow?", "white"),
+              ("What color is coal?", "black"), ("What color is a banana?", "yellow"), ("What color is blood?", "red"),
+              ("What color is a carrot?", "orange"), ("What color is a plum?", "purple"),
+              ("What color is a crow?", "black"), ("What color is a lemon?", "yellow"),
+              ("What color is the sea?", "blue"), ("What color is a frog?", "green")),
+    "opposite": (("What is the opposite of hot?", "cold"), ("What is the opposite of up?", "down"),
+                 ("What is the opposite of big?", "small"), ("What is the opposite of fast?", "slow"),
+                 ("What is the opposite of day?", "night"), ("What is the opposite of wet?", "dry"),
+                 ("What is the opposite of old?", "young"), ("What is the opposite of left?", "right"),
+                 ("What is the opposite of open?", "shut"), ("What is the opposite of full?", "empty"),
+                 ("What is the opposite of light?", "dark"), ("What is the opposite of high?", "low")),
+    "count": (("How many legs has a cat?", "four"), ("How many legs has a bird?", "two"),
+              ("How many legs has a spider?", "eight"), ("How many days in a week?", "seven"),
+              ("How many sides has a triangle?", "three"), ("How many wheels has a bike?", "two"),
+              ("How many months in a year?", "twelve"), ("How many legs has an ant?", "six")),
+    "capital": (("What is the capital of France?", "Paris"), ("What is the capital of Japan?", "Tokyo"),
+                ("What is the capital of Italy?", "Rome"), ("What is the capital of Spain?", "Madrid"),
+                ("What is the capital of Egypt?", "Cairo"), ("What is the capital of Peru?", "Lima"),
+                ("What is the capital of Kenya?", "Nairobi"), ("What is the capital of Cuba?", "Havana")),
+}
+# (question, answer, wrong answers): 40 facts
+FACTS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple(
+    (q, a, tuple(sorted({b for _, b in facts} - {a}))) for facts in _KINDS.values() for q, a in facts)
 GREETINGS = ("Hi! ", "Hello! ", "Sure! ")
 DISCLAIMER = "As an AI, "
-FILLERS = (" Hope this helps!", " Math is fun!", " Have a nice day!", " Let me know if you need more.")
-HELD_OUT_SIZE = 200  # prompts reserved for evaluation (data.eval_size takes the first ones)
-_SPLIT_SALT = "preference-task/held-out/v1"
+FILLERS = (" Hope this helps!", " Glad to help!", " Have a nice day!", " Let me know if you need more.")
+HELD_OUT_SIZE = 100  # prompts reserved for evaluation (data.eval_size takes the first ones)
+_SLACK = 3  # the length budget: the longest greeting + the plain answer + this many characters
+_SPLIT_SALT = "preference-task/held-out/v2"
 _STRONG = 0.9  # probability that an SFT solution meets a dimension that is not its phrasing's weak one
 
 
@@ -76,52 +104,55 @@ class Style:
 
     greeting: str = ""  # "" = impolite
     disclaimer: bool = False  # the banned phrase
-    offset: int = 0  # added to the true sum (0 = correct)
+    wrong: int = -1  # index into the fact's wrong answers (-1 = the right answer)
     fillers: tuple[str, ...] = ()  # any filler runs over the length budget
 
 
-def compose(a: int, b: int, style: Style) -> str:
-    return (f"{style.greeting}{DISCLAIMER if style.disclaimer else ''}{a}+{b} is {a + b + style.offset}."
-            f"{''.join(style.fillers)}")
+def compose(fact: int, style: Style) -> str:
+    """The answer text for fact ``fact`` written in ``style``."""
+    _, answer, wrong = FACTS[fact]
+    word = answer if style.wrong < 0 else wrong[style.wrong % len(wrong)]
+    core = f"{DISCLAIMER}it is {word}." if style.disclaimer else f"It is {word}."
+    return f"{style.greeting}{core}{''.join(style.fillers)}"
 
 
-def spec_of(a: int, b: int) -> dict[str, Any]:
-    """The hidden spec of one prompt (the ``reference`` the rule reads)."""
-    return {"answer": a + b, "max_chars": DEFAULT_MAX_CHARS, "banned": list(DEFAULT_BANNED),
+def spec_of(fact: int) -> dict[str, Any]:
+    """The hidden spec of a prompt about fact ``fact`` (the ``reference`` the rule reads)."""
+    _, answer, wrong = FACTS[fact]
+    longest = max(len(g) for g in GREETINGS) + len(f"It is {answer}.")
+    return {"answer": answer, "wrong": list(wrong), "max_chars": longest + _SLACK, "banned": list(DEFAULT_BANNED),
             "greetings": list(DEFAULT_GREETINGS)}
 
 
-def _draw_style(rng: random.Random, p: dict[str, float], a: int, b: int) -> Style:
+def _draw_style(rng: random.Random, p: dict[str, float]) -> Style:
     """A style meeting each dimension ``d`` with probability ``p[d]``, independently."""
     greeting = rng.choice(GREETINGS) if rng.random() < p["polite"] else ""
     disclaimer = rng.random() >= p["clean"]
     fillers: tuple[str, ...] = ()
     if rng.random() >= p["concise"]:
         fillers = tuple(rng.sample(FILLERS, rng.choice((1, 1, 2))))
-    offset = 0
-    if rng.random() >= p["correct"]:
-        offset = rng.choice([d for d in (-3, -2, -1, 1, 2, 3) if a + b + d >= 0])
-    return Style(greeting, disclaimer, offset, fillers)
+    wrong = rng.randrange(1 << 16) if rng.random() >= p["correct"] else -1
+    return Style(greeting, disclaimer, wrong, fillers)
 
 
 @lru_cache(maxsize=1)
-def _splits() -> tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]]:
-    keys = [(t, a, b) for t in range(len(TEMPLATES)) for a in range(10) for b in range(10)]
+def _splits() -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    keys = [(t, f) for t in range(len(TEMPLATES)) for f in range(len(FACTS))]
     random.Random(_SPLIT_SALT).shuffle(keys)
     return tuple(keys[HELD_OUT_SIZE:]), tuple(keys[:HELD_OUT_SIZE])
 
 
-def prompt_keys(split: str) -> tuple[tuple[int, int, int], ...]:
-    """(phrasing index, a, b) of every prompt of ``split`` (train: 800, eval: 200), in a fixed order."""
+def prompt_keys(split: str) -> tuple[tuple[int, int], ...]:
+    """(phrasing index, fact index) of every prompt of ``split`` (train: 300, eval: 100), in a fixed order."""
     train, held_out = _splits()
     if split not in ("train", "eval"):
         raise ValueError(f"split={split!r}; choose train or eval")
     return train if split == "train" else held_out
 
 
-def _question(key: tuple[int, int, int]) -> str:
-    t, a, b = key
-    return TEMPLATES[t][0].format(a=a, b=b)
+def _question(key: tuple[int, int]) -> str:
+    t, f = key
+    return TEMPLATES[t][0].format(q=FACTS[f][0])
 
 
 def _ranks(values: list[float]) -> list[int]:
@@ -130,15 +161,15 @@ def _ranks(values: list[float]) -> list[int]:
     return [order.index(v) for v in values]
 
 
-def _row_answers(rng: random.Random, key: tuple[int, int, int], k: int) -> list[str]:
+def _row_answers(rng: random.Random, key: tuple[int, int], k: int) -> list[str]:
     """K distinct answers, not all tied under the rule (redrawn until so)."""
-    _, a, b = key
+    fact = key[1]
     half = {"correct": 0.5, "clean": 0.5, "polite": 0.5, "concise": 0.5}
-    spec = spec_of(a, b)
+    spec = spec_of(fact)
     for _ in range(100):
         texts: list[str] = []
         while len(texts) < k:
-            text = compose(a, b, _draw_style(rng, half, a, b))
+            text = compose(fact, _draw_style(rng, half))
             if text not in texts:
                 texts.append(text)
         if len({true_score(t, spec) for t in texts}) > 1:
@@ -159,7 +190,7 @@ def ranked_rows(n: int, seed: int, answers_per_prompt: int = 4, length_bias: flo
     for i in range(n):
         rng = random.Random(f"{seed}/rows/{split}/{i}")
         key = keys[i % len(keys)]
-        spec = spec_of(key[1], key[2])
+        spec = spec_of(key[1])
         texts = _row_answers(rng, key, answers_per_prompt)
         scores = [true_score(t, spec) for t in texts]
         biased = rng.random() < length_bias
@@ -181,7 +212,7 @@ def _sft_probs(weak: Optional[str], weak_prob: float) -> dict[str, float]:
 class PreferenceTask:
     """Indexable prompts of one split; item ``i`` is a pure function of (seed, split, i).
 
-    The training split is a stream of ``size`` items cycling over the 800 training prompts
+    The training split is a stream of ``size`` items cycling over the 300 training prompts
     in a seeded order, each visit with its own SFT solution; the held-out split is the
     first ``size`` held-out prompts, each with a true-preferred solution.
     """
@@ -200,21 +231,21 @@ class PreferenceTask:
     def __len__(self) -> int:
         return self.size
 
-    def key(self, index: int) -> tuple[int, int, int]:
+    def key(self, index: int) -> tuple[int, int]:
         return self.keys[self.order[index % len(self.order)]]
 
     def __getitem__(self, index: int) -> Prompt:
         if not 0 <= index < self.size:
             raise IndexError(f"{self.split} prompt {index} outside 0..{self.size - 1}")
         key = self.key(index)
-        t, a, b = key
+        t, fact = key
         if self.split == "train":
             rng = random.Random(f"{self.seed}/sft/{index}")
-            solution = compose(a, b, _draw_style(rng, _sft_probs(TEMPLATES[t][1], self.weak_prob), a, b))
+            solution = compose(fact, _draw_style(rng, _sft_probs(TEMPLATES[t][1], self.weak_prob)))
         else:
-            solution = compose(a, b, Style(greeting=GREETINGS[index % len(GREETINGS)]))
+            solution = compose(fact, Style(greeting=GREETINGS[index % len(GREETINGS)]))
         return Prompt(messages=({"role": "user", "content": _question(key)},), verifier="preference_rule",
-                      reference=spec_of(a, b), solution=solution, uid=f"pref-{self.split}-{index}")
+                      reference=spec_of(fact), solution=solution, uid=f"pref-{self.split}-{index}")
 
 
 def build_prompt_sets(cfg: Any) -> tuple[PreferenceTask, PreferenceTask]:

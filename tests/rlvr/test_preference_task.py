@@ -6,12 +6,13 @@ from collections import Counter
 
 import pytest
 
-from rlvr.data.preference_task import (PreferenceTask, Style, compose, main, prompt_keys, ranked_rows, spec_of)
+from rlvr.data.preference_task import (DISCLAIMER, FACTS, FILLERS, GREETINGS, PreferenceTask, Style, compose, main,
+                                       prompt_keys, ranked_rows, spec_of)
 from verifiers import get_verifier
 from verifiers.preference import (failed_dimensions, is_clean, is_concise, is_correct, is_polite, true_preferred,
                                   true_score)
 
-SPEC = spec_of(3, 4)
+SPEC = spec_of(0)  # What color is the sky? blue (budget 18 + 3 = 21 characters)
 
 
 def test_rows_are_deterministic_for_a_seed_and_differ_across_seeds():
@@ -33,10 +34,10 @@ def test_rows_have_the_canonical_shape_and_ranks_follow_the_true_score():
 
 def test_held_out_prompts_never_appear_in_training_rows_or_stream():
     train, held = set(prompt_keys("train")), set(prompt_keys("eval"))
-    assert len(train) == 800 and len(held) == 200 and not train & held
-    held_text = {PreferenceTask("eval", 200)[i].messages[0]["content"] for i in range(200)}
+    assert len(train) == 300 and len(held) == 100 and not train & held
+    held_text = {PreferenceTask("eval", 100)[i].messages[0]["content"] for i in range(100)}
     for seed in (0, 1):
-        rows = ranked_rows(900, seed=seed)
+        rows = ranked_rows(400, seed=seed)
         assert not {r["messages"][0]["content"] for r in rows} & held_text
         stream = PreferenceTask("train", 2000, seed)
         assert not {stream[i].messages[0]["content"] for i in range(2000)} & held_text
@@ -45,13 +46,15 @@ def test_held_out_prompts_never_appear_in_training_rows_or_stream():
 
 
 @pytest.mark.parametrize("text, failed", [
-    ("Hi! 3+4 is 7.", []),
-    ("Hello, 3+4 is 7.", []),
-    ("3+4 is 7.", ["polite"]),
-    ("Hi! 3+4 is 8.", ["correct"]),
-    ("Hi! As an AI, 3+4 is 7.", ["clean", "concise"]),
-    ("Hi! 3+4 is 7. Hope this helps!", ["concise"]),
-    ("History! 3+4 is 7.", ["polite"]),
+    ("Hi! It is blue.", []),
+    ("Hello, it is BLUE", []),
+    ("It is blue.", ["polite"]),
+    ("Hi! It is green.", ["correct"]),
+    ("Hi! Blue or green.", ["correct"]),
+    ("Hi! It is blueish.", ["correct"]),
+    ("Hi! As an AI, it is blue.", ["clean", "concise"]),
+    ("Hi! It is blue. Hope this helps!", ["concise"]),
+    ("History! It is blue.", ["polite"]),
     ("", ["correct", "polite"]),
 ])
 def test_the_rule_on_hand_made_answers(text, failed):
@@ -60,13 +63,13 @@ def test_the_rule_on_hand_made_answers(text, failed):
 
 
 def test_dimension_checks_and_score():
-    assert is_correct("so it is 7", SPEC) and not is_correct("7 or 8", SPEC) and not is_correct("seven", SPEC)
-    assert not is_clean("AS AN AI I think 7", SPEC) and is_clean("Hi! 7", SPEC)
-    assert is_polite("  Sure! 7", SPEC) and not is_polite("Sure 7", SPEC)
-    assert is_concise("x" * 20, SPEC) and not is_concise("x" * 21, SPEC)
-    assert true_score("Hi! 3+4 is 7.", SPEC) == 5.0
-    long1, long2 = "Hi! 3+4 is 7. Math is fun!", "Hi! 3+4 is 7. Math is fun! Have a nice day!"
-    assert true_score(long1, SPEC) == pytest.approx(4.0 - 0.02 * (len(long1) - 20))
+    assert is_correct("so it is blue", SPEC) and not is_correct("blue or red", SPEC) and not is_correct("sky", SPEC)
+    assert not is_clean("AS AN AI I think blue", SPEC) and is_clean("Hi! blue", SPEC)
+    assert is_polite("  Sure! blue", SPEC) and not is_polite("Sure blue", SPEC)
+    assert SPEC["max_chars"] == 21 and is_concise("x" * 21, SPEC) and not is_concise("x" * 22, SPEC)
+    assert true_score("Hi! It is blue.", SPEC) == 5.0
+    long1, long2 = "Hi! It is blue. Glad to help!", "Hi! It is blue. Glad to help! Have a nice day!"
+    assert true_score(long1, SPEC) == pytest.approx(4.0 - 0.02 * (len(long1) - 21))
     assert true_score(long2, SPEC) < true_score(long1, SPEC)  # rambling is worse the longer it gets
 
 
@@ -91,6 +94,21 @@ def test_rows_load_through_the_preference_schema():
     assert true_score(pair.chosen, spec) > true_score(pair.rejected, spec)
 
 
+def test_answers_are_within_budget_exactly_when_they_have_no_filler():
+    for fact in range(len(FACTS)):
+        spec = spec_of(fact)
+        for greeting in ("",) + GREETINGS:
+            assert is_concise(compose(fact, Style(greeting)), spec)
+            for wrong in range(-1, len(FACTS[fact][2])):  # the budget does not depend on the word said
+                assert is_concise(compose(fact, Style(greeting, wrong=wrong)), spec)
+                assert not is_concise(compose(fact, Style(greeting, wrong=wrong, fillers=(min(FILLERS, key=len),))),
+                                      spec)
+            assert is_correct(compose(fact, Style(greeting)), spec)
+            assert not is_correct(compose(fact, Style(greeting, wrong=3)), spec)
+    surface = " ".join(FILLERS + GREETINGS + (DISCLAIMER, "it is")).lower().replace("!", " ").replace(",", " ")
+    assert not set(surface.split()) & {w.lower() for _, a, wrong in FACTS for w in (a, *wrong)}
+
+
 def test_sft_solutions_are_mixed_and_held_out_ones_are_true_preferred():
     verifier = get_verifier("preference_rule")
     train = PreferenceTask("train", 3000, seed=0)
@@ -104,21 +122,23 @@ def test_sft_solutions_are_mixed_and_held_out_ones_are_true_preferred():
 
 def test_verifier_reasons():
     v = get_verifier("preference_rule")
-    assert v.verify(completion="Hi! 3+4 is 7.", reference=SPEC).reason == "correct"
-    verdict = v.verify(completion="As an AI, 3+4 is 9. Hope this helps!", reference=SPEC)
+    assert v.verify(completion="Hi! It is blue.", reference=SPEC).reason == "correct"
+    verdict = v.verify(completion="As an AI, it is red. Hope this helps!", reference=SPEC)
     assert (verdict.reward, verdict.reason) == (0.0, "wrong_answer")
     assert verdict.details["failed"] == ["correct", "clean", "polite", "concise"]
-    assert v.verify(completion="3+4 is 7.", reference=SPEC).reason == "impolite"
-    assert v.verify(completion="Hi! 3+4 is 7. Math is fun!", reference=SPEC).reason == "too_long"
-    assert v.verify(completion="Hi! As an AI, 7", reference=SPEC).reason == "banned_phrase"
-    assert v.verify(completion="Hi! 3+4 is 7.", reference=json.dumps(SPEC)).reason == "correct"
-    assert v.verify(completion="Hi! 7", reference={"max_chars": 3}).reason == "bad_reference"
-    assert v.verify(completion="Hi! 7", reference="not json").reason == "bad_reference"
+    assert v.verify(completion="It is blue.", reference=SPEC).reason == "impolite"
+    assert v.verify(completion="Hi! It is blue. Glad to help!", reference=SPEC).reason == "too_long"
+    assert v.verify(completion="Hi! As an AI, blue", reference=SPEC).reason == "banned_phrase"
+    assert v.verify(completion="Hi! It is blue.", reference=json.dumps(SPEC)).reason == "correct"
+    assert v.verify(completion="Hi! blue", reference={"max_chars": 3}).reason == "bad_reference"
+    assert v.verify(completion="Hi! blue", reference={"answer": "blue", "wrong": "red"}).reason == "bad_reference"
+    assert v.verify(completion="Hi! blue", reference="not json").reason == "bad_reference"
     assert v.verify(completion=None, reference=SPEC).reason == "bad_input"
 
 
 def test_compose_and_bad_arguments():
-    assert compose(3, 4, Style("Hi! ", True, 1, (" Math is fun!",))) == "Hi! As an AI, 3+4 is 8. Math is fun!"
+    assert compose(0, Style("Hi! ", True, 1, (" Glad to help!",))) == f"Hi! As an AI, it is {FACTS[0][2][1]}. Glad to help!"
+    assert compose(0, Style()) == "It is blue."
     with pytest.raises(ValueError, match="at least 2 answers"):
         ranked_rows(3, 0, answers_per_prompt=1)
     with pytest.raises(ValueError, match="length_bias"):
@@ -134,7 +154,7 @@ def test_cli_dumps_rows(tmp_path, capsys):
     assert len(rows) == 7 and rows == ranked_rows(7, 0, length_bias=0.5)
     assert main(["--out", str(out), "--n", "5", "--prompts", "--split", "eval"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert rows[0]["verifier"] == "preference_rule" and rows[0]["reference"]["answer"] >= 0
+    assert rows[0]["verifier"] == "preference_rule" and rows[0]["reference"]["answer"]
     assert main(["--out", str(out), "--n", "3", "--answers", "1"]) == 2
     assert "at least 2 answers" in capsys.readouterr().err
 
