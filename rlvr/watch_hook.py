@@ -91,10 +91,14 @@ class RunWatch:
         return self.log is not None
 
     def on_resume(self, step: int) -> None:
-        """Forget bad cases, alerts and streaks after `step`; rebuild the watch's memory from metrics.jsonl."""
+        """Forget bad cases, alerts, streaks and held-out records after `step`; rebuild the watch's memory
+        from metrics.jsonl."""
         if not self.active:
             return
         self.log.truncate(step)
+        for path in (self.path / EVAL_DIR).glob("step_*.jsonl"):
+            if path.stem[len("step_"):].isdigit() and int(path.stem[len("step_"):]) > step:
+                path.unlink()  # an evaluation the killed process made after the checkpoint: it is redone
         kept = {name: _truncate_jsonl(self.path / name, step) for name in (ALERTS_FILE, STATE_FILE)}
         streaks = next((r["streaks"] for r in kept[STATE_FILE] if r["step"] == step), {})
         self.watch.replay([r for r in self.run_dir.read_metrics() if r.get("step", 0) <= step], streaks)

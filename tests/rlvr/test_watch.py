@@ -308,9 +308,12 @@ def test_hook_resume_truncates_and_replays(tmp_path):
     for row in rows:
         run_dir.log(row)
     run_dir.truncate_metrics(2)
+    for n in (2, 4):
+        (tmp_path / "eval" / f"step_{n:06d}.jsonl").write_text("")
     resumed = RunWatch(cfg, FakeScorer(), run_dir)
     resumed.on_resume(2)
     assert {json.loads(x)["step"] for x in (tmp_path / "badcases.jsonl").read_text().splitlines()} <= {1, 2}
+    assert sorted(p.name for p in (tmp_path / "eval").glob("step_*")) == ["step_000002.jsonl"]
     again = [step(resumed, n) for n in (3, 4)]
     strip = lambda m: {k: v for k, v in m.items() if not k.startswith("time/")}  # noqa: E731
     assert [strip(m) for m in again] == [strip(m) for m in rows[2:]]
