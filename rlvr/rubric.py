@@ -82,7 +82,8 @@ class DimensionKind:
     source_kind: str  # the reward-source kind it becomes (rlvr.rewards.base.SOURCE_KINDS)
     check: Optional[str]  # the dimension's `check` when it leaves it null
     uses: tuple[str, ...]  # which of check / path the kind reads (the others must stay null)
-    extra: Callable[[str, RubricDimension], None]  # kind-specific checks beyond the source's own
+    extra: Callable[[str, RubricDimension], None]  # kind-specific checks, naming the dimension (the judge's
+    #                                                 options and endpoint are checked with the derived sources)
 
 
 def _no_extra(where: str, dim: RubricDimension) -> None:
@@ -105,9 +106,22 @@ def _check_rm_dir(where: str, dim: RubricDimension) -> None:
                      f"rlvr-rm, or set the dimension's options.normalize=false")
 
 
+def _check_verifier(where: str, dim: RubricDimension) -> None:
+    from rlvr.config import check_verifier
+
+    if dim.check not in (None, "verifier"):  # the row's own verifier is checked with data.verifier
+        check_verifier(where, dim.check, dim.options)
+
+
+def _check_rule(where: str, dim: RubricDimension) -> None:
+    from rlvr.rewards.rule import check_rule_options
+
+    check_rule_options(where, str(dim.check), dim.options)
+
+
 DIMENSION_KINDS: Registry[DimensionKind] = Registry("rubric.dimensions[].kind", {
-    "verifier": DimensionKind("verifier", "verifier", ("check",), _no_extra),
-    "rule": DimensionKind("rule", None, ("check",), _no_extra),
+    "verifier": DimensionKind("verifier", "verifier", ("check",), _check_verifier),
+    "rule": DimensionKind("rule", None, ("check",), _check_rule),
     "rm": DimensionKind("model", None, ("path",), _check_rm_dir),
     "judge": DimensionKind("judge", None, (), _no_extra),
 })

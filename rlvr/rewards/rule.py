@@ -75,9 +75,12 @@ def run_rule(rule: Rule, prompt: Prompt, completion: str, options: Mapping[str, 
     """One rule call; an exception or a score outside [0, 1] is a counted reason, never a crash."""
     try:
         score, reason = rule(prompt, completion, **options)
-        score = float(score)
     except Exception:  # noqa: BLE001 - a user rule may fail in any way; it is counted, the run goes on
         return 0.0, "rule_error"
+    try:
+        score = float(score)
+    except (TypeError, ValueError):
+        return 0.0, "bad_score"
     if not (math.isfinite(score) and 0.0 <= score <= 1.0):
         return 0.0, "bad_score"
     return score, str(reason)
