@@ -28,12 +28,14 @@ from rlvr.checkpoint import (BACKEND_DIR, ResumeError, load_trainer_state, resol
 from rlvr.config import TrainConfig
 from rlvr.data import Prompt, PromptStream
 from rlvr.data.chat import encode_prompt
-from rlvr.distributed import all_gather_objects, barrier, collective_forward, concat_results, reduce_metrics, share
-from rlvr.evaluation import evaluate
+from rlvr.distributed import (all_gather_objects, barrier, broadcast_object, collective_forward, concat_results,
+                              reduce_metrics, share)
+from rlvr.evaluation import run_evaluation
 from rlvr.parts import Parts
 from rlvr.rewards import RewardResult, reward_metrics
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, concat_rollouts
 from rlvr.run_dir import RunDir
+from rlvr.watch_hook import RunWatch
 
 __all__ = ["Loop", "resolve_resume", "ResumeError", "DETERMINISTIC_SKIP", "prompt_seed"]
 
@@ -52,6 +54,9 @@ class Sampled:
     zero_variance_frac: float
     refill_rounds: int
     times: dict[str, float] = field(default_factory=dict)
+    first_prompts: Optional[list[Prompt]] = None  # this rank's first sampling round, as sampled (the watch's view)
+    first_rollouts: Optional[RolloutBatch] = None
+    first_result: Optional[RewardResult] = None
 
 
 def prompt_seed(*parts: int) -> int:
@@ -74,6 +79,9 @@ class Loop:
                               and collective_forward(parts.model))
         self.synced_version: Optional[int] = None  # weight version last pushed into the engine
         self.diff_history: list[float] = []  # rollout/logprob_diff_mean per step (the mismatch watch)
+        # the reward-hacking watch, bad cases, held-out records and the report (rank 0 writes)
+        self.watch = RunWatch(cfg, parts.scorer, run_dir, is_main=self.is_main)
+        self.stop_requested = False  # the watch asked to end the run after the current step
 
     def sync_weights(self, version: int) -> None:
         """Push the learner's weights into the engine once per version (before generating)."""
@@ -104,10 +112,12 @@ class Loop:
         self.stream.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.start_step = int(state["step"])
+        self.cfg.algorithm.beta = float(state.get("beta", self.cfg.algorithm.beta))  # raised by the watch
         total = self.cfg.trainer.total_steps
         if self.start_step >= total:  # resolve_resume already refused this; never run zero steps silently
             raise ResumeError(f"checkpoint {checkpoint} is at step {self.start_step} >= trainer.total_steps={total}")
         self.run_dir.truncate_metrics(self.start_step)
+        self.watch.on_resume(self.start_step)
         self.say(f"resumed from {checkpoint}: step {self.start_step}, {total - self.start_step} steps to go")
 
     def say(self, line: str) -> None:
@@ -140,6 +150,7 @@ class Loop:
             flat = zero_variance_groups(result.rewards, a.group_size)
             if first is None:  # every rank's groups: the same metrics and skip decision on every rank
                 first = self.gathered(result)
+                first_round = (repeated, rollouts, result)
                 zero_frac = zero_variance_groups(first.rewards, a.group_size).float().mean().item()
             keep = ~flat if a.drop_zero_variance else torch.ones_like(flat)
             index = torch.nonzero(keep.repeat_interleave(a.group_size)).flatten()
@@ -154,7 +165,7 @@ class Loop:
         batch = concat_rollouts([k[1] for k in kept if len(k[1])] or [kept[0][1]], self.p.engine.pad_id)
         rewards, passed = torch.cat([k[2] for k in kept]), torch.cat([k[3] for k in kept])
         return Sampled([q for k in kept for q in k[0]], batch, rewards, passed, [x for k in kept for x in k[4]],
-                       first, zero_frac, rounds, times)
+                       first, zero_frac, rounds, times, *first_round)
 
     def gathered(self, result: RewardResult) -> RewardResult:
         """Every rank's reward result joined in rank order (the global batch's); this one on one rank."""
@@ -183,7 +194,7 @@ class Loop:
         nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and a.beta == 0
         if nothing_to_learn:
             local["groups_trained"] = 0
-        loss_tokens = 0.0
+        loss_tokens, ref = 0.0, None
         if len(s.rollouts):
             loss_mask = s.rollouts.completion_mask.clone()
             if a.mask_truncated:
@@ -206,7 +217,20 @@ class Loop:
         self.watch_mismatch(step, metrics)
         if self.is_main and self.cfg.trainer.sample_every and step % self.cfg.trainer.sample_every == 0:
             self.run_dir.write_samples(step, self.sample_rows(s))  # rank 0's share
+        self.act_on_watch(step, self.watch.on_step(step, s, metrics, ref), metrics)
         return metrics
+
+    def act_on_watch(self, step: int, actions: Any, metrics: dict[str, Any]) -> None:
+        """The watch's requests, decided by rank 0 for every rank: stop after this step, or raise the KL leash."""
+        stop, factor = broadcast_object((bool(actions.stop), float(actions.kl_factor or 1.0)))
+        if factor != 1.0:
+            a = self.cfg.algorithm  # the learner holds this same config: the next update uses the new beta
+            self.say(f"watch: step {step}: algorithm.beta {a.beta:.4g} -> {a.beta * factor:.4g}")
+            a.beta *= factor
+        if stop and not self.stop_requested:
+            self.say(f"watch: step {step}: stopping the run (watch.stop_on); final evaluation and checkpoint follow")
+            self.stop_requested = True
+        metrics["beta"] = self.cfg.algorithm.beta
 
     def correct(self, batch: RolloutBatch, loss_mask: torch.Tensor, metrics: dict[str, Any]):
         """(old log-probs, token weights, loss mask) of the off-policy correction.
@@ -258,10 +282,12 @@ class Loop:
         self.p.engine.wake()
         self.sync_weights(step)
         out: dict[str, Any] = {}
+        evaluation = None
         try:
             if self.is_main or self.eval_lockstep:
-                out = evaluate(self.p.engine, self.p.scorer, self.eval_prompts, self.eval_encoded, ev, r.top_p,
-                               r.max_new_tokens, seed=self.cfg.trainer.seed + 7)
+                evaluation = run_evaluation(self.p.engine, self.p.scorer, self.eval_prompts, self.eval_encoded, ev,
+                                            r.top_p, r.max_new_tokens, seed=self.cfg.trainer.seed + 7)
+                out = evaluation.metrics
         finally:
             self.p.engine.sleep()
         barrier()  # bounded by trainer.deepspeed.timeout_s: keep it above an evaluation's duration
@@ -269,6 +295,7 @@ class Loop:
         if not self.is_main:
             return row
         self.run_dir.log(row)
+        self.watch.on_eval(step, evaluation)  # per-prompt held-out records, its bad cases
         shown = [f"pass@1 {out['eval/pass@1']:.3f}"] if "eval/pass@1" in out else [
             f"reward {out['eval/reward/mean']:.3f}"]
         if "eval/pass@k" in out:
@@ -277,7 +304,7 @@ class Loop:
         return row
 
     def checkpoint(self, step: int) -> Path:
-        state = {"data": self.stream.state_dict()}
+        state = {"data": self.stream.state_dict(), "beta": self.cfg.algorithm.beta}
         return save_checkpoint(self.run_dir.path, step, self.p.backend, self.p.tokenizer, state,
                                self.cfg.trainer.keep_checkpoints)
 
@@ -285,20 +312,25 @@ class Loop:
         t, started = self.cfg.trainer, time.perf_counter()
         if self.start_step == 0:
             self.evaluate(0)
+        last = self.start_step
         for step in range(self.start_step + 1, t.total_steps + 1):
             metrics = self.train_step(step)
-            self.run_dir.log(metrics)
+            if self.is_main:
+                self.run_dir.log(metrics)
+            last = step
             if self.cfg.logger.console_every and step % self.cfg.logger.console_every == 0:
                 self.say(progress_line(metrics, t.total_steps))
+            if self.stop_requested:
+                break
             if t.eval.every and step % t.eval.every == 0 and step != t.total_steps:
                 self.evaluate(step)
             if t.save_every and step % t.save_every == 0 and step != t.total_steps:
                 self.checkpoint(step)
-        self.evaluate(t.total_steps)
-        self.checkpoint(t.total_steps)  # after the final evaluation: a run killed during it resumes and redoes it
-        return self.finish(time.perf_counter() - started)
+        self.evaluate(last)
+        self.checkpoint(last)  # after the final evaluation: a run killed during it resumes and redoes it
+        return self.finish(time.perf_counter() - started, last)
 
-    def finish(self, wall: float) -> dict[str, Any]:
+    def finish(self, wall: float, last_step: Optional[int] = None) -> dict[str, Any]:
         """summary.json: held-out pass@1/pass@k where a verifier decides, else the mean held-out reward (rank 0)."""
         if not self.is_main:
             return {}
@@ -307,7 +339,9 @@ class Loop:
         evals = [r for r in rows if key in r]
         curve = self.run_dir.plot_curve()
         first, last = evals[0], evals[-1]
-        summary: dict[str, Any] = {"steps": self.cfg.trainer.total_steps, "resumed_from_step": self.start_step,
+        steps = self.cfg.trainer.total_steps if last_step is None else last_step
+        summary: dict[str, Any] = {"steps": steps, "stopped_by_watch": self.stop_requested,
+                                   "resumed_from_step": self.start_step,
                                    "reward_before": first.get("eval/reward/mean"),
                                    "reward_after": last.get("eval/reward/mean")}
         if self.p.scorer.decides_pass:
@@ -320,6 +354,7 @@ class Loop:
         name = "pass@1" if self.p.scorer.decides_pass else "reward"
         print(f"done: held-out {name} {first[key]:.3f} -> {last[key]:.3f} ({last[key] - first[key]:+.3f}) "
               f"in {wall:.0f}s; curve {curve}", flush=True)
+        self.watch.on_end()  # report.html / report.png; summary.json gains `dimensions` and `alerts`
         return summary
 
 
