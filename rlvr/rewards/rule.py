@@ -22,6 +22,9 @@ Shipped rules:
     preference.polite   one dimension each, so a rubric can reward and report them one by one
     preference.concise
 
+A rule may carry ``check_options(**options)`` (raising ValueError) so its option values
+are checked at validation too (``regex`` compiles its pattern there).
+
 A rule source never decides pass/fail (verifiers do) and is not learned. A rule that
 raises scores 0 with reason ``rule_error``; a score outside [0, 1] (or not a number)
 scores 0 with reason ``bad_score``: counted in ``verdict/<label>/<reason>``, never a crash.
@@ -64,6 +67,12 @@ def check_rule_options(where: str, name: str, options: Mapping[str, Any]) -> Non
     missing = [p.name for p in params if p.default is p.empty and p.name not in options]
     if missing:
         raise ConfigError(f"{where}: rule {name!r} needs option(s) {', '.join(missing)}; set them under options")
+    check_values = getattr(rule, "check_options", None)  # optional: a rule's own check of its option values
+    if check_values is not None:
+        try:
+            check_values(**options)
+        except (ValueError, TypeError, re.error) as exc:
+            raise ConfigError(f"{where}: rule {name!r}: {exc}") from None
 
 
 def check_rule_source(where: str, src: SourceConfig) -> None:
@@ -135,9 +144,16 @@ _MODES = {"search": re.search, "fullmatch": re.fullmatch}
 
 @register_rule("regex")
 def regex(prompt: Prompt, completion: str, *, pattern: str, mode: str = "search") -> tuple[float, str]:
+    return (1.0, MET) if _MODES[mode](pattern, completion, flags=re.DOTALL) else (0.0, "no_match")
+
+
+def _check_regex(pattern: str, mode: str = "search") -> None:
     if mode not in _MODES:
         raise ValueError(f"mode={mode!r}; choose search or fullmatch")
-    return (1.0, MET) if _MODES[mode](pattern, completion, flags=re.DOTALL) else (0.0, "no_match")
+    re.compile(pattern, re.DOTALL)
+
+
+regex.check_options = _check_regex  # type: ignore[attr-defined]
 
 
 def _preference_rule(dimension: str) -> Rule:

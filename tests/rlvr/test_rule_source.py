@@ -83,6 +83,10 @@ def test_options_are_checked_against_the_rules_signature():
         check_rule_options("here", "length_budget", {})
     with pytest.raises(ConfigError, match="unknown rule 'lenght_budget'; registered: .*length_budget"):
         check_rule_options("here", "lenght_budget", {})
+    with pytest.raises(ConfigError, match="rule 'regex': .*unterminated character set"):
+        check_rule_options("here", "regex", {"pattern": "[a-"})
+    with pytest.raises(ConfigError, match="mode='all'; choose search or fullmatch"):
+        check_rule_options("here", "regex", {"pattern": "a", "mode": "all"})
 
 
 def test_validate_checks_rule_sources_before_anything_is_built():
