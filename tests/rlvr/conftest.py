@@ -20,6 +20,23 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_llama(out, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 
 
+@pytest.fixture(scope="module")
+def tiny_rollouts(tiny_model_dir):
+    """(model, tokenizer, batch): 2 prompts x 4 sampled completions of 6 tokens from the tiny model."""
+    import torch
+
+    from rlvr.models import load_model, load_tokenizer
+    from rlvr.rollout import SamplingParams, build_engine
+
+    torch.set_num_threads(1)
+    model, tok = load_model(tiny_model_dir), load_tokenizer(tiny_model_dir)
+    prompts = [tok.apply_chat_template([{"role": "user", "content": f"{i}+{i}"}], add_generation_prompt=True,
+                                       tokenize=True, return_dict=False) for i in range(2)]
+    torch.manual_seed(0)
+    batch = build_engine("hf", model, tok).generate(prompts, SamplingParams(n=4, max_new_tokens=6))
+    return model, tok, batch
+
+
 @pytest.fixture(scope="session")
 def train_env(tmp_path_factory) -> dict[str, str]:
     """Environment for `python -m rlvr.train` subprocesses: repo importable, private cache."""

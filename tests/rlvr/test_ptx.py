@@ -10,21 +10,14 @@ from rlvr.config import AlgorithmConfig, ConfigError, TrainConfig, TrainerConfig
 from rlvr.data import ArithmeticTask
 from rlvr.learner import Learner, build_backend
 from rlvr.learner.ptx import PtxMix, build_ptx
-from rlvr.models import load_model, load_tokenizer
-from rlvr.rollout import SamplingParams, build_engine
+from rlvr.models import load_tokenizer
 from rlvr.supervised import sft_batch
 from rlvr.learner.logprobs import token_logprobs
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_model_dir):
-    torch.set_num_threads(1)
-    model, tok = load_model(tiny_model_dir), load_tokenizer(tiny_model_dir)
-    prompts = [tok.apply_chat_template([{"role": "user", "content": f"{i}+{i}"}], add_generation_prompt=True,
-                                       tokenize=True, return_dict=False) for i in range(2)]
-    torch.manual_seed(0)
-    batch = build_engine("hf", model, tok).generate(prompts, SamplingParams(n=4, max_new_tokens=6))
-    return model, tok, batch
+def setup(tiny_rollouts):
+    return tiny_rollouts
 
 
 def _learner(model, ptx=None):
