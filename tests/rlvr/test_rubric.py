@@ -31,7 +31,7 @@ def test_preference_rubric_becomes_one_source_per_dimension():
     got = [(s.name, s.kind, s.check, s.weight) for s in cfg.reward.sources]
     assert got == [("correct", "rule", "preference.correct", 2.0), ("clean", "rule", "preference.clean", 1.0),
                    ("polite", "rule", "preference.polite", 1.0), ("concise", "rule", "preference.concise", 1.0),
-                   ("true_preference", "verifier", "preference_rule", 0.0)]
+                   ("preference_rule", "verifier", "preference_rule", 0.0)]
 
 
 def test_math_rubric_scores_each_dimension_under_its_own_label():
