@@ -34,6 +34,7 @@ from rlvr.evaluation import run_evaluation
 from rlvr.parts import Parts
 from rlvr.rewards import RewardResult, reward_metrics
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, concat_rollouts
+from rlvr.rubric import rubric_record, write_rubric
 from rlvr.run_dir import RunDir
 from rlvr.watch_hook import RunWatch
 
@@ -81,6 +82,8 @@ class Loop:
         self.diff_history: list[float] = []  # rollout/logprob_diff_mean per step (the mismatch watch)
         # the reward-hacking watch, bad cases, held-out records and the report (rank 0 writes)
         self.watch = RunWatch(cfg, parts.scorer, run_dir, is_main=self.is_main)
+        if self.is_main:
+            write_rubric(run_dir.path, cfg)  # RUN_DIR/rubric.json: the rubric and its version, when one is used
         self.stop_requested = False  # the watch asked to end the run after the current step
 
     def sync_weights(self, version: int) -> None:
@@ -349,6 +352,8 @@ class Loop:
                             "accuracy_gain": last[key] - first[key], "pass_at_k_before": first.get("eval/pass@k"),
                             "pass_at_k_after": last.get("eval/pass@k")})
         summary.update(preference_summary(rows, first, last, has_reference=self.p.reference is not None))
+        if rubric_record(self.cfg) is not None:
+            summary["rubric"] = rubric_record(self.cfg)  # name, content-hash version, dimensions
         summary.update({"wall_s_this_process": wall, "curve": str(curve), "run_dir": str(self.run_dir.path)})
         self.run_dir.write_json("summary.json", summary)
         name = "pass@1" if self.p.scorer.decides_pass else "reward"

@@ -156,3 +156,22 @@ def test_a_bad_rubric_stops_rlvr_train_before_any_model(tmp_path, train_env):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: rubric broken: dimension 0 (style)") and "unknown rule 'no_such_rule'" in last
     assert "model:" not in proc.stdout
+
+
+def test_a_run_records_its_rubric(train_env, tmp_path):
+    import json
+    import subprocess
+
+    from tests.rlvr.conftest import train_command
+
+    run = tmp_path / "run"
+    proc = subprocess.run(train_command(run, "rubric=math", "trainer.total_steps=2", "trainer.eval.every=0",
+                                        "trainer.save_every=0"),
+                          env=train_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    recorded = json.loads((run / "rubric.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["rubric"]["version"] == recorded["version"] and recorded["name"] == "math"
+    assert {d["name"] for d in summary["rubric"]["dimensions"]} >= {"correctness"}
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any(f"reward/{d['name']}/mean" in metrics[1] for d in summary["rubric"]["dimensions"])
