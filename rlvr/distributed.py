@@ -30,8 +30,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import gc
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
@@ -40,7 +42,8 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["World", "launched_world", "start", "init_process_group", "is_distributed", "barrier", "broadcast_object",
-           "all_gather_objects", "all_reduce_sum", "all_true", "main_first", "decided_by_main", "share", "combine_metrics",
+           "all_gather_objects", "all_reduce_sum", "all_true", "main_first", "decided_by_main",
+           "is_collective_failure", "exit_on_collective_failure", "share", "combine_metrics",
            "reduce_metrics", "concat_results", "collective_forward", "QUIET_HYDRA_OVERRIDES"]
 
 T = TypeVar("T")
@@ -76,6 +79,7 @@ def _free_port() -> int:
 
 def _destroy() -> None:
     if dist.is_initialized():
+        gc.collect()  # finalizers that still use the group first (a closed vLLM engine destroys its own groups)
         dist.destroy_process_group()
 
 
@@ -197,6 +201,30 @@ def decided_by_main(fn: Callable[[], T], errors: tuple[type[BaseException], ...]
     return result  # type: ignore[return-value]
 
 
+def is_collective_failure(exc: BaseException) -> bool:
+    """A collective that failed because another rank died, hung or timed out (gloo, NCCL, the store)."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    text = str(exc)
+    return bool(names & {"DistError", "DistBackendError", "DistNetworkError", "DistStoreError"}) or any(
+        marker in text for marker in ("gloo/transport", "Connection reset by peer", "NCCL", "Timed out waiting"))
+
+
+@contextlib.contextmanager
+def exit_on_collective_failure(timeout_s: int) -> Iterator[None]:
+    """With several ranks, a failed collective ends this rank with one ``error:`` line and exit status 1."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if not is_collective_failure(exc):
+            raise
+        rank = os.environ.get("RANK", "?")
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        print(f"error: rank {rank}: a collective failed ({first}); another rank died, hangs or was stopped "
+              f"(trainer.deepspeed.timeout_s={timeout_s}); the first rank to fail says why in its own output",
+              file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 def share(n: int, rank: int, world: int) -> range:
     """Rank ``rank``'s contiguous slice of ``n`` items (``n`` divisible by ``world``)."""
     if n % world:
@@ -226,8 +254,8 @@ def _weighted(weight: str) -> Callable[[list[float], list[dict[str, float]]], fl
 
 _RULES: list[tuple[Callable[[str], bool], Callable[[list[float], list[dict[str, float]]], float]]] = [
     (lambda k: k.startswith("time/"), lambda v, w: max(v)),  # the slowest rank sets the pace
-    (lambda k: k.endswith("/max"), lambda v, w: max(v)),
-    (lambda k: k.endswith("/min"), lambda v, w: min(v)),
+    (lambda k: k.endswith(("/max", "_max")), lambda v, w: max(v)),  # completion_len/max, rollout/is_ratio_max
+    (lambda k: k.endswith(("/min", "_min")), lambda v, w: min(v)),
     (lambda k: k.startswith("verdict/") or k == "groups_trained", lambda v, w: sum(v)),
     (lambda k: k in _LOSS_TOKEN_MEANS, _weighted("loss_tokens")),
     (lambda k: k.startswith("rollout/"), _weighted("completion_tokens")),

@@ -37,7 +37,7 @@ def train(dict_cfg: DictConfig) -> None:
     from transformers.utils import logging as hf_logging
 
     from rlvr.checkpoint import ResumeError, resolve_resume
-    from rlvr.distributed import broadcast_object, decided_by_main, start
+    from rlvr.distributed import broadcast_object, decided_by_main, exit_on_collective_failure, start
     from rlvr.errors import exit_on_user_error
     from rlvr.loop import Loop
     from rlvr.parts import build_parts
@@ -47,6 +47,7 @@ def train(dict_cfg: DictConfig) -> None:
     cfg: TrainConfig = OmegaConf.to_object(dict_cfg)  # type: ignore[assignment]
     with exit_on_user_error():
         validate(cfg, launched_world().size)
+    with exit_on_user_error(), exit_on_collective_failure(cfg.trainer.deepspeed.timeout_s):
         world = start(cfg.trainer.deepspeed.timeout_s)
         path = broadcast_object(HydraConfig.get().runtime.output_dir)  # decided once, by rank 0
         run_dir = RunDir(path, cfg.logger, writer=world.is_main)

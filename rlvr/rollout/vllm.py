@@ -122,7 +122,8 @@ class VLLMEngine:
         self.eos_id = tokenizer.eos_token_id
         self.weight_version = 0
         self.max_model_len = max_model_len
-        self.expected = {n: tuple(t.shape) for n, t in model.state_dict().items()}
+        # full shapes, also of ZeRO-3 partitioned parameters (their local tensor is a shard; `ds_shape` is whole)
+        self.expected = {n: tuple(getattr(t, "ds_shape", t.shape)) for n, t in model.state_dict(keep_vars=True).items()}
         device = next(model.parameters()).device
         self.on_gpu = device.type == "cuda" if on_gpu is None else on_gpu
         self.sleep_level = sleep_level if self.on_gpu else 0
@@ -176,6 +177,11 @@ class VLLMEngine:
             self._weights_awake = self._kv_awake = False
 
     def close(self) -> None:
+        """Shut vLLM down now (its process groups too, and torch.distributed's with them: call it last), not in a
+        finalizer at interpreter exit, which would find the trainer's process group already destroyed."""
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
         self.llm = None
 
     # ---- generation -----------------------------------------------------------------
