@@ -5,15 +5,20 @@ counts, capitals), in ten phrasings::
 
     user:      Quick one: What color is the sky?
     assistant: Hi! It is blue.                                true-preferred (score 5)
-               Hello! As an AI, it is green. Glad to help!    wrong, banned phrase, too long
+               Hello! As an AI, not sure. Glad I could help!  evasive, banned phrase, too long
 
-An answer is ``[greeting] [disclaimer] "It is {word}." [fillers]``: the greeting makes it
-polite, the disclaimer ("As an AI, ") is the banned phrase, a filler sentence always
-takes it over the prompt's length budget (the longest greeting + the plain answer + 3
-characters), and ``word`` is the fact's answer or another answer of the same kind.
-The rule (correct, clean, polite, concise; see `verifiers.preference`) gives every
-answer a true score; a person prefers the higher score, equal scores tie. Facts are
-lookups, not sums, so a tiny model (policy or reward model) can learn every dimension.
+An answer is ``[greeting] [disclaimer] core [fillers]``: the greeting makes it polite,
+the disclaimer ("As an AI, ") is the banned phrase, a filler sentence always takes it
+over the prompt's length budget (the longest greeting + the plain answer + 3
+characters), and the core either answers (``It is {word}.``) or evades (``Not sure.``,
+``No idea.``, ``Who knows?``). The rule (correct, clean, polite, concise; see
+`verifiers.preference`) gives every answer a true score; a person prefers the higher
+score, equal scores tie. The rule's correctness check is the fact itself (the right
+word, no other answer of the same kind), but no generated answer states a wrong fact:
+a tiny reward model learns "answers vs evades" from a few thousand pairs, while a
+fact-lookup table learned from pairwise labels takes far longer than the minutes this
+demonstration has (0.51-0.54 held-out accuracy after 250 steps on pairs that differed
+only in the fact). A policy that drifts to a wrong fact still fails the rule.
 
 Three things come out of the task, all pure functions of their seed:
 
@@ -49,7 +54,8 @@ from typing import Any, Optional
 from rlvr.data.schema import Prompt
 from verifiers.preference import DEFAULT_BANNED, DEFAULT_GREETINGS, true_score
 
-__all__ = ["TEMPLATES", "FACTS", "GREETINGS", "FILLERS", "DISCLAIMER", "HELD_OUT_SIZE", "Style", "compose", "spec_of",
+__all__ = ["TEMPLATES", "FACTS", "GREETINGS", "FILLERS", "DISCLAIMER", "EVASIONS", "HELD_OUT_SIZE", "Style", "compose",
+           "spec_of",
            "prompt_keys", "ranked_rows", "PreferenceTask", "build_prompt_sets", "main"]
 
 # (phrasing, its weak dimension in the SFT solutions: None = answered well)
@@ -91,7 +97,9 @@ FACTS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple(
     (q, a, tuple(sorted({b for _, b in facts} - {a}))) for facts in _KINDS.values() for q, a in facts)
 GREETINGS = ("Hi! ", "Hello! ", "Sure! ")
 DISCLAIMER = "As an AI, "
-FILLERS = (" Hope this helps!", " Glad to help!", " Have a nice day!", " Let me know if you need more.")
+EVASIONS = ("Not sure.", "No idea.", "Who knows?")  # no longer than the shortest plain answer ("It is red.")
+# each at least 17 characters: over the longest budget (24) even after the shortest core (8, "No idea.")
+FILLERS = (" Hope this helps!", " Glad I could help!", " Have a nice day!", " Let me know if you need more.")
 HELD_OUT_SIZE = 100  # prompts reserved for evaluation (data.eval_size takes the first ones)
 _SLACK = 3  # the length budget: the longest greeting + the plain answer + this many characters
 _SPLIT_SALT = "preference-task/held-out/v2"
@@ -104,15 +112,15 @@ class Style:
 
     greeting: str = ""  # "" = impolite
     disclaimer: bool = False  # the banned phrase
-    wrong: int = -1  # index into the fact's wrong answers (-1 = the right answer)
+    evasion: int = -1  # index into EVASIONS (-1 = it answers)
     fillers: tuple[str, ...] = ()  # any filler runs over the length budget
 
 
 def compose(fact: int, style: Style) -> str:
     """The answer text for fact ``fact`` written in ``style``."""
-    _, answer, wrong = FACTS[fact]
-    word = answer if style.wrong < 0 else wrong[style.wrong % len(wrong)]
-    core = f"{DISCLAIMER}it is {word}." if style.disclaimer else f"It is {word}."
+    core = f"It is {FACTS[fact][1]}." if style.evasion < 0 else EVASIONS[style.evasion % len(EVASIONS)]
+    if style.disclaimer:
+        core = DISCLAIMER + core[0].lower() + core[1:]
     return f"{style.greeting}{core}{''.join(style.fillers)}"
 
 
@@ -131,8 +139,8 @@ def _draw_style(rng: random.Random, p: dict[str, float]) -> Style:
     fillers: tuple[str, ...] = ()
     if rng.random() >= p["concise"]:
         fillers = tuple(rng.sample(FILLERS, rng.choice((1, 1, 2))))
-    wrong = rng.randrange(1 << 16) if rng.random() >= p["correct"] else -1
-    return Style(greeting, disclaimer, wrong, fillers)
+    evasion = rng.randrange(len(EVASIONS)) if rng.random() >= p["correct"] else -1
+    return Style(greeting, disclaimer, evasion, fillers)
 
 
 @lru_cache(maxsize=1)

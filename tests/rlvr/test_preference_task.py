@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from rlvr.data.preference_task import (DISCLAIMER, FACTS, FILLERS, GREETINGS, PreferenceTask, Style, compose, main,
-                                       prompt_keys, ranked_rows, spec_of)
+from rlvr.data.preference_task import (DISCLAIMER, EVASIONS, FACTS, FILLERS, GREETINGS, PreferenceTask, Style, compose,
+                                       main, prompt_keys, ranked_rows, spec_of)
 from verifiers import get_verifier
 from verifiers.preference import (failed_dimensions, is_clean, is_concise, is_correct, is_polite, true_preferred,
                                   true_score)
@@ -68,7 +68,7 @@ def test_dimension_checks_and_score():
     assert is_polite("  Sure! blue", SPEC) and not is_polite("Sure blue", SPEC)
     assert SPEC["max_chars"] == 21 and is_concise("x" * 21, SPEC) and not is_concise("x" * 22, SPEC)
     assert true_score("Hi! It is blue.", SPEC) == 5.0
-    long1, long2 = "Hi! It is blue. Glad to help!", "Hi! It is blue. Glad to help! Have a nice day!"
+    long1, long2 = "Hi! It is blue. Glad I could help!", "Hi! It is blue. Glad I could help! Have a nice day!"
     assert true_score(long1, SPEC) == pytest.approx(4.0 - 0.02 * (len(long1) - 21))
     assert true_score(long2, SPEC) < true_score(long1, SPEC)  # rambling is worse the longer it gets
 
@@ -99,13 +99,14 @@ def test_answers_are_within_budget_exactly_when_they_have_no_filler():
         spec = spec_of(fact)
         for greeting in ("",) + GREETINGS:
             assert is_concise(compose(fact, Style(greeting)), spec)
-            for wrong in range(-1, len(FACTS[fact][2])):  # the budget does not depend on the word said
-                assert is_concise(compose(fact, Style(greeting, wrong=wrong)), spec)
-                assert not is_concise(compose(fact, Style(greeting, wrong=wrong, fillers=(min(FILLERS, key=len),))),
-                                      spec)
-            assert is_correct(compose(fact, Style(greeting)), spec)
-            assert not is_correct(compose(fact, Style(greeting, wrong=3)), spec)
-    surface = " ".join(FILLERS + GREETINGS + (DISCLAIMER, "it is")).lower().replace("!", " ").replace(",", " ")
+            for evasion in range(-1, len(EVASIONS)):  # the budget does not depend on answering
+                assert is_concise(compose(fact, Style(greeting, evasion=evasion)), spec)
+                assert not is_concise(compose(fact, Style(greeting, evasion=evasion,
+                                                          fillers=(min(FILLERS, key=len),))), spec)
+                assert is_correct(compose(fact, Style(greeting, evasion=evasion)), spec) == (evasion < 0)
+            assert not is_correct(f"{greeting}It is {FACTS[fact][2][0]}.", spec)  # a wrong fact fails too
+    surface = " ".join(FILLERS + GREETINGS + EVASIONS + (DISCLAIMER, "it is")).lower()
+    surface = surface.replace("!", " ").replace(",", " ").replace(".", " ").replace("?", " ")
     assert not set(surface.split()) & {w.lower() for _, a, wrong in FACTS for w in (a, *wrong)}
 
 
@@ -127,7 +128,7 @@ def test_verifier_reasons():
     assert (verdict.reward, verdict.reason) == (0.0, "wrong_answer")
     assert verdict.details["failed"] == ["correct", "clean", "polite", "concise"]
     assert v.verify(completion="It is blue.", reference=SPEC).reason == "impolite"
-    assert v.verify(completion="Hi! It is blue. Glad to help!", reference=SPEC).reason == "too_long"
+    assert v.verify(completion="Hi! It is blue. Glad I could help!", reference=SPEC).reason == "too_long"
     assert v.verify(completion="Hi! As an AI, blue", reference=SPEC).reason == "banned_phrase"
     assert v.verify(completion="Hi! It is blue.", reference=json.dumps(SPEC)).reason == "correct"
     assert v.verify(completion="Hi! blue", reference={"max_chars": 3}).reason == "bad_reference"
@@ -137,8 +138,8 @@ def test_verifier_reasons():
 
 
 def test_compose_and_bad_arguments():
-    assert compose(0, Style("Hi! ", True, 1, (" Glad to help!",))) == f"Hi! As an AI, it is {FACTS[0][2][1]}. Glad to help!"
-    assert compose(0, Style()) == "It is blue."
+    assert compose(0, Style("Hi! ", True, 1, (" Glad I could help!",))) == "Hi! As an AI, no idea. Glad I could help!"
+    assert compose(0, Style()) == "It is blue." and compose(0, Style(disclaimer=True)) == "As an AI, it is blue."
     with pytest.raises(ValueError, match="at least 2 answers"):
         ranked_rows(3, 0, answers_per_prompt=1)
     with pytest.raises(ValueError, match="length_bias"):
