@@ -48,6 +48,8 @@ class RMTrainerConfig:
     epochs: int = 1  # passes over the training pairs
     batch_size: int = 32  # pairs per optimizer step
     micro_batch_size: int = 8  # pairs per forward/backward (2x as many sequences; accumulation below batch_size)
+    group_by_prompt: bool = True  # batches hold whole prompts: each answer of a ranking is scored once for all
+    #   its pairs (False: pairs shuffled independently)
     freeze_backbone: bool = False  # train only the head, on features of the frozen backbone computed once
     eval_every: int = 0  # evaluate every eval set every N steps (0 = before and after training only)
     eval_batch_size: int = 32  # pairs per scoring batch in evaluation and feature extraction

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import torch
 
 from rlvr.data.schema import Prompt
-from rlvr.preference import Pair, PreferenceSet
+from rlvr.preference import Pair, PreferenceSet, prompt_key
 from rlvr.rewards.model import render_pair
 
 __all__ = ["EncodedPairs", "encode_pairs", "collate", "render_answer"]
@@ -39,6 +39,7 @@ class EncodedPairs:
     rejected_chars: torch.Tensor  # [N]
     truncated: int  # inputs (answers) cut to the token budget, keeping their end
     longest: int  # longest input in tokens before truncation
+    groups: list[list[int]]  # pair indices sharing one prompt (context), in first-seen order
 
     def __len__(self) -> int:
         return len(self.chosen)
@@ -60,10 +61,13 @@ def encode_pairs(tokenizer: Any, pairs: PreferenceSet | Sequence[Pair], max_toke
     items = pairs.pairs if isinstance(pairs, PreferenceSet) else list(pairs)
     chosen, t_c, l_c = _tokenize(tokenizer, [render_answer(tokenizer, p, p.chosen) for p in items], max_tokens)
     rejected, t_r, l_r = _tokenize(tokenizer, [render_answer(tokenizer, p, p.rejected) for p in items], max_tokens)
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(items):
+        groups.setdefault(prompt_key(p), []).append(i)
     return EncodedPairs(chosen, rejected, torch.tensor([p.margin for p in items], dtype=torch.float32),
                         torch.tensor([len(p.chosen) for p in items], dtype=torch.float32),
                         torch.tensor([len(p.rejected) for p in items], dtype=torch.float32),
-                        t_c + t_r, max(l_c, l_r))
+                        t_c + t_r, max(l_c, l_r), list(groups.values()))
 
 
 def collate(sequences: Sequence[Sequence[int]], pad_id: int, side: str = "right",

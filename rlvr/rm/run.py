@@ -62,9 +62,8 @@ def _build(cfg: RMConfig, model_dir: Path, tokenizer: Any, sets: dict[str, Encod
     start = time.perf_counter()
     scorer.prepare(t.eval_batch_size)
     if t.freeze_backbone:
-        answers = 2 * sum(len(e) for e in sets.values())
-        print(f"features: {answers} answers through the frozen backbone in {time.perf_counter() - start:.1f}s",
-              flush=True)
+        print(f"features: {scorer.distinct} distinct answers through the frozen backbone in "
+              f"{time.perf_counter() - start:.1f}s", flush=True)
     return model, backend, RMTrainer(cfg, backend, scorer, sets, total_steps)
 
 

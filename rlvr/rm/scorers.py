@@ -1,7 +1,9 @@
 """How the trainer gets rewards for a set of pairs: the whole model, or the head on cached features.
 
 Both are called as ``scorer(name, indices) -> (r_chosen [n], r_rejected [n])`` over the
-encoded set ``name``; gradients flow when the caller has them enabled.
+encoded set ``name``; gradients flow when the caller has them enabled. An answer that
+occurs in several of the pairs (K ranked answers make K(K-1)/2 pairs) is run through the
+model once: `unique_sequences` maps the pairs' sequences onto the distinct ones.
 
     SequenceScorer  chosen and rejected answers of the pairs in one padded batch through the
                     backbone and head (the backbone trains)
@@ -18,7 +20,14 @@ import torch
 from rlvr.rm.encode import EncodedPairs, collate
 from rlvr.rm.model import head_scores, pooled_features, sequence_scores
 
-__all__ = ["SequenceScorer", "FeatureScorer"]
+__all__ = ["SequenceScorer", "FeatureScorer", "unique_sequences"]
+
+
+def unique_sequences(sequences: Sequence[Sequence[int]]) -> tuple[list[list[int]], torch.Tensor]:
+    """(the distinct sequences, [len(sequences)] index of each input among them)."""
+    index: dict[tuple[int, ...], int] = {}
+    where = [index.setdefault(tuple(seq), len(index)) for seq in sequences]
+    return [list(seq) for seq in index], torch.tensor(where, dtype=torch.long)
 
 
 class SequenceScorer:
@@ -31,9 +40,9 @@ class SequenceScorer:
 
     def __call__(self, name: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.sets[name]
-        seqs = [enc.chosen[i] for i in indices] + [enc.rejected[i] for i in indices]
-        batch = {k: v.to(self.device) for k, v in collate(seqs, self.pad_id).items()}
-        rewards = sequence_scores(self.model, batch, self.dtype)
+        distinct, where = unique_sequences([enc.chosen[i] for i in indices] + [enc.rejected[i] for i in indices])
+        batch = {k: v.to(self.device) for k, v in collate(distinct, self.pad_id).items()}
+        rewards = sequence_scores(self.model, batch, self.dtype)[where.to(self.device)]
         return rewards[:len(indices)], rewards[len(indices):]
 
 
@@ -42,6 +51,7 @@ class FeatureScorer:
                  dtype: Optional[torch.dtype]):
         self.model, self.sets, self.pad_id, self.device, self.dtype = model, sets, pad_id, device, dtype
         self.features: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.distinct = 0  # answers run through the backbone
 
     @torch.no_grad()
     def _features(self, sequences: list[list[int]], batch_size: int) -> torch.Tensor:
@@ -58,11 +68,13 @@ class FeatureScorer:
         return out
 
     def prepare(self, batch_size: int) -> None:
-        """Every answer of every set through the frozen backbone, once."""
+        """Every distinct answer of every set through the frozen backbone, once."""
         for name, enc in self.sets.items():
             if name not in self.features:
-                self.features[name] = (self._features(enc.chosen, 2 * batch_size),
-                                       self._features(enc.rejected, 2 * batch_size))
+                distinct, where = unique_sequences(enc.chosen + enc.rejected)
+                feats = self._features(distinct, 2 * batch_size)[where.to(self.device)]
+                self.features[name] = (feats[:len(enc)], feats[len(enc):])
+                self.distinct += len(distinct)
 
     def __call__(self, name: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         chosen, rejected = self.features[name]

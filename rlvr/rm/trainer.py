@@ -1,8 +1,11 @@
 """The reward-model training loop: shuffled batches of pairs -> Bradley-Terry loss -> backend step.
 
 Step ``s`` (1-based) of epoch ``e`` takes pairs ``[(s-1) % S * B, ...)`` of epoch ``e``'s
-permutation (seeded by ``trainer.seed`` and ``e``), so a resumed run sees the same
-batches as an uninterrupted one. Every step logs the batch's loss and `pair_metrics`
+order (seeded by ``trainer.seed`` and ``e``), so a resumed run sees the same batches as
+an uninterrupted one. With ``trainer.group_by_prompt`` the order is a permutation of
+the *prompts*, each followed by all its pairs, so a ranking's pairs share a batch and
+each of its answers is scored once for all of them (InstructGPT's recipe: K answers
+give K(K-1)/2 pairs for K forward passes); otherwise a permutation of the pairs. Every step logs the batch's loss and `pair_metrics`
 (``train/*``); evaluation (before training, every ``trainer.eval_every`` steps, at the
 end) scores every eval set (``eval/<name>/*``) and a fixed sample of the training pairs
 (``eval/train/*``).
@@ -41,7 +44,12 @@ class RMTrainer:
         epoch, within = divmod(step - 1, self.steps_per_epoch)
         if self._order[0] != epoch:
             g = torch.Generator().manual_seed(self.cfg.trainer.seed * 1_000_003 + epoch)
-            self._order = (epoch, torch.randperm(len(self.sets[TRAIN]), generator=g).tolist())
+            if self.cfg.trainer.group_by_prompt:
+                groups = self.sets[TRAIN].groups
+                order = [i for k in torch.randperm(len(groups), generator=g).tolist() for i in groups[k]]
+            else:
+                order = torch.randperm(len(self.sets[TRAIN]), generator=g).tolist()
+            self._order = (epoch, order)
         b = self.cfg.trainer.batch_size
         return self._order[1][within * b:(within + 1) * b]
 

@@ -259,3 +259,32 @@ def test_bad_input_exits_2_with_one_line(tmp_path, train_env):
     proc = _rm(tmp_path / "run2", train_env, f"data.path={write_rows(tmp_path / 'ok.jsonl')}", "model=local",
                f"model.path={tmp_path}")
     assert proc.returncode == 2 and "no config.json there" in proc.stderr
+
+
+def test_each_distinct_answer_is_scored_once_with_the_same_result(reward_model, tokenizer):
+    from rlvr.rm.scorers import SequenceScorer, unique_sequences
+
+    distinct, where = unique_sequences([[1, 2], [3], [1, 2], [4, 5, 6], [3]])
+    assert distinct == [[1, 2], [3], [4, 5, 6]] and where.tolist() == [0, 1, 0, 2, 1]
+    enc = encode_pairs(tokenizer, load_preferences(rows(3)), 256)  # 3 answers -> 3 pairs per prompt
+    scorer = SequenceScorer(reward_model, {"s": enc}, tokenizer.pad_token_id, torch.device("cpu"), None)
+    with torch.no_grad():
+        r_c, r_r = scorer("s", list(range(len(enc))))
+        one_by_one = [scorer("s", [i]) for i in range(len(enc))]
+    assert r_c.tolist() == pytest.approx([float(c) for c, _ in one_by_one], abs=1e-5)
+    assert r_r.tolist() == pytest.approx([float(r) for _, r in one_by_one], abs=1e-5)
+
+
+def test_batches_hold_whole_prompts_and_cover_every_pair(tokenizer):
+    from rlvr.rm.trainer import RMTrainer
+
+    enc = encode_pairs(tokenizer, load_preferences(rows(10)), 256)  # 10 prompts x 3 pairs
+    assert [len(g) for g in enc.groups] == [3] * 10
+    cfg = OmegaConf.to_object(OmegaConf.structured(RMConfig(run_name="t")))
+    cfg.trainer.batch_size = 6
+    trainer = RMTrainer(cfg, None, None, {"train": enc}, 10)
+    epoch = [trainer.batch_indices(s) for s in range(1, 6)]
+    assert sorted(i for b in epoch for i in b) == list(range(30))
+    group_of = {i: g for g, members in enumerate(enc.groups) for i in members}
+    assert all(len({group_of[i] for i in b}) == 2 for b in epoch)  # two whole prompts per batch of 6
+    assert trainer.batch_indices(6) != epoch[0] or trainer.batch_indices(7) != epoch[1]  # epoch 2: a new order
