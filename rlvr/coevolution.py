@@ -55,12 +55,12 @@ def _opt(default: Any, help: str) -> Any:
 @dataclass
 class CoevoConfig:
     out: str = _opt("runs/coevolution", "output directory: every stage's run directory, coevolution.json")
-    length_bias: float = _opt(0.6, "round 1's labeller: probability a ranked row is ranked by length (longest first)")
+    length_bias: float = _opt(0.5, "round 1's labeller: probability a ranked row is ranked by length (longest first)")
     train_rows: int = _opt(2000, "round-1 ranked rows over the task's training prompts (kept in round 2)")
     heldout_rows: int = _opt(200, "fixed held-out rows over the task's held-out prompts, ranked by the true rule")
     answers_per_prompt: int = _opt(4, "answers per ranked row (K answers -> K(K-1)/2 pairs)")
     seed: int = _opt(0, "seed of the generated preference rows")
-    mined_copies: int = _opt(1, "times each mined row appears in round 2's reward-model data")
+    mined_copies: int = _opt(4, "times each mined row appears in round 2's reward-model data")
     rm: list[str] = _opt([], "extra Hydra override for both rlvr-rm runs (repeatable), after +experiment=coevo_rm")
     grpo: list[str] = _opt([], "extra Hydra override for both rlvr-train runs (repeatable), after "
                                "+experiment=coevo_grpo")
