@@ -4,7 +4,10 @@ Settings (both): the ~1.2M-parameter tiny Llama of bench/train_step_time.py with
 one-output head, pairs of the built-in preference task (chat context + assistant answer,
 rendered by the tokenizer's chat template), 32 pairs (64 sequences) per optimizer step
 in one micro-batch, fp32, AdamW lr 1e-4, no gradient checkpointing (TRL's default is on:
-turned off so both do the same work), max 256 tokens. Each framework runs in its own
+turned off so both do the same work), max 256 tokens. rlvr-rm runs twice: as it runs by
+default (batches of whole prompts, each distinct answer scored once: 4 ranked answers
+make 6 pairs from 4 sequences) and with ``trainer.group_by_prompt=false`` (pairs
+shuffled independently, 2 sequences per pair: the work TRL does). Each framework runs in its own
 subprocess; they alternate for ``--rounds`` rounds so load from other work hits both
 alike; the figure is the median over rounds of each round's median step time after
 ``--warmup`` untimed steps.
@@ -35,7 +38,7 @@ def _pairs(n: int):
     return load_preferences(ranked_rows(n, seed=0)).pairs
 
 
-def bench_rlvr(steps: int, warmup: int) -> dict:
+def bench_rlvr(steps: int, warmup: int, grouped: bool = True) -> dict:
     from omegaconf import OmegaConf
 
     from rlvr.learner import BACKENDS
@@ -51,7 +54,7 @@ def bench_rlvr(steps: int, warmup: int) -> dict:
     cfg: RMConfig = OmegaConf.to_object(OmegaConf.structured(RMConfig(run_name="bench")))  # type: ignore
     t = cfg.trainer
     t.batch_size = t.micro_batch_size = PAIRS_PER_STEP
-    t.optim.lr, total = LR, steps + warmup
+    t.optim.lr, t.group_by_prompt, total = LR, grouped, steps + warmup
     path = _model_dir()
     tokenizer = load_tokenizer(path)
     sets = {"train": encode_pairs(tokenizer, PreferenceSet(_pairs(200)), MAX_TOKENS)}
@@ -110,13 +113,16 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for both frameworks")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of both frameworks")
-    ap.add_argument("--only", choices=["rlvr", "trl"], help=argparse.SUPPRESS)
+    ap.add_argument("--only", choices=["rlvr", "rlvr-pairs", "trl"], help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.only:
         import torch
 
         torch.set_num_threads(a.threads)
-        result = (bench_rlvr if a.only == "rlvr" else bench_trl)(a.steps, a.warmup)
+        if a.only == "trl":
+            result = bench_trl(a.steps, a.warmup)
+        else:
+            result = bench_rlvr(a.steps, a.warmup, grouped=a.only == "rlvr")
         print("RESULT " + json.dumps(result), flush=True)
         return
     sys.path.insert(0, str(Path(__file__).parent))
@@ -127,7 +133,7 @@ def main() -> None:
     print(f"model: Llama {MODEL} + one-output head | {PAIRS_PER_STEP} pairs ({2 * PAIRS_PER_STEP} sequences) per step, "
           f"built-in preference task, fp32, {a.threads} torch thread(s), median of {a.steps} steps after "
           f"{a.warmup} warm-up, {a.rounds} alternating rounds")
-    which_all = ["rlvr"]
+    which_all = ["rlvr", "rlvr-pairs"]
     try:
         import trl
 
@@ -143,7 +149,8 @@ def main() -> None:
                 print(f"  {which}: {r['s_per_step']:.3f} s/step", flush=True)
     for which, runs in results.items():
         if runs:
-            label = f"trl {trl.__version__} RewardTrainer" if which == "trl" else "rlvr-rm"
+            label = (f"trl {trl.__version__} RewardTrainer" if which == "trl" else
+                     {"rlvr": "rlvr-rm", "rlvr-pairs": "rlvr-rm (pairs shuffled)"}[which])
             med = statistics.median(runs)
             print(f"{label:>26}: {med:.3f} s/step = {PAIRS_PER_STEP / med:.0f} pairs/s (median of {len(runs)} rounds: "
                   f"{', '.join(f'{x:.3f}' for x in sorted(runs))})")
