@@ -91,6 +91,9 @@ def validate_rm(cfg: RMConfig) -> None:
                           f"in (0, 1) is held out; set e.g. data.eval_fraction=0.1 or data.eval_path")
     if d.max_pairs_per_prompt < 1 or d.max_tokens < 8 or d.answers_per_prompt < 2:
         raise ConfigError("data.max_pairs_per_prompt >= 1, data.max_tokens >= 8 and data.answers_per_prompt >= 2")
+    if not 0.0 <= d.length_bias <= 1.0 or d.num_prompts < 1 or d.num_eval_prompts < 1:
+        raise ConfigError(f"data.length_bias={d.length_bias} is a probability in [0, 1]; data.num_prompts and "
+                          f"data.num_eval_prompts >= 1")
     if t.backend != "torch":
         raise ConfigError(f"trainer.backend={t.backend}: rlvr-rm drives the torch backend only; use trainer.backend=torch")
     if t.epochs < 1 or t.batch_size < 1 or t.micro_batch_size < 1 or t.batch_size % t.micro_batch_size:

@@ -10,6 +10,7 @@ are checked and every answer is tokenized before any model weights are loaded.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,7 @@ def run(cfg: RMConfig, run_path: Path) -> dict[str, Any]:
     model, backend, trainer = _build(cfg, checkpoint or base, tokenizer, sets, total)
     run_dir = RunDir(run_path, cfg.logger)
     try:
-        run_dir.open_loggers({"rm": True})
+        run_dir.open_loggers(asdict(cfg))
         start = _resume(checkpoint, backend, run_dir)
         train_s = _loop(cfg, trainer, backend, tokenizer, run_dir, start)
         if cfg.trainer.save_every:

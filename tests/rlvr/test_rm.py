@@ -170,7 +170,9 @@ def test_rm_config_errors_name_the_fix():
     for overrides, fix in [([], "needs data.path"), (["data.path=x", "trainer.micro_batch_size=5"], "multiple of"),
                            (["data.path=x", "data.source=hub"], "unknown data.source 'hub'; registered: file"),
                            (["data.path=x", "data.eval_fraction=0"], "data.eval_fraction=0"),
-                           (["data.path=x", "model.sft.steps=5"], "run rlvr-sft first")]:
+                           (["data.path=x", "model.sft.steps=5"], "run rlvr-sft first"),
+                           (["+experiment=tiny_rm", "data.length_bias=1.5"], "a probability in"),
+                           (["data.path=x", "trainer.backend=deepspeed"], "torch backend only")]:
         with pytest.raises(ConfigError, match=fix):
             validate_rm(_compose(*overrides))
 
