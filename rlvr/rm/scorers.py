@@ -13,6 +13,7 @@ model once: `unique_sequences` maps the pairs' sequences onto the distinct ones.
 """
 from __future__ import annotations
 
+import time
 from typing import Optional, Sequence
 
 import torch
@@ -57,7 +58,11 @@ class FeatureScorer:
     def _features(self, sequences: list[list[int]], batch_size: int) -> torch.Tensor:
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         out: Optional[torch.Tensor] = None
+        began, said = time.perf_counter(), 0
         for start in range(0, len(order), batch_size):
+            if len(order) >= 1000 and start >= said + len(order) // 4:  # long extractions say how far they are
+                said = start
+                print(f"features: {start}/{len(order)} answers ({time.perf_counter() - began:.0f}s)", flush=True)
             chunk = order[start:start + batch_size]
             batch = {k: v.to(self.device) for k, v in collate([sequences[i] for i in chunk], self.pad_id).items()}
             feats = pooled_features(self.model, batch, self.dtype)
