@@ -186,6 +186,12 @@ class DeepSpeedConfig:
     #   every rank (0 partitions everything: what tests of tiny models need)
     timeout_s: int = 600  # collective timeout: a rank that hangs or dies fails every rank after this long
     cache_dir: str = "${oc.env:RLVR_CACHE,'~/.cache/rlvr'}/torch_extensions"  # compiled ops (built once)
+    bucket_size: int = 0  # elements per gradient-reduction / all-gather / ZeRO-3 prefetch bucket
+    #   (0 = the model's hidden_size squared, at least 262144; DeepSpeed's own default is 5e8)
+    max_live_parameters: int = 0  # ZeRO-3: gathered parameters kept (and reuse distance) before release
+    #   (0 = 10 x bucket_size, at most 1e9, DeepSpeed's default: that keeps a small model gathered whole)
+    sub_group_size: int = 0  # ZeRO-3: elements per optimizer sub-step; AdamW's temporaries scale with it
+    #   (0 = 30 x bucket_size, at most 1e9, DeepSpeed's default)
 
 
 @dataclass

@@ -35,6 +35,7 @@ as is the shared-memory op DeepSpeed builds on CPU). The learning rate follows
 """
 from __future__ import annotations
 
+import ctypes
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -70,11 +71,30 @@ def _resolve(value: str) -> str:
     return str(OmegaConf.create({"v": value}).v)
 
 
+def buffer_sizes(ds: DeepSpeedConfig, hidden_size: int) -> dict[str, int]:
+    """Bucket, live-parameter and optimizer sub-group sizes in elements: the config's, or sized to the model.
+
+    DeepSpeed's defaults (buckets of 5e8 elements, 1e9 live parameters, one optimizer sub-group
+    of up to 1e9) are sized for large models on GPUs; for a model of a few hundred million
+    parameters they mean the whole gradient sits in one bucket, every gathered ZeRO-3 layer
+    stays gathered, and AdamW's temporaries are as large as the rank's whole shard, which
+    is why ZeRO-3 once peaked above one process on CPU (docs/distributed.md, "Memory").
+    """
+    bucket = ds.bucket_size or max(hidden_size * hidden_size, 1 << 18)
+    return {"bucket": bucket, "live": ds.max_live_parameters or min(10 ** 9, 10 * bucket),
+            "sub_group": ds.sub_group_size or min(10 ** 9, 30 * bucket)}
+
+
 def ds_config(ds: DeepSpeedConfig, optim: OptimConfig, micro_batch_size: int, dtype: str,
-              train: bool = True) -> dict[str, Any]:
+              train: bool = True, hidden_size: int = 0) -> dict[str, Any]:
     """The DeepSpeed config dict of the policy (``train``) or of the frozen reference."""
-    zero: dict[str, Any] = {"stage": ds.zero_stage}
+    size = buffer_sizes(ds, hidden_size)
+    zero: dict[str, Any] = {"stage": ds.zero_stage, "reduce_bucket_size": size["bucket"]}
+    if ds.zero_stage == 2:
+        zero["allgather_bucket_size"] = size["bucket"]
     if ds.zero_stage == 3:
+        zero.update({"stage3_prefetch_bucket_size": int(0.9 * size["bucket"]), "sub_group_size": size["sub_group"],
+                     "stage3_max_live_parameters": size["live"], "stage3_max_reuse_distance": size["live"]})
         zero["stage3_param_persistence_threshold"] = ds.stage3_param_persistence_threshold
         zero["stage3_gather_16bit_weights_on_model_save"] = True
         if ds.offload_params:
@@ -93,6 +113,19 @@ def ds_config(ds: DeepSpeedConfig, optim: OptimConfig, micro_batch_size: int, dt
     if train:
         config["gradient_clipping"] = max(0.0, optim.max_grad_norm)
     return config
+
+
+def _return_freed_memory() -> None:
+    """glibc (CPU runs): serve allocations above 64 KiB with mmap, so a freed tensor goes back to the OS.
+
+    By default glibc raises its mmap threshold as large blocks are freed and then keeps the
+    freed memory in its heaps; DeepSpeed's flat shards and buckets, reallocated every step,
+    made a CPU rank's resident memory grow by about 300 MB per step (SmolLM2-135M, ZeRO-3).
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 def _check(ds: DeepSpeedConfig, dtype: str) -> None:
@@ -115,13 +148,17 @@ class DeepSpeedBackend:
         init_distributed(ds_cfg.timeout_s)
         self.ds_cfg, self.optim_cfg, self.dtype = ds_cfg, optim, dtype
         self.micro_batch_size = trainer.micro_batch_size
+        self.hidden_size = int(getattr(getattr(model, "config", None), "hidden_size", 0) or 0)
+        if not torch.cuda.is_available():
+            _return_freed_memory()
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = self._optimizer(params, optim)
         schedule = lr_lambda(optim.warmup_steps, total_optimizer_steps, optim.schedule, optim.min_lr_ratio)
         self.engine, self.optimizer, _, self.scheduler = self.ds.initialize(
             model=model, optimizer=optimizer, lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule),
-            config=ds_config(ds_cfg, optim, trainer.micro_batch_size, dtype), dist_init_required=False)
+            config=ds_config(ds_cfg, optim, trainer.micro_batch_size, dtype, hidden_size=self.hidden_size),
+            dist_init_required=False)
         self._tied = bool(getattr(getattr(model, "config", None), "tie_word_embeddings", False))
 
     def _optimizer(self, params: list[torch.nn.Parameter], optim: OptimConfig) -> torch.optim.Optimizer:
@@ -216,8 +253,8 @@ class DeepSpeedBackend:
         model.eval().requires_grad_(False)
         if self.stage != 3:
             return model.to(self.device)
-        engine, *_ = self.ds.initialize(model=model, config=ds_config(self.ds_cfg, self.optim_cfg,
-                                                                      self.micro_batch_size, self.dtype, train=False),
-                                        dist_init_required=False)
+        config = ds_config(self.ds_cfg, self.optim_cfg, self.micro_batch_size, self.dtype, train=False,
+                           hidden_size=self.hidden_size)
+        engine, *_ = self.ds.initialize(model=model, config=config, dist_init_required=False)
         engine.eval()
         return engine

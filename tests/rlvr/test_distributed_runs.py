@@ -1,8 +1,8 @@
 """`rlvr-train` on 2 gloo ranks under torchrun (CPU) against one plain process with the same seed.
 
-One module-scoped set of runs (each 8 steps of 8 prompts x 4 completions, 2 iterations, a
-checkpoint every 2 steps): one process with the torch backend, 2 ranks under ZeRO-2 and 2
-under ZeRO-3 (persistence threshold 0, so the tiny model is really partitioned). About 30-40
+One module-scoped set of runs of ``+experiment=tiny_dp`` (8 steps of 8 prompts x 4 completions,
+2 iterations, a checkpoint every 2 steps): one process with the torch backend, 2 ranks under
+ZeRO-2 and 2 under ZeRO-3 (persistence threshold 0, so the tiny model is really partitioned). About 30-40
 s per 2-rank run on 2 busy cores once DeepSpeed's shared-memory op is compiled (the first run
 on a machine compiles it into ``$RLVR_CACHE/torch_extensions``, 1-2 minutes). deepspeed is
 never imported into the pytest process.
@@ -32,14 +32,8 @@ HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 OPS_CACHE = os.path.join(os.path.expanduser(os.environ.get("RLVR_CACHE", "~/.cache/rlvr")), "torch_extensions")
 LOSS_TOL = 1e-4
 STEPS = 8
-RUN = ("model.hidden_size=32", "model.num_layers=1", "model.num_heads=2", "model.intermediate_size=64",
-       "model.sft.steps=300", "model.sft.batch_size=32", "model.sft.stop_at_accuracy=0.3", "model.sft.check_every=25",
-       "data.eval_size=8", "data.arithmetic.difficulty=1", "algorithm.group_size=4", "algorithm.num_iterations=2",
-       "trainer.prompts_per_step=8", "trainer.micro_batch_size=8", "trainer.optimizer_steps_per_batch=1",
-       f"trainer.total_steps={STEPS}", "trainer.eval.every=4", "trainer.eval.num_samples=2", "trainer.eval.k=2",
-       "trainer.sample_every=2", "trainer.save_every=2", "trainer.optim.warmup_steps=0", "trainer.optim.lr=1e-3",
-       "rollout.max_new_tokens=12", "reward.workers=1", "trainer.threads=1")
-DS = ("trainer.backend=deepspeed", "trainer.deepspeed.timeout_s=120", f"trainer.deepspeed.cache_dir={OPS_CACHE}")
+RUN = ("+experiment=tiny_dp",)  # 8 steps of 8 prompts x 4 completions, 2 passes, checkpoints every 2
+DS = ("trainer.backend=deepspeed", f"trainer.deepspeed.cache_dir={OPS_CACHE}")
 ZERO3 = ("trainer.deepspeed.zero_stage=3", "trainer.deepspeed.stage3_param_persistence_threshold=0")
 SKIP = ("time/", "tokens_per_s", "wall_s")
 
