@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
-__all__ = ["exit_on_user_error"]
+__all__ = ["exit_on_user_error", "run_stage"]
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -28,3 +29,21 @@ def exit_on_user_error() -> Iterator[None]:
         message = str(exc.args[0]) if exc.args else str(exc)
         print(f"error: {message}", file=sys.stderr, flush=True)
         sys.exit(2)
+
+
+def run_stage(dict_cfg: Any, validate: Callable[[Any], None], run: Callable[[Any, Path], Any]) -> Any:
+    """The body of a single-process Hydra entry point (`rlvr-sft`, `rlvr-rm`, `rlvr-dpo`): the typed config,
+    `validate`, the run directory Hydra chose with the resolved ``config.yaml``, then `run(cfg, run_path)`;
+    a user error anywhere is one line and exit status 2."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    cfg = OmegaConf.to_object(dict_cfg)
+    run_path = Path(HydraConfig.get().runtime.output_dir)
+    with exit_on_user_error():
+        validate(cfg)
+        run_path.mkdir(parents=True, exist_ok=True)
+        (run_path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
+        return run(cfg, run_path)

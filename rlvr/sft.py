@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr.config import (CONF_DIR, ConfigError, OptimConfig, RewardConfig, RewardSource, TrainConfig, register_schemas,
@@ -143,18 +142,9 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(dict_cfg: DictConfig) -> None:
-    from transformers.utils import logging as hf_logging
+    from rlvr.errors import run_stage
 
-    from rlvr.errors import exit_on_user_error
-
-    hf_logging.disable_progress_bar()
-    cfg: TrainConfig = OmegaConf.to_object(dict_cfg)  # type: ignore[assignment]
-    run_path = Path(HydraConfig.get().runtime.output_dir)
-    with exit_on_user_error():
-        validate(cfg)
-        run_path.mkdir(parents=True, exist_ok=True)
-        (run_path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
-        run(cfg, run_path)
+    run_stage(dict_cfg, validate, run)
 
 
 if __name__ == "__main__":

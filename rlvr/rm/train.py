@@ -10,33 +10,21 @@ line naming the fix and exit status 2, before any weights are loaded.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rlvr.config import CONF_DIR
-from rlvr.rm.config import RMConfig, register_rm_schema, validate_rm
+from rlvr.rm.config import register_rm_schema, validate_rm
 
 register_rm_schema()
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="rm")
 def main(dict_cfg: DictConfig) -> None:
-    from transformers.utils import logging as hf_logging
-
-    from rlvr.errors import exit_on_user_error
+    from rlvr.errors import run_stage
     from rlvr.rm.run import run
 
-    hf_logging.disable_progress_bar()
-    cfg: RMConfig = OmegaConf.to_object(dict_cfg)  # type: ignore[assignment]
-    run_path = Path(HydraConfig.get().runtime.output_dir)
-    with exit_on_user_error():
-        validate_rm(cfg)
-        run_path.mkdir(parents=True, exist_ok=True)
-        (run_path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
-        run(cfg, run_path)
+    run_stage(dict_cfg, validate_rm, run)
 
 
 if __name__ == "__main__":
