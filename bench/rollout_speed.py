@@ -45,7 +45,9 @@ def compose(overrides: list[str]):
     from hydra import compose as hydra_compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from rlvr.config import CONF_DIR, register_schemas, validate
+    from rlvr.config import CONF_DIR, register_schemas
+
+    from rlvr.config_checks import validate
 
     register_schemas()
     with initialize_config_dir(config_dir=str(Path(CONF_DIR).resolve()), version_base="1.3"):

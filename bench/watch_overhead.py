@@ -95,7 +95,9 @@ def default_run(steps: int) -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from rlvr.config import CONF_DIR, register_schemas, validate
+    from rlvr.config import CONF_DIR, register_schemas
+
+    from rlvr.config_checks import validate
     from rlvr.loop import Loop
     from rlvr.parts import build_parts
     from rlvr.run_dir import RunDir

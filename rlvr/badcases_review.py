@@ -107,7 +107,7 @@ def verifier_ranker(name: str, options: dict[str, Any], detail: Optional[str], t
     """Rank by a registered verifier's reward (higher first; `detail` breaks ties), in worker processes."""
     from verifiers.runtime import VerifierPool, VerifyTask
 
-    from rlvr.config import check_verifier
+    from rlvr.config_checks import check_verifier
 
     def rank(groups: list[dict[str, Any]]) -> list[list[Optional[float]]]:
         tasks = [VerifyTask(g.get("verifier") if name == "verifier" else name, a["text"], g.get("reference"),
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> Path:
         raise DataError(f"{run_dir}: no such run directory; pass the directory rlvr-train wrote (runs/<run_name>)")
     origin = f"badcases:{run_dir.resolve().name}"
     if args.relabel_verifier and args.relabel_verifier != "verifier":
-        from rlvr.config import check_verifier
+        from rlvr.config_checks import check_verifier
 
         check_verifier("--relabel-verifier", args.relabel_verifier, _options(args.opt))  # before anything is read
     if args.reviewed:

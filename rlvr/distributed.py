@@ -9,7 +9,7 @@ the identity (no gather, no barrier), so a single-process run behaves as it alwa
 
 What the loop relies on:
 
-- `share`: rank r's contiguous slice of a global list (equal slices; `rlvr.config.validate`
+- `share`: rank r's contiguous slice of a global list (equal slices; `rlvr.config_checks.validate`
   refuses a prompt count that the world size does not divide).
 - `decided_by_main`: rank 0 alone answers a question (which checkpoint to resume, where
   the run directory is) and every rank gets the same answer, or the same user error.

@@ -107,7 +107,7 @@ def _check_rm_dir(where: str, dim: RubricDimension) -> None:
 
 
 def _check_verifier(where: str, dim: RubricDimension) -> None:
-    from rlvr.config import check_verifier
+    from rlvr.config_checks import check_verifier
 
     if dim.check not in (None, "verifier"):  # the row's own verifier is checked with data.verifier
         check_verifier(where, dim.check, dim.options)

@@ -22,8 +22,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr.config import (CONF_DIR, ConfigError, OptimConfig, RewardConfig, RewardSource, TrainConfig, register_schemas,
-                         validate)
+from rlvr.config import (CONF_DIR, ConfigError, OptimConfig, RewardConfig, RewardSource, TrainConfig,
+                         register_schemas)
+from rlvr.config_checks import validate
 
 register_schemas()
 

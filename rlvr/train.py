@@ -19,7 +19,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr.config import CONF_DIR, TrainConfig, batch_arithmetic, register_schemas, validate
+from rlvr.config import CONF_DIR, TrainConfig, register_schemas
+
+from rlvr.config_checks import batch_arithmetic, validate
 from rlvr.distributed import QUIET_HYDRA_OVERRIDES, launched_world
 
 register_schemas()

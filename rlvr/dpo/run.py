@@ -33,7 +33,9 @@ def compose_train_config(overrides: list[str]) -> TrainConfig:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from rlvr.config import CONF_DIR, register_schemas, validate
+    from rlvr.config import CONF_DIR, register_schemas
+
+    from rlvr.config_checks import validate
 
     register_schemas()
     try:

@@ -119,7 +119,8 @@ def test_train_smoke_on_coding(tmp_path, train_env):
 
 
 def test_sandbox_limit_must_fit_inside_the_pool_deadline():
-    from rlvr.config import ConfigError, RewardSource, TrainConfig, validate
+    from rlvr.config import ConfigError, RewardSource, TrainConfig
+    from rlvr.config_checks import validate
 
     cfg = TrainConfig()
     cfg.data.source, cfg.data.verifier = "coding", "code"

@@ -6,7 +6,9 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from rlvr.config import ConfigError, TrainConfig, batch_arithmetic, register_schemas, validate
+from rlvr.config import ConfigError, TrainConfig, register_schemas
+
+from rlvr.config_checks import batch_arithmetic, validate
 
 from .conftest import CONF
 

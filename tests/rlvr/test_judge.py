@@ -12,7 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import torch
 
-from rlvr.config import ConfigError, RewardConfig, RewardSource, TrainConfig, validate
+from rlvr.config import ConfigError, RewardConfig, RewardSource, TrainConfig
+
+from rlvr.config_checks import validate
 from rlvr.data.schema import Prompt
 from rlvr.rewards import RewardScorer, reward_metrics
 from rlvr.rewards.base import SourceContext

@@ -6,7 +6,9 @@ import copy
 import pytest
 import torch
 
-from rlvr.config import AlgorithmConfig, ConfigError, TrainConfig, TrainerConfig, validate
+from rlvr.config import AlgorithmConfig, ConfigError, TrainConfig, TrainerConfig
+
+from rlvr.config_checks import validate
 from rlvr.data import ArithmeticTask
 from rlvr.learner import Learner, build_backend
 from rlvr.learner.ptx import PtxMix, build_ptx

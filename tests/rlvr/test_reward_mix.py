@@ -7,7 +7,9 @@ import json
 import pytest
 import torch
 
-from rlvr.config import ConfigError, RewardConfig, RewardSource, TrainConfig, validate
+from rlvr.config import ConfigError, RewardConfig, RewardSource, TrainConfig
+
+from rlvr.config_checks import validate
 from rlvr.data.schema import Prompt
 from rlvr.rewards import RewardScorer, SourceScores, reward_metrics
 from rlvr.rewards.mix import gated_total, normalize_scores, smallest_gap, weighted_sum

@@ -107,7 +107,7 @@ def test_choosing_an_engine_imports_only_that_engine(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from rlvr.config import TrainConfig, validate; from rlvr.rollout import ENGINES; "
+    code = ("import sys; from rlvr.config import TrainConfig; from rlvr.config_checks import validate; from rlvr.rollout import ENGINES; "
             "validate(TrainConfig()); assert 'rlvr.rollout.hf' not in sys.modules; ENGINES.lookup('hf'); "
             "assert 'rlvr.rollout.hf' in sys.modules; "
             "assert not any(m.split('.')[0] in ('vllm', 'deepspeed') for m in sys.modules)")
