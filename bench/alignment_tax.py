@@ -1,7 +1,7 @@
 """The alignment tax on the built-in tasks, and how much the pretraining mix (PPO-ptx) recovers.
 
     python bench/alignment_tax.py [--out DIR] [--cache DIR] [--rm DIR] [--rm-from-scratch]
-                                  [--coefs 1] [--grpo-steps 60] [--template T]
+                                  [--coefs 1] [--grpo-steps 40] [--grpo-override KEY=VALUE ...] [--template T]
 
 Stages, each its own process on one model cache (a fresh one under --out unless --cache):
 
@@ -11,7 +11,7 @@ Stages, each its own process on one model cache (a fresh one under --out unless 
                `preference_rule`, its mixed-quality chat answers): every row names its own verifier
   2. RM        `rlvr-rm +experiment=tiny_rm` with the SFT model as backbone (InstructGPT's recipe;
                --rm-from-scratch: the plain tiny Llama; --rm DIR: an existing reward-model directory)
-  3. GRPO      `rlvr-train +experiment=tiny_rm_grpo` from the SFT model against the RM (KL leash 0.04,
+  3. GRPO      `rlvr-train +experiment=tiny_rm_grpo` from the SFT model against the RM (KL leash 0.2,
                the task's true rule measured at weight 0): preference prompts only
   4. GRPO+ptx  the same run with `algorithm.ptx_coef=c data.ptx.source=arithmetic`, the mix's prompts
                phrased by the same template as the SFT rows, for each c of --coefs
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,20 +46,39 @@ DEFAULT_TEMPLATE = "What is {prompt}?"
 TASKS = ("preference", "arithmetic")
 
 
-def run_stage(name: str, module: str, overrides: list[str], out: Path, env: dict[str, str]) -> tuple[Path, float]:
-    """``python -m module overrides`` into OUT/name (log OUT/name.log): (run directory, wall seconds).
-    A failed stage ends the bench with the tail of its log."""
-    run_dir, log = out / name, out / f"{name}.log"
-    print(f"[{name}] python -m {module} {' '.join(overrides)}  (log {log})", flush=True)
-    start = time.perf_counter()
-    with open(log, "w") as f:
-        proc = subprocess.run([sys.executable, "-m", module, *overrides, f"hydra.run.dir={run_dir}"], cwd=REPO,
-                              env=env, stdout=f, stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        sys.exit(f"[{name}] exit status {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}")
-    print(f"[{name}] {wall:.0f} s", flush=True)
-    return run_dir, wall
+class Stages:
+    """Runs the bench's stages as processes into OUT, each reusable by a rerun on the same OUT."""
+
+    def __init__(self, out: Path, env: dict[str, str]):
+        self.out, self.env = out, env
+        self.upstream_fresh = False  # SFT or RM ran in this invocation: every later stage must run again
+
+    def run(self, name: str, module: str, overrides: list[str], upstream: bool = False) -> tuple[Path, float]:
+        """``python -m module overrides`` into OUT/name (log OUT/name.log): (run directory, wall seconds).
+
+        A stage that already finished in OUT with the same command is reused, with the wall time it took,
+        unless an upstream stage (SFT, RM) ran again before it: a rerun with more --coefs runs only the
+        new GRPO+ptx stages. A failed stage ends the bench with the tail of its log."""
+        run_dir, log, record = self.out / name, self.out / f"{name}.log", self.out / f"{name}.stage.json"
+        cmd = ["-m", module, *overrides, f"hydra.run.dir={run_dir}"]
+        if record.is_file() and (run_dir / "summary.json").is_file() and not self.upstream_fresh:
+            done = json.loads(record.read_text())
+            if done["cmd"] == cmd:
+                print(f"[{name}] reused from {run_dir} ({done['wall_s']:.0f} s when it ran)", flush=True)
+                return run_dir, float(done["wall_s"])
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # a different or unfinished stage: start it afresh
+        print(f"[{name}] python -m {module} {' '.join(overrides)}  (log {log})", flush=True)
+        start = time.perf_counter()
+        with open(log, "w") as f:
+            proc = subprocess.run([sys.executable, *cmd], cwd=REPO, env=self.env, stdout=f, stderr=subprocess.STDOUT)
+        wall = time.perf_counter() - start
+        if proc.returncode:
+            sys.exit(f"[{name}] exit status {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}")
+        record.write_text(json.dumps({"cmd": cmd, "wall_s": wall}))
+        self.upstream_fresh |= upstream
+        print(f"[{name}] {wall:.0f} s", flush=True)
+        return run_dir, wall
 
 
 def task_sets(template: str) -> dict[str, tuple[Any, Any]]:
@@ -119,11 +139,12 @@ def flips(before: list[bool], after: list[bool]) -> str:
     return f"{lost}/{sum(a and not b for b, a in zip(before, after))}"
 
 
-def grpo_overrides(sft_model: Path, rm_dir: Path, steps: int, coef: float, template: str) -> list[str]:
+def grpo_overrides(sft_model: Path, rm_dir: Path, steps: int, coef: float, template: str,
+                   extra: Sequence[str] = ()) -> list[str]:
     """tiny_rm_grpo from the SFT model (no warm-up of its own), evaluated before and after only,
-    with the pretraining mix at ``coef`` when it is > 0."""
+    with the pretraining mix at ``coef`` when it is > 0, then the ``extra`` overrides."""
     out = ["+experiment=tiny_rm_grpo", f"model.path={sft_model}", "model.sft.steps=0",
-           f"reward.sources.0.path={rm_dir}", f"trainer.total_steps={steps}", "trainer.eval.every=0"]
+           f"reward.sources.0.path={rm_dir}", f"trainer.total_steps={steps}", "trainer.eval.every=0", *extra]
     if coef > 0:
         out += [f"algorithm.ptx_coef={coef}", "data.ptx.source=arithmetic", f"data.ptx.prompt_template='{template}'"]
     return out
@@ -145,40 +166,56 @@ def print_table(rows: list[tuple[str, dict[str, Any], float]], out: Path) -> Non
         print(f"  {name}: arithmetic {m['arithmetic']['reasons']}; preference {m['preference']['reasons']}")
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", help="directory for the runs (default: a fresh temporary one)")
+    ap.add_argument("--out", help="directory for the runs (default: a fresh temporary one); a rerun on the same "
+                                  "directory reuses the stages that already ran with the same settings")
     ap.add_argument("--cache", help="model cache (default: OUT/cache, so the tiny model is built from scratch)")
     ap.add_argument("--rm", help="an existing reward-model directory (skips the RM stage)")
     ap.add_argument("--rm-from-scratch", action="store_true", help="RM backbone: the plain tiny Llama, not the SFT model")
+    ap.add_argument("--rm-epochs", type=int, default=1, help="trainer.epochs of the RM stage (tiny_rm's own: 2)")
     ap.add_argument("--coefs", default="1", help="comma-separated algorithm.ptx_coef values, one GRPO+ptx run each")
-    ap.add_argument("--grpo-steps", type=int, default=60, help="trainer.total_steps of every GRPO run")
+    ap.add_argument("--grpo-steps", type=int, default=40, help="trainer.total_steps of every GRPO run (tiny_rm_grpo's own: 30)")
+    ap.add_argument("--grpo-override", action="append", default=[], metavar="KEY=VALUE",
+                    help="an rlvr-train override for every GRPO run (repeatable), e.g. algorithm.beta=0.04")
     ap.add_argument("--rows", type=int, default=4000, help="SFT rows per task in the mixed jsonl")
     ap.add_argument("--template", default=DEFAULT_TEMPLATE, help="phrasing of the arithmetic prompts (SFT and mix)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def reward_model(args: argparse.Namespace, stages: Stages, sft_model: Path) -> tuple[Path, dict[str, Any]]:
+    """(reward-model directory, its rlvr-rm summary with the stage's wall time; empty for --rm)."""
+    if args.rm:
+        return Path(args.rm).resolve(), {}
+    backbone = [] if args.rm_from_scratch else ["model=local", f"model.path={sft_model}"]
+    run_dir, wall = stages.run("rm", "rlvr.rm.train", ["+experiment=tiny_rm", *backbone,
+                                                       f"trainer.epochs={args.rm_epochs}"], upstream=True)
+    summary = {**json.loads((run_dir / "summary.json").read_text()), "wall_s": wall}
+    return Path(summary["model_dir"]), summary
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    from rlvr.models import cache_key
+
+    args = parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="rlvr-tax-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO), "RLVR_CACHE": str(Path(args.cache or out / "cache").resolve()),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     os.environ.update({k: env[k] for k in ("RLVR_CACHE", "OMP_NUM_THREADS")})
-    sets = task_sets(args.template)
-    mix = out / "sft_mix.jsonl"
+    stages, sets = Stages(out, env), task_sets(args.template)
+    mix = out / f"sft_mix-{cache_key([args.rows, args.template])}.jsonl"  # named by what it holds
     mix.write_text("".join(json.dumps(r) + "\n" for r in mix_rows(sets, args.rows)))
-    sft_dir, sft_wall = run_stage("sft", "rlvr.sft", ["+experiment=tiny_pref_arith_sft", f"data.path={mix}"], out, env)
+    sft_dir, sft_wall = stages.run("sft", "rlvr.sft", ["+experiment=tiny_pref_arith_sft", f"data.path={mix}"],
+                                   upstream=True)
     sft_model = Path(json.loads((sft_dir / "summary.json").read_text())["model"])
-    rm_summary: dict[str, Any] = {}
-    if args.rm:
-        rm_dir = Path(args.rm).resolve()
-    else:
-        backbone = [] if args.rm_from_scratch else ["model=local", f"model.path={sft_model}"]
-        rm_run, rm_wall = run_stage("rm", "rlvr.rm.train", ["+experiment=tiny_rm", *backbone], out, env)
-        rm_summary = {**json.loads((rm_run / "summary.json").read_text()), "wall_s": rm_wall}
-        rm_dir = Path(rm_summary["model_dir"])
+    rm_dir, rm_summary = reward_model(args, stages, sft_model)
     runs = [("GRPO", 0.0)] + [(f"GRPO+ptx({float(c):g})", float(c)) for c in args.coefs.split(",")]
-    stages = [(name, *run_stage(f"grpo_ptx{coef:g}" if coef else "grpo", "rlvr.train",
-                                grpo_overrides(sft_model, rm_dir, args.grpo_steps, coef, args.template), out, env))
-              for name, coef in runs]
-    measure_report(out, sft_model, sft_wall, stages, rm_summary, sets)
+    grpo = [(name, *stages.run(f"grpo_ptx{coef:g}" if coef else "grpo", "rlvr.train",
+                               grpo_overrides(sft_model, rm_dir, args.grpo_steps, coef, args.template,
+                                              args.grpo_override)))
+            for name, coef in runs]
+    measure_report(out, sft_model, sft_wall, grpo, rm_summary, sets)
 
 
 def measure_report(out: Path, sft_model: Path, sft_wall: float, stages: list[tuple[str, Path, float]],

@@ -11,7 +11,7 @@ Stages, each its own process on the same model cache (a fresh temporary one unle
            from this very model)
   2. RM    `rlvr-rm +experiment=tiny_rm` (--rm-from-sft: its backbone is the SFT model, the
            InstructGPT recipe; --rm-dir DIR: use an existing reward-model directory instead)
-  3. GRPO  `rlvr-train +experiment=tiny_rm_grpo` with that reward model (KL leash beta 0.04)
+  3. GRPO  `rlvr-train +experiment=tiny_rm_grpo` with that reward model (KL leash beta 0.2, 30 steps)
   4. DPO   `rlvr-dpo` on the same pairs the RM trained on (`rlvr-dpo`'s defaults = tiny_rm's data)
 
 Printed: the held-out true-preference rate (greedy answers meeting every hidden
