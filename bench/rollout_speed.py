@@ -46,7 +46,6 @@ def compose(overrides: list[str]):
     from omegaconf import OmegaConf
 
     from rlvr.config import CONF_DIR, register_schemas
-
     from rlvr.config_checks import validate
 
     register_schemas()

@@ -14,7 +14,6 @@ from typing import Any, Callable, Optional
 import torch
 
 from rlvr.config import ConfigError, TrainConfig
-
 from rlvr.config_checks import check_verifier
 from rlvr.data import build_prompt_sets
 from rlvr.data.chat import DataError, LengthChecked

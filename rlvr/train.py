@@ -20,7 +20,6 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr.config import CONF_DIR, TrainConfig, register_schemas
-
 from rlvr.config_checks import batch_arithmetic, validate
 from rlvr.distributed import QUIET_HYDRA_OVERRIDES, launched_world
 

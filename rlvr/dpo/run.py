@@ -34,7 +34,6 @@ def compose_train_config(overrides: list[str]) -> TrainConfig:
     from omegaconf.errors import OmegaConfBaseException
 
     from rlvr.config import CONF_DIR, register_schemas
-
     from rlvr.config_checks import validate
 
     register_schemas()

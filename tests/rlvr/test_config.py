@@ -7,7 +7,6 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from rlvr.config import ConfigError, TrainConfig, register_schemas
-
 from rlvr.config_checks import batch_arithmetic, validate
 
 from .conftest import CONF

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from rlvr.config import ConfigError, TrainConfig
-
 from rlvr.config_checks import batch_arithmetic, validate
 from rlvr.distributed import (QUIET_HYDRA_OVERRIDES, all_gather_objects, combine_metrics, concat_results,
                               decided_by_main, is_collective_failure, reduce_metrics, share)

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from rlvr.config import AlgorithmConfig, ConfigError, TrainConfig, TrainerConfig
-
 from rlvr.config_checks import validate
 from rlvr.data import ArithmeticTask
 from rlvr.learner import Learner, build_backend

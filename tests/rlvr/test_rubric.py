@@ -12,7 +12,6 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rlvr.config import ConfigError, RewardSource, TrainConfig, register_schemas
-
 from rlvr.config_checks import validate
 from rlvr.rubric import (RubricConfig, RubricDimension, rubric_banner, rubric_record, rubric_version,
                          write_rubric)

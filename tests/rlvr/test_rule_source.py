@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from rlvr.config import ConfigError, RewardConfig, RewardSource, TrainConfig
-
 from rlvr.config_checks import validate
 from rlvr.data.schema import Prompt
 from rlvr.rewards import RewardScorer, reward_metrics
