@@ -18,7 +18,7 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 
 from rlvr.config import ConfigError, LoggerConfig, OptimConfig
-from rlvr.rm.config import RMDataConfig
+from rlvr.rm.config import RMDataConfig, check_preference_data
 
 __all__ = ["DPOConfig", "DPOLossConfig", "DPOPolicyConfig", "DPOTrainerConfig", "validate_dpo", "dpo_arithmetic",
            "register_dpo_schema"]
@@ -68,20 +68,13 @@ def validate_dpo(cfg: DPOConfig) -> None:
     """Reject inconsistent settings with a message that names the fix."""
     from rlvr.dpo.reference import REFERENCES
     from rlvr.registry import RegistryError
-    from rlvr.rm.data import PREFERENCE_SOURCES
 
-    d, t, loss = cfg.data, cfg.trainer, cfg.loss
+    t, loss = cfg.trainer, cfg.loss
+    check_preference_data(cfg.data, "use the built-in task: data.source=preference_task")
     try:
-        PREFERENCE_SOURCES.check(d.source)
         REFERENCES.check(t.reference)
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
-    if d.source == "file" and not d.path:
-        raise ConfigError("data.source=file needs data.path: a preference file (jsonl, jsonl.gz, json, parquet); "
-                          "or use the built-in task: data.source=preference_task")
-    if d.source == "file" and not d.eval_path and not 0.0 < d.eval_fraction < 1.0:
-        raise ConfigError(f"data.eval_fraction={d.eval_fraction}: without data.eval_path a share of the prompts "
-                          f"in (0, 1) is held out; set e.g. data.eval_fraction=0.1 or data.eval_path")
     if loss.beta <= 0:
         raise ConfigError(f"loss.beta={loss.beta}: DPO needs beta > 0 (0.1 is the usual choice)")
     if not 0.0 <= loss.label_smoothing < 0.5:

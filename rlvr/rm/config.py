@@ -15,8 +15,8 @@ from hydra.core.config_store import ConfigStore
 
 from rlvr.config import ConfigError, LoggerConfig, ModelConfig, OptimConfig
 
-__all__ = ["RMConfig", "RMDataConfig", "RMLossConfig", "RMTrainerConfig", "validate_rm", "register_rm_schema",
-           "rm_arithmetic"]
+__all__ = ["RMConfig", "RMDataConfig", "RMLossConfig", "RMTrainerConfig", "validate_rm", "check_preference_data",
+           "register_rm_schema", "rm_arithmetic"]
 
 
 @dataclass
@@ -73,19 +73,18 @@ class RMConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
-def validate_rm(cfg: RMConfig) -> None:
-    """Reject inconsistent settings with a message that names the fix."""
+def check_preference_data(d: RMDataConfig, builtin: str) -> None:
+    """The ``data.*`` block that rlvr-rm and rlvr-dpo share; ``builtin`` says how to use the built-in task instead."""
     from rlvr.registry import RegistryError
     from rlvr.rm.data import PREFERENCE_SOURCES
 
-    d, t = cfg.data, cfg.trainer
     try:
         PREFERENCE_SOURCES.check(d.source)
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
     if d.source == "file" and not d.path:
-        raise ConfigError("data.source=file needs data.path: a preference file (jsonl, jsonl.gz, json, parquet); "
-                          "or train on the built-in task: rlvr-rm +experiment=tiny_rm")
+        raise ConfigError(f"data.source=file needs data.path: a preference file (jsonl, jsonl.gz, json, parquet); "
+                          f"or {builtin}")
     if d.source == "file" and not d.eval_path and not 0.0 < d.eval_fraction < 1.0:
         raise ConfigError(f"data.eval_fraction={d.eval_fraction}: without data.eval_path a share of the prompts "
                           f"in (0, 1) is held out; set e.g. data.eval_fraction=0.1 or data.eval_path")
@@ -94,6 +93,12 @@ def validate_rm(cfg: RMConfig) -> None:
     if not 0.0 <= d.length_bias <= 1.0 or d.num_prompts < 1 or d.num_eval_prompts < 1:
         raise ConfigError(f"data.length_bias={d.length_bias} is a probability in [0, 1]; data.num_prompts and "
                           f"data.num_eval_prompts >= 1")
+
+
+def validate_rm(cfg: RMConfig) -> None:
+    """Reject inconsistent settings with a message that names the fix."""
+    t = cfg.trainer
+    check_preference_data(cfg.data, "train on the built-in task: rlvr-rm +experiment=tiny_rm")
     if t.backend != "torch":
         raise ConfigError(f"trainer.backend={t.backend}: rlvr-rm drives the torch backend only; use trainer.backend=torch")
     if t.epochs < 1 or t.batch_size < 1 or t.micro_batch_size < 1 or t.batch_size % t.micro_batch_size:
