@@ -121,6 +121,8 @@ def test_root_config_composes_and_validates():
     (["trainer.reference=cached"], "unknown trainer.reference 'cached'; registered: online, precompute"),
     (["data.source=file"], "needs data.path"),
     (["data.source=hub"], "unknown data.source 'hub'"),
+    (["data.max_tokens=2"], "data.max_tokens >= 8"),
+    (["data.length_bias=1.5"], r"data.length_bias=1.5 is a probability in \[0, 1\]"),
 ])
 def test_bad_settings_name_the_fix(overrides, fix):
     with pytest.raises(ConfigError, match=fix):
