@@ -26,9 +26,18 @@ __all__ = [
     "TrainConfig", "ConfigError", "register_schemas", "CONF_DIR",
 ]
 
-# The Hydra config groups ship inside the package (so a wheel works); `--config-dir DIR`
-# adds a directory of the user's own presets.
-CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+
+
+def _conf_dir() -> str:
+    """The Hydra config root: the repository's top-level ``conf/`` in a source tree or an editable
+    install; a built wheel carries a copy as ``rlvr/conf`` (setup.py copies it at build time).
+    `--config-dir DIR` adds a directory of the user's own presets to either."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "conf"
+    return str(shipped if (shipped / "config.yaml").is_file() else package.parent / "conf")
+
+
+CONF_DIR = _conf_dir()
 
 
 @dataclass

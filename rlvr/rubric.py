@@ -1,6 +1,6 @@
 """Rubrics: what "good" means for a run, as named, weighted dimensions (``rubric=NAME``).
 
-A rubric is a Hydra group (``rlvr/conf/rubric/NAME.yaml``, or ``--config-dir`` for your
+A rubric is a Hydra group (``conf/rubric/NAME.yaml``, or ``--config-dir`` for your
 own); each dimension has a ``name`` (its label in metrics: ``reward/<name>/mean``), a
 ``description``, a ``weight`` and a ``kind``:
 

@@ -22,7 +22,7 @@ install_vllm() {
     fi
 }
 stamp=".venv/.rlvr-installed"
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml setup.py scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     log=".venv/setup.log"
     echo "setup: installing torch==2.13.0 and rlvr[dev] into .venv (log: $log)" >&2

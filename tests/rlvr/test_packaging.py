@@ -1,4 +1,5 @@
-"""A non-editable install works: the wheel carries the Hydra configs and `rlvr-train` composes from it."""
+"""A non-editable install works: the wheel carries a copy of the top-level `conf/` as `rlvr/conf` and
+`rlvr-train` composes from it; the source tree keeps a single copy, at the top level."""
 from __future__ import annotations
 
 import subprocess
@@ -20,9 +21,9 @@ def wheel(tmp_path_factory):
 
 def test_wheel_ships_every_config_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {p.relative_to(REPO).as_posix() for p in (REPO / "rlvr" / "conf").rglob("*.yaml")}
+    shipped = {"rlvr/" + p.relative_to(REPO).as_posix() for p in (REPO / "conf").rglob("*.yaml")}
     assert shipped and shipped <= names
-    assert "rlvr/conf/config.yaml" in names and "rlvr/conf/preset/tiny_llama.yaml" in names
+    assert "conf/config.yaml" in names and "conf/preset/tiny_llama.yaml" in names
 
 
 def test_installed_wheel_composes_outside_the_repository(wheel, tmp_path):
@@ -35,3 +36,11 @@ def test_installed_wheel_composes_outside_the_repository(wheel, tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "max_new_tokens: 9" in proc.stdout and "stop_at_accuracy: 0.3" in proc.stdout  # the preset applied
+
+
+def test_the_config_root_lives_once_at_the_top_level():
+    assert (REPO / "conf" / "config.yaml").is_file()
+    assert not (REPO / "rlvr" / "conf").exists()
+    from rlvr.config import CONF_DIR
+
+    assert CONF_DIR == str(REPO / "conf")
