@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CONF = REPO / "rlvr" / "conf"
+CONF = REPO / "conf"
 
 
 @pytest.fixture(scope="session")
