@@ -2,7 +2,7 @@
 
     python bench/coevolution.py [--out DIR] [--cache DIR] [-- rlvr-coevolve options ...]
 
-Runs `rlvr-coevolve` (rlvr/coevolution.py) on a fresh model cache (a new temporary one unless
+Runs `rlvr-coevolve` (rlvr/pipelines/coevolution.py) on a fresh model cache (a new temporary one unless
 --cache is given, so the tiny Llama and its SFT warm-up are built too), then prints, per
 round, the reward model's held-out pairwise accuracy (overall, on the pairs whose answers
 differ in length, and per length bucket) and the policy's held-out true-preference rate
@@ -73,7 +73,7 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="rlvr-coevo-")).resolve()
     env = {**os.environ, "RLVR_CACHE": args.cache or str(out / "cache"), "OMP_NUM_THREADS": "1"}
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
-    cmd = [sys.executable, "-m", "rlvr.coevolution", "--out", str(out), *rest]
+    cmd = [sys.executable, "-m", "rlvr.pipelines.coevolution", "--out", str(out), *rest]
     print(f"$ rlvr-coevolve --out {out} {' '.join(rest)}  (RLVR_CACHE={env['RLVR_CACHE']})", flush=True)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env)

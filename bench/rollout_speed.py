@@ -57,8 +57,8 @@ def compose(overrides: list[str]):
 
 def child(model: str, engine: str, a: argparse.Namespace) -> dict:
     """In a fresh process: build the parts with ``engine``, time rollouts, then GRPO steps."""
-    from rlvr.loop import Loop
-    from rlvr.parts import build_parts
+    from rlvr.rl.loop import Loop
+    from rlvr.rl.run import prepare
     from rlvr.rollout import SamplingParams
     from rlvr.run_dir import RunDir
 
@@ -69,7 +69,7 @@ def child(model: str, engine: str, a: argparse.Namespace) -> dict:
         "rollout.hf.batch_size=0"]
     cfg = compose(overrides)
     start = time.perf_counter()
-    parts = build_parts(cfg)
+    parts = prepare(cfg)
     build_s = time.perf_counter() - start
     loop = Loop(cfg, parts, RunDir(tempfile.mkdtemp(prefix="rlvr-bench-rollout-"), cfg.logger))
     encoded = [loop.encode(parts.train_set[i]) for i in range(a.prompts)]

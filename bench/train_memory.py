@@ -78,8 +78,8 @@ def one_step(a: argparse.Namespace) -> dict:
     from rlvr.rewards import register_source_kind
 
     register_source_kind("bench_coin")(CoinReward)
-    from rlvr.loop import Loop
-    from rlvr.parts import build_parts
+    from rlvr.rl.loop import Loop
+    from rlvr.rl.run import prepare
     from rlvr.run_dir import RunDir
 
     cfg = TrainConfig(run_name="bench")
@@ -92,7 +92,7 @@ def one_step(a: argparse.Namespace) -> dict:
     cfg.reward.workers = 1
     cfg.reward.sources = [RewardSource(name="coin", kind="bench_coin")]
     cfg = OmegaConf.to_object(OmegaConf.structured(cfg))
-    parts = build_parts(cfg)
+    parts = prepare(cfg)
     loop = Loop(cfg, parts, RunDir(tempfile.mkdtemp(prefix="rlvr-mem-"), cfg.logger))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()

@@ -48,8 +48,8 @@ def bench_rlvr(steps: int, warmup: int) -> dict:
     from omegaconf import OmegaConf
 
     from rlvr.config import TrainConfig
-    from rlvr.loop import Loop
-    from rlvr.parts import build_parts
+    from rlvr.rl.loop import Loop
+    from rlvr.rl.run import prepare
     from rlvr.run_dir import RunDir
 
     cfg = TrainConfig(run_name="bench")
@@ -62,7 +62,7 @@ def bench_rlvr(steps: int, warmup: int) -> dict:
     t.total_steps, t.sample_every, t.threads, t.optim.lr = steps + warmup, 0, 0, 1e-4
     cfg.reward.workers = 1
     cfg = OmegaConf.to_object(OmegaConf.structured(cfg))
-    parts = build_parts(cfg)
+    parts = prepare(cfg)
     loop = Loop(cfg, parts, RunDir(tempfile.mkdtemp(prefix="rlvr-bench-"), cfg.logger))
     times, parts_s = [], {"time/generate": [], "time/reward": [], "time/update": []}
     for step in range(1, steps + warmup + 1):

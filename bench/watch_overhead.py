@@ -72,7 +72,7 @@ class _Scorer:
 
 def micro(steps: int) -> None:
     from rlvr.config import RewardSource, TrainConfig
-    from rlvr.watch_hook import RunWatch
+    from rlvr.eval.watch_hook import RunWatch
 
     cfg = TrainConfig()
     cfg.algorithm.group_size = GROUP
@@ -97,15 +97,15 @@ def default_run(steps: int) -> None:
 
     from rlvr.config import CONF_DIR, register_schemas
     from rlvr.config_checks import validate
-    from rlvr.loop import Loop
-    from rlvr.parts import build_parts
+    from rlvr.rl.loop import Loop
+    from rlvr.rl.run import prepare
     from rlvr.run_dir import RunDir
 
     register_schemas()
     with initialize_config_dir(config_dir=str(Path(CONF_DIR).resolve()), version_base="1.3"):
         cfg = OmegaConf.to_object(compose("config", overrides=["trainer.sample_every=0", "trainer.save_every=0"]))
     validate(cfg)
-    parts = build_parts(cfg)
+    parts = prepare(cfg)
     run_dir = RunDir(tempfile.mkdtemp(prefix="rlvr-watch-default-"), cfg.logger)
 
     loop = Loop(cfg, parts, run_dir)  # the loop calls the watch itself after each step (RunWatch.on_step)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from rlvr.distributed import all_gather_objects, barrier
+from rlvr.errors import UserError
 
 __all__ = ["save_checkpoint", "checkpoint_step", "load_trainer_state", "latest_checkpoint", "rng_state", "set_rng_state",
            "BACKEND_DIR", "ResumeError", "resolve_resume", "checkpoint_world_size"]
@@ -116,7 +117,7 @@ def checkpoint_world_size(path: Path) -> int:
     return int(json.loads(layout.read_text())["world_size"]) if layout.exists() else 1
 
 
-class ResumeError(RuntimeError):
+class ResumeError(UserError, RuntimeError):
     """Resuming cannot do what was asked; the message names the fix."""
 
 

@@ -15,15 +15,15 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from rlvr.rubric import RubricConfig
-from rlvr.watch_config import WatchConfig
+from rlvr.errors import UserError
+from rlvr.eval.config import RubricConfig, WatchConfig
 
 __all__ = [
     "ModelConfig", "SFTConfig", "DataConfig", "PtxDataConfig", "ArithmeticConfig", "CodingConfig", "PreferenceTaskConfig",
     "AlgorithmConfig", "RolloutConfig",
     "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
-    "TrainConfig", "ConfigError", "register_schemas", "CONF_DIR",
+    "TrainConfig", "ConfigError", "check_verifier", "register_schemas", "CONF_DIR",
 ]
 
 
@@ -262,12 +262,26 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    watch: WatchConfig = field(default_factory=WatchConfig)  # the reward-hacking watch (rlvr/watch_config.py)
+    watch: WatchConfig = field(default_factory=WatchConfig)  # the reward-hacking watch (rlvr/eval/config.py)
     rubric: RubricConfig = field(default_factory=RubricConfig)  # rubric=NAME: dimensions that become reward.sources
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """An inconsistent configuration; the message says how to fix it."""
+
+
+def check_verifier(where: str, name: str, options: dict[str, Any]) -> None:
+    """The verifier exists and accepts these options (its typed Options dataclass)."""
+    from verifiers.base import OptionsError, build_options
+    from verifiers.registry import UnknownVerifierError, get_factory
+
+    try:
+        factory = get_factory(name)
+        options_cls = getattr(factory, "Options", None)
+        if options_cls is not None:
+            build_options(options_cls, options, name)
+    except (UnknownVerifierError, OptionsError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def register_schemas() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from rlvr.config import ConfigError, TrainConfig
+from rlvr.config import ConfigError, TrainConfig, check_verifier
 
 __all__ = ["validate", "check_names", "check_verifier", "batch_arithmetic", "LEARNED_KINDS"]
 
@@ -98,9 +98,9 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
                           f"compares with; use rollout.top_p=1.0, or rollout.engine=hf")
     if cfg.rollout.temperature <= 0:
         raise ConfigError("rollout.temperature must be > 0 (greedy decoding is only used for pass@1 evaluation)")
-    from rlvr.rubric import apply_rubric
+    from rlvr.eval.rubric import apply_rubric
 
-    apply_rubric(cfg)  # a selected rubric becomes reward.sources (rlvr/rubric.py)
+    apply_rubric(cfg)  # a selected rubric becomes reward.sources (rlvr/eval/rubric.py)
     if not cfg.reward.sources:
         raise ConfigError("reward.sources is empty; add at least {name: verifier, weight: 1.0}")
     for i, src in enumerate(cfg.reward.sources):  # e.g. the code verifier's sandbox wall limit
@@ -171,20 +171,6 @@ def check_names(cfg: TrainConfig) -> None:
             SOURCE_CHECKS.lookup(src.kind)(f"reward.sources[{i}] ({src.name})", src)
     if cfg.data.verifier != "none":  # none: rows without a check, scored by a reward model alone
         check_verifier("data.verifier", cfg.data.verifier, {})
-
-
-def check_verifier(where: str, name: str, options: dict[str, Any]) -> None:
-    """The verifier exists and accepts these options (its typed Options dataclass)."""
-    from verifiers.base import OptionsError, build_options
-    from verifiers.registry import UnknownVerifierError, get_factory
-
-    try:
-        factory = get_factory(name)
-        options_cls = getattr(factory, "Options", None)
-        if options_cls is not None:
-            build_options(options_cls, options, name)
-    except (UnknownVerifierError, OptionsError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 def batch_arithmetic(cfg: TrainConfig, world_size: int = 1) -> str:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import importlib
 from typing import Callable, Generic, Mapping, TypeVar, Union
 
+from rlvr.errors import UserError
+
 __all__ = ["Registry", "RegistryError"]
 
 T = TypeVar("T")
 
 
-class RegistryError(KeyError):
+class RegistryError(UserError, KeyError):
     """An unknown name; the message lists the registered ones."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable

@@ -1,7 +1,7 @@
 """The import graph of `rlvr/`, `verifiers/` and `sandbox/` has no circles.
 
 Every ``import`` statement counts, at module level or inside a function (an import inside a
-function is a circle that waits for its first call). ``import a.b`` and ``from a.b import c``
+function is a circle that waits for its first call), except those under ``if TYPE_CHECKING:``. ``import a.b`` and ``from a.b import c``
 are edges to ``a.b`` (or to ``a.b.c`` where ``c`` is a submodule); ``from a import b`` is an
 edge to the package ``a`` itself (its ``__init__``) unless ``b`` is a submodule, so a
 submodule that imports names back from its own package's ``__init__`` while that
@@ -45,11 +45,26 @@ def _owner(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """Ids of the import nodes under ``if TYPE_CHECKING:``: they never run, so they cannot close a circle."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return skipped
+
+
 def import_edges(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the modules it imports; importing ``a.b.c`` also runs the ``__init__`` of each package
+    on the way (``a.b``) that the importer is not itself inside."""
     edges: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        skipped = _type_checking_only(tree)
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -59,8 +74,14 @@ def import_edges(modules: dict[str, Path]) -> dict[str, set[str]]:
                            for alias in node.names]
             for target in targets:
                 owner = _owner(target, modules)
-                if owner is not None and owner != name:
-                    edges[name].add(owner)
+                if owner is None or owner == name:
+                    continue
+                edges[name].add(owner)
+                own_packages = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 2)}
+                for i in range(1, owner.count(".") + 1):
+                    package = ".".join(owner.split(".")[:i])
+                    if package not in own_packages and package in modules:
+                        edges[name].add(package)
     return edges
 
 

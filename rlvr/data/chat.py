@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rlvr.data.schema import Prompt
+from rlvr.errors import UserError
 
 __all__ = ["encode_prompt", "render_prompts", "LengthChecked", "DataError", "needs_chat_template"]
 
 _BATCH = 4096
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """The data cannot be used as configured; the message names the row and the fix."""
 
 

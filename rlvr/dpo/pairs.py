@@ -1,7 +1,7 @@
 """Preference pairs -> whole-answer log-probs, through the same batching as supervised fine-tuning.
 
 A pair's chosen and rejected answers are two supervised targets after the same chat
-context (`rlvr.supervised.sft_batch`: prompt left-padded, answer + EOS right-padded),
+context (`rlvr.learner.targets.sft_batch`: prompt left-padded, answer + EOS right-padded),
 so rendering, positions and padding are exactly those of `rlvr-sft` and the RL learner,
 and the log-probs come from the same selective log-softmax (`rlvr.learner.logprobs`).
 `fit_pairs` drops, and counts, pairs whose context plus longer answer exceed the token
@@ -17,8 +17,8 @@ import torch
 from rlvr.data.chat import render_prompts
 from rlvr.data.schema import Prompt
 from rlvr.learner.logprobs import token_logprobs
+from rlvr.learner.targets import sft_batch
 from rlvr.preference import Pair
-from rlvr.supervised import sft_batch
 
 __all__ = ["SequenceLogprobs", "answer_prompts", "sequence_logprobs", "fit_pairs", "pair_key"]
 

@@ -55,11 +55,11 @@ def compose_train_config(overrides: list[str]) -> TrainConfig:
 
 def _starting_policy(cfg: DPOConfig, train_cfg: TrainConfig):
     """(policy directory, tokenizer, held-out prompts): ``policy.path``, or rlvr-train's cached warm-up."""
-    from rlvr.parts import load_data
+    from rlvr.stage import load_data
 
     policy_dir = Path(cfg.policy.path).expanduser() if cfg.policy.path else None
     if policy_dir is not None and not (policy_dir / "config.json").is_file():
-        from rlvr.models import ModelError
+        from rlvr.errors import ModelError
 
         raise ModelError(f"policy.path={cfg.policy.path}: no config.json there; point it at a Hugging Face policy "
                          f"directory (e.g. an rlvr-sft checkpoint), or leave it null to start from the warm-up")
@@ -133,7 +133,7 @@ def _build(cfg: DPOConfig, start_dir: Path, tokenizer: Any, train_cfg: TrainConf
     from rlvr.learner import autocast_dtype
     from rlvr.learner.torch_backend import TorchBackend
     from rlvr.models import load_model
-    from rlvr.parts import resolve_device
+    from rlvr.stage import resolve_device
 
     t = cfg.trainer
     device, dtype = resolve_device(train_cfg.model.device), autocast_dtype(train_cfg.model.dtype)
@@ -151,8 +151,8 @@ def _build(cfg: DPOConfig, start_dir: Path, tokenizer: Any, train_cfg: TrainConf
 def run(cfg: DPOConfig, run_path: Path) -> dict[str, Any]:
     from rlvr.dpo.policy_eval import sampled_kl
     from rlvr.models import load_model
-    from rlvr.parts import seed_everything
     from rlvr.run_dir import RunDir
+    from rlvr.stage import seed_everything
 
     started, t = time.perf_counter(), cfg.trainer
     if t.threads > 0:

@@ -21,8 +21,8 @@ register_dpo_schema()
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="dpo")
 def main(dict_cfg: DictConfig) -> None:
-    from rlvr.errors import run_stage
     from rlvr.dpo.run import run
+    from rlvr.stage import run_stage
 
     run_stage(dict_cfg, validate_dpo, run)
 

@@ -44,7 +44,7 @@ class PtxMix:
 
     def backward(self, backend: Backend, dtype: Optional[torch.dtype], step: int) -> float:
         """Back-propagate ptx_coef x the mean target-token loss of step `step`'s rows; returns that loss."""
-        from rlvr.supervised import sft_batch
+        from rlvr.learner.targets import sft_batch
 
         batch = sft_batch(self.tokenizer, self.draw(step))
         total = float(batch.completion_mask.sum())
@@ -64,7 +64,7 @@ def build_ptx(cfg: TrainConfig, tokenizer: Any, rank: int = 0) -> Optional[PtxMi
         return None
     from rlvr.data.chat import LengthChecked
     from rlvr.data.sources import build_prompt_sets
-    from rlvr.supervised import target_text
+    from rlvr.learner.targets import target_text
 
     p = cfg.data.ptx
     data = replace(cfg.data, source=p.source, path=p.path, prompt_template=p.prompt_template,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.config import TrainConfig
+from rlvr.errors import ModelError
 from rlvr.models.tiny import build_tiny_llama, build_tokenizer
 
 __all__ = ["base_model_dir", "load_model", "load_tokenizer", "build_tokenizer", "build_tiny_llama", "cached",
@@ -41,10 +42,6 @@ def cached(target: Path, build) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-class ModelError(ValueError):
-    """A model directory that cannot be used; the message names the fix."""
 
 
 def base_model_dir(cfg: TrainConfig) -> Path:

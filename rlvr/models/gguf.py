@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from rlvr.models import ModelError
+from rlvr.errors import ModelError
 
 __all__ = ["import_gguf", "gguf_architecture", "package_gguf", "SUPPORTED", "main"]
 

@@ -12,7 +12,7 @@ completion, plus, for sources that can decide it, whether each completion *passe
     judge      an LLM judge's rubric scores over an OpenAI-compatible endpoint (`rlvr.rewards.judge`);
                learned; timeouts and unparseable answers are excluded and counted
 
-A rubric (``rubric=NAME``, `rlvr.rubric`) derives the sources from its dimensions.
+A rubric (``rubric=NAME``, `rlvr.eval.rubric`) derives the sources from its dimensions.
 
 How they combine is `reward.mix` (`rlvr.rewards.mix`): a weighted sum, or `gated`, where
 the checks decide the reward level and the learned scores only order answers within it.

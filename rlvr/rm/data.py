@@ -14,18 +14,20 @@ from __future__ import annotations
 import collections
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from rlvr.data.chat import DataError
 from rlvr.preference import PreferenceSet, load_preferences, prompt_key
 from rlvr.registry import Registry
-from rlvr.rm.config import RMDataConfig
+
+if TYPE_CHECKING:  # the config imports this module's registry to check data.source
+    from rlvr.rm.config import RMDataConfig
 
 __all__ = ["PREFERENCE_SOURCES", "register_preference_source", "PairSets", "load_pair_sets", "split_by_prompt"]
 
 HELDOUT = "heldout"
 
-Source = Callable[[RMDataConfig], tuple[PreferenceSet, Optional[PreferenceSet]]]
+Source = Callable[["RMDataConfig"], tuple[PreferenceSet, Optional[PreferenceSet]]]
 PREFERENCE_SOURCES: Registry[Source] = Registry("data.source")
 register_preference_source = PREFERENCE_SOURCES.register
 

@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 import torch
 
-from rlvr.models import ModelError
+from rlvr.errors import ModelError
 from rlvr.rewards.model import last_token_scores
 
 __all__ = ["build_reward_model", "sequence_scores", "pooled_features", "head_scores", "save_reward_model",

@@ -46,9 +46,9 @@ def _encode(data: PairSets, tokenizer: Any, max_tokens: int) -> dict[str, Encode
 
 def _build(cfg: RMConfig, model_dir: Path, tokenizer: Any, sets: dict[str, EncodedPairs], total_steps: int):
     from rlvr.learner import BACKENDS, autocast_dtype
-    from rlvr.parts import resolve_device
     from rlvr.rm.model import build_reward_model
     from rlvr.rm.scorers import FeatureScorer, SequenceScorer
+    from rlvr.stage import resolve_device
 
     t = cfg.trainer
     device = resolve_device(cfg.model.device)
@@ -145,8 +145,8 @@ def _finish(cfg: RMConfig, data: PairSets, sets: dict[str, EncodedPairs], model:
 def run(cfg: RMConfig, run_path: Path) -> dict[str, Any]:
     from rlvr.checkpoint import resolve_resume, save_checkpoint
     from rlvr.models import base_model_dir, load_tokenizer
-    from rlvr.parts import seed_everything
     from rlvr.run_dir import RunDir
+    from rlvr.stage import seed_everything
 
     wall = time.perf_counter()
     if cfg.trainer.threads > 0:

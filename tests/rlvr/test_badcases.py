@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 
-from rlvr.badcases import BadCaseLog, case_rows, counterpart, disagreements, failed_rows, mine, read_badcases
-from rlvr.badcases_review import label_rank, main, ranked_rows, review_groups
+from rlvr.eval.badcases import BadCaseLog, case_rows, counterpart, disagreements, failed_rows, mine, read_badcases
+from rlvr.eval.badcases_review import label_rank, main, ranked_rows, review_groups
 from rlvr.data.chat import DataError
 from rlvr.data.schema import Prompt
 from rlvr.rewards import RewardResult
-from rlvr.watch import StepView
-from rlvr.watch_config import WatchConfig
+from rlvr.eval.watch import StepView
+from rlvr.eval.config import WatchConfig
 
 NAN = math.nan
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rlvr.coevolution import (SUMMARY_FILE, CoevoConfig, StageError, alert_figures, bucket_accuracy, config_from_args,
+from rlvr.pipelines.coevolution import (SUMMARY_FILE, CoevoConfig, StageError, alert_figures, bucket_accuracy, config_from_args,
                               drop_heldout_rows, headline, headline_line, heldout_questions, length_buckets,
                               policy_figures, rm_figures, round2_rows, run_loop)
 from rlvr.data.chat import DataError

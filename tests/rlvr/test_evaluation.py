@@ -8,7 +8,7 @@ import torch
 
 from rlvr.config import EvalConfig
 from rlvr.data.schema import Prompt
-from rlvr.evaluation import evaluate, eval_records, read_eval_records, run_evaluation, write_eval_records
+from rlvr.eval.heldout import evaluate, eval_records, read_eval_records, run_evaluation, write_eval_records
 from rlvr.rewards import RewardResult
 from rlvr.rollout.base import RolloutBatch
 

@@ -20,7 +20,7 @@ from rlvr.rewards.base import SourceContext
 from rlvr.rewards.judge import JudgeSource, check_judge_source
 from rlvr.rewards.judge_prompt import JudgeItem, judge_messages, parse_items, parse_scores, score_schema
 from rlvr.rewards.judge_server import free_port
-from rlvr.rubric import RubricDimension, rubric_version
+from rlvr.eval.rubric import RubricDimension, rubric_version
 
 ITEMS = (JudgeItem("correct", "Right sum."), JudgeItem("polite", "Greets first."))
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None

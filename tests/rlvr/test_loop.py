@@ -8,9 +8,9 @@ import torch
 
 from rlvr.config import TrainConfig
 from rlvr.data import ArithmeticTask
-from rlvr.loop import Loop
+from rlvr.rl.loop import Loop
 from rlvr.models.tiny import build_tokenizer
-from rlvr.parts import Parts
+from rlvr.rl.parts import Parts
 from rlvr.rewards import RewardResult
 from rlvr.rollout.base import RolloutBatch, StaleWeightsError
 from rlvr.run_dir import RunDir
@@ -124,7 +124,7 @@ def test_a_sync_that_did_not_happen_stops_the_run(tmp_path):
 
 
 def test_preference_summary_reads_the_true_rule_and_the_final_kl():
-    from rlvr.loop import preference_summary
+    from rlvr.rl.loop import preference_summary
 
     rows = [{"step": 0, "eval/reward/mean": 0.1, "eval/reward/preference_rule/mean": 0.25}]
     rows += [{"step": s, "kl": 0.01 * s} for s in range(1, 21)]

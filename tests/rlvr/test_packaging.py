@@ -23,7 +23,7 @@ def test_wheel_ships_every_config_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {"rlvr/" + p.relative_to(REPO).as_posix() for p in (REPO / "conf").rglob("*.yaml")}
     assert shipped and shipped <= names
-    assert "conf/config.yaml" in names and "conf/preset/tiny_llama.yaml" in names
+    assert "rlvr/conf/config.yaml" in names and "rlvr/conf/preset/tiny_llama.yaml" in names
 
 
 def test_installed_wheel_composes_outside_the_repository(wheel, tmp_path):

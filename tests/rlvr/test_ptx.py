@@ -12,7 +12,7 @@ from rlvr.data import ArithmeticTask
 from rlvr.learner import Learner, build_backend
 from rlvr.learner.ptx import PtxMix, build_ptx
 from rlvr.models import load_tokenizer
-from rlvr.supervised import sft_batch
+from rlvr.learner.targets import sft_batch
 from rlvr.learner.logprobs import token_logprobs
 
 

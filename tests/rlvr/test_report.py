@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from rlvr.eval_stats import paired_bootstrap
-from rlvr.evaluation import write_eval_records
-from rlvr.report import alert_timeline, build_report, dimension_table, main, pair_by_prompt, tradeoffs, verdict
+from rlvr.eval.stats import paired_bootstrap
+from rlvr.eval.heldout import write_eval_records
+from rlvr.eval.report import alert_timeline, build_report, dimension_table, main, pair_by_prompt, tradeoffs, verdict
 
 
 def test_paired_bootstrap_on_hand_numbers():

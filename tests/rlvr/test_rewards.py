@@ -82,7 +82,7 @@ def length_kind():
 
 def test_a_run_rewarded_only_by_a_model_has_no_pass_rate(length_kind):
     from rlvr.config import EvalConfig
-    from rlvr.evaluation import evaluate
+    from rlvr.eval.heldout import evaluate
     from rlvr.rollout.base import RolloutBatch
 
     cfg = RewardConfig(sources=[RewardSource("rm", 1.0, kind=length_kind)], workers=1)

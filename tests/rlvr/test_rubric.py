@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from rlvr.config import ConfigError, RewardSource, TrainConfig, register_schemas
 from rlvr.config_checks import validate
-from rlvr.rubric import (RubricConfig, RubricDimension, rubric_banner, rubric_record, rubric_version,
+from rlvr.eval.rubric import (RubricConfig, RubricDimension, rubric_banner, rubric_record, rubric_version,
                          write_rubric)
 
 from .conftest import CONF

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rlvr.config import LoggerConfig
-from rlvr.evaluation import pass_at_k
+from rlvr.eval.heldout import pass_at_k
 from rlvr.run_dir import RunDir
 
 

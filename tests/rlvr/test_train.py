@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.loop import DETERMINISTIC_SKIP
+from rlvr.rl.loop import DETERMINISTIC_SKIP
 
 from .conftest import REPO, train_command
 

@@ -324,7 +324,7 @@ def _rows(run_dir):
 @needs_vllm
 def test_train_with_vllm_and_resume_reproduce(tmp_path, train_env):
     """A 4-step run; then 2 steps + resume to 4: the same metrics (timings aside). Weights change each update."""
-    from rlvr.loop import DETERMINISTIC_SKIP
+    from rlvr.rl.loop import DETERMINISTIC_SKIP
 
     whole = _train(train_command(tmp_path / "whole", *VLLM_RUN), train_env)
     assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]

@@ -12,12 +12,12 @@ import torch
 
 from rlvr.config import ConfigError, RewardSource, TrainConfig
 from rlvr.data.schema import Prompt
-from rlvr.eval_stats import distinct_n, group_distinct2, group_unique_fraction, mann_kendall_z, pearson
+from rlvr.eval.stats import distinct_n, group_distinct2, group_unique_fraction, mann_kendall_z, pearson
 from rlvr.registry import RegistryError
 from rlvr.rewards import RewardResult
 from rlvr.rollout.base import RolloutBatch
-from rlvr.watch import StepView, Watch
-from rlvr.watch_config import WatchConfig
+from rlvr.eval.watch import StepView, Watch
+from rlvr.eval.config import WatchConfig
 
 
 # ---- statistics ------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def hook_config(**watch) -> TrainConfig:
 
 
 def test_hook_adds_figures_writes_bad_cases_and_warns(tmp_path, capsys):
-    from rlvr.watch_hook import RunWatch
+    from rlvr.eval.watch_hook import RunWatch
 
     hook = RunWatch(hook_config(patience=1, truncation_max=0.4, reward_length_corr_max=0), FakeScorer(["rm"]), tmp_path)
     res = result({"verifier": [1, 0, 0, 1], "rm": [0.1, 0.9, 0.2, 0.3]}, learned=["rm"], gate="verifier")
@@ -264,7 +264,7 @@ def test_hook_adds_figures_writes_bad_cases_and_warns(tmp_path, capsys):
 
 
 def test_hook_does_not_guess_when_refilled_rounds_were_not_kept(tmp_path):
-    from rlvr.watch_hook import RunWatch
+    from rlvr.eval.watch_hook import RunWatch
 
     hook = RunWatch(hook_config(), FakeScorer(), tmp_path)
     res = result({"verifier": [1, 0, 0, 1]}, gate="verifier")
@@ -278,7 +278,7 @@ def test_hook_does_not_guess_when_refilled_rounds_were_not_kept(tmp_path):
 
 
 def test_hook_refuses_requests_it_cannot_honour(tmp_path):
-    from rlvr.watch_hook import RunWatch
+    from rlvr.eval.watch_hook import RunWatch
 
     with pytest.raises(ConfigError, match="algorithm.beta"):
         RunWatch(hook_config(raise_kl_on=["length_ratio"]), FakeScorer(), tmp_path)
@@ -292,7 +292,7 @@ def test_hook_refuses_requests_it_cannot_honour(tmp_path):
 
 def test_hook_resume_truncates_and_replays(tmp_path):
     from rlvr.run_dir import RunDir
-    from rlvr.watch_hook import RunWatch
+    from rlvr.eval.watch_hook import RunWatch
 
     cfg = hook_config(patience=2, truncation_max=0.4)
     run_dir = RunDir(tmp_path, cfg.logger)
@@ -323,12 +323,12 @@ def test_hook_resume_truncates_and_replays(tmp_path):
 def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
     """The calls docs/evaluation.md asks the loop to make (by a subclass until the loop makes them): figures in
     metrics.jsonl, per-prompt held-out records, badcases.jsonl, and the report at the end."""
-    import rlvr.loop
-    from rlvr.evaluation import run_evaluation
-    from rlvr.loop import Loop
-    from rlvr.parts import build_parts
+    import rlvr.rl.loop
+    from rlvr.eval.heldout import run_evaluation
+    from rlvr.rl.loop import Loop
+    from rlvr.rl.run import prepare
     from rlvr.run_dir import RunDir
-    from rlvr.watch_hook import RunWatch
+    from rlvr.eval.watch_hook import RunWatch
 
     cfg = TrainConfig()
     cfg.model.path, cfg.model.cache_dir, cfg.model.device = str(tiny_model_dir), str(tmp_path / "cache"), "cpu"
@@ -339,9 +339,9 @@ def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path, monkeypat
     t.eval.num_samples, t.eval.k, t.optim.lr, t.threads = 2, 2, 1e-3, 1
     cfg.rollout.max_new_tokens, cfg.reward.workers = 8, 1
     evaluations = []
-    wired = not hasattr(rlvr.loop, "evaluate")  # the wired loop calls run_evaluation and its own RunWatch
+    wired = not hasattr(rlvr.rl.loop, "evaluate")  # the wired loop calls run_evaluation and its own RunWatch
     if not wired:
-        monkeypatch.setattr(rlvr.loop, "evaluate", lambda *a, **k: evaluations.append(run_evaluation(*a, **k))
+        monkeypatch.setattr(rlvr.rl.loop, "evaluate", lambda *a, **k: evaluations.append(run_evaluation(*a, **k))
                             or evaluations[-1].metrics)
 
     class WatchedLoop(Loop):
@@ -364,7 +364,7 @@ def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path, monkeypat
             self.hook.on_end()
             return summary
 
-    parts = build_parts(cfg)
+    parts = prepare(cfg)
     run_dir = RunDir(tmp_path / "run", cfg.logger)
     try:
         loop = Loop(cfg, parts, run_dir) if wired else WatchedLoop(cfg, parts, run_dir)
@@ -385,7 +385,7 @@ def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path, monkeypat
 
 
 def test_checked_pass_reads_verdicts_and_full_marks():
-    from rlvr.watch import checked_pass
+    from rlvr.eval.watch import checked_pass
 
     r = RewardResult(torch.zeros(4), {"rule": torch.tensor([1.0, 0.7, 0.0, 1.0])},
                      {"rule": ["met", "too_long", "too_long", "correct"]}, None, None)

@@ -24,7 +24,8 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from verifiers.latex_text import boxes as find_boxes, unwrap_box
+from verifiers.latex_text import boxes as find_boxes
+from verifiers.math.boxes import MAX_UNCLOSED, last_box_group, last_boxed
 from verifiers.math.markers import has_words, line_answer, marker_answer, negated_marker, sentence_tail
 
 __all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed"]
@@ -42,39 +43,12 @@ _SHORT = 60  # a completion this short with no marker may be the bare answer
 _BRACED_RE = re.compile(r"\{[^{}]*\}")  # words inside braces (\frac{NO}{BO}) are not prose
 _SHORT_SENTENCE = 120  # a one-line completion this short may end with its answer
 _BARE_RE = re.compile(r"^[\w\s\\{}()\[\]^_+\-*/.,=<>|!:;'%°−·×÷√π∞]+$")
-_GAP_NOISE_RE = re.compile(r"\\text\{[^{}]{0,40}\}|\\q?quad|\\[,;:! ]|\$|\\[()\[\]]|[\s,;&+.]|\\\\|\band\b|\bor\b")
-_GAP_STOP_RE = re.compile(r"wait|correct|actual|instead|but\b|however|therefore|thus|hence|final|answer|mistake|error|again|\bso\b|\bno\b|\.\.\.", re.IGNORECASE)
-_MAX_GAP = 40
-_MAX_UNCLOSED = 200  # an unclosed last box takes the rest of the text, if that is short
 
 
 @dataclass(frozen=True)
 class Extraction:
     answer: str  # the raw answer text (not yet normalized)
     method: str  # which rule found it
-
-
-def _is_connector(gap: str) -> bool:
-    if len(gap) > 200 or "\n\n" in gap or _GAP_STOP_RE.search(gap):
-        return False
-    return len(_GAP_NOISE_RE.sub("", gap)) <= _MAX_GAP
-
-
-def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> str:
-    """The last box, joined with the boxes before it that only connectors separate."""
-    group = [boxes[-1]]
-    for box in reversed(boxes[:-1]):
-        if not _is_connector(text[box[1] : group[0][0]]):
-            break
-        group.insert(0, box)
-    contents = [unwrap_box(content) for _, _, content in group]
-    return ", ".join(content for content in contents if content.strip()) or contents[-1]
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last complete ``\\boxed{}``/``\\fbox{}`` (or box list); None if none."""
-    found = find_boxes(text, _MAX_UNCLOSED)
-    return _last_box_group(text, found) if found else None
 
 
 def _delimited(text: str, opener: str, closer: str, multiline: bool) -> list[tuple[int, str]]:
@@ -132,10 +106,10 @@ def _is_bare(stripped: str) -> bool:
 
 def extract_candidates(text: str, last_number_fallback: bool = True) -> list[Extraction]:
     """Answer candidates in priority order; the verifier uses the first one that parses."""
-    boxes = find_boxes(text, _MAX_UNCLOSED)
+    boxes = find_boxes(text, MAX_UNCLOSED)
     found = _marked(text, boxes[-1][1] if boxes else 0)
     if boxes and not found:
-        return [Extraction(_last_box_group(text, boxes), "boxed")]
+        return [Extraction(last_box_group(text, boxes), "boxed")]
     stripped = text.strip()
     if not found and _is_bare(stripped):
         found.append(Extraction(stripped, "whole"))

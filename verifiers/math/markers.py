@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 
 from verifiers.latex_text import boxes as find_boxes
+from verifiers.math.boxes import last_boxed
 
 __all__ = ["marker_answer", "line_answer", "has_words", "negated_marker", "sentence_tail", "MARKER_RE"]
 
@@ -126,8 +127,6 @@ def line_answer(line: str, nested: bool = False) -> str | None:
     if not line:
         return None
     if "box" in line:
-        from verifiers.math.extract import last_boxed  # the box-group rule lives there
-
         boxed = last_boxed(line)
         if boxed is not None:
             return boxed

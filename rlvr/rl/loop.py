@@ -30,13 +30,13 @@ from rlvr.data import Prompt, PromptStream
 from rlvr.data.chat import encode_prompt
 from rlvr.distributed import (all_gather_objects, barrier, broadcast_object, collective_forward, concat_results,
                               reduce_metrics, share)
-from rlvr.evaluation import run_evaluation
-from rlvr.parts import Parts
+from rlvr.eval.heldout import run_evaluation
+from rlvr.eval.rubric import rubric_record, write_rubric
+from rlvr.eval.watch_hook import RunWatch
 from rlvr.rewards import RewardResult, reward_metrics
+from rlvr.rl.parts import Parts
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, concat_rollouts
-from rlvr.rubric import rubric_record, write_rubric
 from rlvr.run_dir import RunDir
-from rlvr.watch_hook import RunWatch
 
 __all__ = ["Loop", "resolve_resume", "ResumeError", "DETERMINISTIC_SKIP", "prompt_seed"]
 

@@ -15,43 +15,20 @@ leaving RL something to fix.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 
 from rlvr.config import SFTConfig
 from rlvr.data.chat import render_prompts
-from rlvr.data.schema import Prompt
 from rlvr.data.sources import PromptStream
 from rlvr.learner.base import Backend
 from rlvr.learner.logprobs import token_logprobs
-from rlvr.rollout.base import RolloutBatch, SamplingParams
-from rlvr.rollout.hf import HFEngine, left_pad
+from rlvr.learner.targets import sft_batch
+from rlvr.rollout.base import SamplingParams
+from rlvr.rollout.hf import HFEngine
 
-__all__ = ["SupervisedStage", "sft_batch", "target_text"]
-
-
-def target_text(prompt: Prompt) -> str:
-    if prompt.solution is None:
-        raise ValueError(f"prompt {prompt.uid} has no `solution` (nor a final assistant message); "
-                         f"supervised fine-tuning needs target completions")
-    return prompt.solution
-
-
-def sft_batch(tokenizer: Any, prompts: Sequence[Prompt]) -> RolloutBatch:
-    """Prompts (left-padded) with their targets + EOS as the completion (right-padded, mask 1 on targets)."""
-    prompt_ids = render_prompts(tokenizer, prompts)
-    targets = [tokenizer(target_text(p), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-               for p in prompts]
-    ids, mask = left_pad(prompt_ids, tokenizer.pad_token_id)
-    width = max(len(t) for t in targets)
-    completion = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
-    cmask = torch.zeros((len(prompts), width))
-    for i, t in enumerate(targets):
-        completion[i, :len(t)] = torch.tensor(t)
-        cmask[i, :len(t)] = 1.0
-    return RolloutBatch(ids, mask, completion, cmask, torch.zeros_like(cmask), torch.zeros(len(prompts), dtype=torch.bool),
-                        [p.solution or "" for p in prompts])
+__all__ = ["SupervisedStage"]
 
 
 class SupervisedStage:

@@ -1,15 +1,40 @@
-"""`watch.*`: the reward-hacking watch's thresholds, every one typed and documented once.
+"""The evaluation system's config blocks, every field typed and documented once: ``rubric``
+(`RubricConfig`: named, weighted dimensions; what they do: `rlvr.eval.rubric`) and ``watch.*``
+(`WatchConfig`: the reward-hacking watch's thresholds; the checks: `rlvr.eval.watch_checks`).
 
-Kept apart from `rlvr.watch` (which needs torch) so `rlvr.config` stays light to import.
-A condition must hold for ``patience`` consecutive steps before its alert is raised
+Plain dataclasses with no imports from rlvr, so the schema (`rlvr.config`) can hold them without
+loading the evaluation system (the watch needs torch).
+
+A watch condition must hold for ``patience`` consecutive steps before its alert is raised
 (the trend test is windowed already and fires at once); ``0`` turns a threshold off.
 What each figure means, and why the defaults are what they are: docs/evaluation.md.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Optional
 
-__all__ = ["WatchConfig"]
+__all__ = ["WatchConfig", "RubricConfig", "RubricDimension"]
+
+
+@dataclass
+class RubricDimension:
+    name: str = "???"  # the dimension's label in metrics (reward/<name>/mean); letters, digits, _ . -
+    description: str = ""  # what the dimension means (documentation; the judge's criterion text)
+    kind: str = "verifier"  # verifier | rule | rm | judge
+    weight: float = 1.0  # weight in reward.mix (0 = measured and reported, not rewarded)
+    check: Optional[str] = None  # kind verifier: a registered verifier (null = `verifier`, each row's own);
+    #                              kind rule: a registered rule name (rlvr/rewards/rule.py)
+    path: Optional[str] = None  # kind rm: the reward-model directory (rlvr-rm output)
+    options: dict[str, Any] = field(default_factory=dict)  # the verifier's / rule's / reward model's / judge's options
+
+
+@dataclass
+class RubricConfig:
+    name: Optional[str] = None  # the rubric's name (null with no dimensions = no rubric: reward.sources as given)
+    version: Optional[str] = None  # optional human label, prefixed to the content hash (e.g. "v2")
+    description: str = ""  # what the rubric is for
+    dimensions: list[RubricDimension] = field(default_factory=list)  # the dimensions; each becomes a reward source
 
 
 @dataclass

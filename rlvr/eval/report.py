@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from rlvr.data.chat import DataError
-from rlvr.eval_stats import paired_bootstrap, pearson
-from rlvr.evaluation import EVAL_DIR, read_eval_records
+from rlvr.eval.heldout import EVAL_DIR, read_eval_records
+from rlvr.eval.stats import paired_bootstrap, pearson
 
 __all__ = ["verdict", "pair_by_prompt", "dimension_table", "tradeoffs", "alert_timeline", "length_table",
            "build_report", "write_report", "main"]
@@ -190,7 +190,7 @@ def merge_summary(run_dir: Path, report: dict[str, Any], files: dict[str, str]) 
 
 def write_report(run_dir: str | Path, seed: int = SEED) -> Path:
     """report.png, report.html and the summary.json merge; returns the HTML's path."""
-    from rlvr.report_render import render_html, render_png
+    from rlvr.eval.report_render import render_html, render_png
 
     run_dir = Path(run_dir)
     report = build_report(run_dir, seed)

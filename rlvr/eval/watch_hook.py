@@ -14,7 +14,7 @@ acts on. It looks at this rank's first sampling round (``sampled.first_prompts``
 that is the first round unchanged; across ranks the main rank watches its own share).
 `on_eval` writes ``RUN_DIR/eval/step_<N>.jsonl`` and mines the held-out
 answers; `on_end` writes report.html / report.png and merges summary.json
-(`rlvr.report`). Only the main rank writes (``is_main``).
+(`rlvr.eval.report`). Only the main rank writes (``is_main``).
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from typing import Any, Optional
 
 import torch
 
-from rlvr.badcases import BadCaseLog, case_rows, mine
 from rlvr.config import ConfigError, TrainConfig
-from rlvr.evaluation import EVAL_DIR, Evaluation, write_eval_records
-from rlvr.watch import WATCH_CHECKS, StepView, Watch, WatchResult
+from rlvr.eval.badcases import BadCaseLog, case_rows, mine
+from rlvr.eval.heldout import EVAL_DIR, Evaluation, write_eval_records
+from rlvr.eval.watch import WATCH_CHECKS, StepView, Watch, WatchResult
 
 __all__ = ["RunWatch", "ALERT_NAMES", "ALERTS_FILE", "SOURCES_FILE", "STATE_FILE"]
 
@@ -165,7 +165,7 @@ class RunWatch:
         """report.html / report.png and summary.json's `dimensions` and `alerts`; a failure is a warning."""
         if not self.active or not self.cfg.report:
             return None
-        from rlvr.report import write_report
+        from rlvr.eval.report import write_report
 
         try:
             out = write_report(self.path)

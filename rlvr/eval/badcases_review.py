@@ -37,8 +37,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from rlvr.badcases import BADCASES_FILE, read_badcases
 from rlvr.data.chat import DataError
+from rlvr.eval.badcases import BADCASES_FILE, read_badcases
 
 __all__ = ["review_groups", "label_rank", "ranked_rows", "labels_ranker", "verifier_ranker", "main",
            "REVIEW_FILE", "PREFERENCES_FILE"]
@@ -105,9 +105,8 @@ def labels_ranker(groups: list[dict[str, Any]]) -> list[list[Optional[float]]]:
 
 def verifier_ranker(name: str, options: dict[str, Any], detail: Optional[str], timeout: float = 10.0) -> Ranker:
     """Rank by a registered verifier's reward (higher first; `detail` breaks ties), in worker processes."""
+    from rlvr.config import check_verifier
     from verifiers.runtime import VerifierPool, VerifyTask
-
-    from rlvr.config_checks import check_verifier
 
     def rank(groups: list[dict[str, Any]]) -> list[list[Optional[float]]]:
         tasks = [VerifyTask(g.get("verifier") if name == "verifier" else name, a["text"], g.get("reference"),
@@ -205,7 +204,7 @@ def run(args: argparse.Namespace) -> Path:
         raise DataError(f"{run_dir}: no such run directory; pass the directory rlvr-train wrote (runs/<run_name>)")
     origin = f"badcases:{run_dir.resolve().name}"
     if args.relabel_verifier and args.relabel_verifier != "verifier":
-        from rlvr.config_checks import check_verifier
+        from rlvr.config import check_verifier
 
         check_verifier("--relabel-verifier", args.relabel_verifier, _options(args.opt))  # before anything is read
     if args.reviewed:

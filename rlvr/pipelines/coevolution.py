@@ -167,7 +167,7 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 class Stages:
     """Runs each stage as the documented command in its own process, logging to OUT/logs/<stage>.log."""
 
-    SHOWN = {"rlvr.rm.train": "rlvr-rm", "rlvr.train": "rlvr-train", "rlvr.badcases_review": "rlvr-badcases"}
+    SHOWN = {"rlvr.rm.train": "rlvr-rm", "rlvr.train": "rlvr-train", "rlvr.eval.badcases_review": "rlvr-badcases"}
 
     def __init__(self, cfg: CoevoConfig):
         self.cfg, self.out = cfg, Path(cfg.out).resolve()
@@ -206,9 +206,9 @@ class Stages:
 
     def mine(self, rnd: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         run_dir = self.out / f"round{rnd}-grpo"
-        self.run(f"round{rnd}-mine", "rlvr.badcases_review", [str(run_dir), "--relabel-verifier", TRUE_RULE,
+        self.run(f"round{rnd}-mine", "rlvr.eval.badcases_review", [str(run_dir), "--relabel-verifier", TRUE_RULE,
                                                               "--rank-by-detail", "true_score"])
-        from rlvr.badcases_review import PREFERENCES_FILE
+        from rlvr.eval.badcases_review import PREFERENCES_FILE
 
         rows = _read_jsonl(run_dir / PREFERENCES_FILE)
         kept, dropped = drop_heldout_rows(rows, heldout_questions())

@@ -2,7 +2,7 @@
 
 Every training step the loop hands the watch a `StepView` (the first sampling round's
 completions, their rewards per source, lengths, truncation, entropy, KL). Each registered
-check (``WATCH_CHECKS``, implemented in `rlvr.watch_checks`) returns a `Reading`:
+check (``WATCH_CHECKS``, implemented in `rlvr.eval.watch_checks`) returns a `Reading`:
 figures, logged as ``watch/<name>``, and conditions. A condition that holds for
 ``watch.patience`` consecutive steps raises its alert: ``alert/<name> = 1`` is set in the
 step's metrics for as long as it holds, and on the step it is raised (the crossing) the
@@ -26,9 +26,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 
+from rlvr.eval.config import WatchConfig
 from rlvr.registry import Registry
 from rlvr.rewards.scorer import RewardResult
-from rlvr.watch_config import WatchConfig
 
 __all__ = ["StepView", "Condition", "Reading", "WatchMemory", "Watch", "WatchResult", "Alert", "WATCH_CHECKS",
            "register_check", "checked_pass"]
@@ -137,7 +137,7 @@ WATCH_CHECKS: Registry[Check] = Registry("watch check")
 register_check = WATCH_CHECKS.register
 for _name in ("length", "truncation", "reward_length", "diversity", "zero_spread", "entropy", "kl",
               "learned_vs_checkable", "rm_stats"):
-    WATCH_CHECKS.register_lazy(_name, f"rlvr.watch_checks:{_name}_check")
+    WATCH_CHECKS.register_lazy(_name, f"rlvr.eval.watch_checks:{_name}_check")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`rlvr-sft [hydra overrides]`: supervised fine-tuning as its own stage.
+"""The SFT stage's run (`rlvr-sft [hydra overrides]`, entry: `rlvr.sft.train`): supervised fine-tuning.
 
 Same config groups and conventions as `rlvr-train` (model, data, trainer, reward,
 logger; run directory ``runs/<run_name>`` with config.yaml, metrics.jsonl,
@@ -15,20 +15,14 @@ warm-up), cached by everything that determines its result.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from rlvr.config import (CONF_DIR, ConfigError, OptimConfig, RewardConfig, RewardSource, TrainConfig,
-                         register_schemas)
-from rlvr.config_checks import validate
+from rlvr.config import ConfigError, OptimConfig, RewardConfig, RewardSource, TrainConfig
 
-register_schemas()
-
-__all__ = ["main", "warm_up", "sft_optim"]
+__all__ = ["run", "warm_up", "sft_optim"]
 
 
 def sft_optim(cfg: TrainConfig) -> OptimConfig:
@@ -48,7 +42,7 @@ def _probe_scorer(cfg: TrainConfig):
 def _stage(cfg: TrainConfig, model_dir: Path, train_set, tokenizer, micro: int, scorer):
     from rlvr.learner.torch_backend import TorchBackend
     from rlvr.models import load_model
-    from rlvr.supervised import SupervisedStage
+    from rlvr.sft.supervised import SupervisedStage
 
     backend = TorchBackend(load_model(model_dir), sft_optim(cfg), cfg.model.sft.steps)
     return SupervisedStage(backend, tokenizer, train_set, cfg.model.sft, micro, cfg.trainer.seed, scorer,
@@ -88,10 +82,9 @@ def warm_up(cfg: TrainConfig, base: Path, train_set, tokenizer) -> Path:
 
 
 def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
-    from rlvr.checkpoint import BACKEND_DIR, load_trainer_state, save_checkpoint, set_rng_state
-    from rlvr.loop import resolve_resume
-    from rlvr.parts import load_data, seed_everything
+    from rlvr.checkpoint import BACKEND_DIR, load_trainer_state, resolve_resume, save_checkpoint, set_rng_state
     from rlvr.run_dir import RunDir
+    from rlvr.stage import load_data, seed_everything
 
     s, t = cfg.model.sft, cfg.trainer
     if s.steps < 1:
@@ -139,14 +132,3 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     print(f"done: {last} steps, loss {summary['loss_first']} -> {summary['loss_last']}, probe accuracy "
           f"{before:.3f} -> {after:.3f}; model {final}", flush=True)
     return summary
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(dict_cfg: DictConfig) -> None:
-    from rlvr.errors import run_stage
-
-    run_stage(dict_cfg, validate, run)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

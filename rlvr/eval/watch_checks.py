@@ -1,4 +1,4 @@
-"""The watch's checks: one function per symptom, registered in `rlvr.watch.WATCH_CHECKS`.
+"""The watch's checks: one function per symptom, registered in `rlvr.eval.watch.WATCH_CHECKS`.
 
 Each takes (view, memory, cfg) and returns a `Reading` (figures for ``watch/*`` and
 conditions for ``alert/*``). The memory already holds this step's values. A threshold
@@ -26,9 +26,9 @@ from typing import Optional
 import torch
 
 from rlvr.algo import zero_variance_groups
-from rlvr.eval_stats import group_distinct2, group_unique_fraction, mann_kendall_z, pearson
-from rlvr.watch import Condition, Reading, StepView, WatchMemory
-from rlvr.watch_config import WatchConfig
+from rlvr.eval.config import WatchConfig
+from rlvr.eval.stats import group_distinct2, group_unique_fraction, mann_kendall_z, pearson
+from rlvr.eval.watch import Condition, Reading, StepView, WatchMemory
 
 __all__ = ["top", "length_check", "truncation_check", "reward_length_check", "diversity_check",
            "zero_spread_check", "entropy_check", "kl_check", "learned_vs_checkable_check", "rm_stats_check"]

@@ -34,10 +34,12 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from rlvr.config import ConfigError
+from rlvr.eval.config import RubricConfig, RubricDimension
 from rlvr.registry import Registry, RegistryError
 
 if TYPE_CHECKING:
@@ -50,29 +52,7 @@ RUBRIC_FILE = "rubric.json"  # what `write_rubric` puts in a run directory
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # metric-safe: reward/<name>/mean
 
 
-@dataclass
-class RubricDimension:
-    name: str = "???"  # the dimension's label in metrics (reward/<name>/mean); letters, digits, _ . -
-    description: str = ""  # what the dimension means (documentation; the judge's criterion text)
-    kind: str = "verifier"  # verifier | rule | rm | judge
-    weight: float = 1.0  # weight in reward.mix (0 = measured and reported, not rewarded)
-    check: Optional[str] = None  # kind verifier: a registered verifier (null = `verifier`, each row's own);
-    #                              kind rule: a registered rule name (rlvr/rewards/rule.py)
-    path: Optional[str] = None  # kind rm: the reward-model directory (rlvr-rm output)
-    options: dict[str, Any] = field(default_factory=dict)  # the verifier's / rule's / reward model's / judge's options
-
-
-@dataclass
-class RubricConfig:
-    name: Optional[str] = None  # the rubric's name (null with no dimensions = no rubric: reward.sources as given)
-    version: Optional[str] = None  # optional human label, prefixed to the content hash (e.g. "v2")
-    description: str = ""  # what the rubric is for
-    dimensions: list[RubricDimension] = field(default_factory=list)  # the dimensions; each becomes a reward source
-
-
 def _error(message: str) -> Exception:
-    from rlvr.config import ConfigError
-
     return ConfigError(message)
 
 
@@ -107,7 +87,7 @@ def _check_rm_dir(where: str, dim: RubricDimension) -> None:
 
 
 def _check_verifier(where: str, dim: RubricDimension) -> None:
-    from rlvr.config_checks import check_verifier
+    from rlvr.config import check_verifier
 
     if dim.check not in (None, "verifier"):  # the row's own verifier is checked with data.verifier
         check_verifier(where, dim.check, dim.options)

@@ -18,7 +18,7 @@ A completion picked for several reasons is one row with every kind. A row:
      "completion": "...", "length": 31, "truncated": false, "reward": 0.8, "passed": false,
      "scores": {"rm": 1.9, "preference_rule": 0.0}, "raw": {"rm": 4.2}, "verdicts": {...}}
 
-`rlvr-badcases` (`rlvr.badcases_review`) turns the file into a review file and then
+`rlvr-badcases` (`rlvr.eval.badcases_review`) turns the file into a review file and then
 into preference rows for `rlvr-rm`.
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any, Optional, Sequence
 import torch
 
 from rlvr.data.schema import Prompt
-from rlvr.watch import StepView
-from rlvr.watch_config import WatchConfig
+from rlvr.eval.config import WatchConfig
+from rlvr.eval.watch import StepView
 
 __all__ = ["BADCASES_FILE", "failed_rows", "disagreements", "counterpart", "mine", "case_rows", "BadCaseLog",
            "read_badcases"]

@@ -1,0 +1,64 @@
+"""`rlvr-train [hydra overrides]`: compose the config, validate it, agree on the run directory, run
+the RL stage (`rlvr.rl.run`). Also `python -m rlvr.train` (the same entry, `rlvr/train.py`).
+
+With no arguments it runs the embedded default: a tiny Llama built locally, a short
+supervised warm-up (`rlvr.sft.warm_up`) on the built-in arithmetic task, then GRPO
+(CPU, minutes). A bad config, data, model directory or resume request ends the run
+with one line naming the fix and exit status 2, before anything expensive is built.
+
+Under torchrun (``torchrun --nproc-per-node N -m rlvr.train ...``) every rank runs this
+with the same overrides: the process group is joined with ``trainer.deepspeed.timeout_s``
+(`rlvr.distributed`), rank 0's Hydra output directory becomes every rank's run directory
+(ranks > 0 make no Hydra directory of their own), and rank 0 decides the checkpoint to
+resume. Without torchrun's environment it is one process, exactly as before.
+"""
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from rlvr.config import CONF_DIR, TrainConfig, register_schemas
+from rlvr.config_checks import batch_arithmetic, validate
+from rlvr.distributed import QUIET_HYDRA_OVERRIDES, launched_world
+
+register_schemas()
+
+
+def main() -> None:
+    """The console entry: ranks > 0 of a torchrun launch tell Hydra to write nothing of its own."""
+    if launched_world().rank > 0:
+        sys.argv += list(QUIET_HYDRA_OVERRIDES)
+    train()
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def train(dict_cfg: DictConfig) -> None:
+    from transformers.utils import logging as hf_logging
+
+    from rlvr.checkpoint import ResumeError, resolve_resume
+    from rlvr.distributed import broadcast_object, decided_by_main, exit_on_collective_failure, start
+    from rlvr.errors import exit_on_user_error
+    from rlvr.rl.run import run
+    from rlvr.run_dir import RunDir
+
+    hf_logging.disable_progress_bar()
+    cfg: TrainConfig = OmegaConf.to_object(dict_cfg)  # type: ignore[assignment]
+    with exit_on_user_error():
+        validate(cfg, launched_world().size)
+    with exit_on_user_error(), exit_on_collective_failure(cfg.trainer.deepspeed.timeout_s):
+        world = start(cfg.trainer.deepspeed.timeout_s)
+        path = broadcast_object(HydraConfig.get().runtime.output_dir)  # decided once, by rank 0
+        run_dir = RunDir(path, cfg.logger, writer=world.is_main)
+        checkpoint = decided_by_main(lambda: resolve_resume(cfg.resume, run_dir.path, cfg.trainer.total_steps,
+                                                            world.size), (ResumeError, OSError))
+        if world.is_main:
+            print(f"run directory: {run_dir.path}\n{batch_arithmetic(cfg, world.size)}", flush=True)
+            (run_dir.path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
+        run(cfg, run_dir, checkpoint, OmegaConf.to_container(dict_cfg, resolve=True))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The skeleton every training stage shares (`rlvr-train`'s RL stage, `rlvr-sft`, `rlvr-rm`, `rlvr-dpo`).
+
+- `run_stage`: the body of a single-process Hydra entry point: the typed config, its validation,
+  the run directory Hydra chose with the resolved ``config.yaml``, then the stage's own
+  ``run(cfg, run_path)``; a user error anywhere is one ``error:`` line and exit status 2.
+- `load_data`: the prompt sets of a run (`rlvr.data`) with every prompt measured against the
+  tokenizer and every verifier a row names checked, before anything expensive is built.
+- `seed_everything`, `resolve_device`: the same seeding and device choice in every stage.
+
+The RL stage runs under torchrun too, so its entry (`rlvr.rl.train`) joins the process group and
+agrees on the run directory first, then uses the same pieces.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Optional
+
+import torch
+
+from rlvr.config import ConfigError, TrainConfig, check_verifier
+from rlvr.data import build_prompt_sets
+from rlvr.data.chat import DataError, LengthChecked
+from rlvr.errors import exit_on_user_error
+from rlvr.models import base_model_dir, load_tokenizer
+
+__all__ = ["run_stage", "RunData", "load_data", "seed_everything", "resolve_device"]
+
+
+class RunData(NamedTuple):
+    """What `load_data` returns (unpacks as a 4-tuple)."""
+
+    base: Path  # the base model directory (`model.path`, imported or built once into the cache)
+    tokenizer: Any
+    train_set: LengthChecked
+    eval_set: LengthChecked
+
+
+def run_stage(dict_cfg: Any, validate: Callable[[Any], None], run: Callable[[Any, Path], Any]) -> Any:
+    """The body of a single-process Hydra entry point (`rlvr-sft`, `rlvr-rm`, `rlvr-dpo`): the typed config,
+    `validate`, the run directory Hydra chose with the resolved ``config.yaml``, then `run(cfg, run_path)`;
+    a user error anywhere is one line and exit status 2."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    cfg = OmegaConf.to_object(dict_cfg)
+    run_path = Path(HydraConfig.get().runtime.output_dir)
+    with exit_on_user_error():
+        validate(cfg)
+        run_path.mkdir(parents=True, exist_ok=True)
+        (run_path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
+        return run(cfg, run_path)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+
+
+def load_data(cfg: TrainConfig, need_reference: bool = True, policy_dir: Optional[Path] = None) -> RunData:
+    """(base model dir, tokenizer, train set, held-out set), every prompt measured and its verifier checked;
+    the tokenizer is `policy_dir`'s (a checkpoint being resumed) when given."""
+    if cfg.trainer.threads > 0:
+        torch.set_num_threads(cfg.trainer.threads)
+    train_raw, eval_raw = build_prompt_sets(cfg.data)
+    base = base_model_dir(cfg)
+    tokenizer = load_tokenizer(policy_dir or base)
+    d = cfg.data
+    train_set = LengthChecked(train_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "training")
+    eval_set = LengthChecked(eval_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "held-out")
+    print(f"data: {train_set.describe()}; {eval_set.describe()}", flush=True)
+    uses_verifier = any(s.kind == "verifier" for s in cfg.reward.sources)
+    for checked in (train_set, eval_set):
+        for name in sorted(checked.verifiers - {"none"}):  # none: rows a reward model scores alone
+            try:
+                check_verifier(f"{checked.name} rows", name, {})
+            except ConfigError as exc:
+                raise DataError(str(exc)) from None
+        if need_reference and uses_verifier and checked.without_reference:
+            raise DataError(f"{checked.name} prompt {checked.without_reference[0]} has no reference (gold answer) "
+                            f"for its verifier; set data.reference_field to the dataset's answer column")
+    return RunData(base, tokenizer, train_set, eval_set)
