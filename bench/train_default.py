@@ -9,7 +9,11 @@ building and warming up the tiny model when it is not cached yet) and the curve.
 --fresh uses an empty model cache, so the build and supervised warm-up are timed too.
 --baseline DIR also runs the same command from another source tree (a checkout of an
 earlier commit, e.g. `git worktree add /tmp/base HEAD~5`), right after this one on the
-same machine, and prints the two side by side (paired runs: load hits both alike).
+same machine, and prints the two side by side (paired runs: load hits both alike), then
+compares their metrics.jsonl row by row (machine-time metrics aside): a refactor that
+moves code must leave a seeded run identical. Both runs share one cache (fresh or not),
+so the line about warm-up cache entries shows whether the baseline reused this tree's
+warm-up (its cache key unchanged).
 """
 from __future__ import annotations
 
@@ -24,10 +28,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_once(tree: Path, args: list[str], fresh: bool) -> tuple[dict, float, Path]:
+SKIP = ("time/", "tokens_per_s", "wall_s")  # machine-time metrics (rlvr.rl.loop.DETERMINISTIC_SKIP)
+
+
+def run_once(tree: Path, args: list[str], cache: str | None) -> tuple[dict, float, Path]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    if fresh:
-        env["RLVR_CACHE"] = tempfile.mkdtemp(prefix="rlvr-cache-")
+    if cache:
+        env["RLVR_CACHE"] = cache
     run_dir = Path(tempfile.mkdtemp(prefix="rlvr-default-")) / "run"
     cmd = [sys.executable, "-m", "rlvr.train", f"hydra.run.dir={run_dir}", *args]
     start = time.perf_counter()
@@ -48,6 +55,22 @@ def report(label: str, s: dict, wall: float, run_dir: Path) -> None:
     print(f"curve: {s['curve']}\nrun directory: {run_dir}")
 
 
+def compare_metrics(a: Path, b: Path) -> None:
+    """Rows of two runs' metrics.jsonl that differ, machine-time metrics aside."""
+    def rows(run_dir: Path) -> list[dict]:
+        return [{k: v for k, v in json.loads(line).items() if not any(s in k for s in SKIP)}
+                for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+    ra, rb = rows(a), rows(b)
+    differing = [i for i, (x, y) in enumerate(zip(ra, rb)) if x != y] + list(range(min(len(ra), len(rb)),
+                                                                                     max(len(ra), len(rb))))
+    print(f"\nmetrics.jsonl: {len(ra)} vs {len(rb)} rows; {len(differing)} differ (machine-time metrics aside)")
+    for i in differing[:3]:
+        x, y = (ra[i] if i < len(ra) else {}), (rb[i] if i < len(rb) else {})
+        print(f"  row {i}: " + ", ".join(f"{k}: {x.get(k)} vs {y.get(k)}" for k in sorted(set(x) | set(y))
+                                         if x.get(k) != y.get(k)))
+
+
 def main() -> None:
     args = sys.argv[1:]
     fresh = "--fresh" in args
@@ -58,9 +81,15 @@ def main() -> None:
         i = args.index("--baseline")
         baseline = Path(args[i + 1]).resolve()
         del args[i:i + 2]
-    report("this tree", *run_once(REPO, args, fresh))
+    cache = tempfile.mkdtemp(prefix="rlvr-cache-") if fresh else os.environ.get("RLVR_CACHE")
+    ours = run_once(REPO, args, cache)
+    report("this tree", *ours)
     if baseline is not None:
-        report(f"baseline {baseline}", *run_once(baseline, args, fresh))
+        theirs = run_once(baseline, args, cache)
+        report(f"baseline {baseline}", *theirs)
+        compare_metrics(ours[2], theirs[2])
+        root = Path(os.path.expanduser(cache or "~/.cache/rlvr"))
+        print(f"warm-up cache entries in {root}: {sorted(p.name for p in root.glob('warmup-*'))}")
 
 
 if __name__ == "__main__":
