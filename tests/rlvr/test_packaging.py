@@ -2,6 +2,7 @@
 `rlvr-train` composes from it; the source tree keeps a single copy, at the top level."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -36,6 +37,34 @@ def test_installed_wheel_composes_outside_the_repository(wheel, tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "max_new_tokens: 9" in proc.stdout and "stop_at_accuracy: 0.3" in proc.stdout  # the preset applied
+
+
+@pytest.mark.timeout(900)
+def test_wheel_in_a_fresh_venv_trains_from_another_directory(wheel, tmp_path, train_env):
+    """`pip install rlvr-*.whl` into a new venv (its dependencies seen through a path file, offline), then
+    its own `rlvr-train trainer.total_steps=2` console script, run from a directory that is not the repository."""
+    import site
+    import venv
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    purelib = next((env_dir / "lib").glob("python3*/site-packages"))
+    (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # plain paths: no editable finder
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install",
+                              "--no-deps", "--no-index", "-q", str(wheel)], capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stderr[-2000:]
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {**train_env, "PATH": f"{env_dir / 'bin'}:/usr/bin:/bin"}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([str(env_dir / "bin" / "rlvr-train"), "trainer.total_steps=2"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    summary = json.loads(next(work.glob("runs/*/summary.json")).read_text())
+    assert summary["steps"] == 2
+    where = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import rlvr.config as c; print(c.CONF_DIR)"],
+                           cwd=work, env=env, capture_output=True, text=True, timeout=120).stdout.strip()
+    assert where.startswith(str(purelib)) and where.endswith("rlvr/conf"), where
 
 
 def test_the_config_root_lives_once_at_the_top_level():
