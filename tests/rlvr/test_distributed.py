@@ -150,7 +150,7 @@ def test_run_dir_of_other_ranks_writes_nothing(tmp_path):
 
 
 def test_ranks_above_zero_ask_hydra_for_no_directories(monkeypatch):
-    import rlvr.train as train
+    import rlvr.rl.train as train
 
     seen = []
     monkeypatch.setattr(train, "train", lambda: seen.append(list(sys.argv)))
