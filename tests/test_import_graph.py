@@ -156,3 +156,9 @@ def test_dependencies_point_one_way():
     wrong = [f"{source} -> {target}" for source, targets in edges.items() for target in targets
              if any(target.split(".")[0] == up for up in above.get(source.split(".")[0], ()))]
     assert not wrong, wrong
+
+
+def test_at_most_12_modules_at_the_root_of_rlvr():
+    """Each part has its room (docs/architecture.md); the package root keeps only the shared pieces."""
+    root = sorted(p.name for p in (ROOT / "rlvr").glob("*.py"))
+    assert len(root) <= 12, root
