@@ -4,7 +4,13 @@ The warm worker has the interpreter and the standard modules loaded, so a run co
 a fork instead of an interpreter start. The program gets a fresh ``__main__``
 namespace, ``sys.argv == ["main.py"]`` and new ``sys.std*`` streams on descriptors
 0-2, so it behaves like ``python main.py`` with two differences: ``atexit`` handlers
-do not run, and the worker's own modules are already imported.
+do not run, and the worker's own modules are already imported. As at an interpreter's
+exit, the run ends only once every non-daemon thread the program started has finished
+(competitive-programming solutions print their answer from a thread started for a deeper
+stack), after the top level ends or raises ``SystemExit``; the time limits still apply to
+the whole run. One deviation: an uncaught exception in the main thread ends the run at
+once as a runtime error (the interpreter would wait), so a program that crashes with
+threads still running costs no wall time beyond its own.
 
 If the request carries a harness driver, it runs after the program's top level and
 writes its records on the report descriptor, never on stdout.
@@ -48,6 +54,28 @@ def _fresh_streams() -> None:
         prepare_streams()
     sys.stdin, sys.stdout, sys.stderr = _STREAMS
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def _join_program_threads() -> None:
+    """Wait for the program's non-daemon threads, as the interpreter's shutdown does (threads they start too)."""
+    import threading
+
+    me = threading.current_thread()
+    while True:
+        running = [t for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
+        if not running:
+            return
+        for thread in running:
+            thread.join()
+
+
+def _finish(code: int) -> NoReturn:
+    """The program's own end (top level done, or SystemExit): its threads first, then exit."""
+    try:
+        _join_program_threads()
+    except BaseException:  # noqa: BLE001 - a program that broke threading still ends
+        pass
+    _flush_and_exit(code)
 
 
 def _flush_and_exit(code: int) -> NoReturn:
@@ -101,9 +129,9 @@ def run_python(request: ExecRequest, spec: LanguageSpec, report_fd: int, setup_f
     try:
         exec(code, main.__dict__)  # noqa: S102 - this is the sandbox
     except SystemExit as exc:
-        _flush_and_exit(_exit_code(exc))  # exiting before a driver ran means its tests never finished
+        _finish(_exit_code(exc))  # exiting before a driver ran means its tests never finished
     except BaseException:  # noqa: BLE001 - any failure of the program is its runtime error
         _flush_and_exit(_report_exception())
     if driver is not None:
-        _flush_and_exit(run_driver(driver, main.__dict__, report_fd))
-    _flush_and_exit(0)
+        _finish(run_driver(driver, main.__dict__, report_fd))
+    _finish(0)
