@@ -320,15 +320,12 @@ def test_hook_resume_truncates_and_replays(tmp_path):
     assert [json.loads(x)["step"] for x in (tmp_path / "alerts.jsonl").read_text().splitlines()] == [2]
 
 
-def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
-    """The calls docs/evaluation.md asks the loop to make (by a subclass until the loop makes them): figures in
-    metrics.jsonl, per-prompt held-out records, badcases.jsonl, and the report at the end."""
-    import rlvr.rl.loop
-    from rlvr.eval.heldout import run_evaluation
+def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path):
+    """The calls docs/evaluation.md asks the loop to make: figures in metrics.jsonl, per-prompt held-out
+    records, badcases.jsonl, and the report at the end (the loop runs the evaluation and its own RunWatch)."""
     from rlvr.rl.loop import Loop
     from rlvr.rl.run import prepare
     from rlvr.run_dir import RunDir
-    from rlvr.eval.watch_hook import RunWatch
 
     cfg = TrainConfig()
     cfg.model.path, cfg.model.cache_dir, cfg.model.device = str(tiny_model_dir), str(tmp_path / "cache"), "cpu"
@@ -338,39 +335,10 @@ def test_hook_wired_into_the_loop_end_to_end(tiny_model_dir, tmp_path, monkeypat
     t.prompts_per_step, t.micro_batch_size, t.total_steps, t.sample_every, t.save_every = 4, 16, 3, 0, 0
     t.eval.num_samples, t.eval.k, t.optim.lr, t.threads = 2, 2, 1e-3, 1
     cfg.rollout.max_new_tokens, cfg.reward.workers = 8, 1
-    evaluations = []
-    wired = not hasattr(rlvr.rl.loop, "evaluate")  # the wired loop calls run_evaluation and its own RunWatch
-    if not wired:
-        monkeypatch.setattr(rlvr.rl.loop, "evaluate", lambda *a, **k: evaluations.append(run_evaluation(*a, **k))
-                            or evaluations[-1].metrics)
-
-    class WatchedLoop(Loop):
-        def sample(self, step):
-            self.last = super().sample(step)
-            return self.last
-
-        def train_step(self, step):
-            metrics = super().train_step(step)
-            self.hook.on_step(step, self.last, metrics)
-            return metrics
-
-        def evaluate(self, step):
-            row = super().evaluate(step)
-            self.hook.on_eval(step, evaluations[-1])
-            return row
-
-        def finish(self, wall):
-            summary = super().finish(wall)
-            self.hook.on_end()
-            return summary
-
     parts = prepare(cfg)
     run_dir = RunDir(tmp_path / "run", cfg.logger)
     try:
-        loop = Loop(cfg, parts, run_dir) if wired else WatchedLoop(cfg, parts, run_dir)
-        if not wired:
-            loop.hook = RunWatch(cfg, parts.scorer, run_dir)
-        loop.run()
+        Loop(cfg, parts, run_dir).run()
     finally:
         parts.close()
     steps = [r for r in run_dir.read_metrics() if "reward/mean" in r]

