@@ -49,10 +49,12 @@ def test_wheel_in_a_fresh_venv_trains_from_another_directory(wheel, tmp_path, tr
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
     purelib = next((env_dir / "lib").glob("python3*/site-packages"))
-    (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # plain paths: no editable finder
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install",
                               "--no-deps", "--no-index", "-q", str(wheel)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-2000:]
+    # Only now the dependencies become visible (plain paths: no editable finder); seen during the install,
+    # the test environment's own rlvr would have been uninstalled as the "old version".
+    (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {**train_env, "PATH": f"{env_dir / 'bin'}:/usr/bin:/bin"}
