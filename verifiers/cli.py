@@ -2,6 +2,7 @@
 
     rlvr-verify math --input examples/math_answers.jsonl --output runs/verified.jsonl
     rlvr-verify choice --dataset ./mmlu_dir --split test --opt letters=ABCD --summary-only
+    rlvr-verify code --input humaneval_completions.jsonl --format humaneval --output scored.jsonl
 
 Each output row is the input row, untouched and in input order, plus ``reward``
 (float), ``verdict`` (the reason code) and ``verdict_details`` (a dict; a JSON string
@@ -24,6 +25,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from verifiers.base import OptionsError, Verdict
 from verifiers.datafiles import DataFileError, RowSource, check_writable, open_dataset, open_rows, write_rows
+from verifiers.formats import FORMATS, GENERIC, Format, FormatError, detect_format, get_format
 from verifiers.registry import UnknownVerifierError, get_factory, get_verifier
 
 __all__ = ["main", "build_parser"]
@@ -58,8 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="where to write scored rows; format by extension")
     p.add_argument("--summary-only", action="store_true", help="score and print the summary without writing rows")
     p.add_argument("--prediction-field", default="completion", help="column holding the completion (default: completion)")
-    p.add_argument("--reference-field", default="reference",
+    p.add_argument("--reference-field", default=None,
                    help="column holding the reference (default: reference; '' passes no reference)")
+    p.add_argument("--format", default="auto", metavar="NAME",
+                   help=f"the dataset's row shape, which builds each row's reference: auto (default: the "
+                        f"'reference' column if there is one, else the format the columns fit), "
+                        f"{', '.join(sorted(FORMATS))}")
     p.add_argument("--extra-field", action="append", default=[], metavar="NAME",
                    help="also pass this column to the verifier as a keyword field (repeatable)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="verifier option (repeatable)")
@@ -138,17 +144,30 @@ class Job:
     reference: str
     extra: list[str]
     summary: Summary
+    fmt: Format | None = None  # builds each row's reference (None: the reference column as it is)
     preload: tuple[str, ...] = ()  # modules workers import (and warm up) before the first sample
 
 
 def _local_verdict(row: dict[str, Any], job: Job) -> Verdict | None:
-    """A verdict for rows whose prediction is missing or not text; None for rows to verify."""
+    """A verdict for rows whose prediction is missing or not text, or whose format cannot build a reference;
+    None for rows to verify."""
     value = row.get(job.prediction)
     if value is None:
         return Verdict(0.0, "no_prediction", {"error": f"field {job.prediction!r} is missing or null"})
     if not isinstance(value, str):
         return Verdict(0.0, "bad_prediction", {"error": f"field {job.prediction!r} is {type(value).__name__}, not a string"})
+    if job.fmt is not None:
+        try:
+            job.fmt.reference(row)
+        except FormatError as exc:
+            return Verdict(0.0, "bad_reference", {"error": f"format {job.fmt.name}: {exc}"})
     return None
+
+
+def _reference(row: dict[str, Any], job: Job) -> Any:
+    if job.fmt is not None:
+        return job.fmt.reference(row)
+    return row.get(job.reference) if job.reference else None
 
 
 def _finish(row: dict[str, Any], verdict: Verdict, seconds: float | None, job: Job) -> dict[str, Any]:
@@ -164,7 +183,7 @@ def score_rows(rows: Iterable[dict[str, Any]], job: Job, pool: Any) -> Iterator[
     it = iter(rows)
     while chunk := list(itertools.islice(it, _CHUNK)):
         tasks = (
-            VerifyTask(job.verifier, row[job.prediction], row.get(job.reference) if job.reference else None,
+            VerifyTask(job.verifier, row[job.prediction], _reference(row, job),
                        {name: row.get(name) for name in job.extra}, job.options)
             for row in chunk if _local_verdict(row, job) is None
         )
@@ -190,10 +209,36 @@ def _with_progress(rows: Iterator[dict[str, Any]], summary: Summary, quiet: bool
             print(summary.progress_line(), file=sys.stderr, flush=True)
 
 
-def _check_fields(source: RowSource, args: argparse.Namespace) -> None:
+def _choose_format(source: RowSource, args: argparse.Namespace) -> Format | None:
+    """The format that builds references (None: the reference column as it is), said out loud when chosen
+    automatically; an explicit --reference-field always wins over auto."""
+    try:
+        if args.format == "auto":
+            if args.reference_field is not None or not source.fields:
+                return None
+            fmt, why = detect_format(source.fields)
+            if fmt.name != GENERIC:
+                print(f"rlvr-verify: format {fmt.name} ({why}; --format to choose another)", file=sys.stderr)
+        else:
+            fmt = get_format(args.format)
+            if source.fields and not fmt.matches(source.fields):
+                raise UsageError(f"--format {fmt.name} needs the columns {fmt.required()}; "
+                                 f"available fields: {', '.join(source.fields)}")
+    except FormatError as exc:
+        raise UsageError(str(exc)) from None
+    if fmt.name == GENERIC:
+        return None
+    if fmt.verifier != args.verifier:
+        print(f"rlvr-verify: warning: format {fmt.name} is checked by the {fmt.verifier!r} verifier, "
+              f"not {args.verifier!r}", file=sys.stderr)
+    return fmt
+
+
+def _check_fields(source: RowSource, args: argparse.Namespace, fmt: Format | None) -> None:
     if not source.fields:
         return  # no rows at all
-    wanted = [args.prediction_field, *([args.reference_field] if args.reference_field else []), *args.extra_field]
+    reference = [] if fmt is not None or not args.reference_field else [args.reference_field]
+    wanted = [args.prediction_field, *reference, *args.extra_field]
     missing = [name for name in wanted if name not in source.fields]
     if missing:
         where = args.input or args.dataset
@@ -215,10 +260,13 @@ def _prepare(args: argparse.Namespace) -> tuple[Job, RowSource]:
     if args.output:
         check_writable(args.output)
     source = open_rows(args.input) if args.input else open_dataset(args.dataset, args.split)
-    _check_fields(source, args)
+    fmt = _choose_format(source, args)
+    if args.reference_field is None:
+        args.reference_field = "reference"
+    _check_fields(source, args, fmt)
     if args.limit:
         source.rows = itertools.islice(source.rows, args.limit)
-    job = Job(args.verifier, options, args.prediction_field, args.reference_field, args.extra_field, Summary())
+    job = Job(args.verifier, options, args.prediction_field, args.reference_field, args.extra_field, Summary(), fmt)
     module = getattr(get_factory(args.verifier), "__module__", "")
     job.preload = (module,) if module and module != "__main__" else ()  # only what this verifier needs
     return job, source

@@ -16,9 +16,12 @@ Reference schema (a dict, or the same as a JSON string - e.g. a CSV/JSONL column
   ``language`` (default: the ``language`` option), ``prefix`` (code put before the
   program, e.g. a HumanEval prompt when the model writes only the body);
 - ``stdio``:  ``{"cases": [{"input": "1 2\\n", "output": "3\\n"}], "float_tolerance": 1e-6}``;
-  the APPS/TACO form ``{"inputs": [...], "outputs": [...]}`` is accepted too;
-- ``call``:   ``{"entry_point": "add", "cases": [{"args": [1, 2], "kwargs": {}, "expected": 3}]}``;
-  APPS form ``{"fn_name": "add", "inputs": [[1, 2]], "outputs": [3]}`` too;
+  the APPS/TACO form ``{"inputs": [...], "outputs": [...]}`` is accepted too (a list of lines
+  is joined with newlines);
+- ``call``:   ``{"entry_point": "add", "cases": [{"args": [1, 2], "kwargs": {}, "expected": 3}]}``
+  (a case's ``also_expected`` is a second accepted value); APPS form
+  ``{"fn_name": "add", "inputs": [[1, 2]], "outputs": [[3]]}`` too, where a one-element list
+  output also matches its element, as APPS's own harness accepts;
 - ``assert``: ``{"test": "def check(candidate): ...", "entry_point": "add"}`` (HumanEval) or
   ``{"tests": ["assert add(1, 2) == 3"], "entry_point": "add", "setup": "..."}`` (MBPP).
 
@@ -80,16 +83,28 @@ def extract_program(completion: str, language: str) -> str:
     return chosen.strip("\n")
 
 
+def _apps_text(value: Any) -> str:
+    """An APPS/TACO stdin or stdout: a string, or a list of lines."""
+    return "\n".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def _apps_call_case(args: Any, output: Any) -> dict[str, Any]:
+    case = {"args": args if isinstance(args, list) else [args], "expected": output}
+    if isinstance(output, list) and len(output) == 1:  # APPS wraps a return value in a one-element list
+        case["also_expected"] = output[0]
+    return case
+
+
 def _apps_form(ref: dict[str, Any]) -> dict[str, Any]:
     inputs, outputs = ref.pop("inputs"), ref.pop("outputs")
     if not isinstance(inputs, list) or not isinstance(outputs, list) or len(inputs) != len(outputs):
         raise BadTests("'inputs' and 'outputs' must be lists of equal length")
     if ref.get("fn_name"):
         ref.setdefault("entry_point", ref.pop("fn_name"))
-        ref["cases"] = [{"args": a if isinstance(a, list) else [a], "expected": o} for a, o in zip(inputs, outputs)]
+        ref["cases"] = [_apps_call_case(a, o) for a, o in zip(inputs, outputs)]
         ref.setdefault("kind", "call")
     else:
-        ref["cases"] = [{"input": i, "output": o} for i, o in zip(inputs, outputs)]
+        ref["cases"] = [{"input": _apps_text(i), "output": _apps_text(o)} for i, o in zip(inputs, outputs)]
         ref.setdefault("kind", "stdio")
     return ref
 

@@ -1,8 +1,8 @@
 """``stdio`` harness: feed each case's input on stdin, compare stdout in the parent.
 
 Tests: ``{"cases": [{"input": str, "output": str}, ...], "float_tolerance": float?}``.
-Comparison ignores trailing whitespace on lines, blank lines at the end, and runs of
-spaces between tokens; with ``float_tolerance`` set, tokens that both parse as numbers
+Comparison ignores trailing whitespace on lines, blank lines at the start and at the end,
+and runs of spaces between tokens; with ``float_tolerance`` set, tokens that both parse as numbers
 match when ``|got - want| <= tol * max(1, |want|)``. Each case is its own process, so
 nothing carries over between cases. Works for every language.
 """
@@ -33,7 +33,8 @@ def _lines(text: str) -> list[list[str]]:
     lines = [line.split() for line in text.replace("\r\n", "\n").split("\n")]
     while lines and not lines[-1]:
         lines.pop()
-    return lines
+    start = next((i for i, line in enumerate(lines) if line), len(lines))
+    return lines[start:]
 
 
 def outputs_match(got: str, want: str, float_tolerance: float | None = None) -> bool:

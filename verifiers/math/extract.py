@@ -28,7 +28,7 @@ from verifiers.latex_text import boxes as find_boxes
 from verifiers.math.boxes import MAX_UNCLOSED, last_box_group, last_boxed
 from verifiers.math.markers import has_words, line_answer, marker_answer, negated_marker, sentence_tail
 
-__all__ = ["Extraction", "extract_candidates", "extract_reference", "last_boxed"]
+__all__ = ["Extraction", "extract_candidates", "extract_reference", "hash_final_answer", "last_boxed"]
 
 _STRUCTURE_RE = re.compile(r"[\\^_{}()\[\]]")  # LaTeX structure: never reduce such an answer to its last number
 # (opener, closer, may span lines); found by `_delimited` in linear time, since a regex
@@ -127,13 +127,26 @@ def extract_candidates(text: str, last_number_fallback: bool = True) -> list[Ext
     return found
 
 
+_HASH_FINAL_RE = re.compile(r"^[ \t]*####[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+
+
+def hash_final_answer(text: str) -> str | None:
+    """What follows the last ``#### `` line (GSM8K's final answer, thousands commas dropped); None if none."""
+    found = [answer for answer in _HASH_FINAL_RE.findall(text) if answer]
+    return found[-1].replace(",", "") if found else None
+
+
 def extract_reference(reference: str) -> str:
     """A reference is the gold answer itself, possibly boxed or wrapped in ``$``.
 
-    A reference that is a whole worked solution (prose with a "final answer" line) is
+    A GSM8K solution (or a bare ``#### 3``) gives what follows its last ``####``. A
+    reference that is a whole worked solution (prose with a "final answer" line) is
     read like a completion; a short prose reference ("It is 12", "the point (1, 2)") is
     read like the line after an answer marker.
     """
+    final = hash_final_answer(reference)
+    if final is not None:
+        return final
     boxed = last_boxed(reference)
     if boxed is not None:
         return boxed
