@@ -102,6 +102,9 @@ class DataConfig:
     split: str = "train"  # file source: split used for training
     eval_path: Optional[str] = None  # file source: held-out file (null = carve eval_size rows off the training data)
     eval_split: str = "test"  # file source: split of eval_path used for evaluation
+    format: str = "auto"  # file source: the rows' shape (verifiers.formats): auto | generic | gsm8k | math |
+    #                       humaneval | mbpp | apps; auto = the generic columns below where the file has its
+    #                       reference column (or no format fits), else the one format its columns fit
     prompt_field: str = "prompt"  # row field with the prompt text (used when the row has no messages)
     messages_field: str = "messages"  # row field with chat messages [{role, content}, ...]
     reference_field: str = "reference"  # row field with the gold answer / tests

@@ -12,8 +12,9 @@ agrees on the run directory first, then uses the same pieces.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import torch
 
@@ -67,17 +68,30 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
 
 
+@contextlib.contextmanager
+def _as_data_error() -> Iterator[None]:
+    """A data source's ValueError (a missing column, a row a format cannot read) is a user error."""
+    try:
+        yield
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
 def load_data(cfg: TrainConfig, need_reference: bool = True, policy_dir: Optional[Path] = None) -> RunData:
     """(base model dir, tokenizer, train set, held-out set), every prompt measured and its verifier checked;
     the tokenizer is `policy_dir`'s (a checkpoint being resumed) when given."""
     if cfg.trainer.threads > 0:
         torch.set_num_threads(cfg.trainer.threads)
-    train_raw, eval_raw = build_prompt_sets(cfg.data)
+    d = cfg.data
+    with _as_data_error():
+        train_raw, eval_raw = build_prompt_sets(d)
     base = base_model_dir(cfg)
     tokenizer = load_tokenizer(policy_dir or base)
-    d = cfg.data
-    train_set = LengthChecked(train_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "training")
-    eval_set = LengthChecked(eval_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "held-out")
+    with _as_data_error():  # every row is read here: a row a format cannot read names itself
+        train_set = LengthChecked(train_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "training")
+        eval_set = LengthChecked(eval_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "held-out")
     print(f"data: {train_set.describe()}; {eval_set.describe()}", flush=True)
     uses_verifier = any(s.kind == "verifier" for s in cfg.reward.sources)
     for checked in (train_set, eval_set):

@@ -11,8 +11,10 @@ from rlvr.data.arithmetic import ArithmeticTask
 from rlvr.data.coding import CodingTask
 from rlvr.data.schema import Prompt, row_to_prompt
 from rlvr.registry import Registry
+from verifiers.formats import GENERIC, Format, FormatError, detect_format, get_format
 
-__all__ = ["PromptSet", "SOURCES", "register_source", "build_prompt_sets", "PromptStream", "Phrased"]
+__all__ = ["PromptSet", "SOURCES", "register_source", "build_prompt_sets", "PromptStream", "Phrased", "RowPrompts",
+           "row_format"]
 
 
 class PromptSet(Protocol):
@@ -76,19 +78,51 @@ SOURCES.register_lazy("preference", "rlvr.data.preference_task:build_prompt_sets
 
 
 class RowPrompts:
-    """A `datasets.Dataset` viewed as prompts."""
+    """A `datasets.Dataset` viewed as prompts: the generic columns (``data.prompt_field`` ...), or a
+    dataset format (`verifiers.formats`) that builds each prompt, reference, verifier and SFT target
+    from the dataset's own columns."""
 
-    def __init__(self, rows: Any, cfg: DataConfig, name: str):
-        self.rows, self.cfg, self.name = rows, cfg, name
+    def __init__(self, rows: Any, cfg: DataConfig, name: str, fmt: Optional[Format] = None):
+        self.rows, self.cfg, self.name, self.fmt = rows, cfg, name, fmt
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, index: int) -> Prompt:
-        c = self.cfg
-        return row_to_prompt(self.rows[int(index)], uid=f"{self.name}-{index}", prompt_field=c.prompt_field,
-                             messages_field=c.messages_field, reference_field=c.reference_field,
-                             verifier_field=c.verifier_field, default_verifier=c.verifier)
+        c, row, uid = self.cfg, self.rows[int(index)], f"{self.name}-{index}"
+        if self.fmt is None:
+            return row_to_prompt(row, uid=uid, prompt_field=c.prompt_field, messages_field=c.messages_field,
+                                 reference_field=c.reference_field, verifier_field=c.verifier_field,
+                                 default_verifier=c.verifier)
+        try:
+            prompt, reference, target = self.fmt.prompt(row), self.fmt.reference(row), self.fmt.target(row)
+        except FormatError as exc:
+            raise ValueError(f"row {uid} (format {self.fmt.name}): {exc}") from None
+        fields = {k: v for k, v in row.items() if k != c.verifier_field}
+        return Prompt(messages=({"role": "user", "content": prompt},),
+                      verifier=str(row.get(c.verifier_field) or self.fmt.verifier), reference=reference,
+                      solution=target, fields=fields, uid=uid)
+
+
+def row_format(cfg: DataConfig, fields: Sequence[str]) -> Optional[Format]:
+    """The format that reads these rows (None: the generic columns), said out loud when auto chose it."""
+    try:
+        if cfg.format == "auto":
+            fmt, why = detect_format(fields, cfg.reference_field)
+        else:
+            fmt, why = get_format(cfg.format), "data.format"
+    except FormatError as exc:
+        if cfg.format == "auto" and "no format fits" in str(exc):
+            return None  # rows for SFT or a reward model alone: the generic columns, checked per row
+        raise ValueError(f"data.format={cfg.format}: {exc}") from None
+    if fmt.name == GENERIC:
+        return None
+    if not fmt.matches(fields):
+        raise ValueError(f"data.format={fmt.name} needs the columns {fmt.required()}; {cfg.path} has "
+                         f"{', '.join(fields)}")
+    if cfg.format == "auto":
+        print(f"data: format {fmt.name} ({why}; data.format=NAME to choose another)", flush=True)
+    return fmt
 
 
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -122,7 +156,10 @@ def _file(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
                              f"lower data.eval_size or set data.eval_path")
         held = rows.select(range(len(rows) - cfg.eval_size, len(rows)))
         rows = rows.select(range(len(rows) - cfg.eval_size))
-    return RowPrompts(rows, cfg, "train"), RowPrompts(held, cfg, "eval")
+    fmt = row_format(cfg, rows.column_names)
+    if cfg.eval_path and fmt is not None and not fmt.matches(held.column_names):
+        raise ValueError(f"{cfg.eval_path}: the held-out file lacks the columns {fmt.required()} of format {fmt.name}")
+    return RowPrompts(rows, cfg, "train", fmt), RowPrompts(held, cfg, "eval", fmt)
 
 
 class PromptStream:

@@ -53,8 +53,11 @@ def warm_up(cfg: TrainConfig, base: Path, train_set, tokenizer) -> Path:
     """The model after the ``model.sft`` stage on ``train_set``, built once into the cache."""
     from rlvr.models import cache_key, cached
 
+    data = OmegaConf.to_container(OmegaConf.structured(cfg.data))
+    if data.get("format") == "auto":  # added after caches existed: at its default it stays out of the key
+        del data["format"]
     payload = {"base": str(base.resolve()), "sft": OmegaConf.to_container(OmegaConf.structured(cfg.model.sft)),
-               "data": OmegaConf.to_container(OmegaConf.structured(cfg.data)), "seed": cfg.trainer.seed,
+               "data": data, "seed": cfg.trainer.seed,
                "max_new_tokens": cfg.rollout.max_new_tokens, "optim": str(sft_optim(cfg))}
 
     def build(out: Path) -> None:
