@@ -24,19 +24,22 @@ from __future__ import annotations
 import collections
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 __all__ = ["Pair", "PreferenceSet", "Dropped", "DROP_REASONS", "expand_ranked", "context_messages", "parse_message",
-           "prompt_key"]
+           "ends_with_answer", "prompt_key"]
 
 DROP_REASONS = {
     "missing_fields": "a field the row's shape needs is absent (or no known shape matches)",
     "malformed": "a field has the wrong type (e.g. a rank that is not a number)",
     "malformed_json": "a line of a jsonl file is not a JSON object",
     "too_few_answers": "fewer than two answers",
-    "all_tie": "every answer has the same rank",
+    "all_tie": "every answer has the same rank (for a pair row: score_chosen equals score_rejected)",
     "identical": "chosen and rejected texts are the same",
     "context_mismatch": "chosen and rejected transcripts do not share their context (HH, chat lists)",
+    "prompt_mismatch": "the row's prompt is not the prompt inside its chosen/rejected conversations",
+    "label_leak": "the context ends with the chosen or rejected answer (e.g. messages copied from chosen)",
+    "score_order": "score_chosen is below score_rejected: the scores contradict the label",
     "too_long": "context + longer answer exceed max_chars (counted per pair)",
     "capped": "pairs beyond max_pairs_per_prompt (smallest rank gaps go first; counted per pair)",
 }
@@ -105,6 +108,15 @@ def context_messages(row: Mapping[str, Any]) -> list[dict]:
     return [{"role": "user", "content": prompt}]
 
 
+def ends_with_answer(messages: list[dict], answers: Iterable[Any]) -> bool:
+    """Does the context end with the assistant giving one of the answers?
+
+    Such a context holds the label (UltraFeedback's ``messages`` is a copy of ``chosen``):
+    a model trained on it learns to repeat the last turn, not to judge the answers.
+    """
+    return bool(messages) and messages[-1]["role"] == "assistant" and messages[-1]["content"] in list(answers)
+
+
 def parse_message(m: Any) -> dict:
     if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
         raise Dropped("missing_fields", "a message without role or content")
@@ -142,6 +154,8 @@ def expand_ranked(row: Mapping[str, Any], *, uid: str = "", max_pairs: Optional[
     drops = collections.Counter() if drops is None else drops
     messages = context_messages(row)
     answers = _answers(row)
+    if ends_with_answer(messages, (text for text, _, _ in answers)):
+        raise Dropped("label_leak", "messages ends with one of the answers")
     uid = str(row.get("id", uid))
     origin = str(row.get("origin") or "ranked")
     candidates, identical = [], 0

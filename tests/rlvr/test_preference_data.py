@@ -94,6 +94,14 @@ def test_hh_adapter_splits_on_last_assistant_turn():
     ({"chosen": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "x"}],
       "rejected": [{"role": "user", "content": "b"}, {"role": "assistant", "content": "y"}]}, "context_mismatch"),
     ({"chosen": [{"role": "user", "content": "a"}], "rejected": [{"role": "user", "content": "a"}]}, "malformed"),
+    ({"prompt": "b", "chosen": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "x"}],
+      "rejected": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "y"}]}, "prompt_mismatch"),
+    ({"messages": [{"role": "user", "content": "p"}, {"role": "assistant", "content": "x"}], "chosen": "x",
+      "rejected": "y"}, "label_leak"),
+    ({"messages": [{"role": "user", "content": "p"}, {"role": "assistant", "content": "b"}],
+      "answers": [{"text": "a", "rank": 0}, {"text": "b", "rank": 1}]}, "label_leak"),
+    ({"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": 5, "score_rejected": 5}, "all_tie"),
+    ({"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": 1, "score_rejected": 5}, "score_order"),
     ("not a row", "malformed"),
 ])
 def test_every_drop_reason_is_counted(row, reason):
@@ -120,7 +128,7 @@ def test_nothing_survives_names_fields_and_shapes(tmp_path):
         load_preferences(f)
     msg = str(exc.value)
     assert "no preference pairs" in msg and "fields found: answer, question" in msg
-    assert "ranked" in msg and "hh" in msg and "chat_pair" in msg and "prompt_pair" in msg
+    assert all(name in msg for name in ("ranked", "ultrafeedback", "chat_pair", "hh", "prompt_pair"))
     assert isinstance(exc.value, ValueError)
     with pytest.raises(DataError, match="no such file"):
         load_preferences(tmp_path / "missing.jsonl")
