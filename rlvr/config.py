@@ -23,9 +23,38 @@ __all__ = [
     "AlgorithmConfig", "RolloutConfig",
     "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
-    "TrainConfig", "ConfigError", "check_verifier", "register_schemas", "CONF_DIR",
+    "TrainConfig", "ConfigError", "check_verifier", "check_known_keys", "register_schemas", "CONF_DIR",
 ]
 
+
+
+def check_known_keys(node: Any, where: str = "") -> None:
+    """Every key of a composed config is a field of its schema: a key Hydra accepted with ``+key=`` or
+    ``++key=`` for a field the schema lacks is a `ConfigError` naming the closest valid key, never a
+    setting written to config.yaml and ignored. Free-form fields (``dict[str, Any]`` options) are not
+    schema-typed and take any key."""
+    import dataclasses
+    import difflib
+
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(node, ListConfig):
+        for i, item in enumerate(node):
+            check_known_keys(item, f"{where}.{i}" if where else str(i))
+        return
+    if not isinstance(node, DictConfig):
+        return
+    schema = OmegaConf.get_type(node)
+    known = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else None
+    for key in node.keys():
+        dotted = f"{where}.{key}" if where else str(key)
+        if known is not None and key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+            hint = f"did you mean {where + '.' if where else ''}{close[0]}?" if close else \
+                f"valid keys{' of ' + where if where else ''}: {', '.join(known)}"
+            raise ConfigError(f"unknown config key {dotted}: {hint} (`--cfg job` prints every key)")
+        if known is not None:
+            check_known_keys(node._get_node(key), dotted)  # type: ignore[attr-defined]
 
 
 def _conf_dir() -> str:

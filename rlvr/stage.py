@@ -13,18 +13,19 @@ agrees on the run directory first, then uses the same pieces.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import torch
 
-from rlvr.config import ConfigError, TrainConfig, check_verifier
+from rlvr.config import ConfigError, TrainConfig, check_known_keys, check_verifier
 from rlvr.data import build_prompt_sets
 from rlvr.data.chat import DataError, LengthChecked
 from rlvr.errors import exit_on_user_error
 from rlvr.models import base_model_dir, load_tokenizer
 
-__all__ = ["run_stage", "RunData", "load_data", "seed_everything", "resolve_device"]
+__all__ = ["run_stage", "RunData", "load_data", "seed_everything", "resolve_device", "no_trace_of_a_failed_start"]
 
 
 class RunData(NamedTuple):
@@ -36,6 +37,25 @@ class RunData(NamedTuple):
     eval_set: LengthChecked
 
 
+def _only_hydra_records(path: Path) -> bool:
+    """The directory holds nothing but what Hydra writes at every start (``.hydra/``, ``<job>.log``)."""
+    return path.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in path.iterdir())
+
+
+@contextlib.contextmanager
+def no_trace_of_a_failed_start(run_path: Path, is_main: bool = True) -> Iterator[None]:
+    """A run directory made for this start (nothing in it but Hydra's records) is removed again when the
+    start fails with a user error (exit status 2) before the run wrote anything: a typo leaves no run
+    behind. A directory that held a run before is never removed."""
+    fresh = is_main and run_path.resolve() != Path.cwd().resolve() and _only_hydra_records(run_path)
+    try:
+        yield
+    except SystemExit as exc:
+        if fresh and exc.code == 2 and not any(p.name in ("metrics.jsonl", "checkpoints") for p in run_path.iterdir()):
+            shutil.rmtree(run_path, ignore_errors=True)
+        raise
+
+
 def run_stage(dict_cfg: Any, validate: Callable[[Any], None], run: Callable[[Any, Path], Any]) -> Any:
     """The body of a single-process Hydra entry point (`rlvr-sft`, `rlvr-rm`, `rlvr-dpo`): the typed config,
     `validate`, the run directory Hydra chose with the resolved ``config.yaml``, then `run(cfg, run_path)`;
@@ -45,9 +65,10 @@ def run_stage(dict_cfg: Any, validate: Callable[[Any], None], run: Callable[[Any
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    cfg = OmegaConf.to_object(dict_cfg)
     run_path = Path(HydraConfig.get().runtime.output_dir)
-    with exit_on_user_error():
+    with no_trace_of_a_failed_start(run_path), exit_on_user_error():
+        check_known_keys(dict_cfg)
+        cfg = OmegaConf.to_object(dict_cfg)
         validate(cfg)
         run_path.mkdir(parents=True, exist_ok=True)
         (run_path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))

@@ -125,21 +125,48 @@ def row_format(cfg: DataConfig, fields: Sequence[str]) -> Optional[Format]:
     return fmt
 
 
-_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+class Rows:
+    """Rows of a local data file, read by `verifiers.datafiles` (the reader `rlvr-verify` uses): a bad file
+    is one message naming the file and the 1-based line, never a parser traceback."""
+
+    def __init__(self, rows: list[dict[str, Any]], column_names: list[str]):
+        self.rows, self.column_names = rows, column_names
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.rows[index]
+
+    def select(self, indices: Sequence[int]) -> "Rows":
+        return Rows([self.rows[i] for i in indices], self.column_names)
+
+
+_LOCAL = (".jsonl", ".json", ".csv", ".parquet")
 
 
 def _load_rows(path: str, split: str) -> Any:
     import datasets
 
-    ext = os.path.splitext(path)[1].lower()
-    if ext in _BUILDERS:
-        return datasets.load_dataset(_BUILDERS[ext], data_files={split: os.path.expanduser(path)}, split=split)
-    if os.path.isdir(path):
-        try:
-            return datasets.load_from_disk(path)[split]
-        except FileNotFoundError:
-            pass
-    return datasets.load_dataset(path, split=split)
+    from verifiers.datafiles import DataFileError, open_dataset, open_rows
+
+    local = os.path.expanduser(path)
+    try:
+        if os.path.splitext(local)[1].lower() in _LOCAL or os.path.isfile(local):
+            source = open_rows(local)
+            rows = list(source.rows)
+            if not rows:
+                raise ValueError(f"{path}: no rows; give a file with at least one row")
+            return Rows(rows, list(source.fields))
+        if os.path.isdir(local):
+            try:
+                return datasets.load_from_disk(local)[split]
+            except FileNotFoundError:
+                pass
+        source = open_dataset(path, split)
+        return Rows(list(source.rows), list(source.fields))
+    except DataFileError as exc:
+        raise ValueError(str(exc)) from None
 
 
 @register_source("file")

@@ -43,10 +43,14 @@ def prepare(cfg: TrainConfig, policy_dir: Optional[Path] = None) -> Parts:
     return build_parts(cfg, data, start, policy_dir)
 
 
-def run(cfg: TrainConfig, run_dir: RunDir, checkpoint: Optional[Path], resolved: dict[str, Any]) -> None:
+def run(cfg: TrainConfig, run_dir: RunDir, checkpoint: Optional[Path], resolved: dict[str, Any],
+        config_yaml: Optional[str] = None) -> None:
     """The whole run into `run_dir`, resuming `checkpoint` when given; `resolved` is the config the
-    loggers record."""
+    loggers record, `config_yaml` the resolved config.yaml the main rank writes once the data, the
+    warm-up and the parts are ready (a start that fails never rewrites an existing run's config)."""
     parts = prepare(cfg, policy_dir=checkpoint)
+    if config_yaml is not None:
+        (run_dir.path / "config.yaml").write_text(config_yaml)
     try:
         loop = Loop(cfg, parts, run_dir)
         if checkpoint is not None:

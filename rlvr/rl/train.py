@@ -15,12 +15,13 @@ resume. Without torchrun's environment it is one process, exactly as before.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr.config import CONF_DIR, TrainConfig, register_schemas
+from rlvr.config import CONF_DIR, TrainConfig, check_known_keys, register_schemas
 from rlvr.config_checks import batch_arithmetic, validate
 from rlvr.distributed import QUIET_HYDRA_OVERRIDES, launched_world
 
@@ -43,21 +44,26 @@ def train(dict_cfg: DictConfig) -> None:
     from rlvr.errors import exit_on_user_error
     from rlvr.rl.run import run
     from rlvr.run_dir import RunDir
+    from rlvr.stage import no_trace_of_a_failed_start
 
     hf_logging.disable_progress_bar()
-    cfg: TrainConfig = OmegaConf.to_object(dict_cfg)  # type: ignore[assignment]
-    with exit_on_user_error():
+    own_dir = Path(HydraConfig.get().runtime.output_dir)
+    main_rank = launched_world().rank == 0
+    with no_trace_of_a_failed_start(own_dir, main_rank), exit_on_user_error():
+        check_known_keys(dict_cfg)
+        cfg: TrainConfig = OmegaConf.to_object(dict_cfg)  # type: ignore[assignment]
         validate(cfg, launched_world().size)
-    with exit_on_user_error(), exit_on_collective_failure(cfg.trainer.deepspeed.timeout_s):
+    with (no_trace_of_a_failed_start(own_dir, main_rank), exit_on_user_error(),
+          exit_on_collective_failure(cfg.trainer.deepspeed.timeout_s)):
         world = start(cfg.trainer.deepspeed.timeout_s)
-        path = broadcast_object(HydraConfig.get().runtime.output_dir)  # decided once, by rank 0
+        path = broadcast_object(str(own_dir))  # decided once, by rank 0
         run_dir = RunDir(path, cfg.logger, writer=world.is_main)
         checkpoint = decided_by_main(lambda: resolve_resume(cfg.resume, run_dir.path, cfg.trainer.total_steps,
                                                             world.size), (ResumeError, OSError))
         if world.is_main:
             print(f"run directory: {run_dir.path}\n{batch_arithmetic(cfg, world.size)}", flush=True)
-            (run_dir.path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
-        run(cfg, run_dir, checkpoint, OmegaConf.to_container(dict_cfg, resolve=True))  # type: ignore[arg-type]
+        config_yaml = OmegaConf.to_yaml(dict_cfg, resolve=True) if world.is_main else None
+        run(cfg, run_dir, checkpoint, OmegaConf.to_container(dict_cfg, resolve=True), config_yaml)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
