@@ -164,10 +164,7 @@ def check_names(cfg: TrainConfig) -> None:
                            src.options)
         elif src.kind == "verifier":
             check_verifier(f"reward.sources[{i}]", src.check or src.name, src.options)
-        elif src.kind == "model" and not src.path:
-            raise ConfigError(f"reward.sources[{i}] ({src.name}) is kind model: set its path to a reward-model "
-                              f"directory")
-        elif src.kind in SOURCE_CHECKS:  # rule, judge: their own modules check their options
+        elif src.kind in SOURCE_CHECKS:  # model, rule, judge: their own modules check paths and options
             SOURCE_CHECKS.lookup(src.kind)(f"reward.sources[{i}] ({src.name})", src)
     if cfg.data.verifier != "none":  # none: rows without a check, scored by a reward model alone
         check_verifier("data.verifier", cfg.data.verifier, {})

@@ -33,7 +33,7 @@ def compose_train_config(overrides: list[str]) -> TrainConfig:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from rlvr.config import CONF_DIR, register_schemas
+    from rlvr.config import CONF_DIR, RewardSource, register_schemas
     from rlvr.config_checks import validate
 
     register_schemas()
@@ -46,6 +46,9 @@ def compose_train_config(overrides: list[str]) -> TrainConfig:
         train_cfg: TrainConfig = OmegaConf.to_object(composed)  # type: ignore[assignment]
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"policy.train_overrides={list(overrides)}: {str(exc).splitlines()[0]}") from None
+    # DPO reads the data, model, rollout and warm-up blocks; the reward sources are rlvr-train's (a preset's
+    # reward model need not exist for DPO): each row's own verifier scores DPO's evaluation instead.
+    train_cfg.reward.sources, train_cfg.reward.mix = [RewardSource()], "sum"
     try:
         validate(train_cfg)
     except ConfigError as exc:

@@ -71,19 +71,12 @@ def _no_extra(where: str, dim: RubricDimension) -> None:
 
 
 def _check_rm_dir(where: str, dim: RubricDimension) -> None:
-    """The reward-model directory exists, is a model, and has the statistics normalization needs."""
-    from rlvr.rewards.model import STATS_FILE
+    """The reward-model directory exists, is a model, and has the statistics normalization needs (the same
+    check as a ``model`` reward source's)."""
+    from rlvr.config import RewardSource
+    from rlvr.rewards.model import check_model_source
 
-    if not dim.path:
-        raise _error(f"{where} is kind rm: set its path to a reward-model directory (rlvr-rm output)")
-    path = Path(os.path.expanduser(dim.path))
-    if not (path / "config.json").is_file():
-        problem = "has no config.json" if path.is_dir() else "does not exist"
-        raise _error(f"{where}: reward-model directory {dim.path} {problem}; train one with rlvr-rm, or fix the "
-                     f"dimension's path")
-    if dim.options.get("normalize", True) and not (path / STATS_FILE).is_file():
-        raise _error(f"{where}: {dim.path} has no {STATS_FILE} (the statistics rlvr-rm saves); retrain it with "
-                     f"rlvr-rm, or set the dimension's options.normalize=false")
+    check_model_source(where, RewardSource(name=dim.name, kind="model", path=dim.path, options=dim.options))
 
 
 def _check_verifier(where: str, dim: RubricDimension) -> None:

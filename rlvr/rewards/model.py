@@ -24,12 +24,14 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from rlvr.config import ConfigError
 from rlvr.config import RewardSource as SourceConfig
 from rlvr.data.schema import Prompt
 from rlvr.rewards.base import SourceContext, SourceScores
 from rlvr.rewards.mix import normalize_scores
 
-__all__ = ["RewardModelSource", "last_token_scores", "render_pair", "load_reward_stats", "STATS_FILE"]
+__all__ = ["RewardModelSource", "check_model_source", "last_token_scores", "render_pair", "load_reward_stats",
+           "STATS_FILE"]
 
 _OPTIONS = {"batch_size": 16, "max_tokens": 1024, "normalize": True, "clip": 5.0}
 STATS_FILE = "reward_stats.json"  # written by rlvr-rm beside the model: mean, std, min, max, quantiles, count
@@ -61,6 +63,25 @@ def last_token_scores(per_token: torch.Tensor, attention_mask: torch.Tensor) -> 
     positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
     last = (positions * attention_mask.long()).argmax(-1)
     return per_token.gather(1, last.unsqueeze(1)).squeeze(1)
+
+
+def check_model_source(where: str, src: SourceConfig) -> None:
+    """`reward.sources[i]` of kind model, before anything expensive starts (the warm-up, model loads): its
+    options are known, ``path`` is a model directory, and the score statistics normalization needs exist."""
+    unknown = sorted(set(src.options) - set(_OPTIONS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(_OPTIONS)}")
+    if not src.path:
+        raise ConfigError(f"{where}: set its path to a reward-model directory (rlvr-rm ... run_name=NAME writes "
+                          f"runs/NAME/model)")
+    path = Path(os.path.expanduser(src.path))
+    if not (path / "config.json").is_file():
+        problem = "has no config.json" if path.is_dir() else "does not exist"
+        raise ConfigError(f"{where}: reward-model directory {src.path} {problem}; train one first (rlvr-rm ... "
+                          f"run_name=NAME writes runs/NAME/model) or fix the path")
+    if {**_OPTIONS, **src.options}["normalize"] and not (path / STATS_FILE).is_file():
+        raise ConfigError(f"{where}: {src.path} has no {STATS_FILE} (the score statistics rlvr-rm saves); train it "
+                          f"with rlvr-rm, or set options.normalize=false to use raw scores")
 
 
 class RewardModelSource:

@@ -55,8 +55,15 @@ def test_every_conf_file_is_listed():
 
 
 @pytest.mark.parametrize("override", list(_options()))
-def test_conf_file_composes_and_validates(override):
+def test_conf_file_composes_and_validates(override, tmp_path):
     cfg = _compose(override)
+    fake_rm = tmp_path / "rm"  # presets that read a reward model rlvr-rm writes first: a stand-in directory
+    fake_rm.mkdir()
+    (fake_rm / "config.json").write_text("{}")
+    (fake_rm / "reward_stats.json").write_text("{}")
+    for src in cfg.reward.sources:
+        if src.kind == "model":
+            src.path = str(fake_rm)
     validate(cfg)
     assert "completions per step" in batch_arithmetic(cfg)
 
@@ -94,7 +101,7 @@ def test_wrong_type_is_an_error():
     (["data.verifier=maths"], "data.verifier .*: unknown verifier 'maths'; known verifiers: .*math"),
     (["reward=verifier_format", "+reward.sources.1.options.patern=x"], r"reward.sources\[1\]: .*no option\(s\) patern"),
     (["reward.sources.0.kind=oracle"], r"unknown reward.sources\[\].kind 'oracle'; registered: judge, model, rule, verifier"),
-    (["reward.sources.0.kind=model"], r"reward.sources\[0\] \(verifier\) is kind model: set its path"),
+    (["reward.sources.0.kind=model"], r"reward.sources\[0\] \(verifier\): set its path to a reward-model directory"),
     (["data.on_long_prompt=truncate"], "choose one of error, drop"),
 ])
 def test_inconsistent_settings_name_the_fix(overrides, fix):

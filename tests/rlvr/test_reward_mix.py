@@ -105,6 +105,8 @@ def _cfg(**reward) -> TrainConfig:
 
 
 def test_config_rules_for_learned_rewards(capsys, tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # checked up front: a model directory with its statistics
+    (tmp_path / "reward_stats.json").write_text("{}")
     rm = RewardSource("rm", 1.0, kind="model", path=str(tmp_path))
     with pytest.raises(ConfigError, match="needs at least one verifier source and one reward-model source"):
         validate(_cfg(mix="gated", sources=[RewardSource("verifier", 1.0)]))

@@ -104,7 +104,7 @@ OK = RubricDimension("ok", kind="verifier")
     (RubricDimension("x", kind="rule", check="length_budget"), "needs option.*max_chars"),
     (RubricDimension("x", kind="verifier", check="maths"), "unknown verifier|maths"),
     (RubricDimension("x", kind="rm", path="/no/such/rm"), "reward-model directory /no/such/rm does not exist"),
-    (RubricDimension("x", kind="rm"), "kind rm: set its path"),
+    (RubricDimension("x", kind="rm"), r"dimension 1 \(x\): set its path to a reward-model directory"),
     (RubricDimension("x", kind="rm", path="/tmp", check="y"), "kind rm has no check"),
     (RubricDimension("a/b"), "must be letters"),
     (RubricDimension("x", weight=-1.0), "finite number >= 0"),
