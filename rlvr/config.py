@@ -316,6 +316,17 @@ def check_verifier(where: str, name: str, options: dict[str, Any]) -> None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _builtin_only(source: str, value: Any) -> Any:
+    """``${builtin_only:${data.source},V}``: V for the built-in tasks, 0 for the user's own file (the tiny
+    model's warm-up is for the built-in tasks; on a file it runs only when model.sft.steps is set)."""
+    return 0 if source == "file" else value
+
+
 def register_schemas() -> None:
-    """Put the schema into Hydra's ConfigStore (conf/config.yaml lists it first)."""
+    """Put the schema into Hydra's ConfigStore (conf/config.yaml lists it first), and the resolver the
+    presets use."""
+    from omegaconf import OmegaConf
+
     ConfigStore.instance().store(name="rlvr_schema", node=TrainConfig)
+    if not OmegaConf.has_resolver("builtin_only"):
+        OmegaConf.register_new_resolver("builtin_only", _builtin_only)

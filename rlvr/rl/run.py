@@ -13,6 +13,7 @@ read what it cached.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,6 +28,16 @@ from rlvr.stage import RunData, load_data, seed_everything
 __all__ = ["start_model", "prepare", "run"]
 
 
+def _warn_about_the_demo_setup(cfg: TrainConfig, data: RunData) -> None:
+    """Say so when the user's own data meets the tiny demo model, or a step draws more prompts than exist."""
+    if cfg.data.source == "file" and not cfg.model.path:
+        print("warning: no model named (model.path): the embedded tiny demo model (0.14M parameters, a character "
+              "tokenizer) is in use; train your own with model=local model.path=DIR", file=sys.stderr, flush=True)
+    if len(data.train_set) < cfg.trainer.prompts_per_step:
+        print(f"warning: trainer.prompts_per_step={cfg.trainer.prompts_per_step} but only {len(data.train_set)} "
+              f"training prompts: every step repeats prompts", file=sys.stderr, flush=True)
+
+
 def start_model(cfg: TrainConfig, data: RunData) -> Path:
     """The model RL starts from: the base model, or its supervised warm-up where ``model.sft.steps > 0``."""
     if cfg.model.sft.steps > 0:
@@ -39,6 +50,7 @@ def prepare(cfg: TrainConfig, policy_dir: Optional[Path] = None) -> Parts:
     seed_everything(cfg.trainer.seed)
     with main_first():  # several ranks: rank 0 builds the cached base model / warm-up, the others then read it
         data = load_data(cfg, policy_dir=policy_dir)
+        _warn_about_the_demo_setup(cfg, data)
         start = start_model(cfg, data)
     return build_parts(cfg, data, start, policy_dir)
 
