@@ -52,8 +52,10 @@ def _positive(kind: type) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rlvr-verify", description="Score a dataset file with a registered verifier.")
-    p.add_argument("verifier", metavar="NAME", help="verifier name (math, exact, choice, format, or a plugin's)")
-    src = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("verifier", metavar="NAME", nargs="?",
+                   help="verifier name (rlvr-verify --list shows them all, plugins included)")
+    p.add_argument("--list", action="store_true", help="list the verifiers with their options, and the formats")
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--input", metavar="FILE", help="a .jsonl, .json, .csv or .parquet file")
     src.add_argument("--dataset", metavar="PATH_OR_NAME", help="anything datasets.load_dataset reads offline")
     p.add_argument("--split", default="train", help="split of --dataset (default: train)")
@@ -248,8 +250,38 @@ def _check_fields(source: RowSource, args: argparse.Namespace, fmt: Format | Non
         print(f"rlvr-verify: warning: overwriting existing field(s) {', '.join(clash)}", file=sys.stderr)
 
 
+def listing() -> str:
+    """Every registered verifier (plugins included) with one line and its options, then the dataset formats."""
+    import dataclasses
+
+    from verifiers.registry import available_verifiers
+
+    lines = ["verifiers (rlvr-verify NAME --opt KEY=VALUE):"]
+    for name in available_verifiers():
+        try:
+            factory = get_factory(name)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is listed with its error, not a crash
+            lines.append(f"  {name:<16} (cannot load: {type(exc).__name__}: {exc})")
+            continue
+        doc = (factory.__doc__ or "").strip().splitlines()
+        lines.append(f"  {name:<16} {doc[0] if doc else ''}")
+        options = getattr(factory, "Options", None)
+        if options is not None and dataclasses.is_dataclass(options):
+            shown = [f"{f.name}={f.default!r}" if f.default is not dataclasses.MISSING else f.name
+                     for f in dataclasses.fields(options)]
+            lines.append(f"  {'':<16} options: {', '.join(shown) or '(none)'}")
+    lines += ["", "dataset formats (--format NAME; default auto):"]
+    lines += [f"  {fmt.name:<16} {fmt.description} [verifier: {fmt.verifier or 'each row names its own'}]"
+              for fmt in FORMATS.values()]
+    return "\n".join(lines)
+
+
 def _prepare(args: argparse.Namespace) -> tuple[Job, RowSource]:
     """Validate everything that can be checked before scoring starts."""
+    if not args.verifier:
+        raise UsageError("name a verifier: rlvr-verify NAME --input FILE ... (rlvr-verify --list shows them)")
+    if not args.input and not args.dataset:
+        raise UsageError("give --input FILE or --dataset PATH_OR_NAME")
     if not args.output and not args.summary_only:
         raise UsageError("give --output FILE, or --summary-only to print only the summary")
     options = parse_opts(args.opt)
@@ -296,6 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed the message (or --help)
         return int(exc.code or 0)
+    if args.list:
+        print(listing())
+        return 0
     try:
         return _run(args)
     except (UsageError, DataFileError) as exc:

@@ -15,12 +15,38 @@ from omegaconf import DictConfig
 
 from rlvr.config import CONF_DIR
 from rlvr.dpo.config import register_dpo_schema, validate_dpo
+from rlvr.stage import CommandHelp, answer_listing_flags
 
 register_dpo_schema()
 
 
+HELP = CommandHelp(
+    "rlvr-dpo", "dpo.yaml",
+    "Direct Preference Optimization on preference pairs (rlvr-rm's data block: the same pairs for the same\n"
+    "values), against a frozen reference (precomputed or online); held-out implicit-reward accuracy, greedy\n"
+    "pass rate and sampled KL before and after. With no arguments: the tiny demo on the built-in task.",
+    ("rlvr-dpo",
+     "rlvr-dpo policy.path=runs/sft/checkpoints/step_000500 data.source=file data.path=prefs.jsonl",
+     "rlvr-dpo data.length_bias=0.5 loss.beta=0.05",
+     "rlvr-dpo loss.sft_coef=1.0 trainer.max_steps=200",
+     "rlvr-dpo trainer.reference=online trainer.micro_batch_size=4"),
+    (("policy.path", "the starting policy (e.g. an rlvr-sft checkpoint); null = rlvr-train's warm-up"),
+     ("policy.train_overrides", "rlvr-train overrides that give the warm-up, held-out prompts and answer budget"),
+     ("data.source / data.path", "file (any preference shape) or the built-in task"),
+     ("loss.beta", "the leash: implicit reward = beta * log-ratio to the reference"),
+     ("loss.sft_coef", "adds the chosen answer's NLL"),
+     ("trainer.batch_size", "pairs per optimizer step"),
+     ("trainer.max_steps", "stop after this many steps (0 = the epochs decide)"),
+     ("trainer.optim.lr", "learning rate")))
+
+
+def main() -> None:
+    answer_listing_flags(HELP)
+    _main()
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="dpo")
-def main(dict_cfg: DictConfig) -> None:
+def _main(dict_cfg: DictConfig) -> None:
     from rlvr.dpo.run import run
     from rlvr.stage import run_stage
 

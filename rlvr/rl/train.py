@@ -24,12 +24,40 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr.config import CONF_DIR, TrainConfig, check_known_keys, register_schemas
 from rlvr.config_checks import batch_arithmetic, validate
 from rlvr.distributed import QUIET_HYDRA_OVERRIDES, launched_world
+from rlvr.stage import CommandHelp, answer_listing_flags, no_trace_of_a_failed_start
 
 register_schemas()
 
 
+HELP = CommandHelp(
+    "rlvr-train", "config.yaml",
+    "Reinforcement learning with verifiable rewards (GRPO and the other registered estimators and losses):\n"
+    "sample groups of completions, score them with verifiers and reward models, update the policy, evaluate\n"
+    "held-out prompts, watch for reward hacking. With no arguments: the embedded default (a tiny Llama\n"
+    "built locally, a supervised warm-up, GRPO on the built-in arithmetic task; CPU, minutes). Runs land in\n"
+    "runs/<run_name>/ (config.yaml, metrics.jsonl, samples/, checkpoints/, summary.json, report.html).",
+    ("rlvr-train",
+     "rlvr-train data=jsonl data.path=train.jsonl data.format=gsm8k model=local model.path=/models/qwen",
+     "rlvr-train +experiment=smollm2_arith",
+     "rlvr-train rollout=vllm algorithm=dapo trainer.total_steps=500",
+     "rlvr-train run_name=exp1 resume=auto",
+     "torchrun --nproc-per-node 2 -m rlvr.train trainer.backend=deepspeed"),
+    (("model.path", "a Hugging Face directory, a .gguf file or package:NAME (with model=local)"),
+     ("data.path / data.format", "your prompts (jsonl/json/csv/parquet) and their shape (auto, gsm8k, math, ...)"),
+     ("algorithm.group_size", "completions per prompt (G)"),
+     ("algorithm.beta", "KL coefficient to the reference model (0 = no reference)"),
+     ("rollout.max_new_tokens", "tokens sampled per completion"),
+     ("trainer.total_steps", "training steps"),
+     ("trainer.prompts_per_step", "prompts per step (x G completions)"),
+     ("trainer.micro_batch_size", "completions per forward/backward"),
+     ("trainer.optim.lr", "learning rate"),
+     ("reward.sources", "verifiers, reward models, rules, judges and their weights"),
+     ("run_name / resume", "the run directory runs/<run_name>; resume=auto continues it")))
+
+
 def main() -> None:
     """The console entry: ranks > 0 of a torchrun launch tell Hydra to write nothing of its own."""
+    answer_listing_flags(HELP)
     if launched_world().rank > 0:
         sys.argv += list(QUIET_HYDRA_OVERRIDES)
     train()
@@ -44,7 +72,6 @@ def train(dict_cfg: DictConfig) -> None:
     from rlvr.errors import exit_on_user_error
     from rlvr.rl.run import run
     from rlvr.run_dir import RunDir
-    from rlvr.stage import no_trace_of_a_failed_start
 
     hf_logging.disable_progress_bar()
     own_dir = Path(HydraConfig.get().runtime.output_dir)

