@@ -34,6 +34,7 @@ from rlvr.eval.heldout import run_evaluation
 from rlvr.eval.rubric import rubric_record, write_rubric
 from rlvr.eval.watch_hook import RunWatch
 from rlvr.rewards import RewardResult, reward_metrics
+from rlvr.rl.interrupt import CtrlC
 from rlvr.rl.parts import Parts
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, concat_rollouts
 from rlvr.run_dir import RunDir
@@ -316,22 +317,37 @@ class Loop:
         if self.start_step == 0:
             self.evaluate(0)
         last = self.start_step
-        for step in range(self.start_step + 1, t.total_steps + 1):
-            metrics = self.train_step(step)
-            if self.is_main:
-                self.run_dir.log(metrics)
-            last = step
-            if self.cfg.logger.console_every and step % self.cfg.logger.console_every == 0:
-                self.say(progress_line(metrics, t.total_steps))
-            if self.stop_requested:
-                break
-            if t.eval.every and step % t.eval.every == 0 and step != t.total_steps:
-                self.evaluate(step)
-            if t.save_every and step % t.save_every == 0 and step != t.total_steps:
-                self.checkpoint(step)
+        with CtrlC(self.say) as ctrl_c:
+            for step in range(self.start_step + 1, t.total_steps + 1):
+                metrics = self.train_step(step)
+                if self.is_main:
+                    self.run_dir.log(metrics)
+                last = step
+                if self.cfg.logger.console_every and step % self.cfg.logger.console_every == 0:
+                    self.say(progress_line(metrics, t.total_steps))
+                if ctrl_c.pressed(self.world):
+                    self.interrupted(step)
+                if self.stop_requested:
+                    break
+                self._between_steps(step)
         self.evaluate(last)
         self.checkpoint(last)  # after the final evaluation: a run killed during it resumes and redoes it
         return self.finish(time.perf_counter() - started, last)
+
+    def interrupted(self, step: int) -> None:
+        """Ctrl-C: the step in flight has finished; save it, say how to resume, exit 130."""
+        path = self.checkpoint(step)
+        self.say(f"interrupted after step {step}: checkpoint {path}; resume with run_name={self.run_dir.path.name} "
+                 f"resume=auto (or resume={path})")
+        raise SystemExit(130)
+
+    def _between_steps(self, step: int) -> None:
+        """The periodic evaluation and checkpoint after a step (the last step's come after the loop)."""
+        t = self.cfg.trainer
+        if t.eval.every and step % t.eval.every == 0 and step != t.total_steps:
+            self.evaluate(step)
+        if t.save_every and step % t.save_every == 0 and step != t.total_steps:
+            self.checkpoint(step)
 
     def finish(self, wall: float, last_step: Optional[int] = None) -> dict[str, Any]:
         """summary.json: held-out pass@1/pass@k where a verifier decides, else the mean held-out reward (rank 0)."""

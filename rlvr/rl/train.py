@@ -60,7 +60,12 @@ def main() -> None:
     answer_listing_flags(HELP)
     if launched_world().rank > 0:
         sys.argv += list(QUIET_HYDRA_OVERRIDES)
-    train()
+    try:
+        train()
+    except KeyboardInterrupt:  # before the first step, or a second Ctrl-C (rlvr.rl.interrupt)
+        print("interrupted: no checkpoint of the step in flight; resume=auto continues from the last saved one",
+              file=sys.stderr, flush=True)
+        sys.exit(130)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
