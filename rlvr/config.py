@@ -215,6 +215,7 @@ class EvalConfig:
     k: int = 4  # sampled pass@k
     num_samples: int = 4  # samples per prompt for pass@k (>= k)
     temperature: float = 1.0  # temperature of the pass@k samples (pass@1 is greedy)
+    chunk: int = 64  # rlvr-eval: prompts scored and saved together (the progress and resume granularity)
 
 
 @dataclass

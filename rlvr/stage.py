@@ -29,7 +29,7 @@ from rlvr.errors import exit_on_user_error
 from rlvr.models import base_model_dir, load_tokenizer
 
 __all__ = ["run_stage", "RunData", "load_data", "seed_everything", "resolve_device", "no_trace_of_a_failed_start",
-           "CommandHelp", "experiments", "answer_listing_flags"]
+           "CommandHelp", "experiments", "answer_listing_flags", "check_rows", "as_data_error"]
 
 
 class RunData(NamedTuple):
@@ -94,7 +94,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def _as_data_error() -> Iterator[None]:
+def as_data_error() -> Iterator[None]:
     """A data source's ValueError (a missing column, a row a format cannot read) is a user error."""
     try:
         yield
@@ -110,25 +110,30 @@ def load_data(cfg: TrainConfig, need_reference: bool = True, policy_dir: Optiona
     if cfg.trainer.threads > 0:
         torch.set_num_threads(cfg.trainer.threads)
     d = cfg.data
-    with _as_data_error():
+    with as_data_error():
         train_raw, eval_raw = build_prompt_sets(d)
     base = base_model_dir(cfg)
     tokenizer = load_tokenizer(policy_dir or base)
-    with _as_data_error():  # every row is read here: a row a format cannot read names itself
+    with as_data_error():  # every row is read here: a row a format cannot read names itself
         train_set = LengthChecked(train_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "training")
         eval_set = LengthChecked(eval_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "held-out")
     print(f"data: {train_set.describe()}; {eval_set.describe()}", flush=True)
-    uses_verifier = any(s.kind == "verifier" for s in cfg.reward.sources)
     for checked in (train_set, eval_set):
-        for name in sorted(checked.verifiers - {"none"}):  # none: rows a reward model scores alone
-            try:
-                check_verifier(f"{checked.name} rows", name, {})
-            except ConfigError as exc:
-                raise DataError(str(exc)) from None
-        if need_reference and uses_verifier and checked.without_reference:
-            raise DataError(f"{checked.name} prompt {checked.without_reference[0]} has no reference (gold answer) "
-                            f"for its verifier; set data.reference_field to the dataset's answer column")
+        check_rows(cfg, checked, need_reference)
     return RunData(base, tokenizer, train_set, eval_set)
+
+
+def check_rows(cfg: TrainConfig, checked: LengthChecked, need_reference: bool = True) -> None:
+    """Every verifier the rows name exists; rows a verifier scores have a reference."""
+    for name in sorted(checked.verifiers - {"none"}):  # none: rows a reward model scores alone
+        try:
+            check_verifier(f"{checked.name} rows", name, {})
+        except ConfigError as exc:
+            raise DataError(str(exc)) from None
+    uses_verifier = any(s.kind == "verifier" for s in cfg.reward.sources)
+    if need_reference and uses_verifier and checked.without_reference:
+        raise DataError(f"{checked.name} prompt {checked.without_reference[0]} has no reference (gold answer) "
+                        f"for its verifier; set data.reference_field to the dataset's answer column")
 
 
 # ---- the console entries' own help and preset list (before Hydra parses anything) ----------------------

@@ -14,7 +14,7 @@ from rlvr.registry import Registry
 from verifiers.formats import GENERIC, Format, FormatError, detect_format, get_format
 
 __all__ = ["PromptSet", "SOURCES", "register_source", "build_prompt_sets", "PromptStream", "Phrased", "RowPrompts",
-           "row_format"]
+           "row_format", "evaluation_prompts"]
 
 
 class PromptSet(Protocol):
@@ -30,10 +30,24 @@ def build_prompt_sets(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
     """(train, held-out) prompt sets of the source named by ``data.source``, phrased by
     ``data.prompt_template`` and ``data.system_prompt`` whatever the source."""
     train, held_out = SOURCES.lookup(cfg.source)(cfg)
+    return _phrased(cfg, train), _phrased(cfg, held_out)
+
+
+def evaluation_prompts(cfg: DataConfig) -> PromptSet:
+    """What `rlvr-eval` scores: every row of ``data.path`` (split ``data.split``) for the file source, else
+    the source's held-out set (``data.eval_size`` prompts), phrased as in training."""
+    if cfg.source != "file":
+        return build_prompt_sets(cfg)[1]
+    if not cfg.path:
+        raise ValueError("data.source=file needs data.path (a jsonl/json/parquet/csv file or an offline dataset)")
+    rows = _load_rows(cfg.path, cfg.split)
+    return _phrased(cfg, RowPrompts(rows, cfg, "eval", row_format(cfg, rows.column_names)))
+
+
+def _phrased(cfg: DataConfig, prompts: PromptSet) -> PromptSet:
     if cfg.prompt_template is None and cfg.system_prompt is None:
-        return train, held_out
-    return Phrased(train, cfg.prompt_template, cfg.system_prompt), Phrased(held_out, cfg.prompt_template,
-                                                                            cfg.system_prompt)
+        return prompts
+    return Phrased(prompts, cfg.prompt_template, cfg.system_prompt)
 
 
 class Phrased:

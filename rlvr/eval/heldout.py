@@ -17,10 +17,14 @@ dimension). A row:
     {"step": 50, "index": 3, "uid": "eval-3", "messages": [{"role": "user", "content": "..."}],
      "reference": "22", "completion": "\\boxed{22}", "length": 9, "truncated": false,
      "reward": 1.0, "passed": true, "scores": {"verifier": 1.0, "rm": 0.7},
-     "raw": {"rm": 2.31}, "verdicts": {"verifier": "correct", "rm": "scored"}}
+     "raw": {"rm": 2.31}, "verdicts": {"verifier": "correct", "rm": "scored"},
+     "samples": 4, "samples_passed": 3}
 
 A source that does not score a row (``applies``) has ``null`` there; ``passed`` is
-``null`` when no source decides pass/fail.
+``null`` when no source decides pass/fail; ``samples`` / ``samples_passed`` (the pass@k
+draws and how many passed) are there when pass@k was sampled. `rlvr-eval` runs the same
+function over a whole dataset in chunks (``first_index``: a chunk's prompts keep their
+global seeds and indices, so the chunking changes no sample).
 """
 from __future__ import annotations
 
@@ -61,9 +65,16 @@ class Evaluation:
     prompts: Sequence[Prompt]
     greedy: RolloutBatch  # the greedy answers, one per prompt
     result: RewardResult  # their scores per source
+    samples_passed: Optional[list[int]] = None  # per prompt: how many of the pass@k samples passed
+    num_samples: int = 0
+    first_index: int = 0  # the first prompt's index in the whole evaluation set
 
     def records(self, step: int) -> list[dict[str, Any]]:
-        return eval_records(step, self.prompts, self.greedy, self.result)
+        rows = eval_records(step, self.prompts, self.greedy, self.result, self.first_index)
+        if self.samples_passed is not None:
+            for row, passed in zip(rows, self.samples_passed):
+                row["samples"], row["samples_passed"] = self.num_samples, passed
+        return rows
 
 
 def evaluate(engine: Engine, scorer: RewardScorer, prompts: Sequence[Prompt], encoded: Sequence[list[int]],
@@ -73,13 +84,16 @@ def evaluate(engine: Engine, scorer: RewardScorer, prompts: Sequence[Prompt], en
 
 
 def run_evaluation(engine: Engine, scorer: RewardScorer, prompts: Sequence[Prompt], encoded: Sequence[list[int]],
-                   cfg: EvalConfig, top_p: float, max_new_tokens: int, seed: int) -> Evaluation:
+                   cfg: EvalConfig, top_p: float, max_new_tokens: int, seed: int, first_index: int = 0) -> Evaluation:
     """Greedy outputs: mean reward per source (over the rows it scores), and pass@1 where a source
-    decides pass/fail; sampled pass@k (``num_samples`` per prompt, seeded per prompt) where one does."""
+    decides pass/fail; sampled pass@k (``num_samples`` per prompt, seeded per prompt) where one does.
+    ``first_index``: these prompts' place in a larger set evaluated in chunks (their seeds follow it)."""
+    indices = range(first_index, first_index + len(encoded))
+    samples_passed = None
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         greedy = engine.generate(encoded, SamplingParams(n=1, greedy=True, max_new_tokens=max_new_tokens),
-                                 seeds=list(range(len(encoded))))
+                                 seeds=list(indices))
         result = scorer.score(prompts, greedy.texts)
         out: dict[str, Any] = {"eval/reward/mean": result.rewards.mean().item()}
         for label in result.per_source:
@@ -92,26 +106,28 @@ def run_evaluation(engine: Engine, scorer: RewardScorer, prompts: Sequence[Promp
         if rate is not None and cfg.k > 0 and cfg.num_samples > 0:
             params = SamplingParams(n=cfg.num_samples, temperature=cfg.temperature, top_p=top_p,
                                     max_new_tokens=max_new_tokens)
-            sampled = engine.generate(encoded, params, seeds=[seed * 1_000_003 + i for i in range(len(encoded))])
+            sampled = engine.generate(encoded, params, seeds=[seed * 1_000_003 + i for i in indices])
             repeated = [p for p in prompts for _ in range(cfg.num_samples)]
             correct = scorer.score(repeated, sampled.texts).passed.view(len(prompts), cfg.num_samples).sum(-1)
-            out["eval/pass@k"] = sum(pass_at_k(cfg.num_samples, int(c), cfg.k) for c in correct) / len(prompts)
+            samples_passed = [int(c) for c in correct]
+            out["eval/pass@k"] = sum(pass_at_k(cfg.num_samples, c, cfg.k) for c in samples_passed) / len(prompts)
             out["eval/k"] = cfg.k
-    return Evaluation(out, prompts, greedy, result)
+    return Evaluation(out, prompts, greedy, result, samples_passed, cfg.num_samples if samples_passed else 0,
+                      first_index)
 
 
 def _value(result: RewardResult, table: dict[str, torch.Tensor], label: str, i: int) -> Optional[float]:
     return float(table[label][i]) if bool(result.rows(label)[i]) else None
 
 
-def eval_records(step: int, prompts: Sequence[Prompt], greedy: RolloutBatch, result: RewardResult
-                 ) -> list[dict[str, Any]]:
+def eval_records(step: int, prompts: Sequence[Prompt], greedy: RolloutBatch, result: RewardResult,
+                 first_index: int = 0) -> list[dict[str, Any]]:
     """One row per held-out prompt (the format in the module docstring)."""
     lengths = greedy.lengths.tolist()
     rows = []
     for i, prompt in enumerate(prompts):
         rows.append({
-            "step": step, "index": i, "uid": prompt.uid, "messages": [dict(m) for m in prompt.messages],
+            "step": step, "index": first_index + i, "uid": prompt.uid, "messages": [dict(m) for m in prompt.messages],
             "reference": prompt.reference, "completion": greedy.texts[i], "length": int(lengths[i]),
             "truncated": bool(greedy.truncated[i]), "reward": float(result.rewards[i]),
             "passed": None if result.passed is None else bool(result.passed[i]),

@@ -22,6 +22,7 @@ def _out(*cmd: str) -> str:
     ("rlvr-sft", ["model.sft.steps", "data"], ["coevo_rm"]),
     ("rlvr-rm", ["tiny_rm", "trainer.freeze_backbone", "model"], ["algorithm ", "rollout ", "tiny_code"]),
     ("rlvr-dpo", ["loss.beta", "policy.path", "logger"], ["algorithm ", "rollout ", "tiny_rm"]),
+    ("rlvr-eval", ["trainer.eval.k", "data.format", "rollout"], ["coevo_rm"]),
 ])
 def test_each_command_help_is_its_own(command, own, foreign):
     text = _out(command, "--help")
