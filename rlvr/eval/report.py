@@ -1,4 +1,7 @@
 """`rlvr-report RUN_DIR`: what a run did to every quality dimension, and what the watch saw.
+`rlvr-report BEFORE_DIR AFTER_DIR`: the same comparison between two evaluations - two `rlvr-eval`
+runs (a model before and after training, two checkpoints) or two training runs - from BEFORE's
+last evaluation to AFTER's, paired by prompt; the report is written into AFTER_DIR.
 
 Every reward source's label is a *dimension*. From the held-out records of the first and
 the last evaluation (``RUN_DIR/eval/step_<N>.jsonl``, written by the loop) the report
@@ -163,16 +166,25 @@ def load_run(run_dir: Path) -> dict[str, Any]:
             "events": _read_jsonl(run_dir / "alerts.jsonl")}
 
 
-def build_report(run_dir: str | Path, seed: int = SEED) -> dict[str, Any]:
-    """The report's numbers (what summary.json gets), plus what the figure needs."""
+def build_report(run_dir: str | Path, seed: int = SEED, before: Optional[str | Path] = None) -> dict[str, Any]:
+    """The report's numbers (what summary.json gets), plus what the figure needs; with ``before``, the start
+    is that run's last evaluation instead of this run's first."""
     run = load_run(Path(run_dir))
     steps = sorted(run["records"])
     first, last = (run["records"][steps[0]], run["records"][steps[-1]]) if steps else ([], [])
+    if before is not None:
+        earlier = load_run(Path(before))["records"]
+        if not earlier or not steps:
+            raise DataError(f"comparing {before} with {run_dir} needs per-prompt evaluation records (eval/) in both")
+        first = earlier[max(earlier)]
+        if not pair_by_prompt(first, last, lambda r: r.get("reward"))[0]:
+            raise DataError(f"{before} and {run_dir} share no prompt (matched by uid): evaluate the same dataset")
     dims = dimension_table(first, last, seed) if steps else fallback_dimensions(run["metrics"])
     for label, d in dims.items():
         info = run["sources"].get(label, {})
         d.update({"kind": info.get("kind"), "learned": info.get("learned")})
-    return {"run_dir": str(run_dir), "eval_steps": [steps[0], steps[-1]] if steps else [],
+    return {"run_dir": str(run_dir), "before_dir": str(before) if before is not None else None,
+            "eval_steps": [steps[0], steps[-1]] if steps else [],
             "dimensions": dims, "tradeoffs": tradeoffs(dims), "length": length_table(first, last, seed),
             "alerts": alert_timeline(run["metrics"], run["events"]), "_run": run, "_first": first, "_last": last}
 
@@ -180,7 +192,7 @@ def build_report(run_dir: str | Path, seed: int = SEED) -> dict[str, Any]:
 def merge_summary(run_dir: Path, report: dict[str, Any], files: dict[str, str]) -> Path:
     target = run_dir / "summary.json"
     summary = json.loads(target.read_text()) if target.is_file() else {}
-    summary.update({k: report[k] for k in ("dimensions", "tradeoffs", "length", "alerts", "eval_steps")})
+    summary.update({k: report[k] for k in ("dimensions", "tradeoffs", "length", "alerts", "eval_steps", "before_dir")})
     summary["report"] = files
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
@@ -188,12 +200,12 @@ def merge_summary(run_dir: Path, report: dict[str, Any], files: dict[str, str]) 
     return target
 
 
-def write_report(run_dir: str | Path, seed: int = SEED) -> Path:
+def write_report(run_dir: str | Path, seed: int = SEED, before: Optional[str | Path] = None) -> Path:
     """report.png, report.html and the summary.json merge; returns the HTML's path."""
     from rlvr.eval.report_render import render_html, render_png
 
     run_dir = Path(run_dir)
-    report = build_report(run_dir, seed)
+    report = build_report(run_dir, seed, before)
     png = render_png(report, run_dir / "report.png")
     html = run_dir / "report.html"
     html.write_text(render_html(report, png))
@@ -204,13 +216,18 @@ def write_report(run_dir: str | Path, seed: int = SEED) -> Path:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     from rlvr.errors import exit_on_user_error
 
-    p = argparse.ArgumentParser(prog="rlvr-report", description="Per-dimension report of a training run.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by rlvr-train")
+    p = argparse.ArgumentParser(prog="rlvr-report", description="Per-dimension report of a training run, or the "
+                                "change between two evaluations (BEFORE_DIR AFTER_DIR).")
+    p.add_argument("dirs", metavar="RUN_DIR", nargs="+",
+                   help="a run directory (rlvr-train), or two: BEFORE_DIR AFTER_DIR (rlvr-eval or rlvr-train runs)")
     p.add_argument("--seed", type=int, default=SEED, help="bootstrap seed (default 0)")
     args = p.parse_args(argv)
+    if len(args.dirs) > 2:
+        p.error("give one run directory, or two: BEFORE_DIR AFTER_DIR")
+    before, run_dir = (args.dirs[0], args.dirs[1]) if len(args.dirs) == 2 else (None, args.dirs[0])
     with exit_on_user_error():
-        html = write_report(Path(args.run_dir), args.seed)
-        summary = json.loads((Path(args.run_dir) / "summary.json").read_text())
+        html = write_report(Path(run_dir), args.seed, before)
+        summary = json.loads((Path(run_dir) / "summary.json").read_text())
         for label, d in summary["dimensions"].items():
             ci = "" if d["ci_low"] is None else f" [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
             print(f"{label:>20}: {d['start']:.3f} -> {d['end']:.3f} ({d['change']:+.3f}{ci}) {d['verdict']}")

@@ -73,3 +73,24 @@ def test_the_same_rows_get_the_same_verdicts_as_the_training_loops_held_out_eval
     loop = {r["index"]: (r["completion"], r["verdicts"]) for r in
             map(json.loads, (train_dir / "eval" / "step_000000.jsonl").read_text().splitlines())}
     assert loop == {r["index"]: (r["completion"], r["verdicts"]) for r in _rows(eval_dir)}
+
+
+def test_rlvr_report_compares_two_evaluations_prompt_by_prompt(tmp_path, train_env, gsm8k_file):
+    before, after = tmp_path / "before", tmp_path / "after"
+    for run_dir, budget in ((before, 2), (after, 8)):
+        assert _eval(run_dir, train_env, "data=jsonl", f"data.path={gsm8k_file}", f"rollout.max_new_tokens={budget}",
+                     "trainer.eval.k=0").returncode == 0
+    proc = subprocess.run([str(Path(sys.executable).parent / "rlvr-report"), str(before), str(after)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((after / "summary.json").read_text())
+    verifier = summary["dimensions"]["verifier"]
+    assert verifier["n"] == 10 and verifier["verdict"] in ("improved", "regressed", "flat")
+    assert summary["before_dir"] == str(before) and (after / "report.html").is_file()
+    assert summary["length"]["start"] <= 2 and summary["length"]["end"] <= 8  # the two answer budgets
+    other = tmp_path / "other"
+    (other / "eval").mkdir(parents=True)
+    (other / "eval" / "step_000000.jsonl").write_text(json.dumps({"uid": "x", "index": 0, "reward": 0.0}) + "\n")
+    bad = subprocess.run([str(Path(sys.executable).parent / "rlvr-report"), str(other), str(after)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "share no prompt" in bad.stderr
