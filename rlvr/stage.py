@@ -29,7 +29,7 @@ from rlvr.errors import exit_on_user_error
 from rlvr.models import base_model_dir, load_tokenizer
 
 __all__ = ["run_stage", "RunData", "load_data", "seed_everything", "resolve_device", "no_trace_of_a_failed_start",
-           "CommandHelp", "experiments", "answer_listing_flags", "check_rows", "as_data_error"]
+           "CommandHelp", "experiments", "answer_listing_flags", "check_rows", "as_data_error", "stage_entry"]
 
 
 class RunData(NamedTuple):
@@ -218,3 +218,22 @@ def answer_listing_flags(help: CommandHelp, argv: Optional[list[str]] = None) ->
         print("\n".join(f"{name:<{width}}  {text}" for name, text in found) or "(no presets)")
         print(f"\nuse one: {help.command} +experiment=NAME")
         sys.exit(0)
+
+
+def stage_entry(help: CommandHelp, validate: Callable[[Any], None], run: Callable[[Any, Path], Any]
+                ) -> Callable[[], None]:
+    """The console entry of a single-process stage: its own --help and --list-experiments, else Hydra composes
+    ``help.root`` and `run_stage` runs it (``run`` may import its heavy modules itself, so help stays fast)."""
+    import hydra
+
+    from rlvr.config import CONF_DIR
+
+    @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=Path(help.root).stem)
+    def composed(dict_cfg: Any) -> None:
+        run_stage(dict_cfg, validate, run)
+
+    def main() -> None:
+        answer_listing_flags(help)
+        composed()
+
+    return main

@@ -10,12 +10,8 @@ line naming the fix and exit status 2, before any weights are loaded.
 """
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
-
-from rlvr.config import CONF_DIR
 from rlvr.dpo.config import register_dpo_schema, validate_dpo
-from rlvr.stage import CommandHelp, answer_listing_flags
+from rlvr.stage import CommandHelp, stage_entry
 
 register_dpo_schema()
 
@@ -40,17 +36,13 @@ HELP = CommandHelp(
      ("trainer.optim.lr", "learning rate")))
 
 
-def main() -> None:
-    answer_listing_flags(HELP)
-    _main()
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="dpo")
-def _main(dict_cfg: DictConfig) -> None:
+def _run(cfg, run_path):
     from rlvr.dpo.run import run
-    from rlvr.stage import run_stage
 
-    run_stage(dict_cfg, validate_dpo, run)
+    return run(cfg, run_path)
+
+
+main = stage_entry(HELP, validate_dpo, _run)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import hydra
-from omegaconf import DictConfig
-
-from rlvr.config import CONF_DIR, TrainConfig, register_schemas
+from rlvr.config import TrainConfig, register_schemas
 from rlvr.config_checks import validate
-from rlvr.stage import CommandHelp, answer_listing_flags, run_stage
+from rlvr.stage import CommandHelp, stage_entry
 
 register_schemas()
 
@@ -54,16 +51,6 @@ HELP = CommandHelp(
      ("reward.sources", "what scores the answers (default: each row's verifier)")))
 
 RECORDS = "eval/step_000000.jsonl"
-
-
-def main() -> None:
-    answer_listing_flags(HELP)
-    _main()
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def _main(dict_cfg: DictConfig) -> None:
-    run_stage(dict_cfg, validate, run)
 
 
 def _done(run_path: Path) -> dict[int, dict[str, Any]]:
@@ -192,6 +179,8 @@ def render(summary: dict[str, Any]) -> str:
     lines.append(f"rows written {summary['run_dir']}/{RECORDS}; summary {summary['run_dir']}/summary.json")
     return "\n".join(lines)
 
+
+main = stage_entry(HELP, validate, run)
 
 if __name__ == "__main__":
     sys.exit(main())

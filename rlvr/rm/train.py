@@ -10,12 +10,8 @@ line naming the fix and exit status 2, before any weights are loaded.
 """
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
-
-from rlvr.config import CONF_DIR
 from rlvr.rm.config import register_rm_schema, validate_rm
-from rlvr.stage import CommandHelp, answer_listing_flags
+from rlvr.stage import CommandHelp, stage_entry
 
 register_rm_schema()
 
@@ -41,17 +37,13 @@ HELP = CommandHelp(
      ("run_name / resume", "the run directory runs/<run_name>; resume=auto continues it")))
 
 
-def main() -> None:
-    answer_listing_flags(HELP)
-    _main()
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="rm")
-def _main(dict_cfg: DictConfig) -> None:
+def _run(cfg, run_path):
     from rlvr.rm.run import run
-    from rlvr.stage import run_stage
 
-    run_stage(dict_cfg, validate_rm, run)
+    return run(cfg, run_path)
+
+
+main = stage_entry(HELP, validate_rm, _run)
 
 
 if __name__ == "__main__":

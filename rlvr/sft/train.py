@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import sys
 
-import hydra
-from omegaconf import DictConfig
-
-from rlvr.config import CONF_DIR, register_schemas
+from rlvr.config import register_schemas
 from rlvr.config_checks import validate
 from rlvr.sft.run import run
-from rlvr.stage import CommandHelp, answer_listing_flags, run_stage
+from rlvr.stage import CommandHelp, stage_entry
 
 register_schemas()
 
@@ -39,14 +36,7 @@ HELP = CommandHelp(
      ("run_name / resume", "the run directory runs/<run_name>; resume=auto continues it")))
 
 
-def main() -> None:
-    answer_listing_flags(HELP)
-    _main()
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def _main(dict_cfg: DictConfig) -> None:
-    run_stage(dict_cfg, validate, run)
+main = stage_entry(HELP, validate, run)
 
 
 if __name__ == "__main__":
