@@ -13,6 +13,7 @@ agrees on the run directory first, then uses the same pieces.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import sys
@@ -205,9 +206,28 @@ def _first_sentence(comments: list[str], limit: int = 110) -> str:
     return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
 
 
+def _run_dir_parent(args: list[str]) -> Path:
+    """Where Hydra will create the run directory: the parent of ``hydra.run.dir`` when given, else ``runs/``."""
+    for arg in args:
+        if arg.lstrip("+").startswith("hydra.run.dir="):
+            return Path(os.path.expanduser(arg.split("=", 1)[1])).absolute().parent
+    return Path("runs").absolute()
+
+
+def check_writable_run_dir(args: list[str]) -> None:
+    """A run directory that cannot be created (a read-only file system, no permission) is one error line and
+    exit status 2 before Hydra tries (Hydra's own failure is a traceback and exit status 1)."""
+    parent = _run_dir_parent(args)
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("/"))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        print(f"error: cannot create the run directory under {existing} (read-only or not writable); run from a "
+              f"writable directory or set hydra.run.dir=DIR", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 def answer_listing_flags(help: CommandHelp, argv: Optional[list[str]] = None) -> None:
     """``--help`` / ``-h`` print the command's own help; ``--list-experiments`` its presets; then exit 0.
-    Anything else is left for Hydra."""
+    A run directory that cannot be created is one error line, exit 2. Anything else is left for Hydra."""
     args = sys.argv[1:] if argv is None else argv
     if "--help" in args or "-h" in args:
         print(help.render())
@@ -218,6 +238,8 @@ def answer_listing_flags(help: CommandHelp, argv: Optional[list[str]] = None) ->
         print("\n".join(f"{name:<{width}}  {text}" for name, text in found) or "(no presets)")
         print(f"\nuse one: {help.command} +experiment=NAME")
         sys.exit(0)
+    if not any(a.startswith("--") for a in args):  # --cfg, --hydra-help, ... write no run directory
+        check_writable_run_dir(args)
 
 
 def stage_entry(help: CommandHelp, validate: Callable[[Any], None], run: Callable[[Any, Path], Any]

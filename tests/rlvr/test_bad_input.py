@@ -71,3 +71,21 @@ def test_a_failed_start_never_touches_an_existing_run(tmp_path, train_env, files
     _fails_in_one_line("rlvr-train", run_dir, "data=jsonl", f"data.path={files / 'empty.jsonl'}", env=train_env)
     assert (run_dir / "config.yaml").read_text() == "the earlier run's config\n"
     assert (run_dir / "metrics.jsonl").read_text() == '{"step": 1}\n'
+
+
+def test_a_run_directory_that_cannot_be_created_is_one_line_before_hydra_tries(tmp_path, monkeypatch, capsys):
+    import os
+
+    from rlvr.stage import check_writable_run_dir
+
+    target = tmp_path / "ro" / "run"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(tmp_path) else
+                        real_access(path, mode))  # stands for a read-only file system (root ignores modes)
+    with pytest.raises(SystemExit) as exit_info:
+        check_writable_run_dir([f"hydra.run.dir={target}"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error: cannot create the run directory under")
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(os, "access", real_access)
+    check_writable_run_dir([f"hydra.run.dir={target}"])  # writable: nothing happens
