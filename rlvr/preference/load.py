@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Union
 
 from rlvr.data.chat import DataError
-from rlvr.preference.adapters import accepted_shapes, find_adapter
+from rlvr.preference.adapters import ADAPTERS, accepted_shapes, find_adapter
 from rlvr.preference.schema import Dropped, Pair, PreferenceSet
 
 __all__ = ["load_preferences", "read_rows", "SUFFIXES"]
@@ -73,14 +73,20 @@ def _too_long(pair: Pair, max_chars: Optional[int]) -> bool:
 
 
 def load_preferences(source: Union[str, os.PathLike, Iterable[Mapping[str, Any]]], *,
-                     max_pairs_per_prompt: int = 16, max_chars: Optional[int] = None) -> PreferenceSet:
+                     max_pairs_per_prompt: int = 16, max_chars: Optional[int] = None,
+                     format: str = "auto") -> PreferenceSet:
     """Read preference rows of any registered shape into pairs; every dropped row or pair is counted.
 
     ``max_pairs_per_prompt`` caps the pairs one ranked row expands into; ``max_chars`` drops
-    a pair whose context plus longer answer has more characters (``too_long``).
+    a pair whose context plus longer answer has more characters (``too_long``). ``format``
+    names the one adapter every row must fit (a row it does not detect is ``missing_fields``);
+    ``auto`` detects each row's shape.
     """
     if max_pairs_per_prompt < 1:
         raise DataError(f"max_pairs_per_prompt={max_pairs_per_prompt}; use 1 or more")
+    if format != "auto" and format not in ADAPTERS:
+        raise DataError(f"unknown preference format {format!r}; known: auto, {', '.join(ADAPTERS)}")
+    forced = ADAPTERS.lookup(format) if format != "auto" else None
     name = str(source) if isinstance(source, (str, os.PathLike)) else "rows"
     rows = read_rows(source) if isinstance(source, (str, os.PathLike)) else source
     result = PreferenceSet(pairs=[], dropped=collections.Counter(), rows_read=0, fields_seen=set())
@@ -93,7 +99,7 @@ def load_preferences(source: Union[str, os.PathLike, Iterable[Mapping[str, Any]]
             result.dropped["malformed"] += 1
             continue
         result.fields_seen.update(str(k) for k in row)
-        adapter = find_adapter(row)
+        adapter = find_adapter(row) if forced is None else (forced if forced.detect(row) else None)
         if adapter is None:
             result.dropped["missing_fields"] += 1
             continue

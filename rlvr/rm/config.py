@@ -24,6 +24,8 @@ class RMDataConfig:
     source: str = "file"  # registered preference source: file | preference_task (the built-in task)
     path: Optional[str] = None  # file: preference data (.jsonl, .jsonl.gz, .json, .parquet; any rlvr.preference shape)
     eval_path: Optional[str] = None  # file: held-out preference data (null = hold out eval_fraction of the prompts)
+    format: str = "auto"  # file: the rows' shape: auto (each row's detected) | ranked | ultrafeedback | chat_pair | hh |
+    #                       prompt_pair (rlvr/preference/adapters.py)
     eval_fraction: float = 0.1  # file without eval_path: share of the prompts held out (split by prompt: no leaks)
     extra_eval: dict[str, str] = field(default_factory=dict)  # more eval sets, name -> file (metrics eval/<name>/*)
     max_pairs_per_prompt: int = 16  # cap on the pairs one ranked row expands into (largest rank gaps first)
@@ -78,10 +80,14 @@ def check_preference_data(d: RMDataConfig, builtin: str) -> None:
     from rlvr.registry import RegistryError
     from rlvr.rm.data import PREFERENCE_SOURCES
 
+    from rlvr.preference.adapters import ADAPTERS
+
     try:
         PREFERENCE_SOURCES.check(d.source)
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
+    if d.format != "auto" and d.format not in ADAPTERS:
+        raise ConfigError(f"data.format={d.format}: unknown preference format; known: auto, {', '.join(ADAPTERS)}")
     if d.source == "file" and not d.path:
         raise ConfigError(f"data.source=file needs data.path: a preference file (jsonl, jsonl.gz, json, parquet); "
                           f"or {builtin}")

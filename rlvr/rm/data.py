@@ -41,7 +41,8 @@ class PairSets:
 
 
 def _load(path: str, cfg: RMDataConfig) -> PreferenceSet:
-    return load_preferences(path, max_pairs_per_prompt=cfg.max_pairs_per_prompt, max_chars=cfg.max_chars)
+    return load_preferences(path, max_pairs_per_prompt=cfg.max_pairs_per_prompt, max_chars=cfg.max_chars,
+                            format=cfg.format)
 
 
 @register_preference_source("file")
@@ -61,8 +62,8 @@ def _builtin(cfg: RMDataConfig) -> tuple[PreferenceSet, Optional[PreferenceSet]]
     k, cap, chars = cfg.answers_per_prompt, cfg.max_pairs_per_prompt, cfg.max_chars
     train = ranked_rows(cfg.num_prompts, cfg.seed, answers_per_prompt=k, length_bias=cfg.length_bias, split="train")
     heldout = ranked_rows(cfg.num_eval_prompts, cfg.seed, answers_per_prompt=k, split="eval")
-    return (load_preferences(train, max_pairs_per_prompt=cap, max_chars=chars),
-            load_preferences(heldout, max_pairs_per_prompt=cap, max_chars=chars))
+    return (load_preferences(train, max_pairs_per_prompt=cap, max_chars=chars, format=cfg.format),
+            load_preferences(heldout, max_pairs_per_prompt=cap, max_chars=chars, format=cfg.format))
 
 
 def _rank(key: str, seed: int) -> str:

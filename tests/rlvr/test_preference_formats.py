@@ -167,3 +167,22 @@ def test_no_adapter_puts_an_answer_into_the_context():
     assert drops["label_leak"] == 2
     s = load_preferences(EVERY_SHAPE)
     assert s.dropped == {"label_leak": 2} and set(s.shapes) == set(ADAPTERS)
+
+
+def test_a_named_format_takes_only_the_rows_it_fits_and_an_unknown_one_is_refused(tmp_path):
+    import json
+
+    import pytest
+
+    from rlvr.data.chat import DataError
+    from rlvr.preference import load_preferences
+
+    rows = [{"prompt": "2+2?", "chosen": "4", "rejected": "5"},
+            {"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert set(load_preferences(path).shapes) == {"prompt_pair", "hh"}
+    only_hh = load_preferences(path, format="hh")
+    assert dict(only_hh.shapes) == {"hh": 1} and only_hh.dropped["missing_fields"] == 1
+    with pytest.raises(DataError, match="unknown preference format 'squad'"):
+        load_preferences(path, format="squad")
