@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import torch
 
-from rlvr.data.chat import render_prompts
+from rlvr.data.chat import DataError, render_prompts
 from rlvr.data.schema import Prompt
 from rlvr.rollout.base import RolloutBatch
 from rlvr.rollout.hf import left_pad
@@ -19,9 +19,11 @@ __all__ = ["sft_batch", "target_text"]
 
 
 def target_text(prompt: Prompt) -> str:
+    """The prompt's SFT target; a row without one is a `DataError` naming the ways out."""
     if prompt.solution is None:
-        raise ValueError(f"prompt {prompt.uid} has no `solution` (nor a final assistant message); "
-                         f"supervised fine-tuning needs target completions")
+        raise DataError(f"prompt {prompt.uid} has no `solution` (nor a final assistant message, nor a data.format "
+                        f"target): supervised fine-tuning needs target completions; add a solution column, or skip "
+                        f"the supervised warm-up with model.sft.steps=0")
     return prompt.solution
 
 
