@@ -11,7 +11,7 @@ line naming the fix and exit status 2, before any weights are loaded.
 from __future__ import annotations
 
 from rlvr.dpo.config import register_dpo_schema, validate_dpo
-from rlvr.stage import CommandHelp, stage_entry
+from rlvr.entry import CommandHelp, stage_entry
 
 register_dpo_schema()
 

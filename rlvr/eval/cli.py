@@ -24,7 +24,7 @@ from typing import Any
 
 from rlvr.config import TrainConfig, register_schemas
 from rlvr.config_checks import validate
-from rlvr.stage import CommandHelp, stage_entry
+from rlvr.entry import CommandHelp, stage_entry
 
 register_schemas()
 

@@ -24,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from rlvr.config import CONF_DIR, TrainConfig, check_known_keys, register_schemas
 from rlvr.config_checks import batch_arithmetic, validate
 from rlvr.distributed import QUIET_HYDRA_OVERRIDES, launched_world
-from rlvr.stage import CommandHelp, answer_listing_flags, no_trace_of_a_failed_start
+from rlvr.entry import CommandHelp, answer_listing_flags
+from rlvr.stage import no_trace_of_a_failed_start
 
 register_schemas()
 

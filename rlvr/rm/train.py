@@ -11,7 +11,7 @@ line naming the fix and exit status 2, before any weights are loaded.
 from __future__ import annotations
 
 from rlvr.rm.config import register_rm_schema, validate_rm
-from rlvr.stage import CommandHelp, stage_entry
+from rlvr.entry import CommandHelp, stage_entry
 
 register_rm_schema()
 

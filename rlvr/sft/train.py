@@ -9,7 +9,7 @@ import sys
 from rlvr.config import register_schemas
 from rlvr.config_checks import validate
 from rlvr.sft.run import run
-from rlvr.stage import CommandHelp, stage_entry
+from rlvr.entry import CommandHelp, stage_entry
 
 register_schemas()
 

@@ -76,7 +76,7 @@ def test_a_failed_start_never_touches_an_existing_run(tmp_path, train_env, files
 def test_a_run_directory_that_cannot_be_created_is_one_line_before_hydra_tries(tmp_path, monkeypatch, capsys):
     import os
 
-    from rlvr.stage import check_writable_run_dir
+    from rlvr.entry import check_writable_run_dir
 
     target = tmp_path / "ro" / "run"
     real_access = os.access
