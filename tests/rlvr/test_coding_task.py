@@ -129,15 +129,3 @@ def test_sandbox_limit_must_fit_inside_the_pool_deadline():
         validate(cfg)
     cfg.reward.timeout = 15.0
     validate(cfg)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_tiny_code_preset_improves_held_out_pass_rate(tmp_path, train_env):
-    """The preset end to end (warm-up included); measured +6.2 points (0.430 -> 0.492), see docs/training.md."""
-    run_dir = tmp_path / "tiny_code"
-    cmd = [sys.executable, "-m", "rlvr.train", "+experiment=tiny_code", f"hydra.run.dir={run_dir}"]
-    proc = subprocess.run(cmd, env=train_env, cwd=REPO, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["accuracy_gain"] >= 0.03, summary

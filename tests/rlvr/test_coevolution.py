@@ -1,12 +1,12 @@
-"""The co-evolution loop: its figures on hand numbers, and a miniature of the whole loop (every stage's outputs)."""
+"""The co-evolution loop: its figures on hand numbers, its arguments and a failed stage (the whole loop, every
+stage's outputs and its learning: tests/rlvr/test_learning.py)."""
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import pytest
 
-from rlvr.pipelines.coevolution import (SUMMARY_FILE, CoevoConfig, StageError, alert_figures, bucket_accuracy, config_from_args,
+from rlvr.pipelines.coevolution import (CoevoConfig, StageError, alert_figures, bucket_accuracy, config_from_args,
                               drop_heldout_rows, headline, headline_line, heldout_questions, length_buckets,
                               policy_figures, rm_figures, round2_rows, run_loop)
 from rlvr.data.chat import DataError
@@ -80,51 +80,6 @@ def test_bad_arguments_are_one_line_errors():
         with pytest.raises(DataError):
             config_from_args(argv)
     assert issubclass(StageError, DataError)  # a failed stage is a user-facing one-line error
-
-
-TINY = ["model.hidden_size=32", "model.num_layers=1", "model.num_heads=2", "model.intermediate_size=64"]
-MINI_RM = [*TINY, "trainer.epochs=1", "trainer.batch_size=16", "trainer.micro_batch_size=16", "trainer.eval_every=0",
-           "logger.console_every=0"]
-MINI_GRPO = [*TINY, "model.sft.steps=20", "model.sft.batch_size=16", "algorithm.group_size=4",
-             "trainer.prompts_per_step=4", "trainer.micro_batch_size=16", "trainer.total_steps=4", "trainer.eval.every=2",
-             "data.eval_size=8", "rollout.max_new_tokens=24", "reward.workers=1", "watch.patience=1",
-             "watch.baseline_steps=1"]
-
-
-@pytest.mark.slow
-def test_a_miniature_loop_writes_every_stage(tmp_path, monkeypatch, capsys):
-    from rlvr.preference import load_preferences
-
-    monkeypatch.setenv("RLVR_CACHE", str(tmp_path / "cache"))
-    out = tmp_path / "coevo"
-    result = run_loop(CoevoConfig(out=str(out), train_rows=40, heldout_rows=20, rm=MINI_RM, grpo=MINI_GRPO))
-    for rnd in (1, 2):
-        for path in (f"round{rnd}-rm/summary.json", f"round{rnd}-rm/model/reward_stats.json",
-                     f"round{rnd}-grpo/summary.json", f"round{rnd}-grpo/report.html", f"round{rnd}-grpo/metrics.jsonl",
-                     f"round{rnd}-grpo/badcases.jsonl", f"round{rnd}-grpo/alerts.jsonl", f"logs/round{rnd}-grpo.log"):
-            assert (out / path).is_file(), path
-        assert list((out / f"round{rnd}-grpo" / "eval").glob("step_*.jsonl"))
-    assert (out / "round1-grpo" / "badcases_preferences.jsonl").is_file() and (out / "index.html").is_file()
-    mined = out / "data" / "round1_mined.jsonl"
-    rows = [json.loads(line) for line in mined.read_text().splitlines()]
-    if rows:  # the miniature's few steps may mine nothing; whatever it mines must load and carry its origin
-        assert load_preferences(mined).pairs and {r["origin"] for r in rows} == {"badcases:round1-grpo"}
-    assert len(load_preferences(out / "data" / "round2_rm.jsonl").pairs) >= len(
-        load_preferences(out / "data" / "round1_rm.jsonl").pairs)
-    saved = json.loads((out / SUMMARY_FILE).read_text())
-    assert saved["line"] == result["line"] and saved["line"].startswith("coevolution: round 1 true preference ")
-    assert set(saved["figures"]) >= {"round1_true_preference", "round2_true_preference", "true_preference_gain_points",
-                                     "round1_alerts", "round1_alerts_before_last_step", "rm_accuracy_length_differs"}
-    for rnd in saved["rounds"]:
-        assert set(rnd["rm"]) >= {"pairwise_accuracy", "accuracy_length_differs", "acc_chosen_shorter",
-                                  "acc_chosen_longer", "length_bias_gap"}
-        g = rnd["grpo"]
-        assert g["true_preference_before"] is not None and g["true_preference_after"] is not None
-        assert g["kl"] is not None and set(g["alerts"]) >= {"count", "names", "before_last_step"}
-    assert set(saved["rounds"][0]["mined"]) >= {"rows", "pairs", "heldout_prompt_rows_dropped", "bad_cases"}
-    copies = saved["config"]["mined_copies"]
-    assert saved["rounds"][1]["rm"]["mined_rows_in_data"] == copies * saved["rounds"][0]["mined"]["rows"]
-    assert "[round2-grpo] done" in capsys.readouterr().out
 
 
 def test_a_failed_stage_names_its_log(tmp_path, monkeypatch):
