@@ -1,5 +1,5 @@
 """CI proves learning (marker `learning`, collected by default, so `bash scripts/test.sh` and CI run it):
-the product's end-to-end runs must improve by the issue's figures, read from the summary each run writes.
+the product's end-to-end runs must improve by fixed thresholds, read from the summary each run writes.
 
 Every check runs the documented commands as subprocesses: `python -m rlvr.train` and the console scripts
 next to the interpreter (`rlvr-rm`, `rlvr-dpo`, `rlvr-coevolve`), so moving modules does not break them.
@@ -7,9 +7,11 @@ All share the session's private model cache (`train_env`): the supervised warm-u
 the SFT start of tiny_rm_grpo is built once, by whichever of the GRPO, DPO and co-evolution checks runs
 first, and the others reuse it; the GRPO check reuses the reward model of the reward-model check.
 
-Each check uses a cheaper preset (conf/experiment/ci_*.yaml) whose threshold held on three seeds: the
-seeds and the measured values are in each test's docstring. Together the checks took about 11 minutes on
-the 2-core machine at load 2-4, each measured alone (`pytest -m learning --durations=0`).
+The default run is the real one; every other check uses a cheaper preset (conf/experiment/ci_*.yaml).
+Each threshold held on three seeds: the seeds and the measured values are in each test's docstring and in
+its preset's header. Together the checks took 12 min 14 s on the shared 2-core machine at load 2.6-4.8
+(`pytest -m learning --durations=0`, with ci_code's 0.5-stop variant at 248 s; this ci_code takes about 150 s):
+default run 119 s, ci_rm 36 s, ci_rm_grpo 158 s (the preference warm-up included), ci_dpo 43 s, co-evolution 128 s.
 """
 from __future__ import annotations
 
@@ -79,12 +81,15 @@ def test_tiny_code_improves_held_out_pass_rate(tmp_path, train_env):
     """`+experiment=ci_code`: tiny_code's warm-up, then 100 GRPO steps (4 optimizer steps per rollout batch)
     scored in the sandbox.
 
-    Held-out greedy pass@1, seeds 0 / 1 / 2 (trainer.seed): 0.656 -> 0.742 (+8.6 points), 0.297 -> 0.367 (+7.0),
-    0.414 -> 0.484 (+7.0); the slow tiny_code preset measured +6.2. The threshold is the one the slow test had.
+    Held-out greedy pass@1 (128 problems), seeds 0 / 1 / 2 (trainer.seed): 0.656 -> 0.742 (+8.6 points),
+    0.297 -> 0.367 (+7.0), 0.414 -> 0.484 (+7.0). The threshold is the old slow test's +0.03; tiny_code itself
+    (fewer optimizer steps per batch) was at +0.016 and -0.031 on seeds 1 and 2 at step 100, and a warm-up that
+    stops at probe accuracy 0.5 gave larger gains (+0.094 / +0.172 / +0.148 in 80 steps) at about 1.7x the time.
     """
     run_dir = tmp_path / "ci_code"
     log = tmp_path / "ci_code.log"
-    rc = run([sys.executable, "-m", "rlvr.train", "+experiment=ci_code", f"hydra.run.dir={run_dir}"], train_env, log, 840)
+    rc = run([sys.executable, "-m", "rlvr.train", "+experiment=ci_code", f"hydra.run.dir={run_dir}"], train_env, log,
+             840)
     summary = finished(rc, log, run_dir / "summary.json")
     assert summary["accuracy_gain"] >= 0.03 - EPS, f"held-out pass@1 gain below +3 points:\n{shown(summary)}"
 
@@ -125,12 +130,12 @@ def test_grpo_against_the_tiny_reward_model(reward_model, tmp_path, train_env):
               f"hydra.run.dir={run_dir}"], train_env, log, 540)
     summary = finished(rc, log, run_dir / "summary.json")
     before, after = summary["true_preference_before"], summary["true_preference_after"]
-    assert after - before >= 0.30 - EPS, f"true preference {before} -> {after}: below SFT + 30 points:\n{shown(summary)}"
+    assert after - before >= 0.30 - EPS, f"true preference {before} -> {after}: below SFT + 30:\n{shown(summary)}"
 
 
 @pytest.mark.timeout(600)
 def test_dpo_improves_true_preference(tmp_path, train_env):
-    """`rlvr-dpo +experiment=ci_dpo`: the same SFT start, 60 DPO steps on the pairs of 400 prompts.
+    """`rlvr-dpo +experiment=ci_dpo`: the cached SFT start of tiny_rm_grpo, 60 DPO steps of 32 pairs (400 rows).
 
     Held-out true preference (100 prompts, greedy), seeds 0 / 1 / 2 (trainer.seed, and the SFT start's):
     0.29 -> 0.61 (+32 points), 0.31 -> 0.76 (+45), 0.29 -> 0.69 (+40).
@@ -140,7 +145,7 @@ def test_dpo_improves_true_preference(tmp_path, train_env):
     rc = run([*script("rlvr-dpo"), "+experiment=ci_dpo", f"hydra.run.dir={run_dir}"], train_env, log, 540)
     summary = finished(rc, log, run_dir / "summary.json")
     before, after = summary["true_preference_before"], summary["true_preference_after"]
-    assert after - before >= 0.20 - EPS, f"true preference {before} -> {after}: below SFT + 20 points:\n{shown(summary)}"
+    assert after - before >= 0.20 - EPS, f"true preference {before} -> {after}: below SFT + 20:\n{shown(summary)}"
 
 
 COEVO = ["--train-rows", "800", "--heldout-rows", "100", "--length-bias", "0.7",
@@ -153,8 +158,10 @@ def test_coevolution_round1_is_caught_and_round2_learns(tmp_path, train_env):
     they include) on 800 round-1 rows, 100 held-out rows and a labeller that ranks 70% of the rows by length
     (the demo: 2,000 rows, 200 held out, 50%): one reward-model epoch, 15 GRPO steps a round.
 
-    Seeds 0 / 1 / 2 (both stages' trainer.seed): round 1's watch raised 2 / 1 / 2 alerts (true preference
-    0.29 -> 0.01, 0.31 -> 0.43, 0.29 -> 0.00); round 2: 0.29 -> 1.00, 0.31 -> 0.97, 0.29 -> 0.97. About 2 minutes.
+    Seeds 0 / 1 / 2 (--seed, and --rm / --grpo trainer.seed=N): round 1 raised 2 / 1 / 2 alerts
+    (reward_length_corr/rm, and truncation in seeds 0 and 2); round 2's true preference (100 held-out prompts)
+    0.29 -> 1.00 (+71 points), 0.31 -> 0.97 (+66), 0.29 -> 0.97 (+68). With 50% length-ranked rows instead of
+    70%, seed 1's round 1 raised no alert in 15 steps.
     Every stage's outputs are checked too (this replaces the slow miniature loop of test_coevolution.py).
     """
     out = tmp_path / "coevo"
@@ -171,10 +178,11 @@ def test_coevolution_round1_is_caught_and_round2_learns(tmp_path, train_env):
     for rnd in (1, 2):
         for path in (f"round{rnd}-rm/summary.json", f"round{rnd}-rm/model/reward_stats.json",
                      f"round{rnd}-grpo/summary.json", f"round{rnd}-grpo/report.html", f"round{rnd}-grpo/metrics.jsonl",
-                     f"round{rnd}-grpo/badcases.jsonl", f"round{rnd}-grpo/alerts.jsonl", f"logs/round{rnd}-grpo.log"):
+                     f"round{rnd}-grpo/badcases.jsonl", f"logs/round{rnd}-grpo.log"):
             assert (out / path).is_file(), path
         assert list((out / f"round{rnd}-grpo" / "eval").glob("step_*.jsonl"))
-    assert (out / "round1-grpo" / "badcases_preferences.jsonl").is_file() and (out / "index.html").is_file()
+    for path in ("round1-grpo/alerts.jsonl", "round1-grpo/badcases_preferences.jsonl", "index.html"):
+        assert (out / path).is_file(), path  # alerts.jsonl appears with the first alert (round 2 raised none)
     mined = [json.loads(line) for line in (out / "data" / "round1_mined.jsonl").read_text().splitlines()]
     assert mined and {r["origin"] for r in mined} == {"badcases:round1-grpo"}
     assert all(len({a["rank"] for a in r["answers"]}) >= 2 for r in mined)  # ranked rows: at least one pair each
