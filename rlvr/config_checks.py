@@ -16,7 +16,6 @@ __all__ = ["validate", "check_names", "check_verifier", "batch_arithmetic", "LEA
 
 
 _CHOICES = {
-    "model.dtype": ("fp32", "bf16"),
     "algorithm.scale": ("group", "batch", "none"),
     "algorithm.aggregation": ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"),
     "trainer.optim.schedule": ("constant", "linear", "cosine"),
@@ -79,6 +78,9 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
         if _get(cfg, dotted) not in allowed:
             raise ConfigError(f"{dotted}={_get(cfg, dotted)!r}; choose one of {', '.join(allowed)}")
     _check_batches(cfg, world_size)
+    from rlvr.models.precision import check_model_settings
+
+    check_model_settings(cfg.model, cfg.trainer.backend)
     a, ev = cfg.algorithm, cfg.trainer.eval
     if a.num_iterations < 1:
         raise ConfigError(f"algorithm.num_iterations={a.num_iterations}; use 1 or more")

@@ -7,10 +7,11 @@ __all__ = ["Backend", "BACKENDS", "register_backend", "build_backend", "Learner"
            "token_logprobs", "autocast_dtype", "total_optimizer_steps"]
 
 
-def build_backend(name: str, model, trainer, algo, dtype: str = "fp32") -> Backend:
+def build_backend(name: str, model, trainer, algo, dtype: str = "fp32", master_dtype: str = "fp32") -> Backend:
     """The backend registered as ``trainer.backend``, owning ``model`` for this run's optimizer steps.
 
-    Every backend is called as ``cls(model, optim, total_optimizer_steps, trainer=..., dtype=...)``.
+    Every backend is called as ``cls(model, optim, total_optimizer_steps, trainer=..., dtype=...,
+    master_dtype=...)``.
     """
     return BACKENDS.lookup(name)(model, trainer.optim, total_optimizer_steps(algo, trainer), trainer=trainer,
-                                 dtype=dtype)
+                                 dtype=dtype, master_dtype=master_dtype)

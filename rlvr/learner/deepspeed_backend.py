@@ -46,6 +46,7 @@ import torch.distributed as dist
 from rlvr.config import ConfigError, DeepSpeedConfig, OptimConfig, TrainerConfig
 from rlvr.distributed import init_process_group as init_distributed  # torchrun's group, or 1 rank
 from rlvr.learner.torch_backend import lr_lambda
+from rlvr.models.lora import plain_tensors
 
 __all__ = ["DeepSpeedBackend", "init_distributed", "ds_config"]
 
@@ -141,7 +142,7 @@ class DeepSpeedBackend:
     """A DeepSpeed engine around the policy; see the module docstring for the contracts."""
 
     def __init__(self, model: torch.nn.Module, optim: OptimConfig, total_optimizer_steps: int, *,
-                 trainer: TrainerConfig, dtype: str = "fp32"):
+                 trainer: TrainerConfig, dtype: str = "fp32", master_dtype: str = "fp32"):
         ds_cfg = trainer.deepspeed
         _check(ds_cfg, dtype)
         self.ds = _import_deepspeed(ds_cfg.cache_dir)
@@ -237,7 +238,7 @@ class DeepSpeedBackend:
         gathered parameter beyond what the consumer keeps is alive at a time.
         """
         if self.stage != 3:
-            yield from self.module.state_dict().items()
+            yield from plain_tensors(self.module)
             return
         params = dict(self.module.named_parameters(remove_duplicate=False))
         for name, tensor in self.module.state_dict(keep_vars=True).items():

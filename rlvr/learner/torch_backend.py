@@ -8,6 +8,8 @@ from typing import Any, Callable, Iterator
 import torch
 
 from rlvr.config import OptimConfig
+from rlvr.learner.master import MasterWeights
+from rlvr.models.lora import plain_tensors
 
 __all__ = ["TorchBackend", "lr_lambda"]
 
@@ -29,14 +31,17 @@ def lr_lambda(warmup: int, total: int, schedule: str, min_ratio: float = 0.0) ->
 
 
 class TorchBackend:
-    """The module itself is the forward; the optimizer and scheduler live here."""
+    """The module itself is the forward; the optimizer and scheduler live here. With half-precision
+    trained weights and ``master_dtype=fp32`` the optimizer steps an fp32 copy (`MasterWeights`)."""
 
     rank, world_size = 0, 1
 
-    def __init__(self, model: torch.nn.Module, optim: OptimConfig, total_optimizer_steps: int, **_: Any):
+    def __init__(self, model: torch.nn.Module, optim: OptimConfig, total_optimizer_steps: int,
+                 master_dtype: str = "fp32", **_: Any):
         self._module, self.cfg = model, optim
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=optim.lr, betas=tuple(optim.betas),
+        self.master = MasterWeights(params) if MasterWeights.needed(params, master_dtype) else None
+        self.optimizer = torch.optim.AdamW(self.master.copies if self.master else params, lr=optim.lr, betas=tuple(optim.betas),
                                            weight_decay=optim.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(optim.warmup_steps, total_optimizer_steps, optim.schedule, optim.min_lr_ratio))
@@ -65,30 +70,40 @@ class TorchBackend:
 
     def step(self) -> float:
         """Clip, step, advance the schedule; returns the pre-clip gradient norm."""
-        params = [p for p in self._module.parameters() if p.grad is not None]
+        if self.master is not None:
+            self.master.grads_in()
+            params = [m for m in self.master.copies if m.grad is not None]
+        else:
+            params = [p for p in self._module.parameters() if p.grad is not None]
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.master is not None:
+            self.master.weights_out()
         return float(norm)
 
     def save(self, directory: Path) -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
-        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
-                   Path(directory) / _STATE)
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        if self.master is not None:
+            state["master"] = self.master.state_dict()
+        torch.save(state, Path(directory) / _STATE)
 
     def load(self, directory: Path) -> None:
         state = torch.load(Path(directory) / _STATE, weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.master is not None and "master" in state:
+            self.master.load_state_dict(state["master"])
 
     def save_pretrained(self, directory: Path, tokenizer: Any) -> None:
         self._module.save_pretrained(directory)
         tokenizer.save_pretrained(directory)
 
     def named_tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
-        yield from self._module.state_dict().items()
+        yield from plain_tensors(self._module)
 
     def reference(self, model: torch.nn.Module) -> torch.nn.Module:
         return model.to(self.device).eval().requires_grad_(False)

@@ -18,6 +18,7 @@ from typing import Any
 from rlvr.config import TrainConfig
 from rlvr.errors import ModelError
 from rlvr.models.tiny import build_tiny_llama, build_tokenizer
+from rlvr.models.weights import load_model, load_tokenizer
 
 __all__ = ["base_model_dir", "load_model", "load_tokenizer", "build_tokenizer", "build_tiny_llama", "cached",
            "cache_key", "ModelError"]
@@ -53,6 +54,8 @@ def base_model_dir(cfg: TrainConfig) -> Path:
         return imported_gguf(m.path, cache)
     if m.path:
         base = Path(os.path.expanduser(m.path))
+        if (base / "adapter_config.json").is_file():
+            return merged_adapter(base, cache)
         if not (base / "config.json").is_file():
             raise ModelError(f"model.path={m.path}: no config.json there; point model.path at a Hugging Face "
                              f"model directory (save_pretrained output)")
@@ -60,6 +63,22 @@ def base_model_dir(cfg: TrainConfig) -> Path:
     dims = dict(hidden_size=m.hidden_size, num_layers=m.num_layers, num_heads=m.num_heads,
                 intermediate_size=m.intermediate_size, seed=cfg.trainer.seed)
     return cached(cache / f"tiny-llama-{cache_key(dims)}", lambda d: build_tiny_llama(d, **dims))
+
+
+def merged_adapter(adapter: Path, cache: Path) -> Path:
+    """A LoRA checkpoint (``model.path`` of an adapter directory) merged once into the cache as a plain
+    Hugging Face directory, so every stage and engine (vLLM too) reads full weights."""
+    from rlvr.models.export import export
+
+    stat = (adapter / "adapter_model.safetensors")
+    key = cache_key({"adapter": str(adapter.resolve()), "mtime": int(stat.stat().st_mtime) if stat.exists() else 0})
+
+    def build(out: Path) -> None:
+        print(f"model: merging the adapter {adapter} into its base (once, cached)", flush=True)
+        out.rmdir()  # export writes a new directory
+        export(adapter, out)
+
+    return cached(cache / f"merged-{adapter.name}-{key}", build)
 
 
 def imported_gguf(spec: str, cache: Path) -> Path:
@@ -85,25 +104,3 @@ def imported_gguf(spec: str, cache: Path) -> Path:
                              f"importing {source} failed: {proc.stderr.strip().splitlines()[-1:]}")
 
     return cached(cache / f"gguf-{source.stem}-{key}", build)
-
-
-def load_model(path: Path | str):
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
-
-
-def load_tokenizer(path: Path | str):
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError, TypeError) as exc:
-        raise ModelError(f"{path}: no usable tokenizer ({str(exc).splitlines()[0][:120]}); save the model's "
-                         f"tokenizer into that directory (tokenizer.save_pretrained)") from None
-    if tok.eos_token_id is None:
-        raise ModelError(f"{path}: the tokenizer has no EOS token; set eos_token in tokenizer_config.json")
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    return tok

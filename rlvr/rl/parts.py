@@ -18,7 +18,9 @@ from rlvr.config import TrainConfig
 from rlvr.data.chat import LengthChecked
 from rlvr.learner import Backend, Learner, autocast_dtype, build_backend
 from rlvr.learner.ptx import build_ptx
-from rlvr.models import load_model
+from rlvr.models.lora import is_adapter_dir
+from rlvr.models.policy import load_policy, load_reference, policy_line
+from rlvr.models.precision import precision_line
 from rlvr.rewards import RewardScorer
 from rlvr.rollout import Engine, build_engine
 from rlvr.stage import RunData, resolve_device
@@ -57,12 +59,16 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
     """Policy from `policy_dir` (a checkpoint) or `start` (the base model or its supervised warm-up);
     the reference model is `start`, loaded only if beta > 0."""
     device = resolve_device(cfg.model.device)
-    backend = build_backend(cfg.trainer.backend, load_model(policy_dir or start).to(device), cfg.trainer,
-                            cfg.algorithm, cfg.model.dtype)
-    reference = backend.reference(load_model(start)) if cfg.algorithm.beta > 0 else None
+    policy = load_policy(cfg.model, start, policy_dir, cfg.trainer.gradient_checkpointing).to(device)
+    backend = build_backend(cfg.trainer.backend, policy, cfg.trainer, cfg.algorithm, cfg.model.dtype,
+                            cfg.model.master_dtype)
+    reference = load_reference(cfg.model, start, backend.module, backend.reference) if cfg.algorithm.beta > 0 \
+        else None
     dtype = autocast_dtype(cfg.model.dtype)
+    # an engine that loads weights itself starts from full weights: an adapter checkpoint's base (then synced)
+    engine_dir = start if policy_dir is None or is_adapter_dir(policy_dir) else policy_dir
     engine = build_engine(cfg.rollout.engine, backend.module, data.tokenizer, autocast_dtype=dtype,
-                          model_dir=policy_dir or start, seed=cfg.trainer.seed, **engine_options(cfg))
+                          model_dir=engine_dir, seed=cfg.trainer.seed, **engine_options(cfg))
     learner = Learner(backend, cfg.algorithm, cfg.trainer, cfg.rollout.max_new_tokens, cfg.rollout.temperature,
                       cfg.model.dtype, ptx=build_ptx(cfg, data.tokenizer, backend.rank))
     scorer = RewardScorer(cfg.reward, device)
@@ -72,4 +78,6 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
           f"reference model: {'loaded' if reference is not None else 'none (beta = 0)'}; "
           f"engine: {cfg.rollout.engine}; backend: {cfg.trainer.backend} (rank {backend.rank} of "
           f"{backend.world_size}); torch threads: {torch.get_num_threads()}; pid {os.getpid()}", flush=True)
+    print(f"{precision_line(cfg.model, cfg.trainer.backend)}; {policy_line(model, cfg.trainer.gradient_checkpointing)}",
+          flush=True)
     return Parts(backend, data.tokenizer, reference, engine, scorer, learner, data.train_set, data.eval_set, start)

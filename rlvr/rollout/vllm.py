@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from rlvr.config import ConfigError
+from rlvr.models.lora import plain_shapes
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, WeightSource
 from rlvr.rollout.hf import completion_mask, left_pad
 from rlvr.rollout.sampling import row_keys
@@ -123,7 +124,8 @@ class VLLMEngine:
         self.weight_version = 0
         self.max_model_len = max_model_len
         # full shapes, also of ZeRO-3 partitioned parameters (their local tensor is a shard; `ds_shape` is whole)
-        self.expected = {n: tuple(getattr(t, "ds_shape", t.shape)) for n, t in model.state_dict(keep_vars=True).items()}
+        # (an adapted policy's by the base model's names: the engine receives merged weights)
+        self.expected = plain_shapes(model)
         device = next(model.parameters()).device
         self.on_gpu = device.type == "cuda" if on_gpu is None else on_gpu
         self.sleep_level = sleep_level if self.on_gpu else 0

@@ -39,12 +39,11 @@ def _probe_scorer(cfg: TrainConfig):
     return RewardScorer(RewardConfig(sources=[RewardSource()], workers=cfg.reward.workers, timeout=cfg.reward.timeout))
 
 
-def _stage(cfg: TrainConfig, model_dir: Path, train_set, tokenizer, micro: int, scorer):
+def _stage(cfg: TrainConfig, model, train_set, tokenizer, micro: int, scorer):
     from rlvr.learner.torch_backend import TorchBackend
-    from rlvr.models import load_model
     from rlvr.sft.supervised import SupervisedStage
 
-    backend = TorchBackend(load_model(model_dir), sft_optim(cfg), cfg.model.sft.steps)
+    backend = TorchBackend(model, sft_optim(cfg), cfg.model.sft.steps, master_dtype=cfg.model.master_dtype)
     return SupervisedStage(backend, tokenizer, train_set, cfg.model.sft, micro, cfg.trainer.seed, scorer,
                            cfg.rollout.max_new_tokens)
 
@@ -66,7 +65,10 @@ def warm_up(cfg: TrainConfig, base: Path, train_set, tokenizer) -> Path:
               f"(cached in {out.parent})", flush=True)
         scorer = _probe_scorer(cfg)
         try:
-            stage = _stage(cfg, base, train_set, tokenizer, s.batch_size, scorer)
+            from rlvr.models import load_model
+
+            # the cached warm-up of rlvr-train: full fine-tuning in fp32 (its output is the RL stage's start)
+            stage = _stage(cfg, load_model(base), train_set, tokenizer, s.batch_size, scorer)
             losses: list[float] = []
 
             def log_loss(step: int, metrics: dict[str, Any]) -> None:
@@ -98,7 +100,12 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     base, tokenizer, train_set, _ = load_data(cfg, need_reference=False)
     scorer = _probe_scorer(cfg)
     try:
-        stage = _stage(cfg, checkpoint or base, train_set, tokenizer, t.micro_batch_size, scorer)
+        from rlvr.models.policy import load_policy, policy_line
+        from rlvr.models.precision import precision_line
+
+        model = load_policy(cfg.model, base, checkpoint, t.gradient_checkpointing)
+        print(f"{precision_line(cfg.model)}; {policy_line(model, t.gradient_checkpointing)}", flush=True)
+        stage = _stage(cfg, model, train_set, tokenizer, t.micro_batch_size, scorer)
         start = 0
         if checkpoint is not None:
             state = load_trainer_state(checkpoint)
