@@ -91,7 +91,7 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     engine = build_engine(r.engine, load_model(model_dir).to(device).eval(), tokenizer,
                           autocast_dtype=autocast_dtype(cfg.model.dtype), model_dir=model_dir, seed=cfg.trainer.seed,
                           **engine_options(cfg))
-    scorer = RewardScorer(cfg.reward, device)
+    scorer = RewardScorer(cfg.reward, device, cfg.model.dtype)
     n, chunk = len(prompts), max(1, ev.chunk)
     print(f"rlvr-eval: {model_dir} on {prompts.describe()}; engine {r.engine}; "
           f"{len(done)} rows already scored", flush=True)

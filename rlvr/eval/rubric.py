@@ -71,8 +71,8 @@ def _no_extra(where: str, dim: RubricDimension) -> None:
 
 
 def _check_rm_dir(where: str, dim: RubricDimension) -> None:
-    """The reward-model directory exists, is a model, and has the statistics normalization needs (the same
-    check as a ``model`` reward source's)."""
+    """The reward-model directory exists, is a model, and its options fit it (the same check as a ``model``
+    reward source's)."""
     from rlvr.config import RewardSource
     from rlvr.rewards.model import check_model_source
 

@@ -6,8 +6,9 @@ completion, plus, for sources that can decide it, whether each completion *passe
     verifier   a verifier's verdicts (the row's own verifier, or one named verifier for
                every row), scored in `VerifierPool` workers with hard deadlines; it
                decides `passed` (verdict ``correct``)
-    model      a learned reward model's scalar score, normalized by the statistics saved with
-               the model and clipped; it never decides `passed`
+    model      a sequence-classification model's score (`rlvr.rewards.model`: rlvr-rm's or a
+               third-party one), normalized by its saved statistics or running ones, clipped;
+               it never decides `passed`
     rule       a registered plain Python check in [0, 1] (`rlvr.rewards.rule`); not learned
     judge      an LLM judge's rubric scores over an OpenAI-compatible endpoint (`rlvr.rewards.judge`);
                learned; timeouts and unparseable answers are excluded and counted
@@ -57,12 +58,14 @@ class RewardSource(Protocol):
 
 @dataclass
 class SourceContext:
-    """What sources share: the verifier pool settings and the learner's device."""
+    """What sources share: the verifier pool settings, the learner's device and the policy's precision."""
 
     workers: int
     timeout: float
     device: torch.device
     pool: Any = None  # one VerifierPool shared by every verifier source, started on first need
+    dtype: str = "fp32"  # the policy's compute precision (model.dtype): what frozen reward models load in
+    #                      unless their options.dtype says otherwise
 
     def verifier_pool(self):
         if self.pool is None:

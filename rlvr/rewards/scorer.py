@@ -72,8 +72,9 @@ def source_labels(names: Sequence[str]) -> list[str]:
 class RewardScorer:
     """Owns the reward sources (and their shared verifier pool); `score` is called once per batch."""
 
-    def __init__(self, cfg: RewardConfig, device: torch.device | str = "cpu"):
-        self.ctx = SourceContext(cfg.workers, cfg.timeout, torch.device(device))
+    def __init__(self, cfg: RewardConfig, device: torch.device | str = "cpu", dtype: str = "fp32"):
+        """`device` and `dtype` (the policy's model.dtype) are where and in what precision reward models run."""
+        self.ctx = SourceContext(cfg.workers, cfg.timeout, torch.device(device), dtype=dtype)
         self.mix, self.gate_scale = cfg.mix, cfg.gate_scale
         labels = source_labels([s.name for s in cfg.sources])
         self.sources: list[RewardSource] = [SOURCE_KINDS.lookup(s.kind)(s, label, self.ctx)

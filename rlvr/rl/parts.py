@@ -71,7 +71,7 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
                           model_dir=engine_dir, seed=cfg.trainer.seed, **engine_options(cfg))
     learner = Learner(backend, cfg.algorithm, cfg.trainer, cfg.rollout.max_new_tokens, cfg.rollout.temperature,
                       cfg.model.dtype, ptx=build_ptx(cfg, data.tokenizer, backend.rank))
-    scorer = RewardScorer(cfg.reward, device)
+    scorer = RewardScorer(cfg.reward, device, cfg.model.dtype)
     model = backend.module
     print(f"model: {start if policy_dir is None else policy_dir} "
           f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {cfg.model.dtype}, {device}); "

@@ -153,8 +153,8 @@ def _source(path, **options):
 
 
 def test_reward_model_directory_without_head_or_statistics_names_the_fix(rm_dir):
-    with pytest.raises(ValueError, match="no reward_stats.json.*rlvr-rm.*normalize=false"):
-        _source(rm_dir / "rm")
+    with pytest.raises(ValueError, match="no reward_stats.json.*rlvr-rm.*normalize=auto.*or false"):
+        _source(rm_dir / "rm", normalize=True)  # auto (the default) falls back to running statistics
     with pytest.raises(ValueError, match="no reward head.*rlvr-rm"):
         _source(rm_dir / "lm", normalize=False)
     (rm_dir / "rm" / "reward_stats.json").write_text(json.dumps({"mean": "x"}))

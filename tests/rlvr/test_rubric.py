@@ -124,11 +124,14 @@ def test_rubric_level_errors():
         validate(_cfg())
 
 
-def test_rm_dimension_needs_a_model_with_statistics(tmp_path):
+def test_rm_dimension_needs_a_model_and_statistics_when_normalize_is_true(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     rm = RubricDimension("rm", kind="rm", path=str(tmp_path), weight=0.5)
     with pytest.raises(ConfigError, match="has no reward_stats.json"):
-        validate(_cfg(OK, rm))
+        validate(_cfg(OK, replace(rm, options={"normalize": True})))
+    cfg = _cfg(OK, rm)  # normalize: auto (the default) falls back to running statistics
+    cfg.algorithm.beta = 0.04
+    validate(cfg)
     cfg = _cfg(OK, replace(rm, options={"normalize": False}))
     cfg.algorithm.beta = 0.04
     validate(cfg)
