@@ -69,6 +69,7 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     from rlvr.data.sources import evaluation_prompts
     from rlvr.learner import autocast_dtype
     from rlvr.models import base_model_dir, load_model, load_tokenizer
+    from rlvr.models.precision import frozen_dtype
     from rlvr.rewards import RewardScorer
     from rlvr.rl.parts import engine_options
     from rlvr.rollout import build_engine
@@ -88,10 +89,11 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     with as_data_error():
         done = _done(run_path)
     device = resolve_device(cfg.model.device)
-    engine = build_engine(r.engine, load_model(model_dir).to(device).eval(), tokenizer,
+    model = load_model(model_dir, frozen_dtype(cfg.model), cfg.model.attn_implementation).to(device).eval()
+    engine = build_engine(r.engine, model, tokenizer,
                           autocast_dtype=autocast_dtype(cfg.model.dtype), model_dir=model_dir, seed=cfg.trainer.seed,
                           **engine_options(cfg))
-    scorer = RewardScorer(cfg.reward, device, cfg.model.dtype)
+    scorer = RewardScorer(cfg.reward, device, frozen_dtype(cfg.model))
     n, chunk = len(prompts), max(1, ev.chunk)
     print(f"rlvr-eval: {model_dir} on {prompts.describe()}; engine {r.engine}; "
           f"{len(done)} rows already scored", flush=True)

@@ -64,7 +64,7 @@ class SourceContext:
     timeout: float
     device: torch.device
     pool: Any = None  # one VerifierPool shared by every verifier source, started on first need
-    dtype: str = "fp32"  # the policy's compute precision (model.dtype): what frozen reward models load in
+    dtype: str = "fp32"  # frozen models' precision (model.frozen_dtype, else model.dtype): what reward models load in
     #                      unless their options.dtype says otherwise
 
     def verifier_pool(self):

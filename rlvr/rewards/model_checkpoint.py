@@ -20,14 +20,12 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import torch
-
 from rlvr.config import ConfigError
+from rlvr.models.precision import DTYPES
 
 __all__ = ["DTYPES", "read_model_config", "head_labels", "choose_output", "needs_remote_code", "frozen_dtype",
            "refuse_fp16_on_cpu", "describe_labels"]
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 _SAVED_NAMES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}  # config.json's dtype -> ours
 _REMOTE_CLASSES = ("AutoConfig", "AutoModelForSequenceClassification")
 
@@ -88,8 +86,9 @@ def needs_remote_code(config: Mapping[str, Any]) -> bool:
 
 def frozen_dtype(option: Optional[str], policy_dtype: str, config: Mapping[str, Any]) -> tuple[str, str]:
     """(bf16 | fp16 | fp32, where that came from) for a frozen model's weights."""
-    if option is None:
-        return policy_dtype, "the policy's model.dtype"
+    if option is None and policy_dtype != "auto":
+        return policy_dtype, "the run's model.frozen_dtype, else model.dtype"
+    option = option or "auto"
     if option != "auto":
         return option, "options.dtype"
     saved = config.get("dtype") or config.get("torch_dtype")

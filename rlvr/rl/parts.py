@@ -20,7 +20,7 @@ from rlvr.learner import Backend, Learner, autocast_dtype, build_backend
 from rlvr.learner.ptx import build_ptx
 from rlvr.models.lora import is_adapter_dir
 from rlvr.models.policy import load_policy, load_reference, policy_line
-from rlvr.models.precision import precision_line
+from rlvr.models.precision import frozen_dtype, precision_line
 from rlvr.rewards import RewardScorer
 from rlvr.rollout import Engine, build_engine
 from rlvr.stage import RunData, resolve_device
@@ -71,7 +71,7 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
                           model_dir=engine_dir, seed=cfg.trainer.seed, **engine_options(cfg))
     learner = Learner(backend, cfg.algorithm, cfg.trainer, cfg.rollout.max_new_tokens, cfg.rollout.temperature,
                       cfg.model.dtype, ptx=build_ptx(cfg, data.tokenizer, backend.rank))
-    scorer = RewardScorer(cfg.reward, device, cfg.model.dtype)
+    scorer = RewardScorer(cfg.reward, device, frozen_dtype(cfg.model))
     model = backend.module
     print(f"model: {start if policy_dir is None else policy_dir} "
           f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {cfg.model.dtype}, {device}); "

@@ -167,7 +167,7 @@ def test_dtype_option_and_the_policy_precision(bert_dir, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="fp16 weights .*on the CPU"):
         _check(bert_dir, dtype="fp16")
-    with pytest.raises(ConfigError, match="options.dtype='fp8'; choose one of null, auto, bf16, fp16, fp32"):
+    with pytest.raises(ConfigError, match="options.dtype='fp8'; choose one of null, auto, fp32, bf16, fp16"):
         _check(bert_dir, dtype="fp8")
 
 
