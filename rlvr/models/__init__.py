@@ -15,12 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rlvr.config import TrainConfig
+from rlvr.config import ConfigError, TrainConfig
 from rlvr.errors import ModelError
 from rlvr.models.tiny import build_tiny_llama, build_tokenizer
 
-__all__ = ["base_model_dir", "load_model", "load_tokenizer", "build_tokenizer", "build_tiny_llama", "cached",
-           "cache_key", "ModelError"]
+__all__ = ["base_model_dir", "load_model", "load_tokenizer", "set_chat_template", "build_tokenizer",
+           "build_tiny_llama", "cached", "cache_key", "ModelError"]
 
 
 def cache_key(payload: Any) -> str:
@@ -94,7 +94,26 @@ def load_model(path: Path | str):
     return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
 
 
-def load_tokenizer(path: Path | str):
+def set_chat_template(tokenizer: Any, choice: str) -> Any:
+    """``data.chat_template`` applied to ``tokenizer``: auto keeps its own template, none removes it (prompts are
+    raw text), anything else is the path of a Jinja file that becomes its template. The tokenizer is saved with
+    every checkpoint, so a checkpoint carries the template it was trained with."""
+    if choice == "auto":
+        return tokenizer
+    if choice == "none":
+        tokenizer.chat_template = None
+        return tokenizer
+    path = Path(os.path.expanduser(choice))
+    if not path.is_file():
+        raise ConfigError(f"data.chat_template={choice}: no such file; use auto (the tokenizer's own template), none "
+                         f"(raw prompt text) or the path of a Jinja template file")
+    tokenizer.chat_template = path.read_text()
+    return tokenizer
+
+
+def load_tokenizer(path: Path | str, chat_template: str = "auto"):
+    """The tokenizer saved in ``path`` (its pad token is EOS when it has none), with ``data.chat_template``
+    applied (`set_chat_template`)."""
     from transformers import AutoTokenizer
 
     try:
@@ -106,4 +125,4 @@ def load_tokenizer(path: Path | str):
         raise ModelError(f"{path}: the tokenizer has no EOS token; set eos_token in tokenizer_config.json")
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    return tok
+    return set_chat_template(tok, chat_template)
