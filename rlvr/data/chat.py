@@ -100,7 +100,7 @@ def _raise_for_first_failure(tokenizer: Any, convs: list[list[dict]], add_genera
             from jinja2 import TemplateSyntaxError
 
             lines = str(exc).strip().splitlines()
-            reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+            reason = f"{type(exc).__name__}: {lines[0].rstrip('.')}" if lines else type(exc).__name__
             if isinstance(exc, TemplateSyntaxError):
                 raise DataError(f"data.chat_template: the chat template is not valid Jinja ({reason}, line "
                                 f"{exc.lineno}); fix it, or set data.chat_template to auto (the tokenizer's own), "

@@ -72,4 +72,6 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
           f"reference model: {'loaded' if reference is not None else 'none (beta = 0)'}; "
           f"engine: {cfg.rollout.engine}; backend: {cfg.trainer.backend} (rank {backend.rank} of "
           f"{backend.world_size}); torch threads: {torch.get_num_threads()}; pid {os.getpid()}", flush=True)
+    ends = ", ".join(f"{data.tokenizer.convert_ids_to_tokens(i)} ({i})" for i in sorted(engine.eos_ids))
+    print(f"prompts: data.chat_template={cfg.data.chat_template}; completions end at any of {ends}", flush=True)
     return Parts(backend, data.tokenizer, reference, engine, scorer, learner, data.train_set, data.eval_set, start)
