@@ -3,7 +3,8 @@
 A pair's chosen and rejected answers are two supervised targets after the same chat
 context (`rlvr.learner.targets.sft_batch`: prompt left-padded, answer + the template's end
 of turn, or EOS without a template, right-padded), so rendering, positions and padding are
-exactly those of `rlvr-sft` and the RL learner, and the log-probs come from the same selective log-softmax (`rlvr.learner.logprobs`).
+exactly those of `rlvr-sft` and the RL learner, and the log-probs come from the same
+selective log-softmax (`rlvr.learner.logprobs`).
 `fit_pairs` drops, and counts, pairs whose context plus longer answer exceed the token
 budget, once, when the data is loaded.
 """
