@@ -158,6 +158,10 @@ class DataConfig:
     verifier: str = "math"  # verifier for rows that do not name one
     system_prompt: Optional[str] = None  # prepended as a system message to every prompt (any source) when set
     prompt_template: Optional[str] = None  # e.g. "What is {prompt}? Answer with just the number." (any source)
+    chat_template: str = "auto"  # how prompts become text: auto (the tokenizer's own chat template) | none (raw
+    #   text, e.g. zero-RL from a base model: the system prompt, a blank line, the prompt) | PATH (a Jinja file used
+    #   as the tokenizer's template, saved with the checkpoints); a template that rejects a system role gets the
+    #   system prompt folded into the first user turn
     eval_size: int = 128  # held-out prompts used by periodic evaluation
     max_prompt_tokens: int = 512  # prompt length limit in tokens, checked for every prompt when the data is loaded
     on_long_prompt: str = "error"  # a prompt over max_prompt_tokens: error (names the row) | drop (dropped and counted)

@@ -7,12 +7,13 @@ option (so a typo fails before the supervised warm-up or a model load, not at fi
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from rlvr.config import ConfigError, TrainConfig, check_verifier
 
-__all__ = ["validate", "check_names", "check_verifier", "batch_arithmetic", "LEARNED_KINDS"]
+__all__ = ["validate", "check_names", "check_verifier", "check_chat_template", "batch_arithmetic", "LEARNED_KINDS"]
 
 
 _CHOICES = {
@@ -23,6 +24,15 @@ _CHOICES = {
     "trainer.deepspeed.zero_stage": (2, 3),
     "reward.mix": ("sum", "gated"),
 }
+
+
+def check_chat_template(value: str, where: str = "data.chat_template") -> None:
+    """auto, none, or an existing file (checked now, before any model or data is loaded)."""
+    if value in ("auto", "none"):
+        return
+    if not value or not os.path.isfile(os.path.expanduser(value)):
+        raise ConfigError(f"{where}={value!r}: no such file; use auto (the tokenizer's own chat template), none (raw "
+                          f"prompt text) or the path of a Jinja template file")
 
 
 def _get(cfg: TrainConfig, dotted: str) -> Any:
@@ -98,6 +108,7 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
         raise ConfigError(f"rollout.top_p={cfg.rollout.top_p} with rollout.engine=vllm: vLLM reports the "
                           f"nucleus-renormalized log-prob under top-p, not the full-vocabulary one the learner "
                           f"compares with; use rollout.top_p=1.0, or rollout.engine=hf")
+    check_chat_template(cfg.data.chat_template)
     if cfg.rollout.temperature <= 0:
         raise ConfigError("rollout.temperature must be > 0 (greedy decoding is only used for pass@1 evaluation)")
     from rlvr.eval.rubric import apply_rubric

@@ -114,7 +114,7 @@ def load_data(cfg: TrainConfig, need_reference: bool = True, policy_dir: Optiona
     with as_data_error():
         train_raw, eval_raw = build_prompt_sets(d)
     base = base_model_dir(cfg)
-    tokenizer = load_tokenizer(policy_dir or base)
+    tokenizer = load_tokenizer(policy_dir or base, d.chat_template)
     with as_data_error():  # every row is read here: a row a format cannot read names itself
         train_set = LengthChecked(train_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "training")
         eval_set = LengthChecked(eval_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "held-out")

@@ -1,5 +1,13 @@
 """Prompt -> token ids through the tokenizer's chat template, and the load-time length check.
 
+`chat_texts` is the one place a chat template is applied (prompts for rollouts, evaluation
+and supervised targets here; reward-model inputs in `rlvr.rewards.model`). A template that
+rejects a system role (Gemma's "System role not supported") gets the system prompt folded
+into the first user turn, said once; a template that still cannot render a conversation is
+one `DataError` line naming ``data.chat_template``, never a Jinja traceback. Without a
+template (the tokenizer has none, or ``data.chat_template=none``) a prompt is its raw text:
+the system prompt, if any, then the user's message, joined by a blank line.
+`render_prompts` renders prompts for generation (generation prompt appended).
 `encode_prompt` renders one prompt for generation (generation prompt appended).
 `LengthChecked` wraps a prompt set after measuring every prompt once, in batches,
 when the data is loaded: a prompt over ``data.max_prompt_tokens`` is an error naming
@@ -9,14 +17,16 @@ prompt repeated in the data (generated tasks repeat many) is rendered once.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from rlvr.data.schema import Prompt
 from rlvr.errors import UserError
 
-__all__ = ["encode_prompt", "render_prompts", "LengthChecked", "DataError", "needs_chat_template"]
+__all__ = ["encode_prompt", "render_prompts", "chat_texts", "fold_system", "LengthChecked", "DataError",
+           "needs_chat_template"]
 
 _BATCH = 4096
+_FOLDING: set[str] = set()  # templates found to reject a system role: later calls fold straight away
 
 
 class DataError(UserError, ValueError):
@@ -24,21 +34,98 @@ class DataError(UserError, ValueError):
 
 
 def needs_chat_template(prompt: Prompt) -> bool:
-    """More than one message or a non-user role only makes sense through a chat template."""
-    return len(prompt.messages) > 1 or prompt.messages[0]["role"] != "user"
+    """Earlier turns (an assistant message, several user messages) only make sense through a chat template; a
+    system prompt before one user message does not (raw text prepends it)."""
+    roles = [m["role"] for m in prompt.messages]
+    return roles not in (["user"], ["system", "user"])
+
+
+def fold_system(conversation: Sequence[dict]) -> list[dict]:
+    """The conversation without system messages: their text opens the first user turn (a blank line between)."""
+    system = [m["content"] for m in conversation if m["role"] == "system"]
+    rest = [dict(m) for m in conversation if m["role"] != "system"]
+    if not system:
+        return rest
+    first = next((m for m in rest if m["role"] == "user"), None)
+    if first is None:
+        return [{"role": "user", "content": "\n\n".join(system)}] + rest
+    first["content"] = "\n\n".join(system + [first["content"]])
+    return rest
+
+
+def _template_errors() -> tuple[type[BaseException], ...]:
+    from jinja2 import TemplateError
+
+    return (TemplateError, TypeError, ValueError, KeyError, IndexError, AttributeError)
+
+
+def _apply(tokenizer: Any, conversations: list[list[dict]], add_generation_prompt: bool) -> list[str]:
+    return tokenizer.apply_chat_template(conversations, add_generation_prompt=add_generation_prompt, tokenize=False)
+
+
+def chat_texts(tokenizer: Any, conversations: Sequence[Sequence[dict]], add_generation_prompt: bool,
+               uids: Optional[Sequence[str]] = None) -> list[str]:
+    """``conversations`` rendered by the tokenizer's chat template (which it must have); system prompts folded into
+    the first user turn where the template rejects a system role; a `DataError` naming ``data.chat_template`` (and
+    the first row, ``uids``, it fails on) when it cannot render them."""
+    template, errors = tokenizer.chat_template, _template_errors()
+    convs = [[dict(m) for m in c] for c in conversations]
+    has_system = any(m["role"] == "system" for c in convs for m in c)
+    if not (has_system and template in _FOLDING):
+        try:
+            return _apply(tokenizer, convs, add_generation_prompt)
+        except errors:
+            if not has_system:
+                _raise_for_first_failure(tokenizer, convs, add_generation_prompt, uids, folded=False)
+    folded = [fold_system(c) for c in convs]
+    try:
+        texts = _apply(tokenizer, folded, add_generation_prompt)
+    except errors:
+        _raise_for_first_failure(tokenizer, folded, add_generation_prompt, uids, folded=True)
+    if template not in _FOLDING:
+        _FOLDING.add(template)
+        print("data: the chat template rejects a system role; the system prompt is folded into the first user turn",
+              flush=True)
+    return texts
+
+
+def _raise_for_first_failure(tokenizer: Any, convs: list[list[dict]], add_generation_prompt: bool,
+                             uids: Optional[Sequence[str]], folded: bool) -> None:
+    """Find the first conversation the template cannot render and raise a one-line `DataError` about it."""
+    errors = _template_errors()
+    for i, conv in enumerate(convs):
+        try:
+            _apply(tokenizer, [conv], add_generation_prompt)
+        except errors as exc:
+            from jinja2 import TemplateSyntaxError
+
+            lines = str(exc).strip().splitlines()
+            reason = f"{type(exc).__name__}: {lines[0].rstrip('.')}" if lines else type(exc).__name__
+            if isinstance(exc, TemplateSyntaxError):
+                raise DataError(f"data.chat_template: the chat template is not valid Jinja ({reason}, line "
+                                f"{exc.lineno}); fix it, or set data.chat_template to auto (the tokenizer's own), "
+                                f"none (raw prompt text) or another Jinja file") from None
+            what = f"prompt {uids[i]}" if uids is not None else f"conversation {i}"
+            fold = " even with the system prompt folded into the first user turn" if folded else ""
+            raise DataError(f"data.chat_template: the chat template cannot render {what} ({reason}){fold}; set "
+                            f"data.chat_template to a Jinja file that accepts these messages, or none for raw "
+                            f"prompt text") from None
+    raise DataError("data.chat_template: the chat template cannot render this batch of conversations, though it "
+                    "renders each alone; set data.chat_template to another Jinja file, or none for raw prompt text")
 
 
 def render_prompts(tokenizer: Any, prompts: Sequence[Prompt]) -> list[list[int]]:
-    """Token ids of each prompt ready for generation (batched tokenization)."""
+    """Token ids of each prompt ready for generation (batched tokenization): through the chat template, or the raw
+    text (system prompt, blank line, user message) when the tokenizer has none."""
     if getattr(tokenizer, "chat_template", None):
-        conversations = [[dict(m) for m in p.messages] for p in prompts]
-        texts = tokenizer.apply_chat_template(conversations, add_generation_prompt=True, tokenize=False)
+        texts = chat_texts(tokenizer, [p.messages for p in prompts], True, [p.uid for p in prompts])
         return tokenizer(texts, add_special_tokens=False)["input_ids"]
     for p in prompts:
         if needs_chat_template(p):
-            raise DataError(f"prompt {p.uid} has chat messages ({len(p.messages)} turns) but the tokenizer has no "
-                            f"chat template; add one to the model's tokenizer_config.json (chat_template) or use "
-                            f"plain prompt text")
+            raise DataError(f"prompt {p.uid} has earlier chat turns ({len(p.messages)} messages) but the tokenizer has "
+                            f"no chat template (or data.chat_template=none); add one to the model's "
+                            f"tokenizer_config.json (chat_template), set data.chat_template to a Jinja file, or use "
+                            f"single-turn prompts")
     return tokenizer(["\n\n".join(m["content"] for m in p.messages) for p in prompts],
                      add_special_tokens=True)["input_ids"]
 

@@ -1,9 +1,10 @@
 """Preference pairs -> whole-answer log-probs, through the same batching as supervised fine-tuning.
 
 A pair's chosen and rejected answers are two supervised targets after the same chat
-context (`rlvr.learner.targets.sft_batch`: prompt left-padded, answer + EOS right-padded),
-so rendering, positions and padding are exactly those of `rlvr-sft` and the RL learner,
-and the log-probs come from the same selective log-softmax (`rlvr.learner.logprobs`).
+context (`rlvr.learner.targets.sft_batch`: prompt left-padded, answer + the template's end
+of turn, or EOS without a template, right-padded), so rendering, positions and padding are
+exactly those of `rlvr-sft` and the RL learner, and the log-probs come from the same
+selective log-softmax (`rlvr.learner.logprobs`).
 `fit_pairs` drops, and counts, pairs whose context plus longer answer exceed the token
 budget, once, when the data is loaded.
 """
@@ -25,9 +26,9 @@ __all__ = ["SequenceLogprobs", "answer_prompts", "sequence_logprobs", "fit_pairs
 
 @dataclass
 class SequenceLogprobs:
-    chosen: torch.Tensor  # [B] sum of the chosen answer's token log-probs (EOS included)
+    chosen: torch.Tensor  # [B] sum of the chosen answer's token log-probs (its closing token included)
     rejected: torch.Tensor  # [B] the same for the rejected answer
-    chosen_tokens: torch.Tensor  # [B] tokens in the chosen answer (EOS included)
+    chosen_tokens: torch.Tensor  # [B] tokens in the chosen answer (its closing token included)
 
 
 def pair_key(pair: Pair) -> tuple[str, str, str]:
@@ -56,7 +57,7 @@ def sequence_logprobs(forward: Callable[..., Any], tokenizer: Any, pairs: Sequen
 
 
 def fit_pairs(tokenizer: Any, pairs: Sequence[Pair], max_tokens: int) -> tuple[list[Pair], int]:
-    """(pairs within ``max_tokens`` = context + longer answer + EOS, how many were dropped)."""
+    """(pairs within ``max_tokens`` = context + longer answer + its closing token, how many were dropped)."""
     if not pairs:
         return [], 0
     contexts = [len(ids) for ids in render_prompts(tokenizer, answer_prompts(pairs)[:len(pairs)])]

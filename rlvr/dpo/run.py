@@ -20,7 +20,7 @@ import torch
 from rlvr.config import ConfigError, TrainConfig
 from rlvr.dpo.config import DPOConfig, dpo_arithmetic
 
-__all__ = ["run", "compose_train_config"]
+__all__ = ["run", "compose_train_config", "chat_template_choice"]
 
 MODEL_DIR = "model"
 
@@ -54,6 +54,15 @@ def compose_train_config(overrides: list[str]) -> TrainConfig:
     except ConfigError as exc:
         raise ConfigError(f"policy.train_overrides: {exc}") from None
     return train_cfg
+
+
+def chat_template_choice(dpo: str, train: str) -> str:
+    """The one ``data.chat_template`` of a DPO run: DPO's own, or the one ``policy.train_overrides`` set (the
+    warm-up's and the held-out prompts'); both set (not auto) and different is a `ConfigError`."""
+    if dpo != "auto" and train != "auto" and dpo != train:
+        raise ConfigError(f"data.chat_template={dpo} but policy.train_overrides set data.chat_template={train}: the "
+                          f"pairs and the policy's prompts must be rendered alike; set one of them")
+    return dpo if dpo != "auto" else train
 
 
 def _starting_policy(cfg: DPOConfig, train_cfg: TrainConfig):
@@ -161,6 +170,7 @@ def run(cfg: DPOConfig, run_path: Path) -> dict[str, Any]:
     if t.threads > 0:
         torch.set_num_threads(t.threads)
     train_cfg = compose_train_config(cfg.policy.train_overrides)
+    train_cfg.data.chat_template = chat_template_choice(cfg.data.chat_template, train_cfg.data.chat_template)
     seed_everything(t.seed)
     train_pairs, heldout, counts = _load_pairs(cfg)
     start_dir, tokenizer, prompts = _starting_policy(cfg, train_cfg)

@@ -80,7 +80,7 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     with as_data_error():
         raw = evaluation_prompts(d)
     model_dir = base_model_dir(cfg)
-    tokenizer = load_tokenizer(model_dir)
+    tokenizer = load_tokenizer(model_dir, d.chat_template)
     with as_data_error():
         prompts = LengthChecked(raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "evaluation")
     check_rows(cfg, prompts)

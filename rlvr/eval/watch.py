@@ -50,7 +50,7 @@ class StepView:
     group_size: int
     texts: list[str]
     lengths: torch.Tensor  # completion tokens (float)
-    truncated: torch.Tensor  # bool: reached max_new_tokens without EOS
+    truncated: torch.Tensor  # bool: reached max_new_tokens without an end-of-sequence id
     result: RewardResult  # rewards per source, raw RM scores, reasons, learned labels
     completion_ids: Optional[torch.Tensor] = None  # [N, C] tokens (distinct-2)
     completion_mask: Optional[torch.Tensor] = None  # [N, C] 1 on real tokens

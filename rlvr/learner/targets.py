@@ -1,5 +1,8 @@
-"""Supervised targets as a batch: a prompt (left-padded) followed by its target completion + EOS
-(right-padded, mask 1 on the target tokens), the shape the learner's log-prob path reads.
+"""Supervised targets as a batch: a prompt (left-padded) followed by its target completion and the
+token that closes it (right-padded, mask 1 on the target tokens), the shape the learner's log-prob
+path reads. The closing token is the chat template's end of turn (``<|im_end|>``, ``<|eot_id|>``),
+what the model will emit to finish an answer in the rollouts, or EOS without a template
+(`rlvr.models.eos.closing_id`).
 
 Shared by the SFT stage (`rlvr.sft.supervised`), DPO's whole-answer log-probs (`rlvr.dpo.pairs`)
 and the pretraining mix (`rlvr.learner.ptx`), so all three render and pad exactly alike.
@@ -12,6 +15,7 @@ import torch
 
 from rlvr.data.chat import DataError, render_prompts
 from rlvr.data.schema import Prompt
+from rlvr.models.eos import closing_id
 from rlvr.rollout.base import RolloutBatch
 from rlvr.rollout.hf import left_pad
 
@@ -28,10 +32,11 @@ def target_text(prompt: Prompt) -> str:
 
 
 def sft_batch(tokenizer: Any, prompts: Sequence[Prompt]) -> RolloutBatch:
-    """Prompts (left-padded) with their targets + EOS as the completion (right-padded, mask 1 on targets)."""
+    """Prompts (left-padded) with their targets + the closing token (the template's end of turn, else EOS) as the
+    completion (right-padded, mask 1 on targets)."""
     prompt_ids = render_prompts(tokenizer, prompts)
-    targets = [tokenizer(target_text(p), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-               for p in prompts]
+    close = closing_id(tokenizer)
+    targets = [tokenizer(target_text(p), add_special_tokens=False)["input_ids"] + [close] for p in prompts]
     ids, mask = left_pad(prompt_ids, tokenizer.pad_token_id)
     width = max(len(t) for t in targets)
     completion = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)

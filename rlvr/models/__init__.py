@@ -18,10 +18,10 @@ from typing import Any
 from rlvr.config import TrainConfig
 from rlvr.errors import ModelError
 from rlvr.models.tiny import build_tiny_llama, build_tokenizer
-from rlvr.models.weights import load_model, load_tokenizer
+from rlvr.models.weights import load_model, load_tokenizer, set_chat_template
 
-__all__ = ["base_model_dir", "load_model", "load_tokenizer", "build_tokenizer", "build_tiny_llama", "cached",
-           "cache_key", "ModelError"]
+__all__ = ["base_model_dir", "load_model", "load_tokenizer", "set_chat_template", "build_tokenizer",
+           "build_tiny_llama", "cached", "cache_key", "ModelError"]
 
 
 def cache_key(payload: Any) -> str:

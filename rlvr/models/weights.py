@@ -1,13 +1,16 @@
 """Loading weights and tokenizers: a causal LM at a chosen precision (a LoRA checkpoint merged onto its
-base), and a tokenizer checked for what generation needs (an EOS token, a pad token)."""
+base), and a tokenizer checked for what generation needs (an EOS token, a pad token) with
+``data.chat_template`` applied."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
+from rlvr.config import ConfigError
 from rlvr.errors import ModelError
 
-__all__ = ["load_model", "load_tokenizer"]
+__all__ = ["load_model", "load_tokenizer", "set_chat_template"]
 
 
 def load_model(path: Path | str, dtype: str = "fp32", attn_implementation: Optional[str] = None):
@@ -36,7 +39,26 @@ def _from_pretrained(kind: str, path: Path | str, dtype: str, attn_implementatio
         raise
 
 
-def load_tokenizer(path: Path | str):
+def set_chat_template(tokenizer: Any, choice: str) -> Any:
+    """``data.chat_template`` applied to ``tokenizer``: auto keeps its own template, none removes it (prompts are
+    raw text), anything else is the path of a Jinja file that becomes its template. The tokenizer is saved with
+    every checkpoint, so a checkpoint carries the template it was trained with."""
+    if choice == "auto":
+        return tokenizer
+    if choice == "none":
+        tokenizer.chat_template = None
+        return tokenizer
+    path = Path(os.path.expanduser(choice))
+    if not path.is_file():
+        raise ConfigError(f"data.chat_template={choice}: no such file; use auto (the tokenizer's own template), none "
+                         f"(raw prompt text) or the path of a Jinja template file")
+    tokenizer.chat_template = path.read_text()
+    return tokenizer
+
+
+def load_tokenizer(path: Path | str, chat_template: str = "auto"):
+    """The tokenizer saved in ``path`` (its pad token is EOS when it has none), with ``data.chat_template``
+    applied (`set_chat_template`)."""
     from transformers import AutoTokenizer
 
     try:
@@ -48,4 +70,4 @@ def load_tokenizer(path: Path | str):
         raise ModelError(f"{path}: the tokenizer has no EOS token; set eos_token in tokenizer_config.json")
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    return tok
+    return set_chat_template(tok, chat_template)

@@ -57,6 +57,7 @@ import torch
 
 from rlvr.config import ConfigError
 from rlvr.config import RewardSource as SourceConfig
+from rlvr.data.chat import chat_texts
 from rlvr.data.schema import Prompt
 from rlvr.rewards.base import SourceContext, SourceScores
 from rlvr.rewards.mix import normalize_scores
@@ -107,7 +108,7 @@ def render_pair(tokenizer: Any, prompt: Prompt, completion: str) -> str:
     """The prompt's messages followed by the completion as the assistant's turn."""
     messages = [dict(m) for m in prompt.messages] + [{"role": "assistant", "content": completion}]
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False)
+        return chat_texts(tokenizer, [messages], False, [prompt.uid])[0]
     return "\n\n".join(m["content"] for m in messages)
 
 

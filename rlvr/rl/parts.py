@@ -80,4 +80,6 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
           f"{backend.world_size}); torch threads: {torch.get_num_threads()}; pid {os.getpid()}", flush=True)
     print(f"{precision_line(cfg.model, cfg.trainer.backend)}; {policy_line(model, cfg.trainer.gradient_checkpointing)}",
           flush=True)
+    ends = ", ".join(f"{data.tokenizer.convert_ids_to_tokens(i)} ({i})" for i in sorted(engine.eos_ids))
+    print(f"prompts: data.chat_template={cfg.data.chat_template}; completions end at any of {ends}", flush=True)
     return Parts(backend, data.tokenizer, reference, engine, scorer, learner, data.train_set, data.eval_set, start)

@@ -31,6 +31,9 @@ class RMDataConfig:
     max_pairs_per_prompt: int = 16  # cap on the pairs one ranked row expands into (largest rank gaps first)
     max_chars: Optional[int] = None  # drop pairs whose context + longer answer exceed this many characters
     max_tokens: int = 1024  # rendered prompt + answer token budget (longer inputs keep their end; counted)
+    chat_template: str = "auto"  # how a context and answer become text: auto (the tokenizer's own chat template) |
+    #   none (raw text joined by blank lines) | PATH (a Jinja file, saved with the model); rlvr-dpo: also the
+    #   policy's (policy.train_overrides may set data.chat_template instead, not to a different value)
     num_prompts: int = 2000  # preference_task: training rows (cycling over the task's 800 training prompts)
     num_eval_prompts: int = 200  # preference_task: held-out rows (over its 200 held-out prompts, true-rule ranks)
     answers_per_prompt: int = 4  # preference_task: ranked answers per prompt
@@ -77,6 +80,7 @@ class RMConfig:
 
 def check_preference_data(d: RMDataConfig, builtin: str) -> None:
     """The ``data.*`` block that rlvr-rm and rlvr-dpo share; ``builtin`` says how to use the built-in task instead."""
+    from rlvr.config_checks import check_chat_template
     from rlvr.registry import RegistryError
     from rlvr.rm.data import PREFERENCE_SOURCES
 
@@ -94,6 +98,7 @@ def check_preference_data(d: RMDataConfig, builtin: str) -> None:
     if d.source == "file" and not d.eval_path and not 0.0 < d.eval_fraction < 1.0:
         raise ConfigError(f"data.eval_fraction={d.eval_fraction}: without data.eval_path a share of the prompts "
                           f"in (0, 1) is held out; set e.g. data.eval_fraction=0.1 or data.eval_path")
+    check_chat_template(d.chat_template)
     if d.max_pairs_per_prompt < 1 or d.max_tokens < 8 or d.answers_per_prompt < 2:
         raise ConfigError("data.max_pairs_per_prompt >= 1, data.max_tokens >= 8 and data.answers_per_prompt >= 2")
     if not 0.0 <= d.length_bias <= 1.0 or d.num_prompts < 1 or d.num_eval_prompts < 1:

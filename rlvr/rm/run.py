@@ -157,7 +157,7 @@ def run(cfg: RMConfig, run_path: Path) -> dict[str, Any]:
     total, arithmetic = rm_arithmetic(cfg, len(data.train))
     checkpoint = resolve_resume(cfg.resume, run_path, total)
     base = base_model_dir(cfg)  # type: ignore[arg-type]  (reads cfg.model and cfg.trainer.seed)
-    tokenizer = load_tokenizer(checkpoint or base)
+    tokenizer = load_tokenizer(checkpoint or base, cfg.data.chat_template)
     sets = _encode(data, tokenizer, token_budget(cfg, base))
     print(f"run directory: {run_path}\n{arithmetic}", flush=True)
     model, backend, trainer = _build(cfg, checkpoint or base, tokenizer, sets, total)

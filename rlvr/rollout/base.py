@@ -22,6 +22,13 @@ their own copy pull the complete, gathered set from ``source.named_tensors()`` i
 call. Every batch carries the engine's ``weight_version``; the loop refuses a batch whose
 version is not the learner's (a sync that silently did not happen).
 
+**End of sequence.** An engine stops a completion at *any* id of ``eos_ids``
+(`rlvr.models.eos.end_of_sequence_ids`: the generation config's ``eos_token_id``, an int or
+a list, the tokenizer's EOS and the chat template's end of turn, e.g. ``<|im_end|>`` or
+``<|eot_id|>``). The id reached is the completion's last masked token and the completion is
+finished (``truncated`` False); only a completion that reaches ``max_new_tokens`` without
+any of them is truncated.
+
 **Seeds.** ``seeds[i]`` seeds prompt ``i``'s completions (completion ``j`` draws from its own
 stream derived from ``(seeds[i], j)``), so a prompt's completions do not depend on which
 other prompts share the batch or how it is split.
@@ -58,9 +65,9 @@ class RolloutBatch:
     prompt_ids: torch.Tensor  # [N, P] long
     prompt_mask: torch.Tensor  # [N, P] long, 1 on real tokens
     completion_ids: torch.Tensor  # [N, C] long
-    completion_mask: torch.Tensor  # [N, C] float, 1 up to and including EOS
+    completion_mask: torch.Tensor  # [N, C] float, 1 up to and including the first end-of-sequence id
     logprobs: torch.Tensor  # [N, C] float, sampling log-probs (see the module doc; 0 on padding)
-    truncated: torch.Tensor  # [N] bool, True when max_new_tokens was reached without EOS
+    truncated: torch.Tensor  # [N] bool, True when max_new_tokens was reached without any end-of-sequence id
     texts: list[str]  # decoded completions, special tokens removed
     weight_version: int = -1  # the engine's weight version when these were sampled
 
@@ -131,7 +138,8 @@ class WeightSource(Protocol):
 
 class Engine(Protocol):
     pad_id: int  # token id used to pad prompts (left) and completions (right)
-    eos_id: int  # generation stops at this token (it is part of the completion and its mask)
+    eos_ids: frozenset[int]  # generation stops at any of these (the one reached is part of the completion and its
+    #   mask, and the completion counts as finished): `rlvr.models.eos.end_of_sequence_ids`
     weight_version: int  # set by update_weights, stamped on every batch
     shares_policy: bool  # True when it samples from the learner's module itself (no copy to drift)
     default_rollout_correction: str  # algorithm.rollout_correction when the config leaves it null

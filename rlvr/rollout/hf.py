@@ -3,8 +3,9 @@
 A plain KV-cached decode loop: one forward over the left-padded prompts, then one
 token per step for every row. Each step keeps only that step's logits [rows, vocab]
 and the chosen token's log-prob (`rlvr.rollout.sampling`), so memory grows with
-rows x tokens, never rows x tokens x vocabulary. Decoding stops early once every row
-has produced EOS. Under ZeRO-3 with several ranks every forward is a collective (the
+rows x tokens, never rows x tokens x vocabulary. A row is done at any id of the
+engine's ``eos_ids`` (the protocol's end-of-sequence set), and decoding stops early once
+every row is done. Under ZeRO-3 with several ranks every forward is a collective (the
 parameters are partitioned), so the ranks vote after each token and leave the loop
 together: a rank whose rows are done keeps decoding padding until every rank's are
 (the `synced_gpus` idea); callers give every rank the same number of rows per call.
@@ -12,11 +13,12 @@ together: a rank whose rows are done keeps decoding padding until every rank's a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Collection, Optional, Sequence
 
 import torch
 
 from rlvr.distributed import all_true, collective_forward
+from rlvr.models.eos import end_of_sequence_ids
 from rlvr.rollout.base import RolloutBatch, SamplingParams, WeightSource, concat_rollouts
 from rlvr.rollout.sampling import choose_tokens, row_keys, step_uniforms
 
@@ -39,9 +41,9 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tenso
     return ids, mask
 
 
-def completion_mask(completion_ids: torch.Tensor, eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mask up to and including the first EOS, truncated = no EOS at all)."""
-    is_eos = completion_ids == eos_id
+def completion_mask(completion_ids: torch.Tensor, eos_ids: Collection[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mask up to and including the first id of ``eos_ids``, truncated = none of them at all)."""
+    is_eos = torch.isin(completion_ids, torch.tensor(sorted(eos_ids), dtype=completion_ids.dtype))
     has_eos = is_eos.any(-1)
     first = torch.where(has_eos, is_eos.int().argmax(-1), completion_ids.shape[1])
     positions = torch.arange(completion_ids.shape[1]).unsqueeze(0)
@@ -61,7 +63,7 @@ class HFEngine:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.autocast_dtype = autocast_dtype
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.eos_id = tokenizer.eos_token_id
+        self.eos_ids = end_of_sequence_ids(tokenizer, getattr(model, "generation_config", None))
         self.weight_version = 0
 
     def update_weights(self, source: WeightSource, version: int) -> None:
@@ -98,7 +100,7 @@ class HFEngine:
         finally:
             self.model.train(was_training)
         completion = torch.stack(tokens, dim=1).cpu()
-        cmask, truncated = completion_mask(completion, self.eos_id)
+        cmask, truncated = completion_mask(completion, self.eos_ids)
         logprobs = torch.stack(logps, dim=1).float().cpu() * cmask
         completion = torch.where(cmask.bool(), completion, self.pad_id)
         texts = self.tokenizer.batch_decode(completion, skip_special_tokens=True)
@@ -113,6 +115,7 @@ class HFEngine:
         tokens: list[torch.Tensor] = []
         logps: list[torch.Tensor] = []
         step_input, cache = ids, None
+        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=device)
         next_pos = positions[:, -1:] + 1
         autocast = torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
         for t in range(params.max_new_tokens):
@@ -125,7 +128,7 @@ class HFEngine:
             token = torch.where(done, self.pad_id, token)
             tokens.append(token)
             logps.append(torch.where(done, 0.0, logp))
-            done = done | (token == self.eos_id)
+            done = done | torch.isin(token, eos)
             finished = bool(done.all())
             if all_true(finished) if lockstep else finished:  # ZeRO-3: leave the loop together
                 break

@@ -1,13 +1,14 @@
 """Rollouts through an in-process, colocated vLLM engine holding its own copy of the weights.
 
 **What it returns.** The engine protocol of `rlvr.rollout.base`: ``n`` completions per
-prompt, consecutive; prompts left-padded, completions right-padded; the mask covers the
-tokens up to and including EOS; per-token log-probs are ``log softmax(z / T)`` of the
-sampled token over the whole vocabulary (vLLM's ``logprobs_mode="processed_logprobs"``
-with ``logprobs=0``; T = 1 for greedy). **top_p < 1 is refused** (`ConfigError` when
-`generate` is called with it): under a nucleus vLLM reports the *renormalized* nucleus
-log-prob, not the full-vocabulary one the learner recomputes, and this engine never
-returns a different quantity than the contract's.
+prompt, consecutive; prompts left-padded, completions right-padded; every id of the
+engine's ``eos_ids`` is a vLLM stop token, and the mask covers the tokens up to and
+including the first of them (a finish, not a truncation); per-token log-probs are
+``log softmax(z / T)`` of the sampled token over the whole vocabulary (vLLM's
+``logprobs_mode="processed_logprobs"`` with ``logprobs=0``; T = 1 for greedy).
+**top_p < 1 is refused** (`ConfigError` when `generate` is called with it): under a
+nucleus vLLM reports the *renormalized* nucleus log-prob, not the full-vocabulary one the
+learner recomputes, and this engine never returns a different quantity than the contract's.
 
 **Seeds.** Every completion is its own vLLM request with its own ``seed``, derived from
 ``(seeds[i], j)`` by `rlvr.rollout.sampling.row_keys`: a completion's draws do not depend
@@ -49,6 +50,7 @@ import numpy as np
 import torch
 
 from rlvr.config import ConfigError
+from rlvr.models.eos import end_of_sequence_ids
 from rlvr.models.lora import plain_shapes
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, WeightSource
 from rlvr.rollout.hf import completion_mask, left_pad
@@ -120,7 +122,7 @@ class VLLMEngine:
             raise ConfigError(f"rollout.vllm.sleep_level={sleep_level}: use 0 (never sleep), 1 or 2")
         self.tokenizer = tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.eos_id = tokenizer.eos_token_id
+        self.eos_ids = end_of_sequence_ids(tokenizer, getattr(model, "generation_config", None))
         self.weight_version = 0
         self.max_model_len = max_model_len
         # full shapes, also of ZeRO-3 partitioned parameters (their local tensor is a shard; `ds_shape` is whole)
@@ -213,7 +215,7 @@ class VLLMEngine:
                                   f"exceeds rollout.vllm.max_model_len={self.max_model_len}; raise it")
         keys = row_keys(seeds, params.n)
         inputs = [{"prompt_token_ids": list(p)} for p in prompts for _ in range(params.n)]
-        common = dict(max_tokens=params.max_new_tokens, stop_token_ids=[self.eos_id], logprobs=0,
+        common = dict(max_tokens=params.max_new_tokens, stop_token_ids=sorted(self.eos_ids), logprobs=0,
                       detokenize=False, skip_special_tokens=False)
         if params.greedy:
             sampling = [vllm_sampling_params(temperature=0.0, **common) for _ in inputs]
@@ -244,7 +246,7 @@ class VLLMEngine:
             logprobs[i, :len(tokens)] = torch.tensor([step[t].logprob for t, step in zip(tokens, sample.logprobs)],
                                                      dtype=torch.float32)
             versions |= _weight_versions(sample, self.weight_version)
-        cmask, truncated = completion_mask(completion, self.eos_id)
+        cmask, truncated = completion_mask(completion, self.eos_ids)
         completion = torch.where(cmask.bool(), completion, self.pad_id)
         logprobs = logprobs * cmask
         if len(versions) != 1:

@@ -53,8 +53,11 @@ def warm_up(cfg: TrainConfig, base: Path, train_set, tokenizer) -> Path:
     from rlvr.models import cache_key, cached
 
     data = OmegaConf.to_container(OmegaConf.structured(cfg.data))
-    if data.get("format") == "auto":  # added after caches existed: at its default it stays out of the key
-        del data["format"]
+    for key in ("format", "chat_template"):  # added after caches existed: at their default they stay out of the key
+        if data.get(key) == "auto":
+            del data[key]
+    if data.get("chat_template") not in (None, "none"):  # a template file: its text decides, not its path alone
+        data["chat_template"] = Path(os.path.expanduser(data["chat_template"])).read_text()
     payload = {"base": str(base.resolve()), "sft": OmegaConf.to_container(OmegaConf.structured(cfg.model.sft)),
                "data": data, "seed": cfg.trainer.seed,
                "max_new_tokens": cfg.rollout.max_new_tokens, "optim": str(sft_optim(cfg))}

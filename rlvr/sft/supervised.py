@@ -2,9 +2,10 @@
 
 One step: ``batch_size`` prompts with their target completions (a row's ``solution``,
 or the last assistant turn of its chat ``messages``), next-token loss on the target
-tokens only (target + EOS), micro-batched with exact accumulation, one optimizer step
-on the backend. Log-probs come from the same memory-light path as the RL learner
-(`rlvr.learner.logprobs`), so positions, padding and chat rendering are identical.
+tokens only (target + its closing token, the template's end of turn), micro-batched with
+exact accumulation, one optimizer step on the backend. Log-probs come from the same
+memory-light path as the RL learner (`rlvr.learner.logprobs`), so positions, padding and
+chat rendering are identical.
 
 ``stop_at_accuracy`` ends the stage once greedy accuracy on a probe of training
 prompts reaches a target. The probe is scored by the verifier pool (hard deadlines),

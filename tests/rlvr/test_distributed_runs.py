@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 import torch
 
-from .conftest import REPO
 
 needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
                                      reason="deepspeed is not installed (pip install deepspeed)")

@@ -19,7 +19,7 @@ from rlvr.run_dir import RunDir
 class FakeEngine:
     """Completion text = the prompt's uid; G copies per prompt."""
 
-    pad_id, eos_id = 0, 1
+    pad_id, eos_ids = 0, frozenset({1})
 
     def __init__(self, tokenizer):
         self.tokenizer, self.calls, self.log = tokenizer, [], []

@@ -25,7 +25,7 @@ def _prompts(engine):
 def test_left_pad_and_completion_mask():
     ids, mask = left_pad([[5, 6], [7]], pad_id=0)
     assert ids.tolist() == [[5, 6], [0, 7]] and mask.tolist() == [[1, 1], [0, 1]]
-    m, truncated = completion_mask(torch.tensor([[4, 1, 0, 0], [4, 4, 4, 4]]), eos_id=1)
+    m, truncated = completion_mask(torch.tensor([[4, 1, 0, 0], [4, 4, 4, 4]]), eos_ids={1})
     assert m.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]] and truncated.tolist() == [False, True]
 
 
@@ -38,13 +38,13 @@ def test_sampling_shapes_and_groups(engine):
     assert torch.equal(out.prompt_ids[0], out.prompt_ids[2]) and not torch.equal(out.prompt_ids[0], out.prompt_ids[3])
     assert (out.logprobs <= 0).all() and (out.logprobs[out.completion_mask == 0] == 0).all()
     lengths = out.completion_mask.sum(-1)
-    assert torch.equal(out.truncated, (out.completion_ids[torch.arange(6), (lengths - 1).long()]
-                                       != engine.eos_id))
+    last = out.completion_ids[torch.arange(6), (lengths - 1).long()]
+    assert torch.equal(out.truncated, ~torch.isin(last, torch.tensor(sorted(engine.eos_ids))))
 
 
 def test_truncation_flag_at_budget(engine):
     out = engine.generate(_prompts(engine), SamplingParams(n=2, max_new_tokens=1))
-    ended = out.completion_ids[:, 0] == engine.eos_id
+    ended = torch.isin(out.completion_ids[:, 0], torch.tensor(sorted(engine.eos_ids)))
     assert torch.equal(out.truncated, ~ended)
 
 

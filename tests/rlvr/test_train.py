@@ -142,6 +142,7 @@ def _fails_fast(proc, *needles: str) -> None:
     (["data.verifier=maths"], ["unknown verifier 'maths'", "math"]),
     (["reward=verifier_format", "+reward.sources.1.options.patern=x"], ["no option(s) patern", "pattern"]),
     (["data.max_prompt_tokens=4"], ["prompt train-", "data.max_prompt_tokens=4", "data.on_long_prompt=drop"]),
+    (["data.chat_template=/nowhere/chat.jinja"], ["data.chat_template='/nowhere/chat.jinja'", "no such file"]),
 ])
 def test_bad_config_or_data_exits_2_before_anything_expensive(tmp_path, train_env, overrides, needles):
     _fails_fast(_run(train_command(tmp_path / "x", *overrides), train_env), *needles)
@@ -171,7 +172,9 @@ def test_chat_rows_need_a_chat_template(tmp_path, train_env, tiny_model_dir):
     (plain / "tokenizer_config.json").write_text(json.dumps(config))
     (plain / "chat_template.jinja").unlink(missing_ok=True)
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("".join(json.dumps({"messages": [{"role": "system", "content": "s"},
+    # earlier turns need a template (a system prompt alone would be prepended as raw text)
+    rows.write_text("".join(json.dumps({"messages": [{"role": "user", "content": "1+1"},
+                                                     {"role": "assistant", "content": "2"},
                                                      {"role": "user", "content": f"{i}+1"}],
                                         "reference": str(i + 1)}) + "\n" for i in range(20)))
     proc = _run(train_command(tmp_path / "x", "model=local", f"model.path={plain}", "data=jsonl",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import subprocess
 from types import SimpleNamespace
 
@@ -150,6 +149,19 @@ def test_batch_layout_and_seeds(fake):
     assert batch.completion_mask.tolist() == [[1, 1, 1], [1, 1, 0]] * 2
     assert batch.truncated.tolist() == [True, False, True, False] and batch.texts[1] == "7"
     assert batch.logprobs.tolist() == [[-0.5, -0.5, -0.5], [-0.5, -0.5, 0.0]] * 2 and batch.weight_version == 3
+
+
+def test_every_end_of_sequence_id_is_a_stop_token_and_a_finish(fake):
+    engine, llm, model = fake(on_gpu=False)
+    model.generation_config = SimpleNamespace(eos_token_id=[EOS, 6])  # a second EOS from the generation config
+    engine = VLLMEngine(model, FakeTokenizer(), llm=llm, on_gpu=False)
+    engine.update_weights(Source(model), 0)
+    _, sampling = engine.requests([[3]], SamplingParams(n=1, max_new_tokens=3), seeds=[1])
+    assert sampling[0]["stop_token_ids"] == [EOS, 6]
+    batch = engine.generate([[3]], SamplingParams(n=2, max_new_tokens=3), seeds=[1])
+    # the fake answers [5, 6, 7] (6 ends it: masked after, a finish) and [7, EOS]
+    assert batch.completion_mask.tolist() == [[1, 1, 0], [1, 1, 0]]
+    assert batch.completion_ids.tolist() == [[5, 6, 0], [7, EOS, 0]] and batch.truncated.tolist() == [False, False]
 
 
 def test_incomplete_push_is_refused_before_loading(fake):

@@ -1,6 +1,5 @@
 """Verifiers that misbehave on purpose, for runtime tests (imported by worker processes too)."""
 import os
-import time
 
 from verifiers.base import BaseVerifier, Verdict
 from verifiers.registry import register

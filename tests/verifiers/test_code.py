@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from verifiers import Verdict, get_verifier
-from verifiers.code import extract_program, parse_reference
+from verifiers.code import extract_program
 
 def _refused() -> str | None:
     from sandbox import capabilities
