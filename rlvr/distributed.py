@@ -254,6 +254,7 @@ def _weighted(weight: str) -> Callable[[list[float], list[dict[str, float]]], fl
 
 _RULES: list[tuple[Callable[[str], bool], Callable[[list[float], list[dict[str, float]]], float]]] = [
     (lambda k: k.startswith("time/"), lambda v, w: max(v)),  # the slowest rank sets the pace
+    (lambda k: k.startswith("memory/"), lambda v, w: max(v)),  # memory/gpu_peak_gib: the fullest rank's
     (lambda k: k.endswith(("/max", "_max")), lambda v, w: max(v)),  # completion_len/max, rollout/is_ratio_max
     (lambda k: k.endswith(("/min", "_min")), lambda v, w: min(v)),
     (lambda k: k.startswith("verdict/") or k == "groups_trained", lambda v, w: sum(v)),

@@ -38,11 +38,12 @@ from rlvr.rl.interrupt import CtrlC
 from rlvr.rl.parts import Parts
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, concat_rollouts
 from rlvr.run_dir import RunDir
+from rlvr.stage import resolve_device
 
 __all__ = ["Loop", "resolve_resume", "ResumeError", "DETERMINISTIC_SKIP", "prompt_seed"]
 
 # Metrics that measure the machine, not the run (excluded when comparing runs).
-DETERMINISTIC_SKIP = ("time/", "tokens_per_s", "wall_s")
+DETERMINISTIC_SKIP = ("time/", "tokens_per_s", "wall_s", "memory/")
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Loop:
         if self.is_main:
             write_rubric(run_dir.path, cfg)  # RUN_DIR/rubric.json: the rubric and its version, when one is used
         self.stop_requested = False  # the watch asked to end the run after the current step
+        device = resolve_device(cfg.model.device)  # the policy's; on a GPU each step reports its peak memory
+        self.gpu = device if device.type == "cuda" else None
 
     def sync_weights(self, version: int) -> None:
         """Push the learner's weights into the engine once per version (before generating)."""
@@ -182,6 +185,8 @@ class Loop:
 
     def train_step(self, step: int) -> dict[str, Any]:
         torch.manual_seed(self.cfg.trainer.seed * 1_000_003 + step)
+        if self.gpu is not None:
+            torch.cuda.reset_peak_memory_stats(self.gpu)
         start = time.perf_counter()
         s = self.sample(step)
         a = self.cfg.algorithm
@@ -213,6 +218,8 @@ class Loop:
         local.update(s.times)
         local["time/update"] = time.perf_counter() - t0
         local["time/step"] = time.perf_counter() - start
+        if self.gpu is not None:  # this step's peak, generation and update included (the largest rank's)
+            local["memory/gpu_peak_gib"] = torch.cuda.max_memory_allocated(self.gpu) / 2**30
         weights_of_rank = {"completions": float(len(s.rollouts)), "loss_tokens": loss_tokens,
                            "completion_tokens": float(s.rollouts.completion_mask.sum())}
         reduced, totals = reduce_metrics(local, weights_of_rank)

@@ -21,10 +21,10 @@ from rlvr.rewards import RewardResult, reward_metrics
 def test_combine_metrics_follows_each_rule():
     rows = [{"step": 3, "groups_trained": 2, "verdict/v/correct": 3.0, "completion_len/mean": 4.0,
              "completion_len/max": 7.0, "kl": 0.1, "rollout/logprob_diff_mean": 0.2, "rollout/is_ratio_min": 0.9,
-             "time/step": 1.0, "lr": 1e-3, "note": "a"},
+             "time/step": 1.0, "memory/gpu_peak_gib": 3.0, "lr": 1e-3, "note": "a"},
             {"step": 3, "groups_trained": 2, "verdict/v/correct": 1.0, "completion_len/mean": 6.0,
-             "completion_len/max": 5.0, "kl": 0.4, "rollout/is_ratio_min": 0.8, "time/step": 2.5, "lr": 1e-3,
-             "note": "b"}]
+             "completion_len/max": 5.0, "kl": 0.4, "rollout/is_ratio_min": 0.8, "time/step": 2.5,
+             "memory/gpu_peak_gib": 5.5, "lr": 1e-3, "note": "b"}]
     weights = [{"completions": 8, "loss_tokens": 30, "completion_tokens": 32},
                {"completions": 8, "loss_tokens": 10, "completion_tokens": 48}]
     out = combine_metrics(rows, weights)
@@ -35,6 +35,7 @@ def test_combine_metrics_follows_each_rule():
     assert out["kl"] == pytest.approx((0.1 * 30 + 0.4 * 10) / 40)  # a mean over loss tokens
     assert out["rollout/logprob_diff_mean"] == 0.2  # only rank 0 had it
     assert out["rollout/is_ratio_min"] == 0.8 and out["time/step"] == 2.5 and out["lr"] == 1e-3
+    assert out["memory/gpu_peak_gib"] == 5.5  # the fullest rank's
     assert out["note"] == "a"  # not a number: rank 0's
 
 
