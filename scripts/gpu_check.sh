@@ -116,7 +116,7 @@ COMMON=(model=local "model.path=$MODEL" model.dtype=bf16 "model.device=$DEVICE" 
     trainer.optim.lr=1e-5 trainer.keep_checkpoints=1 "data.eval_size=$EVAL_SIZE" trainer.eval.num_samples=1
     trainer.eval.k=1 reward.workers=1
     "reward.sources=[{name: length, kind: rule, check: length_budget, options: {max_chars: 0, falloff_chars: 1000}}]")
-NEW_KEYS=(model.weights_dtype=bf16 trainer.gradient_checkpointing=true)  # being added beside this check
+NEW_KEYS=(model.weights_dtype=bf16 trainer.gradient_checkpointing=true)
 
 run_config() {  # NAME LAUNCHER(python|torchrun) OVERRIDE...: one run, reported, never fatal
     local name=$1 launcher=$2
