@@ -91,6 +91,9 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
     from rlvr.models.precision import check_model_settings
 
     check_model_settings(cfg.model, cfg.trainer.backend)
+    if cfg.model.lora.rank > 0 and cfg.trainer.backend == "deepspeed" and cfg.trainer.deepspeed.zero_stage == 3:
+        raise ConfigError("model.lora.rank > 0 with ZeRO-3: an adapter's parameters are small enough that ZeRO-2 "
+                          "shards what matters (its optimizer state); use trainer.deepspeed.zero_stage=2")
     a, ev = cfg.algorithm, cfg.trainer.eval
     if a.num_iterations < 1:
         raise ConfigError(f"algorithm.num_iterations={a.num_iterations}; use 1 or more")

@@ -202,6 +202,9 @@ def run(args: argparse.Namespace) -> Path:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run directory; pass the directory rlvr-train wrote (runs/<run_name>)")
+    if not args.reviewed and not any((run_dir / name).is_file() for name in (BADCASES_FILE, "metrics.jsonl")):
+        raise DataError(f"{run_dir}: not a run directory (no {BADCASES_FILE}, no metrics.jsonl); pass the directory "
+                        f"rlvr-train wrote (runs/<run_name>)")
     origin = f"badcases:{run_dir.resolve().name}"
     if args.relabel_verifier and args.relabel_verifier != "verifier":
         from rlvr.config import check_verifier

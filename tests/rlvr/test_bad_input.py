@@ -89,3 +89,18 @@ def test_a_run_directory_that_cannot_be_created_is_one_line_before_hydra_tries(t
     assert len(err.strip().splitlines()) == 1
     monkeypatch.setattr(os, "access", real_access)
     check_writable_run_dir([f"hydra.run.dir={target}"])  # writable: nothing happens
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    (("model.dtype=fp16",), "model.dtype=fp16: training in fp16 needs loss scaling"),
+    (("model.weights_dtype=bf16",), "model.weights_dtype=bf16 computes in bf16: set model.dtype=bf16"),
+    (("model.frozen_dtype=fp16", "model.device=cpu"), "model.frozen_dtype=fp16 on the CPU"),
+    (("model.lora.rank=-1",), "model.lora: rank -1 must be >= 0"),
+    (("model.attn_implementation=flash_attention_2", "model.device=cpu"), "needs the flash-attn package and a GPU"),
+    (("model.sft.steps=0", "model.lora.rank=4", "model.lora.target_modules=[qkv]"),
+     "model.lora.target_modules: the model has no linear layers named qkv; its linear layers: "),
+])
+def test_a_precision_or_lora_setting_that_cannot_work_is_one_line(tmp_path, train_env, overrides, needle):
+    run_dir = tmp_path / "run"
+    assert needle in _fails_in_one_line("rlvr-train", run_dir, *overrides, env=train_env)
+    assert not run_dir.exists()

@@ -148,10 +148,13 @@ def test_cli_relabels_with_a_verifier(run_dir, capsys):
 
 def test_cli_bad_input(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "metrics.jsonl").write_text("")  # a run that kept no bad case
+    (tmp_path / "other").mkdir()
     main([str(tmp_path / "empty")])  # no bad cases: an explicit empty result, exit 0
     assert "no bad cases" in capsys.readouterr().out
     assert (tmp_path / "empty" / "badcases_review.jsonl").read_text() == ""
     for argv, message in (([str(tmp_path / "missing")], "no such run directory"),
+                          ([str(tmp_path / "other")], "not a run directory"),
                           ([str(tmp_path / "empty"), "--reviewed", str(tmp_path / "nope.jsonl")], "no such file"),
                           ([str(tmp_path / "empty"), "--relabel-verifier", "nope"], "nope")):
         with pytest.raises(SystemExit) as exc:
