@@ -17,14 +17,15 @@ can differ in the last bits between batch compositions; on CPU in fp32 that has 
 changed a sampled token in our tests.) Engine start-up leaves the global RNGs (torch,
 CUDA, numpy, random) and torch's thread count as they were, so a resumed run is exact.
 
-**Weight sync.** `update_weights(source, version)` takes the complete set
-``source.named_tensors()``, checks that it covers every tensor of the policy's state
-dict with the same shapes (a partial push raises `IncompletePushError` and nothing is
-loaded), and loads it in ONE call, ``collective_rpc("reload_weights", weights_iterator=...,
-is_checkpoint_format=True)`` (in memory, tensors by reference; no disk). Then the prefix
-cache is reset and vLLM's weight version set (``llm_engine.set_weight_version``), so every
-output carries it in ``weight_versions``; the batch is
-stamped with it and the loop refuses a batch whose version is not the learner's.
+**Weight sync.** `update_weights(source, version)` streams ``source.named_tensors()`` through ONE
+call, ``collective_rpc("reload_weights", weights_iterator=..., is_checkpoint_format=True)`` (in
+memory, tensors by reference; no disk), checking names and full shapes on the way and raising
+`IncompletePushError` after the call unless the policy's whole state dict went in
+(`rlvr.rollout.vllm_sync`: what a failed check leaves in the engine, and why it is not raised
+mid-stream); an engine whose last push failed refuses to generate. Then the prefix cache is reset
+and vLLM's weight version set (``llm_engine.set_weight_version``), so every output carries it in
+``weight_versions``; the batch is stamped with it and the loop refuses a batch whose version is not
+the learner's.
 
 **Placement and versions** (`rlvr.rollout.vllm_build`): one engine per rank on ``cuda:LOCAL_RANK``
 (vLLM's external launcher under torchrun); vLLM >= 0.32 is required.
@@ -54,26 +55,11 @@ from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, W
 from rlvr.rollout.hf import completion_mask, left_pad
 from rlvr.rollout.sampling import row_keys
 from rlvr.rollout.vllm_build import build_llm
+from rlvr.rollout.vllm_sync import IncompletePushError, PushStream
 
-__all__ = ["VLLMEngine", "IncompletePushError", "check_complete"]
+__all__ = ["VLLMEngine", "IncompletePushError"]
 
 _DTYPES = {None: "float32", torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
-
-
-class IncompletePushError(StaleWeightsError):
-    """A weight push that does not cover the policy's full state dict (it would leave layers stale)."""
-
-
-def check_complete(tensors: list[tuple[str, torch.Tensor]], expected: dict[str, tuple[int, ...]]) -> None:
-    """Raise `IncompletePushError` unless ``tensors`` has every expected name, with its shape, once."""
-    names = [n for n, _ in tensors]
-    missing = sorted(set(expected) - set(names))
-    wrong = sorted(n for n, t in tensors if n in expected and tuple(t.shape) != expected[n])
-    if missing or wrong or len(names) != len(set(names)):
-        raise IncompletePushError(
-            f"weight push to vLLM is incomplete ({len(names)} tensors for {len(expected)} expected): "
-            f"missing {missing[:5]}, wrong shape {wrong[:5]}; nothing was loaded (a partial push leaves layers "
-            f"stale)")
 
 
 def vllm_sampling_params(**kwargs: Any) -> Any:
@@ -113,6 +99,7 @@ class VLLMEngine:
         self._weights_awake = self._kv_awake = True  # a fresh engine is awake
         self._source: Optional[WeightSource] = None
         self._needs_push = False  # level 2 discarded the weights: push before generating
+        self._failed_push: Optional[str] = None  # why the last push left the engine's weights mixed (if it did)
         if llm is None:
             options = dict(gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                            dtype=_DTYPES.get(autocast_dtype, "float32") if dtype == "auto" else dtype,
@@ -132,11 +119,21 @@ class VLLMEngine:
         self._set_version(version)
 
     def _push(self, source: WeightSource) -> None:
-        tensors = list(source.named_tensors())
-        check_complete(tensors, self.expected)
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(tensors),
-                                                          "is_checkpoint_format": True})
+        """One reload call over the checked stream of ``source.named_tensors()`` (see `rlvr.rollout.vllm_sync`)."""
+        stream = PushStream(source.named_tensors(), self.expected)
+        self._failed_push = "a weight push was interrupted"  # until it is known to be complete
+        try:
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(stream),
+                                                              "is_checkpoint_format": True})
+        finally:
+            stream.drain()  # every rank makes every ZeRO-3 gather, also when vLLM raised or stopped reading
         self.llm.reset_prefix_cache()
+        try:
+            stream.verdict()
+        except IncompletePushError as exc:
+            self._failed_push = str(exc)
+            raise
+        self._failed_push = None
         self._needs_push = False
 
     def _set_version(self, version: int) -> None:
@@ -169,7 +166,10 @@ class VLLMEngine:
 
     # ---- generation -----------------------------------------------------------------
     def _ready(self) -> None:
-        """Before generating: weights awake and current (re-pushed after level 2), then the KV cache."""
+        """Before generating: weights complete, awake and current (re-pushed after level 2), then the KV cache."""
+        if self._failed_push is not None:
+            raise StaleWeightsError(f"vLLM will not generate after a failed weight push ({self._failed_push}); "
+                                    f"push the complete weights first")
         if not self._weights_awake:
             self._wake_weights()
         if self._needs_push:

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rlvr.config import ConfigError
-from rlvr.rollout import SamplingParams
+from rlvr.rollout import SamplingParams, StaleWeightsError
 from rlvr.rollout import vllm as vllm_engine
 from rlvr.rollout import vllm_build
 from rlvr.rollout.vllm import IncompletePushError, VLLMEngine
@@ -165,11 +165,16 @@ def test_every_end_of_sequence_id_is_a_stop_token_and_a_finish(fake):
     assert batch.completion_ids.tolist() == [[5, 6, 0], [7, EOS, 0]] and batch.truncated.tolist() == [False, False]
 
 
-def test_incomplete_push_is_refused_before_loading(fake):
+def test_an_incomplete_push_raises_and_the_engine_refuses_to_generate_until_a_complete_one(fake):
     engine, llm, model = fake(on_gpu=False)
     with pytest.raises(IncompletePushError, match="missing \\['bias'\\]"):
         engine.update_weights(Source(model, drop="bias"), 1)
-    assert not any(c.startswith("reload_weights") for c in llm.calls)
+    # streamed: the one reload call received what there was; the check speaks after it
+    assert llm.calls == ["reload_weights(1)", "reset_prefix_cache"] and engine.weight_version == 0
+    with pytest.raises(StaleWeightsError, match="failed weight push"):
+        engine.generate([[3]], SamplingParams(n=1, max_new_tokens=3), seeds=[1])
+    engine.update_weights(Source(model), 1)
+    assert engine.generate([[3]], SamplingParams(n=1, max_new_tokens=3), seeds=[1]).weight_version == 1
 
 
 def test_top_p_is_refused(fake):
@@ -278,17 +283,16 @@ def test_sync_perturb_push_parity_and_incomplete_pushes(real):
     engine.update_weights(ModuleSource(policy), 5)
     batch = engine.generate(prompts, params, seeds=[1, 2, 3])
     assert batch.weight_version == 5 and _max_diff(policy, batch, 0.7) < 1e-4
-    # one tensor left out: refused before anything is loaded
+    # one tensor left out: the stream loads the rest, the check raises after the call, the engine refuses
     _perturb(policy, 2)
     with pytest.raises(IncompletePushError, match="down_proj"):
         engine.update_weights(Source(policy, drop="model.layers.0.mlp.down_proj.weight"), 6)
-    # the same partial push forced past the check leaves a stale layer, and parity shows it
-    tensors = [(n, t) for n, t in policy.state_dict().items() if n != "model.layers.0.mlp.down_proj.weight"]
-    engine.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(tensors),
-                                                        "is_checkpoint_format": True})
-    engine.llm.reset_prefix_cache()
+    with pytest.raises(StaleWeightsError, match="failed weight push"):
+        engine.generate(prompts, params, seeds=[1, 2, 3])
+    # why it refuses: past the refusal, the layer that got nothing is stale, and parity shows it
+    engine._failed_push = None
     stale = engine.generate(prompts, params, seeds=[1, 2, 3])
-    assert _max_diff(policy, stale, 0.7) > 1e-2
+    assert stale.weight_version == 5 and _max_diff(policy, stale, 0.7) > 1e-2
     engine.update_weights(ModuleSource(policy), 6)  # the complete push repairs it
     assert _max_diff(policy, engine.generate(prompts, params, seeds=[1, 2, 3]), 0.7) < 1e-4
 
