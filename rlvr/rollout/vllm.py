@@ -23,9 +23,10 @@ memory, tensors by reference; no disk), checking names and full shapes on the wa
 `IncompletePushError` after the call unless the policy's whole state dict went in
 (`rlvr.rollout.vllm_sync`: what a failed check leaves in the engine, and why it is not raised
 mid-stream); an engine whose last push failed refuses to generate. Then the prefix cache is reset
-and vLLM's weight version set (``llm_engine.set_weight_version``), so every output carries it in
-``weight_versions``; the batch is stamped with it and the loop refuses a batch whose version is not
-the learner's.
+and vLLM's weight version set (``llm_engine.set_weight_version``; "0", the weights it was built
+from, until the first push), so every completion carries it in ``weight_versions``: the batch is
+stamped with what vLLM reports (never the engine's own counter) and the loop refuses a batch whose
+version is not the learner's.
 
 **Placement and versions** (`rlvr.rollout.vllm_build`): one engine per rank on ``cuda:LOCAL_RANK``
 (vLLM's external launcher under torchrun); vLLM >= 0.32 is required.
@@ -55,7 +56,7 @@ from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, W
 from rlvr.rollout.hf import completion_mask, left_pad
 from rlvr.rollout.sampling import row_keys
 from rlvr.rollout.vllm_build import build_llm
-from rlvr.rollout.vllm_sync import IncompletePushError, PushStream
+from rlvr.rollout.vllm_sync import IncompletePushError, PushStream, completion_versions
 
 __all__ = ["VLLMEngine", "IncompletePushError"]
 
@@ -108,6 +109,7 @@ class VLLMEngine:
             llm = build_llm(model_dir, options, self.on_gpu, cpu_kv_cache_gib)
             self.max_model_len = options["max_model_len"]  # capped at the model's positions
         self.llm = llm
+        self._set_version(0)  # the weights it was built from, until the first push
 
     # ---- weights and memory ---------------------------------------------------------
     def update_weights(self, source: WeightSource, version: int) -> None:
@@ -224,19 +226,12 @@ class VLLMEngine:
             completion[i, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
             logprobs[i, :len(tokens)] = torch.tensor([step[t].logprob for t, step in zip(tokens, sample.logprobs)],
                                                      dtype=torch.float32)
-            versions |= _weight_versions(sample, self.weight_version)
+            versions |= completion_versions(sample)
         cmask, truncated = completion_mask(completion, self.eos_ids)
         completion = torch.where(cmask.bool(), completion, self.pad_id)
         logprobs = logprobs * cmask
         if len(versions) != 1:
-            raise StaleWeightsError(f"vLLM outputs carry different weight versions {sorted(versions)}")
+            raise StaleWeightsError(f"vLLM outputs carry weight versions {sorted(versions)}; one batch must come "
+                                    f"from one version")
         texts = self.tokenizer.batch_decode(completion, skip_special_tokens=True)
         return RolloutBatch(ids, mask, completion, cmask, logprobs, truncated, texts, versions.pop())
-
-
-def _weight_versions(sample: Any, fallback: int) -> set[int]:
-    """The weight versions vLLM stamped on a completion's token spans (the engine's counter if none)."""
-    spans = getattr(sample, "weight_versions", None)
-    if not spans:
-        return {fallback}
-    return {int(span.version) for span in spans}

