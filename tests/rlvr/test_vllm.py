@@ -237,7 +237,10 @@ def real(tmp_path_factory):
     state = torch.get_rng_state()
     engine = build_engine("vllm", model, tokenizer, model_dir=directory, seed=0, max_model_len=256)
     assert torch.equal(torch.get_rng_state(), state), "engine start-up moved torch's global RNG"
-    yield engine, model, tokenizer, _chat(tokenizer, ["1+2", "10+20", "7*8"])
+    prompts = _chat(tokenizer, ["1+2", "10+20", "7*8"])
+    # before any push (rlvr-eval generates so): version 0, stamped by vLLM (it used to say "default", unparsed)
+    assert engine.generate(prompts[:1], SamplingParams(n=1, max_new_tokens=2), seeds=[0]).weight_version == 0
+    yield engine, model, tokenizer, prompts
     engine.close()
 
 
