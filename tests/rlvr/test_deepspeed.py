@@ -136,6 +136,20 @@ def test_zero3_checkpoint_loads_with_from_pretrained(data, zero3_saved):
 
 
 @needs_deepspeed
+def test_zero3_weights_stream_into_the_engine_one_gathered_tensor_at_a_time(zero3_saved):
+    """`VLLMEngine.update_weights` from two ZeRO-3 ranks into an engine that reads like vLLM's loader: one
+    call, every tensor complete, and at most two gathered tensors alive at once (the one read, the next)."""
+    _, results = zero3_saved
+    for r in results:
+        push = r["push"]
+        assert push["calls"] == 1 and push["loaded"].keys() == r["named"].keys()
+        for name, total in r["named"].items():
+            assert push["loaded"][name] == pytest.approx(total, abs=1e-6), name
+        assert push["peak_live"] <= 2 and push["peak_live_numel"] <= push["two_largest_numel"]
+        assert push["two_largest_numel"] < push["model_numel"] / 2  # the bound means something for this model
+
+
+@needs_deepspeed
 def test_resume_restores_optimizer_exactly(data, zero3_saved, tmp_path):
     """Fresh ranks from the checkpoint continue exactly as the uninterrupted ranks did."""
     checkpoint, uninterrupted = zero3_saved

