@@ -11,6 +11,10 @@ What the loop relies on:
 
 - `share`: rank r's contiguous slice of a global list (equal slices; `rlvr.config_checks.validate`
   refuses a prompt count that the world size does not divide).
+- `padded_share`, `map_in_shares`: equal-length shares of a list the world size need not divide
+  (the short shares repeat an item, marked as padding), so every rank makes the same number of
+  forward passes (ZeRO-3), and a function mapped over the shares with every rank's results
+  joined in item order (`rlvr-rm`'s and `rlvr-dpo`'s scoring of whole pair sets).
 - `decided_by_main`: rank 0 alone answers a question (which checkpoint to resume, where
   the run directory is) and every rank gets the same answer, or the same user error.
 - `combine_metrics` (pure) and `reduce_metrics`: per-rank metrics into one row: counts
@@ -43,7 +47,9 @@ import torch.distributed as dist
 
 __all__ = ["World", "launched_world", "start", "init_process_group", "is_distributed", "barrier", "broadcast_object",
            "all_gather_objects", "all_reduce_sum", "all_true", "main_first", "decided_by_main",
-           "is_collective_failure", "exit_on_collective_failure", "share", "combine_metrics",
+           "is_collective_failure", "exit_on_collective_failure", "share", "padded_share", "map_in_shares",
+           "gather_cat",
+           "combine_metrics",
            "reduce_metrics", "concat_results", "collective_forward", "QUIET_HYDRA_OVERRIDES"]
 
 T = TypeVar("T")
@@ -232,6 +238,33 @@ def share(n: int, rank: int, world: int) -> range:
         raise ValueError(f"{n} items cannot be split into {world} equal shares")
     k = n // world
     return range(rank * k, (rank + 1) * k)
+
+
+def padded_share(items: Sequence[T], rank: int, world: int) -> tuple[list[T], int]:
+    """(rank ``rank``'s contiguous share of ``ceil(n / world)`` items, how many of them are real): a short
+    share is filled up with copies of the list's last item, so every rank's share has the same length."""
+    if not items:
+        return [], 0
+    size = -(-len(items) // world)
+    mine = list(items[rank * size:(rank + 1) * size])
+    real = len(mine)
+    return mine + [items[-1]] * (size - real), real
+
+
+def map_in_shares(fn: Callable[[list[T]], Sequence[torch.Tensor]], items: Sequence[T]) -> tuple[torch.Tensor, ...]:
+    """``fn`` (a list -> per-item tensors along dim 0) over this rank's `padded_share` of ``items``; every
+    rank's real rows joined in item order, on every rank. Every rank calls ``fn`` once on a share of the
+    same length (a collective forward stays in step). One process: ``fn(items)``."""
+    if not is_distributed():
+        return tuple(fn(list(items)))
+    mine, real = padded_share(items, dist.get_rank(), dist.get_world_size())
+    return gather_cat(*(t[:real] for t in fn(mine)))
+
+
+def gather_cat(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each of ``tensors`` (rows along dim 0) with every rank's rows joined in rank order, on every rank (CPU)."""
+    gathered = all_gather_objects(tuple(t.detach().cpu() for t in tensors))
+    return tuple(torch.cat([g[i] for g in gathered]) for i in range(len(tensors)))
 
 
 def collective_forward(module: torch.nn.Module) -> bool:

@@ -4,7 +4,8 @@
   and most-used keys), printed before Hydra parses anything; Hydra's full help stays at ``--hydra-help``.
 - `experiments`: the presets under ``conf/experiment/`` of one root config (``--list-experiments``).
 - `check_writable_run_dir`: a run directory that cannot be created is one error line, exit 2.
-- `stage_entry`: the whole console entry of a single-process stage over `rlvr.stage.run_stage`.
+- `stage_entry`: the whole console entry of a stage over `rlvr.stage.run_stage` (single-process, or
+  under torchrun too where the stage says so).
 """
 from __future__ import annotations
 
@@ -124,20 +125,25 @@ def answer_listing_flags(help: CommandHelp, argv: Optional[list[str]] = None) ->
         check_writable_run_dir(args)
 
 
-def stage_entry(help: CommandHelp, validate: Callable[[Any], None], run: Callable[[Any, Path], Any]
-                ) -> Callable[[], None]:
-    """The console entry of a single-process stage: its own --help and --list-experiments, else Hydra composes
-    ``help.root`` and `run_stage` runs it (``run`` may import its heavy modules itself, so help stays fast)."""
+def stage_entry(help: CommandHelp, validate: Callable[..., None], run: Callable[[Any, Path], Any],
+                timeout_of: Optional[Callable[[Any], int]] = None) -> Callable[[], None]:
+    """The console entry of a stage: its own --help and --list-experiments, else Hydra composes ``help.root``
+    and `run_stage` runs it (``run`` may import its heavy modules itself, so help stays fast). With
+    ``timeout_of`` the stage runs under torchrun too (`rlvr.stage.run_stage`): ranks > 0 then tell Hydra
+    to write nothing of its own (rank 0's run directory is theirs)."""
     import hydra
 
     from rlvr.config import CONF_DIR
+    from rlvr.distributed import QUIET_HYDRA_OVERRIDES, launched_world
 
     @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=Path(help.root).stem)
     def composed(dict_cfg: Any) -> None:
-        run_stage(dict_cfg, validate, run)
+        run_stage(dict_cfg, validate, run, timeout_of, help.command)
 
     def main() -> None:
         answer_listing_flags(help)
+        if timeout_of is not None and launched_world().rank > 0:
+            sys.argv += list(QUIET_HYDRA_OVERRIDES)
         composed()
 
     return main

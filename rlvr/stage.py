@@ -1,8 +1,11 @@
 """The skeleton every training stage shares (`rlvr-train`'s RL stage, `rlvr-sft`, `rlvr-rm`, `rlvr-dpo`).
 
-- `run_stage`: the body of a single-process Hydra entry point: the typed config, its validation,
+- `run_stage`: the body of a stage's Hydra entry point: the typed config, its validation,
   the run directory Hydra chose with the resolved ``config.yaml``, then the stage's own
   ``run(cfg, run_path)``; a user error anywhere is one ``error:`` line and exit status 2.
+  A stage that runs under torchrun (`rlvr-rm`, `rlvr-dpo`: ``timeout_of`` given) joins the
+  process group first, and rank 0's run directory becomes every rank's, as in `rlvr-train`;
+  the others refuse a launch of several ranks.
 - `load_data`: the prompt sets of a run (`rlvr.data`) with every prompt measured against the
   tokenizer and every verifier a row names checked, before anything expensive is built.
 - `seed_everything`, `resolve_device`: the same seeding and device choice in every stage.
@@ -11,8 +14,8 @@
 What a console entry does before Hydra (its own --help, the presets, the run directory's
 writability) and the entry body of the single-process stages live in `rlvr.entry`.
 
-The RL stage runs under torchrun too, so its entry (`rlvr.rl.train`) joins the process group and
-agrees on the run directory first, then uses the same pieces.
+The RL stage's entry (`rlvr.rl.train`) does the same for torchrun with its own steps (the world size
+decides its batch arithmetic), then uses the same pieces.
 """
 from __future__ import annotations
 
@@ -61,22 +64,41 @@ def no_trace_of_a_failed_start(run_path: Path, is_main: bool = True) -> Iterator
         raise
 
 
-def run_stage(dict_cfg: Any, validate: Callable[[Any], None], run: Callable[[Any, Path], Any]) -> Any:
-    """The body of a single-process Hydra entry point (`rlvr-sft`, `rlvr-rm`, `rlvr-dpo`): the typed config,
+def run_stage(dict_cfg: Any, validate: Callable[..., None], run: Callable[[Any, Path], Any],
+              timeout_of: Optional[Callable[[Any], int]] = None, command: str = "this stage") -> Any:
+    """The body of a stage's Hydra entry point (`rlvr-sft`, `rlvr-rm`, `rlvr-dpo`, `rlvr-eval`): the typed config,
     `validate`, the run directory Hydra chose with the resolved ``config.yaml``, then `run(cfg, run_path)`;
-    a user error anywhere is one line and exit status 2."""
+    a user error anywhere is one line and exit status 2.
+
+    ``timeout_of`` (the config's collective timeout) marks a stage that runs under torchrun: ``validate`` is
+    then called with the world size, every rank joins the process group, rank 0's run directory is
+    broadcast and rank 0 alone writes ``config.yaml``. Without it a launch of several ranks is refused."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
     from transformers.utils import logging as hf_logging
 
+    from rlvr.distributed import broadcast_object, exit_on_collective_failure, launched_world, start
+
     hf_logging.disable_progress_bar()
-    run_path = Path(HydraConfig.get().runtime.output_dir)
-    with no_trace_of_a_failed_start(run_path), exit_on_user_error():
+    run_path, world = Path(HydraConfig.get().runtime.output_dir), launched_world()
+    with no_trace_of_a_failed_start(run_path, world.is_main), exit_on_user_error():
         check_known_keys(dict_cfg)
         cfg = OmegaConf.to_object(dict_cfg)
-        validate(cfg)
-        run_path.mkdir(parents=True, exist_ok=True)
-        (run_path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
+        if timeout_of is None and world.size > 1:
+            raise ConfigError(f"{command} runs one process, but this launch has {world.size} ranks; "
+                              f"run it without torchrun")
+        if timeout_of is None:
+            validate(cfg)
+        else:
+            validate(cfg, world.size)
+    collectives = exit_on_collective_failure(timeout_of(cfg)) if timeout_of else contextlib.nullcontext()
+    with no_trace_of_a_failed_start(run_path, world.is_main), exit_on_user_error(), collectives:
+        if timeout_of is not None:
+            start(timeout_of(cfg))
+            run_path = Path(broadcast_object(str(run_path)))  # decided once, by rank 0
+        if world.is_main:
+            run_path.mkdir(parents=True, exist_ok=True)
+            (run_path / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg, resolve=True))
         return run(cfg, run_path)
 
 

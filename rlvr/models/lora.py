@@ -9,7 +9,8 @@
   (vLLM) receives full weights and the policy's bf16 base weights never drift through
   merge/unmerge rounding. `plain_shapes` says which names and shapes that stream has.
 - A checkpoint of an adapted policy holds only the adapter (`is_adapter_dir`); `load_adapter`
-  puts it back on its base, trainable or merged.
+  puts it back on its base, trainable or merged; `merge_in_place` turns a saved adapter directory
+  into a plain model directory (a stage's final ``model/``).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import torch
 from rlvr.errors import ModelError
 
 __all__ = ["apply_lora", "is_adapted", "is_adapter_dir", "adapter_base", "load_adapter", "adapter_disabled",
-           "plain_tensors", "plain_shapes", "linear_names"]
+           "plain_tensors", "plain_shapes", "linear_names", "merge_in_place"]
 
 _ADAPTER = "default"
 
@@ -77,6 +78,15 @@ def load_adapter(path: Path, base: torch.nn.Module, trainable: bool) -> torch.nn
 
     model = PeftModel.from_pretrained(base, str(path), is_trainable=trainable)
     return model if trainable else model.merge_and_unload()
+
+
+def merge_in_place(directory: Path, base: torch.nn.Module) -> None:
+    """The adapter saved in ``directory`` merged into ``base`` (the model it was trained on) and written back
+    there as plain weights, which ``from_pretrained`` loads without PEFT; other files (the tokenizer) stay."""
+    merged = load_adapter(Path(directory), base, trainable=False)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md"):
+        (Path(directory) / name).unlink(missing_ok=True)
+    merged.save_pretrained(directory)
 
 
 def adapter_disabled(forward: Callable[..., Any], model: torch.nn.Module) -> Callable[..., Any]:

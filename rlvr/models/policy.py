@@ -1,12 +1,12 @@
 """The trainable policy as a run configures it: precision, attention, LoRA and gradient checkpointing.
 
-One function builds it for every stage that trains a causal LM (`rlvr-train`, `rlvr-sft`,
-`rlvr-dpo`); `rlvr-rm` builds its classifier with the same steps (`prepare_trainable`).
+One function builds it for every stage that trains a model (`rlvr-train`, `rlvr-sft`, `rlvr-dpo`;
+`rlvr-rm` passes its own loader for the classifier and keeps its score head trained fully).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -18,15 +18,18 @@ __all__ = ["load_policy", "prepare_trainable", "load_reference", "policy_line"]
 
 
 def load_policy(model_cfg: Any, start: Path, checkpoint: Optional[Path] = None,
-                gradient_checkpointing: bool = False) -> torch.nn.Module:
+                gradient_checkpointing: bool = False, load: Optional[Callable[[Path], torch.nn.Module]] = None,
+                modules_to_save: Optional[list[str]] = None) -> torch.nn.Module:
     """The policy: ``checkpoint`` when resuming (an adapter checkpoint goes back on ``start``), else
-    ``start`` with a fresh adapter where ``model.lora.rank > 0``; stored as ``model.weights_dtype``."""
-    attn = model_cfg.attn_implementation
+    ``start`` with a fresh adapter where ``model.lora.rank > 0``; stored as ``model.weights_dtype``.
+    ``load`` builds the model from a directory (default: the causal LM, `load_model`)."""
+    if load is None:
+        def load(path: Path) -> torch.nn.Module:
+            return load_model(path, model_cfg.weights_dtype, model_cfg.attn_implementation)
     if checkpoint is not None and is_adapter_dir(checkpoint):
-        model = load_adapter(checkpoint, load_model(start, model_cfg.weights_dtype, attn), trainable=True)
+        model = load_adapter(checkpoint, load(start), trainable=True)
         return _checkpointed(model, gradient_checkpointing)
-    model = load_model(checkpoint or start, model_cfg.weights_dtype, attn)
-    return prepare_trainable(model, model_cfg, start, gradient_checkpointing)
+    return prepare_trainable(load(checkpoint or start), model_cfg, start, gradient_checkpointing, modules_to_save)
 
 
 def prepare_trainable(model: torch.nn.Module, model_cfg: Any, base_dir: Path, gradient_checkpointing: bool,
@@ -57,8 +60,11 @@ def load_reference(model_cfg: Any, start: Path, policy: torch.nn.Module, place) 
 
 def policy_line(model: torch.nn.Module, gradient_checkpointing: bool) -> str:
     """What trains, for the start-up banner."""
-    total = sum(p.numel() for p in model.parameters())
-    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    def numel(p: torch.nn.Parameter) -> int:  # a ZeRO-3 partitioned parameter by its whole size
+        return int(getattr(p, "ds_numel", p.numel()))
+
+    total = sum(numel(p) for p in model.parameters())
+    trained = sum(numel(p) for p in model.parameters() if p.requires_grad)
     if is_adapted(model):
         c = model.peft_config["default"]
         targets = c.target_modules if isinstance(c.target_modules, str) else \
