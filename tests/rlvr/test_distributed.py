@@ -13,7 +13,8 @@ import torch
 from rlvr.config import ConfigError, TrainConfig
 from rlvr.config_checks import batch_arithmetic, validate
 from rlvr.distributed import (QUIET_HYDRA_OVERRIDES, all_gather_objects, combine_metrics, concat_results,
-                              decided_by_main, is_collective_failure, reduce_metrics, share)
+                              decided_by_main, is_collective_failure, map_in_shares, padded_share, reduce_metrics,
+                              share)
 from rlvr.rewards import RewardResult, reward_metrics
 
 
@@ -58,10 +59,21 @@ def test_shares_are_contiguous_and_equal():
         share(7, 0, 2)
 
 
+def test_padded_shares_have_equal_lengths_and_count_their_real_items():
+    """What rlvr-rm and rlvr-dpo split a batch or a pair set by: every rank the same number of items."""
+    assert [padded_share(list("abcdefg"), r, 2) for r in range(2)] == [(list("abcd"), 4), (list("efgg"), 3)]
+    assert [padded_share([5], r, 3) for r in range(3)] == [([5], 1), ([5], 0), ([5], 0)]
+    assert padded_share(list("abcd"), 1, 2) == (list("cd"), 2) and padded_share([], 0, 2) == ([], 0)
+    assert padded_share(list("abc"), 0, 1) == (list("abc"), 3)
+
+
 def test_one_process_helpers_are_the_identity():
     metrics = {"loss": 0.5, "time/step": 1.0}
     assert reduce_metrics(metrics, {"completions": 4.0}) == (metrics, {"completions": 4.0})
     assert all_gather_objects("x") == ["x"]
+    calls = []
+    doubled, = map_in_shares(lambda xs: (calls.append(list(xs)) or torch.tensor(xs) * 2,), [1, 2, 3])
+    assert doubled.tolist() == [2, 4, 6] and calls == [[1, 2, 3]]
     from rlvr.checkpoint import ResumeError
 
     with pytest.raises(ResumeError, match="nope"):
@@ -150,6 +162,20 @@ def test_run_dir_of_other_ranks_writes_nothing(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_single_process_stage_refuses_a_launch_of_several_ranks(tmp_path):
+    """rlvr-sft (no torchrun support) on rank 0 of 2: one error line, exit 2, no run directory left."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([sys.executable, "-m", "rlvr.sft.train", f"hydra.run.dir={tmp_path / 'run'}",
+                           "model.sft.steps=1"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "error: rlvr-sft runs one process, but this launch has 2 ranks; run it without torchrun")
+    assert not (tmp_path / "run").exists()
+
+
 def test_ranks_above_zero_ask_hydra_for_no_directories(monkeypatch):
     import rlvr.rl.train as train
 
@@ -184,6 +210,10 @@ def _worker(rank: int, init: str, out: str) -> None:
         decided_by_main(lambda: (_ for _ in ()).throw(ResumeError("refused on rank 0")), (ResumeError,))
     except ResumeError as exc:
         result["error"] = str(exc)
+    calls: list = []
+    mapped, = map_in_shares(lambda xs: (calls.append(len(xs)) or torch.tensor(xs, dtype=torch.float64) * 10,),
+                            list(range(5)))
+    result["mapped"], result["calls"] = mapped.tolist(), calls
     order = []
     with main_first():
         order.append(rank)
@@ -205,3 +235,4 @@ def test_collectives_on_two_gloo_ranks(tmp_path):
         assert r["metrics"]["kl"] == pytest.approx((0.1 * 10 + 0.2 * 20) / 30)
         assert r["totals"] == {"completions": 16.0, "loss_tokens": 30.0, "completion_tokens": 10.0}
         assert r["error"] == "refused on rank 0" and r["saw_rank0_first"]
+        assert r["mapped"] == [0.0, 10.0, 20.0, 30.0, 40.0] and r["calls"] == [3]  # shares of 3: (0 1 2) (3 4 4)
