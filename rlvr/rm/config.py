@@ -13,10 +13,10 @@ from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
-from rlvr.config import ConfigError, LoggerConfig, ModelConfig, OptimConfig
+from rlvr.config import ConfigError, DeepSpeedConfig, LoggerConfig, ModelConfig, OptimConfig
 
 __all__ = ["RMConfig", "RMDataConfig", "RMLossConfig", "RMTrainerConfig", "validate_rm", "check_preference_data",
-           "register_rm_schema", "rm_arithmetic"]
+           "check_pair_trainer", "register_rm_schema", "rm_arithmetic"]
 
 
 @dataclass
@@ -49,7 +49,8 @@ class RMLossConfig:
 
 @dataclass
 class RMTrainerConfig:
-    backend: str = "torch"  # learner backend (rlvr-rm drives the torch backend only)
+    backend: str = "torch"  # registered learner backend: torch (one process) | deepspeed (ZeRO-2/3; torchrun for
+    #   several ranks: each rank scores its share of every batch, gradients are averaged; docs/distributed.md)
     epochs: int = 1  # passes over the training pairs
     batch_size: int = 32  # pairs per optimizer step
     micro_batch_size: int = 8  # pairs per forward/backward (2x as many sequences; accumulation below batch_size)
@@ -63,15 +64,19 @@ class RMTrainerConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     seed: int = 0  # shuffling and head initialisation (and the tiny backbone's initialisation)
     threads: int = 0  # torch CPU threads (0 = leave torch's default)
+    gradient_checkpointing: bool = False  # recompute each layer's activations in the backward pass (less memory,
+    #   about a third more compute)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5))  # AdamW; lr 1e-5 suits a full
     #   pretrained backbone (a frozen backbone's head wants ~1e-3)
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)  # options of the deepspeed backend
 
 
 @dataclass
 class RMConfig:
     run_name: str = "${now:%Y%m%d-%H%M%S}"  # run directory is runs/<run_name> (set it to resume a run)
     resume: str = "never"  # never | auto (continue from the newest checkpoint in the run directory) | a checkpoint path
-    model: ModelConfig = field(default_factory=ModelConfig)  # the backbone: tiny Llama, HF directory, package:NAME
+    model: ModelConfig = field(default_factory=ModelConfig)  # the backbone: tiny Llama, HF directory, package:NAME;
+    #   precision, attention and LoRA (model.lora.rank > 0: adapters on the backbone, the score head trained fully)
     data: RMDataConfig = field(default_factory=RMDataConfig)
     loss: RMLossConfig = field(default_factory=RMLossConfig)
     trainer: RMTrainerConfig = field(default_factory=RMTrainerConfig)
@@ -106,34 +111,61 @@ def check_preference_data(d: RMDataConfig, builtin: str) -> None:
                           f"data.num_eval_prompts >= 1")
 
 
-def validate_rm(cfg: RMConfig) -> None:
-    """Reject inconsistent settings with a message that names the fix."""
+def check_pair_trainer(t, model: ModelConfig, world_size: int) -> None:
+    """The backend, precision and data-parallel settings rlvr-rm and rlvr-dpo share (``t``: their trainer block)."""
+    from rlvr.learner.base import BACKENDS
+    from rlvr.models.precision import check_model_settings
+    from rlvr.registry import RegistryError
+
+    try:
+        BACKENDS.check(t.backend)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    check_model_settings(model, t.backend)
+    if t.backend == "deepspeed" and t.deepspeed.zero_stage not in (2, 3):
+        raise ConfigError(f"trainer.deepspeed.zero_stage={t.deepspeed.zero_stage}: choose 2 or 3")
+    if world_size > 1 and t.backend == "torch":
+        raise ConfigError(f"trainer.backend=torch runs one process, but this launch has {world_size} ranks; "
+                          f"use trainer.backend=deepspeed (ZeRO-2/3 data parallelism) or launch one process")
+    if t.batch_size % world_size:
+        fit = world_size * max(1, round(t.batch_size / world_size))
+        raise ConfigError(f"trainer.batch_size={t.batch_size} cannot be split into {world_size} equal per-rank "
+                          f"shares; set trainer.batch_size to a multiple of {world_size} (e.g. {fit})")
+
+
+def validate_rm(cfg: RMConfig, world_size: int = 1) -> None:
+    """Reject inconsistent settings with a message that names the fix (``world_size``: ranks of the launch)."""
     t = cfg.trainer
     check_preference_data(cfg.data, "train on the built-in task: rlvr-rm +experiment=tiny_rm")
-    if t.backend != "torch":
-        raise ConfigError(f"trainer.backend={t.backend}: rlvr-rm drives the torch backend only; use trainer.backend=torch")
     if t.epochs < 1 or t.batch_size < 1 or t.micro_batch_size < 1 or t.batch_size % t.micro_batch_size:
         raise ConfigError(f"trainer.batch_size={t.batch_size} must be a multiple of trainer.micro_batch_size="
                           f"{t.micro_batch_size} (both >= 1) and trainer.epochs >= 1")
+    check_pair_trainer(t, cfg.model, world_size)
+    if t.freeze_backbone and t.backend != "torch":
+        raise ConfigError("trainer.freeze_backbone trains the head alone on features computed once: a linear layer "
+                          "that needs no sharding; use trainer.backend=torch in one process")
+    if t.freeze_backbone and cfg.model.lora.rank > 0:
+        raise ConfigError("trainer.freeze_backbone and model.lora.rank > 0: a frozen backbone takes no adapter; "
+                          "choose one (model.lora.rank=0, or trainer.freeze_backbone=false)")
     if cfg.model.sft.steps:
         raise ConfigError("model.sft.steps: rlvr-rm runs no supervised warm-up; run rlvr-sft first and point "
                           "model.path at its checkpoint")
-    if cfg.model.dtype not in ("fp32", "bf16"):
-        raise ConfigError(f"model.dtype={cfg.model.dtype!r}; choose one of fp32, bf16")
     if cfg.loss.center_coef < 0 or cfg.loss.margin_scale < 0:
         raise ConfigError("loss.center_coef and loss.margin_scale must be >= 0")
     if cfg.resume not in ("never", "auto") and not cfg.resume:
         raise ConfigError("resume must be never, auto or a checkpoint path")
 
 
-def rm_arithmetic(cfg: RMConfig, train_pairs: int) -> tuple[int, str]:
+def rm_arithmetic(cfg: RMConfig, train_pairs: int, world_size: int = 1) -> tuple[int, str]:
     """(total optimizer steps, the batch arithmetic said out loud) for ``train_pairs`` training pairs."""
     t = cfg.trainer
     per_epoch = max(1, -(-train_pairs // t.batch_size))
     total = per_epoch * t.epochs
+    share = t.batch_size // world_size
+    micro = f"{-(-share // t.micro_batch_size)} micro-batch(es) of {min(share, t.micro_batch_size)} pairs"
     text = (f"batch: {t.batch_size} pairs ({2 * t.batch_size} answers) per step = "
-            f"{t.batch_size // t.micro_batch_size} micro-batch(es) of {t.micro_batch_size} pairs; "
-            f"{train_pairs} pairs -> {per_epoch} steps per epoch x {t.epochs} epoch(s) = {total} steps"
+            + (f"{micro}" if world_size == 1 else f"{share} pairs per rank over {world_size} ranks = {micro} each")
+            + f"; {train_pairs} pairs -> {per_epoch} steps per epoch x {t.epochs} epoch(s) = {total} steps"
             f"{'; backbone frozen (head only, features computed once)' if t.freeze_backbone else ''}")
     return total, text
 

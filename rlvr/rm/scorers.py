@@ -6,7 +6,7 @@ occurs in several of the pairs (K ranked answers make K(K-1)/2 pairs) is run thr
 model once: `unique_sequences` maps the pairs' sequences onto the distinct ones.
 
     SequenceScorer  chosen and rejected answers of the pairs in one padded batch through the
-                    backbone and head (the backbone trains)
+                    backend's forward of the whole model (the backbone, or its adapters, train)
     FeatureScorer   the frozen backbone's last-real-token hidden states, computed once per
                     answer in length-sorted batches (`prepare`); afterwards each step is the
                     head alone, so epochs cost next to nothing
@@ -14,7 +14,7 @@ model once: `unique_sequences` maps the pairs' sequences onto the distinct ones.
 from __future__ import annotations
 
 import time
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
@@ -33,8 +33,9 @@ def unique_sequences(sequences: Sequence[Sequence[int]]) -> tuple[list[list[int]
 
 class SequenceScorer:
     def __init__(self, model, sets: dict[str, EncodedPairs], pad_id: int, device: torch.device,
-                 dtype: Optional[torch.dtype]):
+                 dtype: Optional[torch.dtype], forward: Optional[Callable[..., Any]] = None):
         self.model, self.sets, self.pad_id, self.device, self.dtype = model, sets, pad_id, device, dtype
+        self.forward = forward  # the learner backend's (None: the model itself)
 
     def prepare(self, batch_size: int) -> None:
         pass
@@ -43,13 +44,13 @@ class SequenceScorer:
         enc = self.sets[name]
         distinct, where = unique_sequences([enc.chosen[i] for i in indices] + [enc.rejected[i] for i in indices])
         batch = {k: v.to(self.device) for k, v in collate(distinct, self.pad_id).items()}
-        rewards = sequence_scores(self.model, batch, self.dtype)[where.to(self.device)]
+        rewards = sequence_scores(self.model, batch, self.dtype, self.forward)[where.to(self.device)]
         return rewards[:len(indices)], rewards[len(indices):]
 
 
 class FeatureScorer:
     def __init__(self, model, sets: dict[str, EncodedPairs], pad_id: int, device: torch.device,
-                 dtype: Optional[torch.dtype]):
+                 dtype: Optional[torch.dtype], forward: Optional[Callable[..., Any]] = None):
         self.model, self.sets, self.pad_id, self.device, self.dtype = model, sets, pad_id, device, dtype
         self.features: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.distinct = 0  # answers run through the backbone

@@ -9,6 +9,13 @@ give K(K-1)/2 pairs for K forward passes); otherwise a permutation of the pairs.
 (``train/*``); evaluation (before training, every ``trainer.eval_every`` steps, at the
 end) scores every eval set (``eval/<name>/*``) and a fixed sample of the training pairs
 (``eval/train/*``).
+
+Across ranks (``trainer.backend=deepspeed`` under torchrun) each rank takes its contiguous share of
+every batch (`rlvr.distributed.padded_share`: equal lengths; a short last batch repeats a pair with
+weight 0, so every rank makes the same passes) and divides its summed loss by ``batch / world_size``:
+the backend averages gradients over ranks, so the update is the one-process update over the whole
+batch. Metrics are computed on every rank's pairs joined in order, and evaluation scores each set in
+shares the same way: the figures are the one-process run's.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from rlvr.distributed import gather_cat, map_in_shares, padded_share
 from rlvr.rm.config import RMConfig
 from rlvr.rm.encode import EncodedPairs
 from rlvr.rm.loss import bradley_terry_loss
@@ -60,21 +68,25 @@ class RMTrainer:
     def train_step(self, step: int) -> dict[str, Any]:
         start = time.perf_counter()
         idx = self.batch_indices(step)
+        mine, real = padded_share(idx, self.backend.rank, self.backend.world_size)
+        weights = torch.tensor([1.0] * real + [0.0] * (len(mine) - real))
+        normalizer = len(idx) / self.backend.world_size  # the backend averages gradients over ranks
         micro = self.cfg.trainer.micro_batch_size
         self.backend.module.train()
         chosen, rejected, losses = [], [], []
-        for lo in range(0, len(idx), micro):
-            part = idx[lo:lo + micro]
+        for lo in range(0, len(mine), micro):
+            part = mine[lo:lo + micro]
             r_c, r_r = self.scorer(TRAIN, part)
             loss = self._pair_loss(TRAIN, part, r_c, r_r)
-            self.backend.backward(loss.sum() / len(idx))
+            self.backend.backward((loss * weights[lo:lo + micro].to(loss.device)).sum() / normalizer)
             chosen.append(r_c.detach().cpu())
             rejected.append(r_r.detach().cpu())
             losses.append(loss.detach().cpu())
         grad_norm = self.backend.step()
+        r_c, r_r, loss = gather_cat(*(torch.cat(x)[:real] for x in (chosen, rejected, losses)))
         enc = self.sets[TRAIN]
-        metrics = pair_metrics(torch.cat(chosen), torch.cat(rejected), enc.chosen_chars[idx], enc.rejected_chars[idx])
-        row = {"step": step, "epoch": (step - 1) // self.steps_per_epoch + 1, "train/loss": float(torch.cat(losses).mean())}
+        metrics = pair_metrics(r_c, r_r, enc.chosen_chars[idx], enc.rejected_chars[idx])
+        row = {"step": step, "epoch": (step - 1) // self.steps_per_epoch + 1, "train/loss": float(loss.mean())}
         row.update({f"train/{k}": v for k, v in metrics.items()})
         row.update({"train/grad_norm": grad_norm, "train/lr": self.backend.lr, "train/pairs": len(idx),
                     "time/step": time.perf_counter() - start})
@@ -82,14 +94,20 @@ class RMTrainer:
 
     @torch.no_grad()
     def score_set(self, name: str, indices: Optional[list[int]] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rewards of the chosen and rejected answers of set ``name`` (all pairs, or ``indices``)."""
+        """Rewards of the chosen and rejected answers of set ``name`` (all pairs, or ``indices``); across ranks
+        each scores a share (collective: call it on every rank)."""
         idx = list(range(len(self.sets[name]))) if indices is None else indices
         size = self.cfg.trainer.eval_batch_size
         self.backend.module.eval()
-        parts = [self.scorer(name, idx[lo:lo + size]) for lo in range(0, len(idx), size)]
-        if not parts:
-            return torch.zeros(0), torch.zeros(0)
-        return torch.cat([c.cpu() for c, _ in parts]), torch.cat([r.cpu() for _, r in parts])
+
+        def score(part: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+            parts = [self.scorer(name, part[lo:lo + size]) for lo in range(0, len(part), size)]
+            if not parts:
+                return torch.zeros(0), torch.zeros(0)
+            return torch.cat([c.cpu() for c, _ in parts]), torch.cat([r.cpu() for _, r in parts])
+
+        r_c, r_r = map_in_shares(score, idx)
+        return r_c, r_r
 
     def evaluate_set(self, name: str, indices: Optional[list[int]] = None) -> dict[str, float]:
         idx = list(range(len(self.sets[name]))) if indices is None else indices

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from rlvr.config import ConfigError
 from rlvr.data.chat import DataError
+from rlvr.errors import UserError
 from rlvr.preference import load_preferences, prompt_key
 from rlvr.rm.config import RMConfig, register_rm_schema, validate_rm
 from rlvr.rm.data import load_pair_sets, split_by_prompt
@@ -172,8 +173,12 @@ def test_rm_config_errors_name_the_fix():
                            (["data.path=x", "data.eval_fraction=0"], "data.eval_fraction=0"),
                            (["data.path=x", "model.sft.steps=5"], "run rlvr-sft first"),
                            (["+experiment=tiny_rm", "data.length_bias=1.5"], "a probability in"),
-                           (["data.path=x", "trainer.backend=deepspeed"], "torch backend only")]:
-        with pytest.raises(ConfigError, match=fix):
+                           (["data.path=x", "trainer.backend=deepspeed", "trainer.freeze_backbone=true"],
+                            "use trainer.backend=torch"),
+                           (["data.path=x", "model.lora.rank=4", "trainer.freeze_backbone=true"], "choose one"),
+                           (["data.path=x", "trainer.backend=ds"], "unknown trainer.backend 'ds'"),
+                           (["data.path=x", "model.dtype=fp16"], "needs loss scaling")]:
+        with pytest.raises(UserError, match=fix):  # ConfigError, or PrecisionError for the model.* checks
             validate_rm(_compose(*overrides))
 
 
@@ -290,3 +295,67 @@ def test_batches_hold_whole_prompts_and_cover_every_pair(tokenizer):
     group_of = {i: g for g, members in enumerate(enc.groups) for i in members}
     assert all(len({group_of[i] for i in b}) == 2 for b in epoch)  # two whole prompts per batch of 6
     assert trainer.batch_indices(6) != epoch[0] or trainer.batch_indices(7) != epoch[1]  # epoch 2: a new order
+
+
+def _lora_cfg(tmp_path, tiny_model_dir, **trainer):
+    cfg = OmegaConf.to_object(OmegaConf.structured(RMConfig(run_name="test")))
+    cfg.model.path, cfg.data.path = str(tiny_model_dir), str(write_rows(tmp_path / "p.jsonl", 24))
+    cfg.data.eval_fraction, cfg.trainer.batch_size, cfg.trainer.micro_batch_size = 0.25, 8, 4
+    cfg.model.lora.rank, cfg.model.lora.alpha = 4, 8.0
+    cfg.trainer.gradient_checkpointing, cfg.trainer.save_every, cfg.trainer.optim.lr = True, 3, 1e-2
+    cfg.logger.console_every = 0
+    for key, value in trainer.items():
+        setattr(cfg.trainer, key, value)
+    return cfg
+
+
+def test_lora_trains_adapters_and_the_head_and_saves_a_plain_merged_model(tmp_path, tiny_model_dir, capsys):
+    """model.lora.rank > 0: checkpoints hold the adapter (and the head); model/ is the merged classifier, which
+    plain from_pretrained loads and which scores exactly as the trained adapter did; only the adapted linear
+    layers and the head differ from the starting model."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rlvr.checkpoint import latest_checkpoint
+    from rlvr.models.lora import is_adapter_dir
+    from rlvr.rm.run import run
+
+    cfg = _lora_cfg(tmp_path, tiny_model_dir)
+    summary = run(cfg, tmp_path / "run")
+    out = capsys.readouterr().out
+    assert "reward model: LoRA rank 4, alpha 8" in out and "gradient checkpointing on" in out
+    checkpoint = latest_checkpoint(tmp_path / "run")
+    assert is_adapter_dir(checkpoint) and not (checkpoint / "model.safetensors").exists()
+    model_dir = Path(summary["model_dir"])
+    assert not is_adapter_dir(model_dir) and (model_dir / STATS_FILE).is_file()
+    merged = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()  # no PEFT needed
+    start = build_reward_model(tiny_model_dir, load_tok(tiny_model_dir), seed=cfg.trainer.seed).state_dict()
+    moved = {n for n, p in merged.state_dict().items() if not torch.equal(p, start[n])}
+    assert "score.weight" in moved and any("q_proj" in n for n in moved)
+    assert all(n == "score.weight" or n.endswith("proj.weight") for n in moved), moved  # no norm, no embedding
+    # its scores are the trained model's: the statistics of the training answers computed in the run
+    tok = load_tok(model_dir)
+    sets = load_pair_sets(cfg.data)
+    enc = encode_pairs(tok, sets.train, 256)
+    with torch.no_grad():
+        rewards = torch.cat([sequence_scores(merged, collate([s], tok.pad_token_id))
+                             for s in {tuple(x): x for x in enc.chosen + enc.rejected}.values()])
+    assert rewards.mean().item() == pytest.approx(summary["reward_stats"]["mean"], abs=1e-5)
+
+
+def test_reward_model_gradient_checkpointing_gives_the_same_gradients(tiny_model_dir, tmp_path):
+    from rlvr.rm.run import load_reward_policy
+
+    cfg = _lora_cfg(tmp_path, tiny_model_dir)
+    cfg.model.lora.rank = 0
+    tok = load_tok(tiny_model_dir)
+    batch = collate(encode_pairs(tok, load_preferences(rows(2)), 256).chosen, tok.pad_token_id)
+    grads = []
+    for on in (False, True):
+        cfg.trainer.gradient_checkpointing = on
+        model = load_reward_policy(cfg, tiny_model_dir, tok).train()
+        assert model.model.gradient_checkpointing is on
+        sequence_scores(model, batch).pow(2).sum().backward()
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-5, atol=1e-7)
