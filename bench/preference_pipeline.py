@@ -50,7 +50,7 @@ def stage(name: str, cmd: list[str], env: dict[str, str], log: Path) -> float:
 
 _WARM_UP = """
 import sys
-from rlvr.dpo.run import compose_train_config
+from rlvr.dpo.start import compose_train_config
 from rlvr.stage import load_data
 from rlvr.sft import warm_up
 cfg = compose_train_config(sys.argv[1:])
@@ -70,7 +70,7 @@ def measure(policy_dir: Path, sft_dir: Path) -> dict[str, float]:
     import torch
 
     from rlvr.dpo.policy_eval import greedy_pass_rate, row_verifier_scorer, sampled_kl
-    from rlvr.dpo.run import compose_train_config
+    from rlvr.dpo.start import compose_train_config
     from rlvr.stage import load_data
     from rlvr.models import load_model, load_tokenizer
 

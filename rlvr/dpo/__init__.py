@@ -6,7 +6,8 @@
     reference     reference log-probs: precomputed once or online (a registry)
     trainer       micro-batched steps through a learner backend; held-out pair metrics
     policy_eval   greedy pass rate (true preference) and sampled KL on held-out prompts
-    run / train   the run and its Hydra entry point
+    start         where the policy starts (policy.path or rlvr-train's warm-up) and its merged model.* block
+    run / train   the run (checkpoints, resume, several ranks) and its Hydra entry point
 """
 from rlvr.dpo.loss import DPOTerms, dpo_loss, pair_metrics
 

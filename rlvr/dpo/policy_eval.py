@@ -14,7 +14,7 @@ log-prob path, so the same function measures GRPO and DPO policies alike.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
@@ -47,10 +47,11 @@ def greedy_pass_rate(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[P
 
 
 @torch.no_grad()
-def sampled_kl(policy: torch.nn.Module, reference: torch.nn.Module, tokenizer: Any, prompts: Sequence[Prompt],
+def sampled_kl(policy: torch.nn.Module, reference: Callable[..., Any], tokenizer: Any, prompts: Sequence[Prompt],
                samples_per_prompt: int, max_new_tokens: int, seed: int = 0,
                dtype: Optional[torch.dtype] = None) -> dict[str, float]:
-    """Sequence-level KL(policy || reference) on the policy's own samples (see the module docstring)."""
+    """Sequence-level KL(policy || reference) on the policy's own samples (see the module docstring);
+    ``reference`` is a module or a forward callable (the policy with its adapter disabled)."""
     if samples_per_prompt < 1 or not prompts:
         return {}
     engine = HFEngine(policy, tokenizer, batch_size=0, autocast_dtype=dtype)
@@ -58,14 +59,17 @@ def sampled_kl(policy: torch.nn.Module, reference: torch.nn.Module, tokenizer: A
     with torch.random.fork_rng():
         out = engine.generate(render_prompts(tokenizer, prompts), params,
                               seeds=[seed * 1_000_003 + i for i in range(len(prompts))])
-    was = policy.training, reference.training
-    policy.eval(), reference.eval()
+    modules = [m for m in (policy, reference) if isinstance(m, torch.nn.Module)]
+    was = [m.training for m in modules]
+    for m in modules:
+        m.eval()
     try:
         device = next(policy.parameters()).device
         own, _ = token_logprobs(policy, out, 1.0, dtype, device)
-        ref, _ = token_logprobs(reference, out, 1.0, dtype, next(reference.parameters()).device)
+        ref, _ = token_logprobs(reference, out, 1.0, dtype, device)
     finally:
-        policy.train(was[0]), reference.train(was[1])
+        for m, training in zip(modules, was):
+            m.train(training)
     mask = out.completion_mask.to(own.device)
     per_sequence = ((own - ref.to(own.device)) * mask).sum(-1)
     n = len(per_sequence)

@@ -1,86 +1,37 @@
 """One `rlvr-dpo` run: pairs -> starting policy -> reference log-probs -> DPO steps -> evaluation -> summary.
 
 Order matters for failing fast: the pairs are loaded (drops counted) and the rlvr-train
-config of ``policy.train_overrides`` is composed and validated before any model is
-built. Evaluation before and after training: the held-out pairs' implicit-reward
-accuracy, the greedy pass rate on rlvr-train's held-out prompts (the true-preference
-rate on the built-in task) and, after training, the sampled sequence-level KL to the
-starting policy. Run directory: config.yaml, metrics.jsonl, model/ (Hugging Face
-format), summary.json (``true_preference_before``/``_after`` on the built-in task,
-``kl``, ``wall_s``).
+config of ``policy.train_overrides`` is composed and validated (`rlvr.dpo.start`) before
+any model is built. Evaluation before and after training: the held-out pairs'
+implicit-reward accuracy, the greedy pass rate on rlvr-train's held-out prompts (the
+true-preference rate on the built-in task) and, after training, the sampled
+sequence-level KL to the starting policy. Run directory: config.yaml, metrics.jsonl,
+checkpoints/step_N/ (``trainer.save_every``: weights, or the LoRA adapter, the backend's
+state, the data position, the RNG states and the precomputed reference log-probs;
+``resume=auto`` continues exactly), model/ (Hugging Face format, an adapter merged),
+summary.json (``true_preference_before``/``_after`` on the built-in task, ``kl``, ``wall_s``).
+
+Under torchrun (``trainer.backend=deepspeed``) every rank runs this with the same config:
+each trains on its share of every batch (`rlvr.dpo.trainer`), scores its share of the pairs,
+and runs the same greedy evaluation in step with the others (identical results); rank 0
+alone writes the run directory and prints the progress.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
-from rlvr.config import ConfigError, TrainConfig
+from rlvr.config import TrainConfig
 from rlvr.dpo.config import DPOConfig, dpo_arithmetic
+from rlvr.dpo.start import policy_config, starting_policy
 
-__all__ = ["run", "compose_train_config", "chat_template_choice"]
+__all__ = ["run", "progress_line"]
 
 MODEL_DIR = "model"
-
-
-def compose_train_config(overrides: list[str]) -> TrainConfig:
-    """rlvr-train's config with ``overrides`` (inside a Hydra app or outside one)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from rlvr.config import CONF_DIR, RewardSource, register_schemas
-    from rlvr.config_checks import validate
-
-    register_schemas()
-    try:
-        if GlobalHydra.instance().is_initialized():
-            composed = compose(config_name="config", overrides=list(overrides))
-        else:
-            with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-                composed = compose(config_name="config", overrides=list(overrides))
-        train_cfg: TrainConfig = OmegaConf.to_object(composed)  # type: ignore[assignment]
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"policy.train_overrides={list(overrides)}: {str(exc).splitlines()[0]}") from None
-    # DPO reads the data, model, rollout and warm-up blocks; the reward sources are rlvr-train's (a preset's
-    # reward model need not exist for DPO): each row's own verifier scores DPO's evaluation instead.
-    train_cfg.reward.sources, train_cfg.reward.mix = [RewardSource()], "sum"
-    try:
-        validate(train_cfg)
-    except ConfigError as exc:
-        raise ConfigError(f"policy.train_overrides: {exc}") from None
-    return train_cfg
-
-
-def chat_template_choice(dpo: str, train: str) -> str:
-    """The one ``data.chat_template`` of a DPO run: DPO's own, or the one ``policy.train_overrides`` set (the
-    warm-up's and the held-out prompts'); both set (not auto) and different is a `ConfigError`."""
-    if dpo != "auto" and train != "auto" and dpo != train:
-        raise ConfigError(f"data.chat_template={dpo} but policy.train_overrides set data.chat_template={train}: the "
-                          f"pairs and the policy's prompts must be rendered alike; set one of them")
-    return dpo if dpo != "auto" else train
-
-
-def _starting_policy(cfg: DPOConfig, train_cfg: TrainConfig):
-    """(policy directory, tokenizer, held-out prompts): ``policy.path``, or rlvr-train's cached warm-up."""
-    from rlvr.stage import load_data
-
-    policy_dir = Path(cfg.policy.path).expanduser() if cfg.policy.path else None
-    if policy_dir is not None and not (policy_dir / "config.json").is_file():
-        from rlvr.errors import ModelError
-
-        raise ModelError(f"policy.path={cfg.policy.path}: no config.json there; point it at a Hugging Face policy "
-                         f"directory (e.g. an rlvr-sft checkpoint), or leave it null to start from the warm-up")
-    base, tokenizer, train_set, eval_set = load_data(train_cfg, policy_dir=policy_dir)
-    if policy_dir is None and train_cfg.model.sft.steps > 0:
-        from rlvr.sft import warm_up
-
-        policy_dir = warm_up(train_cfg, base, train_set, tokenizer)
-    return policy_dir or base, tokenizer, [eval_set[i] for i in range(len(eval_set))]
 
 
 def _load_pairs(cfg: DPOConfig):
@@ -112,7 +63,7 @@ def _fit_pairs(cfg: DPOConfig, tokenizer: Any, train: list, heldout: list, count
 
 
 class _Evaluation:
-    """Held-out pairs (implicit-reward metrics) and prompts (greedy pass rate), logged and printed."""
+    """Held-out pairs (implicit-reward metrics) and prompts (greedy pass rate), logged; rank 0 prints."""
 
     def __init__(self, trainer: Any, heldout: list, prompts: list, tokenizer: Any, max_new_tokens: int, workers: int):
         from rlvr.dpo.policy_eval import row_verifier_scorer
@@ -129,76 +80,147 @@ class _Evaluation:
         row["eval/pass@1"] = rate
         row.update({f"eval/verdict/{k}": float(v) for k, v in sorted(reasons.items())})
         acc = row.get("eval/heldout/reward_accuracy")
-        print(f"eval  step {step:>5} | held-out greedy pass@1 {rate:.3f}"
-              + (f" | held-out implicit-reward accuracy {acc:.3f}" if acc is not None else ""), flush=True)
+        if self.trainer.backend.is_main:
+            print(f"eval  step {step:>5} | held-out greedy pass@1 {rate:.3f}"
+                  + (f" | held-out implicit-reward accuracy {acc:.3f}" if acc is not None else ""), flush=True)
         return row
 
     def close(self) -> None:
         self.scorer.close()
 
 
-def _build(cfg: DPOConfig, start_dir: Path, tokenizer: Any, train_cfg: TrainConfig, pairs: list, heldout: list,
-           total: int):
-    """(trainer, the starting policy for the KL, or None to load it again) with reference log-probs ready."""
+def _build(cfg: DPOConfig, train_cfg: TrainConfig, start_dir: Path, checkpoint: Optional[Path], tokenizer: Any,
+           pairs: list, heldout: list, total: int):
+    """(trainer, the reference policy for the KL, or None to place it at the end), reference log-probs ready."""
     from rlvr.dpo.reference import REFERENCES
     from rlvr.dpo.trainer import DPOTrainer
-    from rlvr.learner import autocast_dtype
-    from rlvr.learner.torch_backend import TorchBackend
-    from rlvr.models import load_model
+    from rlvr.learner import autocast_dtype, open_backend
+    from rlvr.models.lora import is_adapted
+    from rlvr.models.policy import load_policy, load_reference, policy_line
+    from rlvr.models.precision import precision_line
     from rlvr.stage import resolve_device
 
-    t = cfg.trainer
-    device, dtype = resolve_device(train_cfg.model.device), autocast_dtype(train_cfg.model.dtype)
-    backend = TorchBackend(load_model(start_dir).to(device), t.optim, total)
+    t, m = cfg.trainer, train_cfg.model
+    device, dtype = resolve_device(m.device), autocast_dtype(m.dtype)
+    policy = load_policy(m, start_dir, checkpoint, t.gradient_checkpointing).to(device)
+    backend = open_backend(t.backend, policy, t, total, m.dtype, m.master_dtype)
     kind = REFERENCES.lookup(t.reference)
-    ref_model = load_model(start_dir).to(device).requires_grad_(False) if kind.needs_copy else backend.module
-    reference = kind(ref_model, tokenizer, t.micro_batch_size, dtype, device)
-    reference.prepare(pairs + heldout)
+    if kind.needs_copy:  # a frozen copy placed like the policy, or the policy with its adapter disabled
+        ref = load_reference(m, start_dir, backend.module, backend.reference)
+        reference = kind(ref, tokenizer, t.micro_batch_size, dtype, device)
+    else:  # the starting policy itself, before its first update (on resume: from the checkpoint)
+        ref = None
+        reference = kind(backend.forward, tokenizer, t.micro_batch_size, dtype, device, module=backend.module)
+        if checkpoint is None:
+            reference.prepare(pairs + heldout)
     reference.release()
+    if backend.is_main:
+        what = ("precomputed by the starting policy" if not kind.needs_copy else "the policy with its adapter "
+                "disabled (no copy)" if is_adapted(backend.module) else "a frozen copy of the starting policy")
+        print(f"{precision_line(m, t.backend)}; {policy_line(backend.module, t.gradient_checkpointing)}; reference "
+              f"log-probs: {what}; backend: {t.backend} ({backend.world_size} rank(s))", flush=True)
     trainer = DPOTrainer(backend, tokenizer, reference, pairs, cfg.loss, t.batch_size, t.micro_batch_size, t.seed,
                          dtype)
-    return trainer, (ref_model if kind.needs_copy else None)
+    return trainer, ref
+
+
+def _resume(checkpoint: Optional[Path], trainer: Any, pairs: list, run_dir: Any) -> int:
+    """The step to continue after: the checkpoint's, with the backend, data position, reference log-probs
+    and RNG states restored (0 for a fresh run)."""
+    from rlvr.checkpoint import BACKEND_DIR, load_trainer_state, set_rng_state
+
+    if checkpoint is None:
+        return 0
+    backend = trainer.backend
+    state = load_trainer_state(checkpoint, backend.rank)
+    backend.load(checkpoint / BACKEND_DIR)
+    trainer.load_state_dict(state["stage"])
+    trainer.reference.load_state_dict(pairs, state["reference"])
+    set_rng_state(state["rng"])
+    run_dir.truncate_metrics(int(state["step"]))
+    if backend.is_main:
+        print(f"resumed from {checkpoint} at step {state['step']}", flush=True)
+    return int(state["step"])
+
+
+def _save_model(train_cfg: TrainConfig, backend: Any, tokenizer: Any, start_dir: Path, out: Path) -> None:
+    """The trained policy in ``out`` as plain weights (an adapter merged into its start); collective."""
+    from rlvr.distributed import barrier
+    from rlvr.models import load_model
+    from rlvr.models.lora import is_adapter_dir, merge_in_place
+
+    backend.save_pretrained(out, tokenizer)
+    if backend.is_main and is_adapter_dir(out):
+        m = train_cfg.model
+        merge_in_place(out, load_model(start_dir, m.weights_dtype, m.attn_implementation))
+    barrier()
+
+
+def _train(cfg: DPOConfig, trainer: Any, evaluate: Any, run_dir: Any, tokenizer: Any, pairs: list, start: int,
+           total: int) -> None:
+    """Steps start+1 .. total with logging, periodic evaluation and checkpoints."""
+    from rlvr.checkpoint import save_checkpoint
+
+    t = cfg.trainer
+    for step in range(start + 1, total + 1):
+        metrics = {"step": step, **trainer.step()}
+        run_dir.log(metrics)
+        if trainer.backend.is_main and cfg.logger.console_every and step % cfg.logger.console_every == 0:
+            print(progress_line(metrics, total), flush=True)
+        if t.eval_every and step % t.eval_every == 0 and step != total:
+            run_dir.log(evaluate(step))
+        if t.save_every and (step % t.save_every == 0 or step == total):
+            state = {"stage": trainer.state_dict(), "reference": trainer.reference.state_dict(pairs)}
+            save_checkpoint(run_dir.path, step, trainer.backend, tokenizer, state, t.keep_checkpoints)
 
 
 def run(cfg: DPOConfig, run_path: Path) -> dict[str, Any]:
+    from rlvr.checkpoint import ResumeError, resolve_resume
+    from rlvr.distributed import decided_by_main, launched_world
     from rlvr.dpo.policy_eval import sampled_kl
-    from rlvr.models import load_model
+    from rlvr.models.policy import load_reference
     from rlvr.run_dir import RunDir
     from rlvr.stage import seed_everything
 
-    started, t = time.perf_counter(), cfg.trainer
+    started, t, world = time.perf_counter(), cfg.trainer, launched_world()
     if t.threads > 0:
         torch.set_num_threads(t.threads)
-    train_cfg = compose_train_config(cfg.policy.train_overrides)
-    train_cfg.data.chat_template = chat_template_choice(cfg.data.chat_template, train_cfg.data.chat_template)
+    train_cfg = policy_config(cfg)
     seed_everything(t.seed)
     train_pairs, heldout, counts = _load_pairs(cfg)
-    start_dir, tokenizer, prompts = _starting_policy(cfg, train_cfg)
+    start_dir, tokenizer, prompts = starting_policy(cfg, train_cfg)
     train_pairs, heldout = _fit_pairs(cfg, tokenizer, train_pairs, heldout, counts)
-    total, arithmetic = dpo_arithmetic(cfg, len(train_pairs))
-    print(f"run directory: {run_path}\n{arithmetic}\npolicy: {start_dir}", flush=True)
-    trainer, start_model = _build(cfg, start_dir, tokenizer, train_cfg, train_pairs, heldout, total)
-    run_dir, max_new = RunDir(run_path, cfg.logger), train_cfg.rollout.max_new_tokens
+    total, arithmetic = dpo_arithmetic(cfg, len(train_pairs), world.size)
+    checkpoint = decided_by_main(lambda: resolve_resume(cfg.resume, run_path, total, world.size),
+                                 (ResumeError, OSError))
+    if world.is_main:
+        print(f"run directory: {run_path}\n{arithmetic}\npolicy: {start_dir}", flush=True)
+    trainer, reference = _build(cfg, train_cfg, start_dir, checkpoint, tokenizer, train_pairs, heldout, total)
+    run_dir, max_new = RunDir(run_path, cfg.logger, writer=world.is_main), train_cfg.rollout.max_new_tokens
     evaluate = _Evaluation(trainer, heldout, prompts, tokenizer, max_new, train_cfg.reward.workers)
     try:
-        before = evaluate(0)
-        run_dir.log(before)
-        for step in range(1, total + 1):
-            metrics = {"step": step, **trainer.step()}
-            run_dir.log(metrics)
-            if cfg.logger.console_every and step % cfg.logger.console_every == 0:
-                print(progress_line(metrics, total), flush=True)
-            if t.eval_every and step % t.eval_every == 0 and step != total:
-                run_dir.log(evaluate(step))
+        run_dir.open_loggers(asdict(cfg))
+        start = _resume(checkpoint, trainer, train_pairs + heldout, run_dir)
+        if start == 0:
+            run_dir.log(evaluate(0))
+        _train(cfg, trainer, evaluate, run_dir, tokenizer, train_pairs + heldout, start, total)
         after = evaluate(total)
     finally:
         evaluate.close()
-    policy = trainer.backend.module
-    start_model = start_model if start_model is not None else load_model(start_dir).to(trainer.backend.device)
-    kl = sampled_kl(policy, start_model, tokenizer, prompts, t.kl_samples, max_new, seed=t.seed, dtype=trainer.dtype)
+    backend = trainer.backend
+    if reference is None:  # precomputed: the starting policy is placed only now, for the KL
+        reference = load_reference(train_cfg.model, start_dir, backend.module, backend.reference)
+    kl = sampled_kl(backend.module, reference, tokenizer, prompts, t.kl_samples, max_new, seed=t.seed,
+                    dtype=trainer.dtype)
     run_dir.log({**after, **{f"eval/{k}": v for k, v in kl.items()}})
-    trainer.backend.save_pretrained(run_path / MODEL_DIR, tokenizer)
+    _save_model(train_cfg, backend, tokenizer, start_dir, run_path / MODEL_DIR)
+    if not world.is_main:
+        run_dir.close()
+        return {}
+    before = next(r for r in run_dir.read_metrics() if r.get("step") == 0 and "eval/pass@1" in r)
     summary = _summary(train_cfg, before, after, kl, counts, total, time.perf_counter() - started, run_path)
+    summary.update({"resumed_from_step": start, "backend": t.backend, "world_size": world.size,
+                    "lora_rank": train_cfg.model.lora.rank})
     run_dir.write_json("summary.json", summary)
     run_dir.close()
     name = "true preference" if train_cfg.data.source == "preference" else "held-out pass@1"

@@ -10,6 +10,13 @@ data's chosen answers: how far the policy moved on them; not a KL, which needs t
 policy's own samples, see `rlvr.dpo.policy_eval.sampled_kl`), the chosen answers'
 per-token NLL, gradient norm and learning rate. `evaluate` reports the same pair
 metrics on held-out pairs without gradient.
+
+Across ranks every rank draws the same global batch from the stream and trains on its
+contiguous share (``trainer.batch_size`` is a multiple of the world size), dividing its summed
+loss by ``batch / world_size``: the backend averages gradients over ranks, so the update is the
+one-process update over the whole batch. The metrics are computed on every rank's pairs joined
+in order, and `evaluate` scores the pairs in shares (`rlvr.distributed.map_in_shares`).
+`state_dict` (the stream's position) goes into every checkpoint.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from rlvr.data.sources import PromptStream
+from rlvr.distributed import gather_cat, map_in_shares, share
 from rlvr.dpo.config import DPOLossConfig
 from rlvr.dpo.loss import dpo_loss, pair_metrics
 from rlvr.dpo.pairs import sequence_logprobs
@@ -46,39 +54,54 @@ class DPOTrainer:
         """One optimizer step over ``batch_size`` pairs; returns the ``dpo/*`` metrics."""
         self.backend.module.train()
         batch = self.stream.take(self.batch_size)
-        loss_sum, chosen, rejected, logratio, nll = 0.0, [], [], [], []
-        for start in range(0, len(batch), self.micro):
-            terms, ratio, chosen_nll = self._terms(batch[start:start + self.micro])
-            loss = terms.loss.sum() / len(batch)
-            self.backend.backward(loss)
-            loss_sum += loss.item()
+        world = self.backend.world_size
+        mine = [batch[i] for i in share(len(batch), self.backend.rank, world)]
+        normalizer = len(batch) / world  # the backend averages gradients over ranks
+        losses, chosen, rejected, logratio, nll = [], [], [], [], []
+        for start in range(0, len(mine), self.micro):
+            terms, ratio, chosen_nll = self._terms(mine[start:start + self.micro])
+            self.backend.backward(terms.loss.sum() / normalizer)
+            losses.append(terms.loss.detach().float().cpu())
             chosen.append(terms.chosen_rewards.cpu())
             rejected.append(terms.rejected_rewards.cpu())
             logratio.append(ratio.cpu())
             nll.append(chosen_nll.cpu())
         grad_norm = self.backend.step()
-        metrics = {f"dpo/{k}": v for k, v in pair_metrics(torch.cat(chosen), torch.cat(rejected)).items()}
-        metrics.update({"dpo/loss": loss_sum, "dpo/logratio_chosen": torch.cat(logratio).mean().item(),
-                        "dpo/chosen_nll": torch.cat(nll).mean().item(), "dpo/grad_norm": grad_norm,
+        loss, chosen_r, rejected_r, ratio_all, nll_all = gather_cat(
+            *(torch.cat(x) for x in (losses, chosen, rejected, logratio, nll)))
+        metrics = {f"dpo/{k}": v for k, v in pair_metrics(chosen_r, rejected_r).items()}
+        metrics.update({"dpo/loss": loss.sum().item() / len(batch), "dpo/logratio_chosen": ratio_all.mean().item(),
+                        "dpo/chosen_nll": nll_all.mean().item(), "dpo/grad_norm": grad_norm,
                         "dpo/lr": self.backend.lr})
         return metrics
 
     @torch.no_grad()
     def evaluate(self, pairs: Sequence[Pair], prefix: str) -> dict[str, float]:
-        """Mean loss and implicit-reward metrics of ``pairs`` (no gradient)."""
+        """Mean loss and implicit-reward metrics of ``pairs`` (no gradient; across ranks in shares: collective)."""
         if not pairs:
             return {}
         was_training = self.backend.module.training
         self.backend.module.eval()
-        losses, chosen, rejected = [], [], []
-        try:
-            for start in range(0, len(pairs), self.micro):
-                terms, _, _ = self._terms(pairs[start:start + self.micro])
+
+        def score(part: list[Pair]) -> tuple[torch.Tensor, ...]:
+            losses, chosen, rejected = [], [], []
+            for start in range(0, len(part), self.micro):
+                terms, _, _ = self._terms(part[start:start + self.micro])
                 losses.append(terms.loss.float().cpu())
                 chosen.append(terms.chosen_rewards.cpu())
                 rejected.append(terms.rejected_rewards.cpu())
+            return torch.cat(losses), torch.cat(chosen), torch.cat(rejected)
+
+        try:
+            losses, chosen, rejected = map_in_shares(score, pairs)
         finally:
             self.backend.module.train(was_training)
-        metrics = pair_metrics(torch.cat(chosen), torch.cat(rejected))
-        metrics["loss"] = torch.cat(losses).mean().item()
+        metrics = pair_metrics(chosen, rejected)
+        metrics["loss"] = losses.mean().item()
         return {f"{prefix}/{k}": v for k, v in metrics.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"data": self.stream.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stream.load_state_dict(state["data"])

@@ -115,7 +115,7 @@ def test_a_missing_template_file_is_a_config_error_at_validation(tmp_path):
 
 
 def test_preference_configs_check_their_template_and_dpo_agrees_with_its_policy(tmp_path):
-    from rlvr.dpo.run import chat_template_choice
+    from rlvr.dpo.start import chat_template_choice
     from rlvr.rm.config import RMDataConfig, check_preference_data
 
     with pytest.raises(ConfigError, match="data.chat_template"):

@@ -1,11 +1,15 @@
-"""rlvr-dpo: the loss on hand-computed numbers, whole-answer log-probs, the two reference modes, the config,
-a few-second end-to-end run and bad input."""
+"""rlvr-dpo: the loss on hand-computed numbers, whole-answer log-probs, the two reference modes, the config and
+its model block, a few-second end-to-end run, LoRA, a run killed after a checkpoint and resumed, and bad input.
+Its torchrun runs are in test_stage_distributed_runs.py."""
 from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -13,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rlvr.config import ConfigError
+from rlvr.errors import UserError
 from rlvr.dpo.config import DPOConfig, register_dpo_schema, validate_dpo
 from rlvr.dpo.loss import dpo_loss, pair_metrics
 from rlvr.dpo.pairs import fit_pairs, sequence_logprobs
@@ -129,22 +134,48 @@ def test_bad_settings_name_the_fix(overrides, fix):
         validate_dpo(_compose(*overrides))
 
 
+def test_model_keys_set_in_rlvr_dpo_win_over_those_of_train_overrides():
+    """The policy's model.* is rlvr-dpo's own block merged onto policy.train_overrides' (non-default keys win)."""
+    from rlvr.dpo.config import merged_model
+    from rlvr.dpo.start import compose_train_config
+
+    train = compose_train_config(["+experiment=tiny_rm_grpo", "model.attn_implementation=eager",
+                                  "model.lora.alpha=4", "model.dtype=bf16"])
+    own = _compose("model.lora.rank=8", "model.weights_dtype=bf16", "model.dtype=bf16").model
+    m = merged_model(own, train.model)
+    assert (m.lora.rank, m.lora.alpha, m.weights_dtype, m.dtype) == (8, 4.0, "bf16", "bf16")
+    assert m.attn_implementation == "eager" and m.sft.steps == 400 and m.path is None  # train_overrides' values
+    assert merged_model(_compose().model, train.model) == train.model  # nothing set here: train_overrides' block
+    with pytest.raises(UserError, match="model.dtype=fp16"):
+        validate_dpo(_compose("model.dtype=fp16"))
+    with pytest.raises(ConfigError, match="into 4 equal per-rank shares; set trainer.batch_size to a multiple of 4"):
+        validate_dpo(_compose("trainer.batch_size=6", "trainer.micro_batch_size=3", "trainer.backend=deepspeed"), 4)
+    with pytest.raises(ConfigError, match="trainer.backend=torch runs one process"):
+        validate_dpo(_compose(), 2)
+
+
 def test_bad_train_overrides_name_the_key():
-    from rlvr.dpo.run import compose_train_config
+    from rlvr.dpo.start import compose_train_config
 
     with pytest.raises(ConfigError, match="policy.train_overrides"):
         compose_train_config(["trainer.learning_rate=1"])
     assert compose_train_config(["+experiment=tiny_rm_grpo"]).data.source == "preference"
 
 
+TRAIN_OVERRIDES = ("policy.train_overrides=['data=preference','data.preference.num_train=64','model.sft.steps=0',"
+                   "'data.eval_size=8','rollout.max_new_tokens=24','reward.workers=1']")
+
+
+def _dpo_command(run_dir, model_dir, *overrides):
+    return [sys.executable, "-m", "rlvr.dpo.train", f"hydra.run.dir={run_dir}", f"policy.path={model_dir}",
+            TRAIN_OVERRIDES, "data.num_prompts=12", "data.num_eval_prompts=4", "trainer.max_steps=3",
+            "trainer.batch_size=8", "trainer.micro_batch_size=4", "trainer.kl_samples=1", "trainer.eval_every=2",
+            "logger.console_every=1", *overrides]
+
+
 def _dpo(run_dir, env, model_dir, *overrides):
-    cmd = [sys.executable, "-m", "rlvr.dpo.train", f"hydra.run.dir={run_dir}", f"policy.path={model_dir}",
-           "policy.train_overrides=['data=preference','data.preference.num_train=64','model.sft.steps=0',"
-           "'data.eval_size=8','rollout.max_new_tokens=24','reward.workers=1']",
-           "data.num_prompts=12", "data.num_eval_prompts=4", "trainer.max_steps=3", "trainer.batch_size=8",
-           "trainer.micro_batch_size=4", "trainer.kl_samples=1", "trainer.eval_every=2", "logger.console_every=1",
-           *overrides]
-    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    return subprocess.run(_dpo_command(run_dir, model_dir, *overrides), env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
 
 
 @pytest.mark.timeout(600)
@@ -166,6 +197,81 @@ def test_end_to_end_run_writes_metrics_model_and_summary(tmp_path, train_env, ti
     assert 0.0 <= summary["true_preference_after"] <= 1.0 and summary["steps"] == 3
     AutoModelForCausalLM.from_pretrained(summary["model_dir"])
     assert "true preference" in proc.stdout and (run_dir / "config.yaml").is_file()
+
+
+SMALL = ("trainer.threads=1", "trainer.optim.lr=1e-2", "trainer.optim.warmup_steps=0")
+
+
+def test_lora_trains_only_the_adapter_against_the_adapter_disabled_policy(tmp_path, tiny_model_dir, capsys):
+    """model.lora.rank > 0 (online reference, gradient checkpointing): the reference is the policy with its adapter
+    off, so the first step's loss is log 2 + the SFT term; model/ is the merged policy, which differs from the start
+    only in the adapted projections and is exactly what was trained (the same KL to the start)."""
+    from transformers import AutoModelForCausalLM
+
+    from rlvr.dpo.policy_eval import sampled_kl
+    from rlvr.dpo.run import run
+    from rlvr.dpo.start import policy_config, starting_policy
+    from rlvr.models import load_model
+    from rlvr.models.lora import is_adapter_dir
+
+    cfg = _compose(f"policy.path={tiny_model_dir}", TRAIN_OVERRIDES, "data.num_prompts=12", "data.num_eval_prompts=4",
+                   "trainer.max_steps=3", "trainer.batch_size=8", "trainer.micro_batch_size=4", "trainer.kl_samples=2",
+                   "trainer.eval_every=0", "logger.console_every=1", "trainer.reference=online", "model.lora.rank=4",
+                   "model.lora.alpha=8", "trainer.gradient_checkpointing=true", *SMALL)
+    validate_dpo(cfg)
+    summary = run(cfg, tmp_path / "run")
+    out = capsys.readouterr().out
+    assert "policy: LoRA rank 4" in out and "gradient checkpointing on" in out
+    assert "reference log-probs: the policy with its adapter disabled (no copy)" in out
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    first = next(r for r in rows if "dpo/loss" in r)
+    assert first["dpo/loss"] == pytest.approx(math.log(2) + first["dpo/chosen_nll"], rel=1e-4)  # sft_coef 1
+    assert summary["lora_rank"] == 4 and not is_adapter_dir(summary["model_dir"])
+    merged, start = AutoModelForCausalLM.from_pretrained(summary["model_dir"]), load_model(tiny_model_dir)
+    moved = {n for n, p in merged.state_dict().items() if not torch.equal(p, start.state_dict()[n])}
+    assert moved and all(n.endswith("proj.weight") for n in moved), moved
+    train_cfg = policy_config(cfg)
+    _, tok, prompts = starting_policy(cfg, train_cfg)
+    kl = sampled_kl(merged, start, tok, prompts, 2, train_cfg.rollout.max_new_tokens, seed=cfg.trainer.seed)
+    assert kl["kl"] == pytest.approx(summary["kl"], abs=1e-5) and summary["kl"] != 0
+
+
+def _rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.timeout(600)
+def test_sigkill_after_a_checkpoint_and_resume_reproduce_the_uninterrupted_run(tmp_path, train_env, tiny_model_dir):
+    """12 steps (past an epoch of 9), a checkpoint every 2, precomputed reference log-probs (kept in the checkpoint:
+    the resumed policy has moved, it could not recompute them): every logged value equals the uninterrupted run's."""
+    args = ("trainer.max_steps=12", "trainer.epochs=2", "trainer.save_every=2", "trainer.eval_every=4", *SMALL)
+    whole = _dpo(tmp_path / "whole", train_env, tiny_model_dir, *args)
+    assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
+    killed = tmp_path / "killed"
+    cmd = _dpo_command(killed, tiny_model_dir, *args)
+    proc = subprocess.Popen(cmd, env=train_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker, deadline = killed / "checkpoints" / "step_000002" / "COMPLETE", time.time() + 300
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert marker.exists() and not (killed / "summary.json").exists()
+    resumed = subprocess.run(cmd + ["resume=auto"], env=train_env, cwd=REPO, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["resumed_from_step"] >= 2 and summary["steps"] == 12
+    want, got = _rows(tmp_path / "whole"), _rows(killed)
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    assert [r["step"] for r in want if "eval/pass@1" in r] == [0, 4, 8, 12]
+    for w, g in zip(want, got):
+        assert w.keys() == g.keys(), w["step"]
+        for key, value in w.items():
+            assert (math.isclose(value, g[key], abs_tol=1e-6) if isinstance(value, float) else value == g[key]), \
+                (w["step"], key, value, g[key])
+    latest = sorted((killed / "checkpoints").glob("step_*"))[-1]
+    assert latest.name == "step_000012" and len(list((killed / "checkpoints").glob("step_*"))) == 2  # keep 2
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, train_env, tiny_model_dir):
