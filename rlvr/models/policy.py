@@ -67,10 +67,10 @@ def policy_line(model: torch.nn.Module, gradient_checkpointing: bool) -> str:
     trained = sum(numel(p) for p in model.parameters() if p.requires_grad)
     if is_adapted(model):
         c = model.peft_config["default"]
-        targets = c.target_modules if isinstance(c.target_modules, str) else \
-            ", ".join(sorted({t.rsplit(".", 1)[-1] for t in c.target_modules}))
-        what = (f"LoRA rank {c.r}, alpha {c.lora_alpha:g} on {targets}: {trained / 1e6:.2f}M of {total / 1e6:.2f}M "
-                f"parameters train")
+        adapted = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if hasattr(m, "lora_A")})
+        whole = f" (+ {', '.join(sorted(c.modules_to_save))} trained whole)" if c.modules_to_save else ""
+        what = (f"LoRA rank {c.r}, alpha {c.lora_alpha:g} on {', '.join(adapted)}{whole}: {trained / 1e6:.2f}M of "
+                f"{total / 1e6:.2f}M parameters train")
     else:
         what = f"full fine-tuning ({trained / 1e6:.2f}M parameters)"
     return f"policy: {what}; gradient checkpointing {'on' if gradient_checkpointing else 'off'}"

@@ -322,7 +322,8 @@ def test_lora_trains_adapters_and_the_head_and_saves_a_plain_merged_model(tmp_pa
     cfg = _lora_cfg(tmp_path, tiny_model_dir)
     summary = run(cfg, tmp_path / "run")
     out = capsys.readouterr().out
-    assert "reward model: LoRA rank 4, alpha 8" in out and "gradient checkpointing on" in out
+    assert "reward model: LoRA rank 4, alpha 8 on down_proj" in out and "(+ score trained whole)" in out
+    assert "gradient checkpointing on" in out
     checkpoint = latest_checkpoint(tmp_path / "run")
     assert is_adapter_dir(checkpoint) and not (checkpoint / "model.safetensors").exists()
     model_dir = Path(summary["model_dir"])
