@@ -121,9 +121,11 @@ class ResumeError(UserError, RuntimeError):
     """Resuming cannot do what was asked; the message names the fix."""
 
 
-def resolve_resume(resume: str, run_dir: Path, total_steps: int, world_size: int = 1) -> Optional[Path]:
+def resolve_resume(resume: str, run_dir: Path, total_steps: int, world_size: int = 1,
+                   steps_key: str = "trainer.total_steps") -> Optional[Path]:
     """The checkpoint to start from, or None for a fresh run; refuses a resume with nothing to do, or
-    one written by another number of ranks (its optimizer shards would not load)."""
+    one written by another number of ranks (its optimizer shards would not load). ``steps_key`` is the
+    setting that decides the run's length (named in the refusal)."""
     if resume == "never":
         if latest_checkpoint(run_dir) is not None:
             raise ResumeError(f"{run_dir} already holds checkpoints; pass resume=auto to continue it "
@@ -135,9 +137,12 @@ def resolve_resume(resume: str, run_dir: Path, total_steps: int, world_size: int
     if found is not None:
         step = checkpoint_step(found)
         if step >= total_steps:
-            raise ResumeError(f"checkpoint {found} is at step {step} and trainer.total_steps={total_steps}: "
-                              f"nothing left to do. Raise trainer.total_steps (e.g. trainer.total_steps="
-                              f"{step + total_steps}) to train further")
+            if steps_key == "trainer.total_steps":
+                more = f"Raise trainer.total_steps (e.g. trainer.total_steps={step + total_steps})"
+            else:
+                more = f"Raise {steps_key}"
+            raise ResumeError(f"checkpoint {found} is at step {step} and this run has {total_steps} steps: "
+                              f"nothing left to do. {more} to train further")
         written = checkpoint_world_size(found)
         if written != world_size:
             raise ResumeError(f"checkpoint {found} was written by {written} rank(s) but this launch has {world_size}: "

@@ -191,7 +191,7 @@ def run(cfg: DPOConfig, run_path: Path) -> dict[str, Any]:
     start_dir, tokenizer, prompts = starting_policy(cfg, train_cfg)
     train_pairs, heldout = _fit_pairs(cfg, tokenizer, train_pairs, heldout, counts)
     total, arithmetic = dpo_arithmetic(cfg, len(train_pairs), world.size)
-    checkpoint = decided_by_main(lambda: resolve_resume(cfg.resume, run_path, total, world.size),
+    checkpoint = decided_by_main(lambda: resolve_resume(cfg.resume, run_path, total, world.size, "trainer.max_steps or trainer.epochs"),
                                  (ResumeError, OSError))
     if world.is_main:
         print(f"run directory: {run_path}\n{arithmetic}\npolicy: {start_dir}", flush=True)

@@ -208,7 +208,7 @@ def run(cfg: RMConfig, run_path: Path) -> dict[str, Any]:
     data = load_pair_sets(cfg.data)
     print("data: " + "\n      ".join(data.notes), flush=True)
     total, arithmetic = rm_arithmetic(cfg, len(data.train), world.size)
-    checkpoint = decided_by_main(lambda: resolve_resume(cfg.resume, run_path, total, world.size),
+    checkpoint = decided_by_main(lambda: resolve_resume(cfg.resume, run_path, total, world.size, "trainer.epochs"),
                                  (ResumeError, OSError))
     with main_first():  # several ranks: rank 0 builds the cached base model, the others then read it
         base = base_model_dir(cfg)  # type: ignore[arg-type]  (reads cfg.model and cfg.trainer.seed)

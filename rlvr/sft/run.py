@@ -97,7 +97,7 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     s, t = cfg.model.sft, cfg.trainer
     if s.steps < 1:
         raise ConfigError("model.sft.steps=0: nothing to train; set model.sft.steps (e.g. model.sft.steps=500)")
-    checkpoint = resolve_resume(cfg.resume, run_path, s.steps)
+    checkpoint = resolve_resume(cfg.resume, run_path, s.steps, steps_key="model.sft.steps")
     run_dir = RunDir(run_path, cfg.logger)
     seed_everything(t.seed)
     base, tokenizer, train_set, _ = load_data(cfg, need_reference=False)

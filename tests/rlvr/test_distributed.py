@@ -143,6 +143,9 @@ def test_checkpoint_records_its_layout_and_a_resume_at_another_world_size_is_ref
     state = load_trainer_state(path, rank=0)
     assert len(state["rng_by_rank"]) == 1 and torch.equal(state["rng"]["torch"], state["rng_by_rank"][0]["torch"])
     assert resolve_resume("auto", tmp_path, 10, world_size=1) == path
+    with pytest.raises(ResumeError, match="at step 2 and this run has 2 steps: nothing left to do. Raise "
+                                          "trainer.max_steps or trainer.epochs to train further"):
+        resolve_resume("auto", tmp_path, 2, 1, "trainer.max_steps or trainer.epochs")  # rlvr-dpo's length
     (path / "layout.json").write_text(json.dumps({"world_size": 2}))
     with pytest.raises(ResumeError, match="written by 2 rank\\(s\\) but this launch has 1.*--nproc-per-node 2.*"
                                           "model.path="):
