@@ -69,6 +69,7 @@ def load_reward_policy(cfg: RMConfig, base: Path, tokenizer: Any, checkpoint: Pa
 def _build(cfg: RMConfig, base: Path, checkpoint: Path | None, tokenizer: Any, sets: dict[str, EncodedPairs],
            total_steps: int):
     from rlvr.learner import autocast_dtype, open_backend
+    from rlvr.models.lora import is_adapted
     from rlvr.models.policy import policy_line
     from rlvr.models.precision import precision_line
     from rlvr.rm.scorers import FeatureScorer, SequenceScorer
@@ -77,17 +78,18 @@ def _build(cfg: RMConfig, base: Path, checkpoint: Path | None, tokenizer: Any, s
     t = cfg.trainer
     device = resolve_device(cfg.model.device)
     model = load_reward_policy(cfg, base, tokenizer, checkpoint).to(device)
+    plain = model.get_base_model() if is_adapted(model) else model
+    print(f"model: {checkpoint or base} as {type(plain).__name__} "
+          f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {cfg.model.dtype}, {device}); "
+          f"backend: {t.backend}; torch threads {torch.get_num_threads()}", flush=True)
     backend = open_backend(t.backend, model, t, total_steps, cfg.model.dtype, cfg.model.master_dtype)
     scorer_cls = FeatureScorer if t.freeze_backbone else SequenceScorer
     scorer = scorer_cls(backend.module, sets, tokenizer.pad_token_id, device, autocast_dtype(cfg.model.dtype),
                         backend.forward)
-    print(f"model: {checkpoint or base} as {type(model).__name__} "
-          f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {cfg.model.dtype}, {device}); "
-          f"backend: {t.backend} (rank {backend.rank} of {backend.world_size}); torch threads "
-          f"{torch.get_num_threads()}", flush=True)
     if backend.is_main:
         print(f"{precision_line(cfg.model, t.backend)}; "
-              f"{policy_line(model, t.gradient_checkpointing).replace('policy: ', 'reward model: ', 1)}", flush=True)
+              f"{policy_line(model, t.gradient_checkpointing).replace('policy: ', 'reward model: ', 1)}; "
+              f"{backend.world_size} rank(s)", flush=True)
     start = time.perf_counter()
     scorer.prepare(t.eval_batch_size)
     if t.freeze_backbone:
