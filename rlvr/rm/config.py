@@ -9,7 +9,7 @@ config is composed; `validate_rm` checks the relations and names the fix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -111,7 +111,7 @@ def check_preference_data(d: RMDataConfig, builtin: str) -> None:
                           f"data.num_eval_prompts >= 1")
 
 
-def check_pair_trainer(t, model: ModelConfig, world_size: int) -> None:
+def check_pair_trainer(t: Any, model: ModelConfig, world_size: int) -> None:
     """The backend, precision and data-parallel settings rlvr-rm and rlvr-dpo share (``t``: their trainer block)."""
     from rlvr.learner.base import BACKENDS
     from rlvr.models.precision import check_model_settings

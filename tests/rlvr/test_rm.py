@@ -13,7 +13,6 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from rlvr.config import ConfigError
 from rlvr.data.chat import DataError
 from rlvr.errors import UserError
 from rlvr.preference import load_preferences, prompt_key

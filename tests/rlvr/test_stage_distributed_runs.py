@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 import torch
 
-from .conftest import REPO
 from .test_dpo import TRAIN_OVERRIDES
 from .test_rm import write_rows
 
