@@ -58,3 +58,17 @@ def train_command(run_dir: Path, *overrides: str) -> list[str]:
             "trainer.eval.num_samples=2", "trainer.eval.k=2", "trainer.sample_every=2", "trainer.save_every=2",
             "trainer.optim.warmup_steps=0", "trainer.optim.lr=1e-3", "rollout.max_new_tokens=8", "reward.workers=1",
             *overrides]
+
+
+def kill_after(cmd: list[str], env: dict[str, str], marker: Path, timeout: float = 300) -> None:
+    """Start ``cmd`` and SIGKILL it the moment ``marker`` (a checkpoint's COMPLETE file) exists."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()

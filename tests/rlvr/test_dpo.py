@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -23,7 +20,7 @@ from rlvr.dpo.loss import dpo_loss, pair_metrics
 from rlvr.dpo.pairs import fit_pairs, sequence_logprobs
 from rlvr.preference import Pair
 
-from .conftest import CONF, REPO
+from .conftest import CONF, REPO, kill_after
 
 register_dpo_schema()
 
@@ -249,12 +246,8 @@ def test_sigkill_after_a_checkpoint_and_resume_reproduce_the_uninterrupted_run(t
     assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-3000:]
     killed = tmp_path / "killed"
     cmd = _dpo_command(killed, tiny_model_dir, *args)
-    proc = subprocess.Popen(cmd, env=train_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker, deadline = killed / "checkpoints" / "step_000002" / "COMPLETE", time.time() + 300
-    while not marker.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    marker = killed / "checkpoints" / "step_000002" / "COMPLETE"
+    kill_after(cmd, train_env, marker)
     assert marker.exists() and not (killed / "summary.json").exists()
     resumed = subprocess.run(cmd + ["resume=auto"], env=train_env, cwd=REPO, capture_output=True, text=True,
                              timeout=600)

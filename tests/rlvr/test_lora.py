@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -19,7 +16,7 @@ from rlvr.models.lora import adapter_disabled, apply_lora, is_adapter_dir, plain
 from rlvr.models.policy import load_policy
 from rlvr.rl.loop import DETERMINISTIC_SKIP
 
-from .conftest import REPO, train_command
+from .conftest import REPO, kill_after, train_command
 
 LORA = SimpleNamespace(rank=4, alpha=8.0, dropout=0.0, target_modules=["all-linear"])
 
@@ -154,13 +151,7 @@ def test_a_lora_run_trains_only_the_adapter_and_resumes_exactly_after_sigkill(tm
 
     killed = tmp_path / "killed"
     cmd = train_command(killed, *LORA_RUN)
-    proc = subprocess.Popen(cmd, env=train_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = killed / "checkpoints" / "step_000002" / "COMPLETE"
-    deadline = time.time() + 300
-    while not marker.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after(cmd, train_env, killed / "checkpoints" / "step_000002" / "COMPLETE")
     resumed = subprocess.run(cmd + ["resume=auto"], env=train_env, cwd=REPO, capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]

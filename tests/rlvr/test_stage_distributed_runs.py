@@ -19,11 +19,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 
+from .test_distributed_runs import rows
+from .test_distributed_runs import run as launch
 from .test_dpo import TRAIN_OVERRIDES
 from .test_rm import write_rows
 
@@ -42,16 +43,6 @@ def env(train_env) -> dict[str, str]:
 def command(module: str, run_dir: Path, *overrides: str, nproc: int = 2) -> list[str]:
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc else []
     return [sys.executable, *launcher, "-m", module, f"hydra.run.dir={run_dir}", *overrides]
-
-
-def launch(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc
-
-
-def rows(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 def assert_same_rows(want: list[dict], got: list[dict], tol: float, loose: tuple[str, ...] = (),

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from rlvr.rl.loop import DETERMINISTIC_SKIP
 
-from .conftest import REPO, train_command
+from .conftest import REPO, kill_after, train_command
 
 THREADS = "trainer.threads=1"
 # The smoke run exercises the reference model and the k3 KL term (beta > 0) and two reward sources.
@@ -88,13 +85,8 @@ def test_sigkill_and_resume_reproduce_the_uninterrupted_run(smoke, tmp_path, tra
     reference_dir, _ = smoke
     run_dir = tmp_path / "killed"
     cmd = train_command(run_dir, *SMOKE)
-    proc = subprocess.Popen(cmd, env=train_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = run_dir / "checkpoints" / "step_000002" / "COMPLETE"
-    deadline = time.time() + 300
-    while not marker.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after(cmd, train_env, marker)
     assert marker.exists() and not (run_dir / "summary.json").exists()
     resumed = _run(cmd + ["resume=auto"], train_env)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
