@@ -40,8 +40,8 @@ def write_problems(path: Path, rows: int) -> None:
     with open(path, "w") as fh:
         for i in range(len(task)):
             p = task[i]
-            fh.write(json.dumps({"question": task.expression(i), "answer": f"{task.expression(i)} = {p.reference}\n"
-                                                                          f"#### {p.reference}"}) + "\n")
+            question = p.messages[-1]["content"]  # as the loop asks it ("36 + 3": the preset's spaced phrasing)
+            fh.write(json.dumps({"question": question, "answer": f"{question} = {p.reference}\n#### {p.reference}"}) + "\n")
 
 
 def run(cmd: list[str], env: dict) -> float:
@@ -91,7 +91,7 @@ def main() -> None:
         same = "-"
         if loop is not None:
             ours = verdicts(run_dir / "eval" / "step_000000.jsonl")
-            same = f"{sum(ours.get(i) == v for i, v in loop.items())}/{len(loop)}"
+            same = f"{sum(loop.get(i) == v for i, v in ours.items())}/{len(ours)}"  # the rows both scored
         low, high = s["pass@1_ci95"]
         print(f"{engine:8s} {s['pass@1']:8.3f} {f'{low:.3f}-{high:.3f}':>16s} {s['pass@4']:8.3f} "
               f"{s['rows_per_s']:8.2f} {wall:6.0f}s  {same}", flush=True)
