@@ -35,3 +35,54 @@ def test_works_on_a_non_contiguous_slice_without_copying_it():
     want = torch.log_softmax(logits[:, :-1].detach(), -1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
     torch.testing.assert_close(got, want)
     assert logits.grad[:, -1].abs().sum() == 0 and logits.grad[:, :-1].abs().sum() > 0
+
+
+def _head(consume: bool, cap: float = 0.0):
+    """Gradients of a linear output head through token_log_probs (a tanh soft-cap keeps its output)."""
+    torch.manual_seed(0)
+    hidden, head = torch.randn(2, 5, 8), torch.nn.Linear(8, 13, bias=False)
+    ids, weights = torch.randint(0, 13, (2, 5)), torch.randn(2, 5)
+    logits = head(hidden)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    seen = []
+    logits.register_hook(lambda g: seen.append(g.data_ptr() == logits.data_ptr()))
+    logp, _ = token_log_probs(logits, ids, 0.7, consume=consume)
+    (logp * weights).sum().backward()
+    return head.weight.grad, seen[0]
+
+
+def test_consumed_logits_hold_their_own_gradient_with_the_same_result():
+    kept, reused_kept = _head(consume=False)
+    consumed, reused = _head(consume=True)
+    torch.testing.assert_close(consumed, kept)
+    assert reused and not reused_kept  # the [tokens, vocabulary] gradient is written over the logits
+
+
+def test_logits_an_op_keeps_for_its_backward_are_never_overwritten():
+    kept, _ = _head(consume=False, cap=3.0)
+    consumed, reused = _head(consume=True, cap=3.0)  # tanh's backward reads its output: a second tensor
+    torch.testing.assert_close(consumed, kept)
+    assert not reused
+
+
+def test_token_logprobs_reads_the_completion_without_its_last_token():
+    from rlvr.learner.logprobs import token_logprobs
+    from rlvr.rollout.base import RolloutBatch
+
+    torch.manual_seed(0)
+    head = torch.nn.Embedding(11, 11)
+    calls = []
+
+    def forward(input_ids, attention_mask, position_ids, logits_to_keep):  # a bigram "model"
+        calls.append(input_ids.shape[1])
+        return type("Out", (), {"logits": head(input_ids)[:, -logits_to_keep:]})()
+
+    prompt, completion = torch.randint(0, 11, (2, 3)), torch.randint(0, 11, (2, 4))
+    batch = RolloutBatch(prompt, torch.ones(2, 3, dtype=torch.long), completion, torch.ones(2, 4), torch.zeros(2, 4),
+                         torch.zeros(2, dtype=torch.bool), ["", ""])
+    got, _ = token_logprobs(forward, batch, 1.0)
+    previous = torch.cat([prompt[:, -1:], completion[:, :-1]], dim=1)
+    want = torch.log_softmax(head(previous), -1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(got, want)
+    assert calls == [6]  # 3 prompt + 4 completion tokens, less the last
