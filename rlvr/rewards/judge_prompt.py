@@ -1,4 +1,6 @@
-"""The LLM judge's prompt and the parser of its answers (pure functions, no I/O).
+"""The LLM judge's pointwise prompt and the parser of its answers (pure functions, no I/O).
+
+(The group and pairwise prompts and their parsers are `rlvr.rewards.judge_rank`.)
 
 The prompt follows the chain-of-rubrics pattern: it states the criteria first, asks the
 judge to evaluate the answer against each criterion in turn, and only then to emit one

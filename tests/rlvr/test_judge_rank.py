@@ -243,3 +243,17 @@ def test_mode_options_are_checked():
         with pytest.raises(ConfigError, match=match):
             judge_options("x", {**base, **options})
     assert json.dumps(judge_options("x", {**base, "mode": "group"}).mode) == '"group"'
+
+
+def test_json_format_sends_the_schema_of_each_request_kind(server, tmp_path):
+    def answer(n, path, request):
+        schema = request["response_format"]["json_schema"]
+        if schema["name"] == "winner":
+            return 200, _completion(json.dumps({"evaluation": "x", "winner": "TIE"}))
+        return 200, _completion(json.dumps({"evaluation": "x", "ranking": "1 = 2"}))
+    srv = server(answer)
+    for mode, name in (("group", "ranking"), ("pairwise", "winner")):
+        out = _source(srv.url, tmp_path, mode=mode, response_format="json", recheck_fraction=0.0).score(
+            *_group_batch(1, 2))
+        assert out.reasons == ["scored"] * 2 and torch.allclose(out.rewards, torch.tensor([0.5, 0.5]))
+        assert srv.calls[-1]["response_format"]["json_schema"]["name"] == name
