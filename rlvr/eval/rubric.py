@@ -8,7 +8,8 @@ own); each dimension has a ``name`` (its label in metrics: ``reward/<name>/mean`
                row's own); it decides pass/fail
     rule       a registered Python check (``check``: a rule of `rlvr.rewards.rule.RULES`)
     rm         a reward-model directory (``path``), scored as a ``model`` source
-    judge      an LLM judge over an OpenAI-compatible endpoint (``options``: base_url, model, ...;
+    judge      an LLM judge, over an OpenAI-compatible endpoint (``options``: base_url, model) or
+               in-process (``options.path``), scoring, ranking or comparing answers (``options.mode``;
                `rlvr.rewards.judge`); its items default to the dimension itself
 
 Every dimension becomes one entry of ``reward.sources`` (`dimension_sources`), so each

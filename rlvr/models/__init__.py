@@ -13,14 +13,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from rlvr.config import TrainConfig
 from rlvr.errors import ModelError
 from rlvr.models.tiny import build_tiny_llama, build_tokenizer
 from rlvr.models.weights import load_model, load_tokenizer, set_chat_template
 
-__all__ = ["base_model_dir", "load_model", "load_tokenizer", "set_chat_template", "build_tokenizer",
+__all__ = ["base_model_dir", "resolve_model_dir", "model_path_problem", "load_model", "load_tokenizer", "set_chat_template", "build_tokenizer",
            "build_tiny_llama", "cached", "cache_key", "ModelError"]
 
 
@@ -50,19 +50,46 @@ def base_model_dir(cfg: TrainConfig) -> Path:
     or the embedded tiny Llama built once into the cache."""
     m = cfg.model
     cache = Path(os.path.expanduser(m.cache_dir))
-    if m.path and (m.path.startswith("package:") or m.path.endswith(".gguf")):
-        return imported_gguf(m.path, cache)
     if m.path:
-        base = Path(os.path.expanduser(m.path))
-        if (base / "adapter_config.json").is_file():
-            return merged_adapter(base, cache)
-        if not (base / "config.json").is_file():
-            raise ModelError(f"model.path={m.path}: no config.json there; point model.path at a Hugging Face "
-                             f"model directory (save_pretrained output)")
-        return base
+        return resolve_model_dir(m.path, cache)
     dims = dict(hidden_size=m.hidden_size, num_layers=m.num_layers, num_heads=m.num_heads,
                 intermediate_size=m.intermediate_size, seed=cfg.trainer.seed)
     return cached(cache / f"tiny-llama-{cache_key(dims)}", lambda d: build_tiny_llama(d, **dims))
+
+
+def model_path_problem(spec: str, what: str = "model.path") -> Optional[str]:
+    """Why ``spec`` (a Hugging Face directory, a LoRA checkpoint, a .gguf file or ``package:NAME``) cannot be a
+    model, checked without loading or importing anything; None when it can."""
+    from rlvr.models.gguf import GGUFError, package_gguf
+
+    if spec.startswith("package:"):
+        try:
+            package_gguf(spec.split(":", 1)[1])
+        except GGUFError as exc:
+            return f"{what}={spec}: {exc}"
+        return None
+    path = Path(os.path.expanduser(spec))
+    if spec.endswith(".gguf"):
+        return None if path.is_file() else f"{what}={spec}: no such GGUF file"
+    if (path / "adapter_config.json").is_file() or (path / "config.json").is_file():
+        return None
+    where = "no config.json there" if path.is_dir() else "no such directory"
+    return (f"{what}={spec}: {where}; point it at a Hugging Face model directory (save_pretrained output), a "
+            f"checkpoint, a .gguf file or package:NAME")
+
+
+def resolve_model_dir(spec: str, cache: Path, what: str = "model.path") -> Path:
+    """A plain Hugging Face directory for ``spec``: the directory itself, a LoRA checkpoint merged onto its base,
+    or a .gguf file / ``package:NAME`` imported (each once, into ``cache``)."""
+    if spec.startswith("package:") or spec.endswith(".gguf"):
+        return imported_gguf(spec, cache)
+    base = Path(os.path.expanduser(spec))
+    if (base / "adapter_config.json").is_file():
+        return merged_adapter(base, cache)
+    if not (base / "config.json").is_file():
+        raise ModelError(f"{what}={spec}: no config.json there; point {what} at a Hugging Face "
+                         f"model directory (save_pretrained output)")
+    return base
 
 
 def merged_adapter(adapter: Path, cache: Path) -> Path:

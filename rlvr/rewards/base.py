@@ -10,7 +10,8 @@ completion, plus, for sources that can decide it, whether each completion *passe
                third-party one), normalized by its saved statistics or running ones, clipped;
                it never decides `passed`
     rule       a registered plain Python check in [0, 1] (`rlvr.rewards.rule`); not learned
-    judge      an LLM judge's rubric scores over an OpenAI-compatible endpoint (`rlvr.rewards.judge`);
+    judge      an LLM judge's rubric scores, rankings of a prompt's answers or pairwise verdicts, over an
+               OpenAI-compatible endpoint or from a local model in-process (`rlvr.rewards.judge`);
                learned; timeouts and unparseable answers are excluded and counted
 
 A rubric (``rubric=NAME``, `rlvr.eval.rubric`) derives the sources from its dimensions.
@@ -42,6 +43,8 @@ class SourceScores:
     raw: Optional[torch.Tensor] = None  # [N] the score before normalization (reward models), else None
     applies: Optional[torch.Tensor] = None  # [N] bool: rows this source scores (None = every row); a row
     #                                          without a verifier is scored by the other sources alone
+    consistency: Optional[torch.Tensor] = None  # [N, 2] comparative judges: (pairs re-asked with positions swapped,
+    #                                              of them flipped), credited to the rows compared; else None
 
 
 class RewardSource(Protocol):

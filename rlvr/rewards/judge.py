@@ -1,45 +1,62 @@
-"""LLM-judge reward sources (``kind: judge``): rubric items scored by a chat model over HTTP.
+"""LLM-judge reward sources (``kind: judge``): rubric items judged by a chat model, over HTTP or in-process.
 
-Each completion is sent, with its prompt and the source's rubric *items*, to an
-OpenAI-compatible chat-completions endpoint (a local ``vllm serve``, or any hosted API);
-the judge states the criteria, evaluates each, then emits a score block
-(`rlvr.rewards.judge_prompt`). The source's reward is the items' weighted mean score,
-scaled to [0, 1] (``raw`` keeps it on the judge's 0-10 scale). A judge is learned (the
-hacking watch and the gated mix treat it like a reward model) and never decides pass/fail.
+The judge is either an OpenAI-compatible chat-completions endpoint (``options.base_url`` and
+``options.model``: a local ``vllm serve``, or any hosted API; `rlvr.rewards.judge_http`), or a
+local model served in-process by rlvr's own engines on the learner's device (``options.path``:
+a Hugging Face directory, a checkpoint, a .gguf file or ``package:NAME``;
+`rlvr.rewards.judge_local`). Exactly one of ``base_url`` and ``path`` is set. Both share the
+prompts, parsers, cache, deadlines and verdicts below, and every mode.
+
+**Modes** (``options.mode``; `rlvr.rewards.judge_modes`): ``pointwise`` sends each completion,
+with its prompt and the rubric *items*, and reads one score block
+(`rlvr.rewards.judge_prompt`): the reward is the items' weighted mean score scaled to [0, 1]
+(``raw`` keeps the judge's 0-10 scale). ``group`` shows the judge the G completions of one
+prompt at once and turns its ranking into rewards, ``(G - 1 - rank) / (G - 1)``, ties sharing
+the mean of their ranks (`rlvr.rewards.judge_rank`); a group above ``max_group`` answers or
+``max_group_chars`` characters becomes a tournament of pairs. ``pairwise`` compares two
+answers at a time (every pair of the group, or ``opponents`` seeded neighbours each) and an
+answer's reward is its mean outcome (win 1, tie 0.5, loss 0). Positions are shuffled by a
+seeded permutation per group (pair); ``recheck_fraction`` of them are asked again with the
+order reversed, and the pairs whose order flips are ``judge/<label>/inconsistency``. A judge is
+learned (the hacking watch and the gated mix treat it like a reward model) and never decides
+pass/fail.
 
 Options (``reward.sources[i].options``, or a rubric dimension's; typed by `JudgeOptions`,
 unknown keys are errors at validation):
 
-    base_url, model       the endpoint (``http://127.0.0.1:8000/v1``) and the served model name
+    base_url, model       the endpoint (``http://127.0.0.1:8000/v1``) and the served model name, or
+    path                  a local judge model (engine, engine_options, batch_size, dtype: see the fields)
     api_key_env           name of the environment variable holding the API key (the key itself
                           never goes in a config); null = no key
     items                 [{name, description, weight}] or names; a rubric dimension defaults to itself
-    response_format       text (a ``SCORES:`` line) | json (a JSON schema the server enforces)
+    mode                  pointwise | group | pairwise (max_group, max_group_chars, opponents,
+                          recheck_fraction, seed)
+    response_format       text (a ``SCORES:`` / ``RANKING:`` / ``WINNER:`` line) | json (a JSON schema
+                          the server enforces; in-process, the prompt asks for the JSON object)
     request_timeout_s, retries, backoff_s, max_concurrency, max_tokens, temperature, cache,
     cache_path, on_unreachable                                            (see the fields)
 
 **Verdicts** (``verdict/<label>/<reason>`` in the metrics): ``scored``; ``parse_error`` (no
-complete score block), ``timeout`` (a request ran past ``request_timeout_s``), ``outage``
-(connection errors / 5xx / 429 through every retry), ``bad_response`` (4xx, malformed
-body). Every one but ``scored`` is *excluded*: the sample's ``applies`` is False, so it
-adds nothing to the mix and nothing to ``reward/<label>/mean``, and it is counted.
+complete score block, ranking or winner), ``timeout`` (a request ran past its deadline),
+``outage`` (connection errors / 5xx / 429 through every retry; in-process, an engine error),
+``bad_response`` (4xx, malformed body), ``too_long`` (in-process: the request does not fit
+the model's positions). Every one but ``scored`` is *excluded*: the sample's ``applies`` is
+False, so it adds nothing to the mix and nothing to ``reward/<label>/mean``, and it is counted.
 
 **A server that is down at start**: with ``on_unreachable: error`` (the default) validation
 stops with one line naming the URL, before any model is built; with ``outage`` the run
-starts and every sample the judge cannot reach is a counted ``outage``. Requests run in a
-thread pool of ``max_concurrency``; every request has a total deadline, and the batch a
-hard cap on top (`_batch_deadline`), so no judge can hang a run.
+starts and every sample the judge cannot reach is a counted ``outage``. A ``path`` that is no
+model is one line at validation too.
 
-**Cache**: verdicts persist in sqlite (`rlvr.rewards.judge_cache`), keyed by (prompt,
-completion, rubric version, judge model + endpoint, decoding, prompt version); a rerun of
-the same samples sends no request.
+**Cache**: verdicts persist in sqlite (`rlvr.rewards.judge_cache`), keyed by the request (its
+messages: prompt, completions, items, shown order), the rubric version, the judge (endpoint and
+model, or the local directory and its weight files' stamps), decoding and the prompts'
+versions; a rerun of the same samples sends no request. Only ``scored`` and ``parse_error``
+are cached: an in-process judge decodes greedily or seeded by each request, so it repeats them.
 """
 from __future__ import annotations
 
 import os
-import threading
-import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Sequence
 
@@ -50,52 +67,78 @@ from rlvr.config import RewardSource as SourceConfig
 from rlvr.data.schema import Prompt
 from rlvr.rewards.base import SourceContext, SourceScores
 from rlvr.rewards.judge_cache import JudgeCache, cache_key, default_cache_path
-from rlvr.rewards.judge_client import ChatClient, JudgeUnreachable, Reply
-from rlvr.rewards.judge_prompt import (FORMATS, MAX_SCORE, PROMPT_VERSION, JudgeItem, judge_messages, parse_items,
-                                       parse_scores, score_schema, weighted_score)
+from rlvr.rewards.judge_client import JudgeUnreachable, Reply
+from rlvr.rewards.judge_http import HTTPJudge, chat_client
+from rlvr.rewards.judge_modes import MODES, SCORED, ModeSettings, Request, parse_reply
+from rlvr.rewards.judge_prompt import FORMATS, MAX_SCORE, PROMPT_VERSION, JudgeItem, parse_items, score_schema
+from rlvr.rewards.judge_rank import RANK_PROMPT_VERSION, ranking_schema, winner_schema
 
 __all__ = ["JudgeOptions", "JudgeSource", "check_judge_source", "judge_options", "SCORED", "EXCLUDED"]
 
-SCORED = "scored"
-EXCLUDED = ("parse_error", "timeout", "outage", "bad_response")  # verdicts left out of the mean, counted
+EXCLUDED = ("parse_error", "timeout", "outage", "bad_response", "too_long")  # left out of the mean, counted
 _CACHED = (SCORED, "parse_error")  # final verdicts (a deterministic judge repeats them); the rest are retried
 
 
 @dataclass
 class JudgeOptions:
-    base_url: str = ""  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (required)
-    model: str = ""  # the served model name (required)
+    base_url: str = ""  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (this, or path)
+    model: str = ""  # the served model name (required with base_url; unused with path)
+    path: str = ""  # a local judge model run in-process: HF directory, checkpoint, .gguf or package:NAME (or base_url)
+    engine: str = "hf"  # path: the registered rollout engine that generates its answers (hf | vllm)
+    engine_options: dict[str, Any] = field(default_factory=dict)  # path: that engine's own fields (rollout.<engine>.*)
+    batch_size: int = 8  # path: requests generated together (one chunk)
+    dtype: Optional[str] = None  # path: bf16 | fp16 | fp32 | auto; null = the run's model.frozen_dtype, else model.dtype
     api_key_env: Optional[str] = None  # environment variable holding the API key; null = send none
     items: list[Any] = field(default_factory=list)  # rubric items: names or {name, description, weight}
-    response_format: str = "text"  # text: a SCORES line | json: a server-enforced JSON schema (vLLM, OpenAI)
-    request_timeout_s: float = 30.0  # total deadline of one request (connect + answer); past it: `timeout`
+    mode: str = "pointwise"  # pointwise: score each answer | group: rank a prompt's answers | pairwise: compare two
+    max_group: int = 8  # group: larger groups are judged as a tournament of pairs
+    max_group_chars: int = 16000  # group: a longer group request is judged as a tournament of pairs
+    opponents: int = 0  # pairwise / tournament: 0 = every pair of a group; k = k seeded neighbours on each side
+    recheck_fraction: float = 0.25  # group / pairwise: share of groups (pairs) asked again with positions reversed
+    seed: int = 0  # group / pairwise: seeds the shown orders and which ones are re-checked
+    response_format: str = "text"  # text: a SCORES/RANKING/WINNER line | json: a JSON object (server-enforced schema)
+    request_timeout_s: float = 30.0  # total deadline of one request (in-process: of one chunk); past it: `timeout`
     retries: int = 3  # retries after connection errors, HTTP 5xx and 429 (not after a timeout)
     backoff_s: float = 0.5  # first retry's wait, doubled each retry (at most 8 s)
-    max_concurrency: int = 4  # requests in flight at once
+    max_concurrency: int = 4  # requests in flight at once (HTTP)
     max_tokens: int = 512  # the judge's answer budget
     max_reason_chars: int = 300  # json format: the longest evaluation sentence per item (keeps answers in budget)
-    temperature: float = 0.0  # the judge's sampling temperature (0 = greedy, cache-stable)
+    temperature: float = 0.0  # the judge's sampling temperature (0 = greedy, cache-stable; in-process > 0 is seeded)
     cache: bool = True  # keep verdicts in the persistent cache
     cache_path: Optional[str] = None  # sqlite file; null = $RLVR_CACHE/judge/verdicts.sqlite
     on_unreachable: str = "error"  # a server that is down at start: error (stop at validation) | outage (count)
     rubric_version: Optional[str] = None  # set by the rubric this source comes from (part of the cache key)
 
 
+def _endpoint_problems(opts: JudgeOptions) -> list[tuple[bool, str]]:
+    either = "set exactly one of options.base_url (an HTTP endpoint) and options.path (a local judge model)"
+    return [(bool(opts.base_url) == bool(opts.path), either),
+            (bool(opts.base_url) and not opts.model, "set options.model to the served model name"),
+            (bool(opts.path) and bool(opts.model), "options.model names a served model; with options.path leave it "
+                                                   "unset"),
+            (opts.batch_size < 1, "options.batch_size must be >= 1"),
+            (opts.dtype not in (None, "auto", "fp32", "bf16", "fp16"), "options.dtype must be bf16, fp16, fp32, "
+                                                                       "auto or null")]
+
+
 def judge_options(where: str, options: dict[str, Any]) -> JudgeOptions:
-    """Typed options; unknown keys, missing endpoint/model and bad values are a `ConfigError`."""
+    """Typed options; unknown keys, no endpoint or both, and bad values are a `ConfigError`."""
     valid = {f.name for f in fields(JudgeOptions)}
     unknown = sorted(set(options) - valid)
     if unknown:
         raise ConfigError(f"{where}: unknown judge option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
     opts = JudgeOptions(**options)
-    problems = [(not opts.base_url, "set options.base_url (e.g. http://127.0.0.1:8000/v1)"),
-                (not opts.model, "set options.model to the served model name"),
-                (opts.response_format not in FORMATS, f"options.response_format must be one of {', '.join(FORMATS)}"),
-                (opts.on_unreachable not in ("error", "outage"), "options.on_unreachable must be error or outage"),
-                (opts.request_timeout_s <= 0, "options.request_timeout_s must be > 0"),
-                (opts.max_concurrency < 1, "options.max_concurrency must be >= 1"),
-                (opts.retries < 0 or opts.backoff_s < 0, "options.retries and backoff_s must be >= 0"),
-                (opts.max_tokens < 1, "options.max_tokens must be >= 1")]
+    problems = _endpoint_problems(opts) + [
+        (opts.mode not in MODES, f"options.mode must be one of {', '.join(MODES)}"),
+        (opts.response_format not in FORMATS, f"options.response_format must be one of {', '.join(FORMATS)}"),
+        (opts.on_unreachable not in ("error", "outage"), "options.on_unreachable must be error or outage"),
+        (opts.request_timeout_s <= 0, "options.request_timeout_s must be > 0"),
+        (opts.max_concurrency < 1, "options.max_concurrency must be >= 1"),
+        (opts.retries < 0 or opts.backoff_s < 0, "options.retries and backoff_s must be >= 0"),
+        (opts.max_tokens < 1, "options.max_tokens must be >= 1"),
+        (opts.max_group < 2 or opts.max_group_chars < 1, "options.max_group must be >= 2, max_group_chars >= 1"),
+        (opts.opponents < 0, "options.opponents must be >= 0 (0 = every pair)"),
+        (not 0.0 <= opts.recheck_fraction <= 1.0, "options.recheck_fraction must be in [0, 1]")]
     for bad, fix in problems:
         if bad:
             raise ConfigError(f"{where} (kind judge): {fix}")
@@ -112,22 +155,43 @@ def _items(where: str, opts: JudgeOptions, label: str) -> tuple[JudgeItem, ...]:
         raise ConfigError(f"{where} (kind judge): options.items: {exc}") from None
 
 
-def _client(opts: JudgeOptions) -> ChatClient:
-    key = os.environ.get(opts.api_key_env) if opts.api_key_env else None
-    return ChatClient(opts.base_url, opts.model, key, opts.request_timeout_s, opts.retries, opts.backoff_s)
-
-
 def _probe(where: str, opts: JudgeOptions) -> None:
+    if opts.path:
+        _check_local(where, opts)
+        return
     if opts.on_unreachable == "outage":
         return
     try:
-        _client(opts).probe(min(5.0, opts.request_timeout_s))
+        chat_client(opts).probe(min(5.0, opts.request_timeout_s))
     except (JudgeUnreachable, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _check_local(where: str, opts: JudgeOptions) -> None:
+    """An in-process judge: a model at ``path``, a registered engine, and options that engine has."""
+    from rlvr.config import RolloutConfig
+    from rlvr.errors import UserError
+    from rlvr.models import model_path_problem
+    from rlvr.rollout import ENGINES
+
+    problem = model_path_problem(opts.path, "options.path")
+    if problem:
+        raise ConfigError(f"{where} (kind judge): {problem}")
+    try:
+        ENGINES.check(opts.engine)
+    except UserError as exc:
+        raise ConfigError(f"{where} (kind judge): options.engine: {exc}") from None
+    own = getattr(RolloutConfig(), opts.engine, None)  # the engine's config block, where it has one
+    valid = {f.name for f in fields(own)} if own is not None else set()
+    unknown = sorted(set(opts.engine_options) - valid)
+    if unknown:
+        raise ConfigError(f"{where} (kind judge): options.engine_options: unknown field(s) {', '.join(unknown)} of "
+                          f"the {opts.engine} engine; valid: {', '.join(sorted(valid)) or 'none'}")
+
+
 def check_judge_source(where: str, src: SourceConfig) -> None:
-    """Validation of a judge source: typed options, items, the key's variable, and the endpoint is up."""
+    """Validation of a judge source: typed options, items, the key's variable, the endpoint is up (or the model is
+    there)."""
     opts = judge_options(where, dict(src.options))
     _items(where, opts, src.name)
     _probe(where, opts)
@@ -139,91 +203,66 @@ class JudgeSource:
 
     def __init__(self, cfg: SourceConfig, label: str, ctx: SourceContext):
         where = f"reward source {label!r}"
-        self.opts = judge_options(where, dict(cfg.options))
-        self.items = _items(where, self.opts, cfg.name)
-        _probe(where, self.opts)
+        self.opts = opts = judge_options(where, dict(cfg.options))
+        self.items = _items(where, opts, cfg.name)
+        _probe(where, opts)
         self.label, self.weight = label, cfg.weight
-        self.client = _client(self.opts)
-        self.cache = JudgeCache(self.opts.cache_path or default_cache_path()) if self.opts.cache else None
-        self.pool = ThreadPoolExecutor(max_workers=self.opts.max_concurrency, thread_name_prefix=f"judge-{label}")
+        self.settings = ModeSettings(self.items, opts.response_format, opts.seed, opts.recheck_fraction,
+                                     opts.opponents, opts.max_group, opts.max_group_chars)
+        if opts.path:
+            from rlvr.rewards.judge_local import LocalJudge
+
+            self.transport: Any = LocalJudge(opts, label, ctx)
+        else:
+            self.transport = HTTPJudge(opts, label)
+        self.cache = JudgeCache(opts.cache_path or default_cache_path()) if opts.cache else None
         self.counters = {"requests": 0, "cache_hits": 0, "cache_misses": 0}  # for benches and logs
-        self._down = threading.Event()  # set once a request of the batch met an outage: skip the others' retries
-        self._identity = {"prompt_version": PROMPT_VERSION, "endpoint": self.client.base_url, "model": self.opts.model,
-                          "rubric": self.opts.rubric_version,
+        self._identity = {"prompt_version": PROMPT_VERSION, "rank_version": RANK_PROMPT_VERSION,
+                          **self.transport.identity, "rubric": opts.rubric_version,
                           "items": [(i.name, i.description, i.weight) for i in self.items],
-                          "format": self.opts.response_format, "temperature": self.opts.temperature,
-                          "max_tokens": self.opts.max_tokens, "max_reason_chars": self.opts.max_reason_chars}
-        self.extra = None
-        if self.opts.response_format == "json":
-            self.extra = {"response_format": {"type": "json_schema", "json_schema": {
-                "name": "rubric_scores", "schema": score_schema(self.items, self.opts.max_reason_chars), "strict": True}}}
+                          "format": opts.response_format, "temperature": opts.temperature,
+                          "max_tokens": opts.max_tokens, "max_reason_chars": opts.max_reason_chars}
+        schemas = {"score": ("rubric_scores", score_schema(self.items, opts.max_reason_chars)),
+                   "rank": ("ranking", ranking_schema(opts.max_reason_chars)),
+                   "pair": ("winner", winner_schema(opts.max_reason_chars))}
+        self.extra = {kind: {"response_format": {"type": "json_schema", "json_schema": {
+            "name": name, "schema": schema, "strict": True}}} for kind, (name, schema) in schemas.items()} \
+            if opts.response_format == "json" and not opts.path else {}
 
-    def key(self, prompt: Prompt, completion: str) -> str:
-        return cache_key({**self._identity, "messages": [dict(m) for m in prompt.messages], "completion": completion})
+    def key(self, request: Request) -> str:
+        return cache_key({**self._identity, "kind": request.kind, "n": request.n, "messages": request.messages})
 
-    def _ask(self, prompt: Prompt, completion: str) -> Reply:
-        messages = judge_messages(self.items, prompt.messages, completion, self.opts.response_format)
-        reply = self.client.chat(messages, max_tokens=self.opts.max_tokens, temperature=self.opts.temperature,
-                                 retry=not self._down.is_set(), extra=self.extra)
-        if reply.reason == "outage":
-            self._down.set()
-        return reply
-
-    def _batch_deadline(self, n: int) -> float:
-        """A hard cap on one batch's requests: every round of max_concurrency at its worst, plus slack."""
-        o = self.opts
-        per_sample = (o.retries + 1) * o.request_timeout_s + sum(min(8.0, o.backoff_s * 2 ** k) for k in range(o.retries))
-        rounds = -(-n // o.max_concurrency)
-        return time.monotonic() + rounds * per_sample + 5.0
-
-    def _request_all(self, jobs: list[tuple[int, Prompt, str]]) -> dict[int, Reply]:
-        self._down.clear()
-        futures = {self.pool.submit(self._ask, p, c): i for i, p, c in jobs}
-        self.counters["requests"] += len(jobs)
-        deadline, pending, replies = self._batch_deadline(len(jobs)), set(futures), {}
-        while pending:
-            done, pending = wait(pending, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
-            for future in done:
-                replies[futures[future]] = future.result()
-            if not done:  # past the cap: whatever is still running is a timeout (its thread ends on its own deadline)
-                for future in pending:
-                    future.cancel()
-                    replies[futures[future]] = Reply(None, "timeout", 1, "past the batch's hard deadline")
-                break
-        return replies
-
-    def _verdict(self, reply: Reply) -> tuple[str, Optional[dict[str, float]], str]:
+    def _verdict(self, request: Request, reply: Reply) -> tuple[str, Optional[dict[str, float]], str]:
         if reply.reason != "ok":
             return reply.reason, None, reply.detail
-        scores = parse_scores(reply.text or "", self.items)
-        return (SCORED if scores is not None else "parse_error"), scores, reply.text or ""
+        payload = parse_reply(request, reply.text or "", self.items)
+        return (SCORED if payload is not None else "parse_error"), payload, reply.text or ""
 
     def score(self, prompts: Sequence[Prompt], completions: Sequence[str]) -> SourceScores:
-        keys = [self.key(p, c) for p, c in zip(prompts, completions)]
+        plan = MODES[self.opts.mode](self.settings, prompts, completions)
+        keys = [self.key(r) for r in plan.requests]
         verdicts = self.cache.get_many(keys) if self.cache else {}
-        hits = sum(k in verdicts for k in set(keys))
-        jobs, first = [], {}
-        for i, (k, p, c) in enumerate(zip(keys, prompts, completions)):
-            if k not in verdicts and k not in first:  # identical samples in a batch are asked once
+        self.counters["cache_hits"] += sum(k in verdicts for k in set(keys))
+        first: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in verdicts and k not in first:  # identical requests in a batch are asked once
                 first[k] = i
-                jobs.append((i, p, c))
-        self.counters["cache_hits"] += hits
+        jobs = [(i, plan.requests[i].messages, self.extra.get(plan.requests[i].kind)) for i in first.values()]
         self.counters["cache_misses"] += len(jobs)
-        fresh = {keys[i]: self._verdict(r) for i, r in self._request_all(jobs).items()} if jobs else {}
+        self.counters["requests"] += len(jobs)
+        replies = self.transport.ask_all(jobs) if jobs else {}
+        fresh = {keys[i]: self._verdict(plan.requests[i], r) for i, r in replies.items()}
         if self.cache:
             self.cache.put_many((k, *v) for k, v in fresh.items() if v[0] in _CACHED)
         verdicts.update(fresh)
-        return self._scores([verdicts[k] for k in keys])
-
-    def _scores(self, verdicts: list[tuple[str, Optional[dict[str, float]], str]]) -> SourceScores:
-        rewards = torch.zeros(len(verdicts), dtype=torch.float32)
-        for i, (reason, scores, _) in enumerate(verdicts):
-            if reason == SCORED and scores is not None:
-                rewards[i] = weighted_score(scores, self.items)
-        applies = torch.tensor([v[0] == SCORED for v in verdicts], dtype=torch.bool)
-        return SourceScores(rewards, [v[0] for v in verdicts], None, raw=rewards * MAX_SCORE, applies=applies)
+        rows = plan.combine([verdicts[k] for k in keys])
+        rewards = torch.tensor(rows.rewards, dtype=torch.float32)
+        applies = torch.tensor([r == SCORED for r in rows.reasons], dtype=torch.bool)
+        rewards = torch.where(applies, rewards, torch.zeros_like(rewards))
+        return SourceScores(rewards, rows.reasons, None, raw=rewards * MAX_SCORE, applies=applies,
+                            consistency=torch.tensor(rows.consistency, dtype=torch.float32).reshape(-1, 2))
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.transport.close()
         if self.cache is not None:
             self.cache.close()

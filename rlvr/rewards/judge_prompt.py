@@ -1,4 +1,6 @@
-"""The LLM judge's prompt and the parser of its answers (pure functions, no I/O).
+"""The LLM judge's pointwise prompt and the parser of its answers (pure functions, no I/O).
+
+(The group and pairwise prompts and their parsers are `rlvr.rewards.judge_rank`.)
 
 The prompt follows the chain-of-rubrics pattern: it states the criteria first, asks the
 judge to evaluate the answer against each criterion in turn, and only then to emit one
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 __all__ = ["JudgeItem", "PROMPT_VERSION", "MAX_SCORE", "FORMATS", "judge_messages", "parse_scores", "item_key",
-           "weighted_score", "parse_items", "score_schema"]
+           "weighted_score", "parse_items", "score_schema", "conversation_text"]
 
 PROMPT_VERSION = "cor-1"  # bump when the prompt's wording changes (it is part of the cache key)
 MAX_SCORE = 10.0
@@ -94,7 +96,7 @@ def item_key(name: str) -> str:
     return re.sub(r"[\s_\-*`]+", "", name).lower()
 
 
-def _conversation(messages: Sequence[Mapping[str, str]]) -> str:
+def conversation_text(messages: Sequence[Mapping[str, str]]) -> str:
     return "\n".join(f"[{m['role']}]: {m['content']}" for m in messages)
 
 
@@ -131,7 +133,7 @@ def judge_messages(items: Sequence[JudgeItem], messages: Sequence[Mapping[str, s
     criteria = "\n".join(f"{n}. {i.name}: {i.description}" for n, i in enumerate(items, 1))
     user = (f"Grade the answer below against this rubric. Score each item from 0 (fails it completely) "
             f"to 10 (meets it fully).\n\nRubric:\n{criteria}\n\n"
-            f"Conversation:\n{_conversation(messages)}\n\n"
+            f"Conversation:\n{conversation_text(messages)}\n\n"
             f"Answer to grade:\n<answer>\n{completion}\n</answer>\n\n{FORMATS[response_format](items)}")
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 

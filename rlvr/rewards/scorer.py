@@ -37,6 +37,8 @@ class RewardResult:
     applies: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [N] bool, for sources that
     #                                                                skip some rows (rows without a verifier)
     learned: frozenset[str] = frozenset()  # labels of the learned sources (reward models)
+    consistency: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [N, 2] (re-checked pairs,
+    #                                                       flipped) of comparative judges
 
     def gate_reasons(self) -> list[str]:
         return self.reasons[self.gate] if self.gate else ["scored"] * len(self.rewards)
@@ -98,7 +100,9 @@ class RewardScorer:
         return RewardResult(total, {k: o.rewards for k, o in outs.items()}, {k: o.reasons for k, o in outs.items()},
                             passed, self.gate, raw={k: o.raw for k, o in outs.items() if o.raw is not None},
                             applies={k: o.applies for k, o in outs.items() if o.applies is not None},
-                            learned=self.learned)
+                            learned=self.learned,
+                            consistency={k: o.consistency for k, o in outs.items()
+                                         if getattr(o, "consistency", None) is not None})
 
     def combine(self, outs: dict[str, Any], n: int) -> torch.Tensor:
         """`reward.mix`: the weighted sum, or checks first with the learned scores ordering within a level."""
@@ -127,7 +131,7 @@ class RewardScorer:
 
 def reward_metrics(result: RewardResult) -> dict[str, float]:
     """reward mean/std overall and per source (over the rows it scored), raw scores of learned
-    sources, pass rate (where decided), and reason counts."""
+    sources, pass rate (where decided), reason counts, and comparative judges' position inconsistency."""
     r = result.rewards
     out = {"reward/mean": r.mean().item(), "reward/std": r.std().item() if len(r) > 1 else 0.0}
     rate = result.pass_rate()
@@ -141,4 +145,9 @@ def reward_metrics(result: RewardResult) -> dict[str, float]:
             out[f"reward/{label}/raw_mean"] = result.source_mean(label, result.raw[label]) or 0.0
         for reason, count in sorted(Counter(result.reasons[label]).items()):
             out[f"verdict/{label}/{reason}"] = float(count)
+    for label, counts in result.consistency.items():
+        checked, flipped = counts.sum(0).tolist() if len(counts) else (0.0, 0.0)
+        if checked > 0:  # pairs a comparative judge saw twice, positions swapped: how often its order flipped
+            out[f"judge/{label}/rechecked_pairs"] = checked
+            out[f"judge/{label}/inconsistency"] = flipped / checked
     return out

