@@ -32,7 +32,7 @@ import torch
 from rlvr.algo import get_advantage, get_correction, mismatch_stats, zero_variance_groups
 from rlvr.checkpoint import (BACKEND_DIR, ResumeError, load_trainer_state, resolve_resume, save_checkpoint,
                              set_rng_state)
-from rlvr.config import TrainConfig
+from rlvr.config import TrainConfig, TruthConfig
 from rlvr.data import Prompt, PromptStream
 from rlvr.data.chat import encode_prompt
 from rlvr.distributed import (all_gather_objects, barrier, broadcast_object, collective_forward, concat_results,
@@ -386,7 +386,8 @@ class Loop:
             summary.update({"accuracy_before": first[key], "accuracy_after": last[key],
                             "accuracy_gain": last[key] - first[key], "pass_at_k_before": first.get("eval/pass@k"),
                             "pass_at_k_after": last.get("eval/pass@k")})
-        summary.update(preference_summary(rows, first, last, has_reference=self.p.reference is not None))
+        summary.update(truth_summary(rows, first, last, self.cfg.reward.truth,
+                                     has_reference=self.p.reference is not None))
         if rubric_record(self.cfg) is not None:
             summary["rubric"] = rubric_record(self.cfg)  # name, content-hash version, dimensions
         summary.update({"wall_s_this_process": wall, "curve": str(curve), "run_dir": str(self.run_dir.path)})
@@ -398,18 +399,16 @@ class Loop:
         return summary
 
 
-TRUE_RULE = "preference_rule"  # the built-in preference task's true rule (a verifier source, often weight 0)
-
-
-def preference_summary(rows: list[dict[str, Any]], first: dict[str, Any], last: dict[str, Any],
-                       has_reference: bool) -> dict[str, Any]:
-    """`true_preference_before|after` (held-out fraction the task's true rule prefers) when a
-    source is that rule, and `kl`: the mean per-token KL to the reference over the last tenth of
-    the steps (when the run has a reference)."""
+def truth_summary(rows: list[dict[str, Any]], first: dict[str, Any], last: dict[str, Any], truth: TruthConfig,
+                  has_reference: bool) -> dict[str, Any]:
+    """``<truth.name>_before|after``: the held-out mean of the run's truth source (``reward.truth``: on the built-in
+    preference task its true rule, ``true_preference_before|after``) and ``truth`` (which source, which name);
+    and ``kl``: the mean per-token KL to the reference over the last tenth of the steps (when the run has one)."""
     out: dict[str, Any] = {}
-    key = f"eval/reward/{TRUE_RULE}/mean"
-    if key in first and key in last:
-        out.update({"true_preference_before": first[key], "true_preference_after": last[key]})
+    key = f"eval/reward/{truth.source}/mean"
+    if truth.source is not None and key in first and key in last:
+        out.update({f"{truth.name}_before": first[key], f"{truth.name}_after": last[key],
+                    "truth": {"source": truth.source, "name": truth.name}})
     kls = [r["kl"] for r in rows if "kl" in r and "eval/reward/mean" not in r]
     if kls and has_reference:
         tail = kls[-max(1, len(kls) // 10):]
