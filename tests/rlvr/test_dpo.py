@@ -192,6 +192,9 @@ def test_end_to_end_run_writes_metrics_model_and_summary(tmp_path, train_env, ti
     for key in ("true_preference_before", "true_preference_after", "kl", "wall_s", "heldout_reward_accuracy_after"):
         assert summary[key] is not None, key
     assert 0.0 <= summary["true_preference_after"] <= 1.0 and summary["steps"] == 3
+    # the true preference is the run's named truth (data=preference sets reward.truth), not a switch on the task
+    assert summary["truth"] == {"source": "preference_rule", "name": "true_preference"}
+    assert summary["heldout_pass_after"] is not None and "eval/reward/preference_rule/mean" in evals[-1]
     AutoModelForCausalLM.from_pretrained(summary["model_dir"])
     assert "true preference" in proc.stdout and (run_dir / "config.yaml").is_file()
 
