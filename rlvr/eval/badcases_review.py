@@ -21,7 +21,8 @@ puts in its verdict's details (the preference rule's ``true_score``). ``--relabe
 ranks by a registered rule's score, ``--relabel-judge`` by an LLM judge's rubric score (the
 ``judge`` reward source, its options given with ``--opt``; an answer the judge fails on is
 left out, never ranked last); both read ``--opt`` values as YAML (numbers, lists). The
-relabellers are `rlvr.eval.relabel`'s. Either way the output (default RUN_DIR/badcases_preferences.jsonl) is rlvr-rm's canonical schema:
+relabellers are `rlvr.eval.relabel`'s. Either way the output (default
+RUN_DIR/badcases_preferences.jsonl) is rlvr-rm's canonical schema:
 
     {"id": "badcases:<run>/train-7", "messages": [...], "answers": [{"text": ..., "rank": 0}, ...],
      "origin": "badcases:<run>"}
