@@ -104,13 +104,18 @@ def test_fit_pairs_drops_and_counts_long_pairs(tiny):
     assert all(len(p.rejected) <= 12 for p in kept)
 
 
-def _compose(*overrides: str) -> DPOConfig:
+def _compose(*overrides: str, demo: bool = True) -> DPOConfig:
+    """rlvr-dpo's config; ``demo``: on top of +experiment=tiny_dpo (the built-in task)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="dpo", overrides=list(overrides))
+        cfg = compose(config_name="dpo", overrides=["+experiment=tiny_dpo"] * demo + list(overrides))
     return OmegaConf.to_object(cfg)  # type: ignore[return-value]
 
 
-def test_root_config_composes_and_validates():
+def test_root_config_assumes_no_task_and_the_demo_is_a_preset():
+    root = _compose(demo=False)
+    assert root.policy.train_overrides == [] and root.data.source == "file"
+    with pytest.raises(ConfigError, match="needs data.path"):  # your pairs, named
+        validate_dpo(root)
     cfg = _compose()
     validate_dpo(cfg)
     assert cfg.policy.train_overrides == ["+experiment=tiny_rm_grpo"] and cfg.data.source == "preference_task"
@@ -164,7 +169,8 @@ TRAIN_OVERRIDES = ("policy.train_overrides=['data=preference','data.preference.n
 
 
 def _dpo_command(run_dir, model_dir, *overrides):
-    return [sys.executable, "-m", "rlvr.dpo.train", f"hydra.run.dir={run_dir}", f"policy.path={model_dir}",
+    return [sys.executable, "-m", "rlvr.dpo.train", "+experiment=tiny_dpo", f"hydra.run.dir={run_dir}",
+            f"policy.path={model_dir}",
             TRAIN_OVERRIDES, "data.num_prompts=12", "data.num_eval_prompts=4", "trainer.max_steps=3",
             "trainer.batch_size=8", "trainer.micro_batch_size=4", "trainer.kl_samples=1", "trainer.eval_every=2",
             "logger.console_every=1", *overrides]
