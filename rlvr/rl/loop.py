@@ -293,7 +293,8 @@ class Loop:
         tok = self.p.tokenizer
         return [{"uid": s.prompts[i].uid, "prompt": tok.decode(self.encode(s.prompts[i])),
                  "completion": s.rollouts.texts[i], "reference": s.prompts[i].reference,
-                 "reward": float(s.rewards[i]), "passed": bool(s.passed[i]), "verdict": s.reasons[i],
+                 "reward": float(s.rewards[i]) if s.valid is None or bool(s.valid[i]) else None,  # None: excluded
+                 "passed": bool(s.passed[i]), "verdict": s.reasons[i],
                  "truncated": bool(s.rollouts.truncated[i])} for i in chosen]
 
     # ---- the run --------------------------------------------------------------------
