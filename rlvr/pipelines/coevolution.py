@@ -98,9 +98,8 @@ class CoevoConfig:
                                              "details (empty = none)")
     reviewed: str = _opt("", "relabel file: the reviewed file (written there for review when it does not exist)")
     resume: bool = _opt(False, "reuse the stages whose outputs exist (after reviewing round 1's bad cases)")
-    rm: list[str] = _opt([], "extra Hydra override for both rlvr-rm runs (repeatable), after +experiment=coevo_rm")
-    grpo: list[str] = _opt([], "extra Hydra override for both rlvr-train runs (repeatable), after "
-                               "+experiment=coevo_grpo")
+    rm: list[str] = _opt([], "extra Hydra override for both rlvr-rm runs (repeatable), after --rm-preset")
+    grpo: list[str] = _opt([], "extra Hydra override for both rlvr-train runs (repeatable), after --grpo-preset")
 
 
 class StageError(DataError):
