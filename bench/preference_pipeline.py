@@ -12,7 +12,7 @@ Stages, each its own process on the same model cache (a fresh temporary one unle
   2. RM    `rlvr-rm +experiment=tiny_rm` (--rm-from-sft: its backbone is the SFT model, the
            InstructGPT recipe; --rm-dir DIR: use an existing reward-model directory instead)
   3. GRPO  `rlvr-train +experiment=tiny_rm_grpo` with that reward model (KL leash beta 0.2, 30 steps)
-  4. DPO   `rlvr-dpo` on the same pairs the RM trained on (`rlvr-dpo`'s defaults = tiny_rm's data)
+  4. DPO   `rlvr-dpo` on the same pairs the RM trained on (`rlvr-dpo +experiment=tiny_dpo` = tiny_rm's data)
 
 Printed: the held-out true-preference rate (greedy answers meeting every hidden
 dimension of the task's rule, 200 held-out prompts) of SFT, GRPO and DPO, the KL of each
@@ -120,8 +120,8 @@ def main() -> None:
     grpo_final = sorted((out / "grpo" / "checkpoints").glob("step_*"))[-1]
     dpo_summary: dict = {}
     if not args.skip_dpo:
-        walls["dpo"] = stage("dpo", [sys.executable, "-m", "rlvr.dpo.train", f"hydra.run.dir={out / 'dpo'}"], env,
-                             out / "dpo.log")
+        walls["dpo"] = stage("dpo", [sys.executable, "-m", "rlvr.dpo.train", "+experiment=tiny_dpo",
+                                     f"hydra.run.dir={out / 'dpo'}"], env, out / "dpo.log")
         dpo_summary = json.loads((out / "dpo" / "summary.json").read_text())
     report(out, sft_dir, rm_dir, rm_summary, grpo_summary, grpo_final, dpo_summary, walls, args)
 

@@ -22,7 +22,7 @@ __all__ = [
     "ModelConfig", "LoraConfig", "SFTConfig", "DataConfig", "PtxDataConfig", "ArithmeticConfig", "CodingConfig", "PreferenceTaskConfig",
     "AlgorithmConfig", "RolloutConfig",
     "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
-    "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "LoggerConfig",
+    "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "TruthConfig", "LoggerConfig",
     "TrainConfig", "ConfigError", "check_verifier", "check_known_keys", "register_schemas", "CONF_DIR",
 ]
 
@@ -289,6 +289,16 @@ class RewardSource:
 
 
 @dataclass
+class TruthConfig:
+    """The run's ground truth: one reward source (a rubric dimension) whose held-out mean the summary reports."""
+
+    source: Optional[str] = None  # the label of a reward source / rubric dimension (usually weight 0: measured,
+    #   not rewarded); when no source has this label, a verifier of this name is added at weight 0; null = none
+    name: str = "truth"  # summary.json reports its held-out mean as <name>_before / <name>_after (the built-in
+    #   preference task: true_preference), rlvr-dpo its greedy held-out mean, rlvr-coevolve reads them
+
+
+@dataclass
 class RewardConfig:
     sources: list[RewardSource] = field(default_factory=lambda: [RewardSource()])
     mix: str = "sum"  # sum: weighted sum of the sources | gated: verifiers decide the reward level, reward
@@ -297,6 +307,7 @@ class RewardConfig:
     #                           between the checks' reward levels in the batch)
     workers: int = 2  # verifier worker processes
     timeout: float = 10.0  # hard per-sample deadline in seconds (a hung check scores 0, reason `timeout`)
+    truth: TruthConfig = field(default_factory=TruthConfig)  # the source the summary reports as the run's truth
 
 
 @dataclass

@@ -13,7 +13,8 @@ from typing import Any
 
 from rlvr.config import ConfigError, TrainConfig, check_verifier
 
-__all__ = ["validate", "check_names", "check_verifier", "check_chat_template", "batch_arithmetic", "LEARNED_KINDS"]
+__all__ = ["validate", "check_names", "check_verifier", "check_chat_template", "batch_arithmetic", "LEARNED_KINDS",
+           "apply_truth"]
 
 
 _CHOICES = {
@@ -82,6 +83,24 @@ def _check_batches(cfg: TrainConfig, world_size: int = 1) -> None:
             f"set trainer.micro_batch_size to a divisor of {mini}")
 
 
+def apply_truth(cfg: TrainConfig) -> None:
+    """``reward.truth``: a metric-safe summary name, and its source among ``reward.sources`` (a verifier of that
+    name is added at weight 0, measured and not rewarded, when no source has the label). Idempotent."""
+    import re
+
+    from rlvr.config import RewardSource
+    from rlvr.rewards.scorer import source_labels
+
+    truth = cfg.reward.truth
+    if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", truth.name or ""):
+        raise ConfigError(f"reward.truth.name={truth.name!r}: letters, digits and _ (summary.json's "
+                          f"<name>_before / <name>_after)")
+    if truth.source is None:
+        return
+    if truth.source not in source_labels([src.name for src in cfg.reward.sources]):
+        cfg.reward.sources.append(RewardSource(name=truth.source, weight=0.0, kind="verifier"))
+
+
 def validate(cfg: TrainConfig, world_size: int = 1) -> None:
     """Reject inconsistent settings with a message that names the fix (``world_size``: ranks of the launch)."""
     for dotted, allowed in _CHOICES.items():
@@ -117,6 +136,7 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
     from rlvr.eval.rubric import apply_rubric
 
     apply_rubric(cfg)  # a selected rubric becomes reward.sources (rlvr/eval/rubric.py)
+    apply_truth(cfg)
     if not cfg.reward.sources:
         raise ConfigError("reward.sources is empty; add at least {name: verifier, weight: 1.0}")
     for i, src in enumerate(cfg.reward.sources):  # e.g. the code verifier's sandbox wall limit

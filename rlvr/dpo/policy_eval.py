@@ -1,9 +1,11 @@
 """What a trained policy does on held-out prompts: its greedy pass rate and its KL to a reference.
 
 `greedy_pass_rate` decodes one greedy answer per prompt and scores it with each row's
-own verifier in the verifier pool (hard deadlines, as in `rlvr-train`'s evaluation).
-On the built-in preference task the verifier is ``preference_rule``, so the rate is the
-*true-preference rate*: the share of answers that meet every hidden dimension.
+own verifier in the verifier pool (hard deadlines, as in `rlvr-train`'s evaluation);
+`greedy_scores` scores them with any `RewardScorer` (rlvr-dpo's: each row's verifier plus
+the run's truth source, ``reward.truth``; on the built-in preference task that is
+``preference_rule``, whose mean is the *true-preference rate*: the share of answers that
+meet every hidden dimension).
 
 `sampled_kl` estimates the sequence-level KL(pi || pi_ref) = E_{y ~ pi}[log pi(y) -
 log pi_ref(y)] from ``n`` answers sampled at temperature 1 per prompt: the mean over
@@ -24,7 +26,7 @@ from rlvr.learner.logprobs import token_logprobs
 from rlvr.rollout.base import SamplingParams
 from rlvr.rollout.hf import HFEngine
 
-__all__ = ["greedy_pass_rate", "sampled_kl", "row_verifier_scorer"]
+__all__ = ["greedy_pass_rate", "greedy_scores", "sampled_kl", "row_verifier_scorer"]
 
 
 def row_verifier_scorer(workers: int = 1, timeout: float = 10.0):
@@ -35,15 +37,21 @@ def row_verifier_scorer(workers: int = 1, timeout: float = 10.0):
     return RewardScorer(RewardConfig(sources=[RewardSource()], workers=workers, timeout=timeout))
 
 
-def greedy_pass_rate(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Prompt], max_new_tokens: int,
-                     scorer: Any) -> tuple[float, Counter, list[str]]:
-    """(share of greedy answers their verifier passes, verdict reasons counted, the answers)."""
+def greedy_scores(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Prompt], max_new_tokens: int,
+                  scorer: Any) -> tuple[Any, list[str]]:
+    """(the scorer's `RewardResult` of one greedy answer per prompt, the answers)."""
     engine = HFEngine(model, tokenizer, batch_size=0)
     out = engine.generate(render_prompts(tokenizer, prompts), SamplingParams(greedy=True, max_new_tokens=max_new_tokens),
                           seeds=list(range(len(prompts))))
-    result = scorer.score(list(prompts), out.texts)
+    return scorer.score(list(prompts), out.texts), out.texts
+
+
+def greedy_pass_rate(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Prompt], max_new_tokens: int,
+                     scorer: Any) -> tuple[float, Counter, list[str]]:
+    """(share of greedy answers their verifier passes, verdict reasons counted, the answers)."""
+    result, texts = greedy_scores(model, tokenizer, prompts, max_new_tokens, scorer)
     passed = result.passed if result.passed is not None else torch.zeros(len(prompts), dtype=torch.bool)
-    return passed.float().mean().item(), Counter(result.gate_reasons()), out.texts
+    return passed.float().mean().item(), Counter(result.gate_reasons()), texts
 
 
 @torch.no_grad()

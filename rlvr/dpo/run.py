@@ -3,13 +3,15 @@
 Order matters for failing fast: the pairs are loaded (drops counted) and the rlvr-train
 config of ``policy.train_overrides`` is composed and validated (`rlvr.dpo.start`) before
 any model is built. Evaluation before and after training: the held-out pairs'
-implicit-reward accuracy, the greedy pass rate on rlvr-train's held-out prompts (the
+implicit-reward accuracy, the greedy pass rate on rlvr-train's held-out prompts, the greedy
+mean of the run's truth source where the composed config names one (``reward.truth``: the
 true-preference rate on the built-in task) and, after training, the sampled
 sequence-level KL to the starting policy. Run directory: config.yaml, metrics.jsonl,
 checkpoints/step_N/ (``trainer.save_every``: weights, or the LoRA adapter, the backend's
 state, the data position, the RNG states and the precomputed reference log-probs;
 ``resume=auto`` continues exactly), model/ (Hugging Face format, an adapter merged),
-summary.json (``true_preference_before``/``_after`` on the built-in task, ``kl``, ``wall_s``).
+summary.json (``heldout_pass_before``/``_after``, ``<reward.truth.name>_before``/``_after`` where a truth is
+named: ``true_preference_*`` on the built-in task; ``kl``, ``wall_s``).
 
 Under torchrun (``trainer.backend=deepspeed``) every rank runs this with the same config:
 each trains on its share of every batch (`rlvr.dpo.trainer`), scores its share of the pairs,
@@ -63,22 +65,30 @@ def _fit_pairs(cfg: DPOConfig, tokenizer: Any, train: list, heldout: list, count
 
 
 class _Evaluation:
-    """Held-out pairs (implicit-reward metrics) and prompts (greedy pass rate), logged; rank 0 prints."""
+    """Held-out pairs (implicit-reward metrics) and prompts (greedy pass rate, each source's mean: the row's
+    verifier and the run's truth), logged; rank 0 prints."""
 
-    def __init__(self, trainer: Any, heldout: list, prompts: list, tokenizer: Any, max_new_tokens: int, workers: int):
-        from rlvr.dpo.policy_eval import row_verifier_scorer
+    def __init__(self, trainer: Any, heldout: list, prompts: list, tokenizer: Any, max_new_tokens: int,
+                 reward: Any):
+        from rlvr.rewards import RewardScorer
 
         self.trainer, self.heldout, self.prompts, self.tokenizer = trainer, heldout, prompts, tokenizer
-        self.max_new_tokens, self.scorer = max_new_tokens, row_verifier_scorer(workers)
+        self.max_new_tokens, self.scorer = max_new_tokens, RewardScorer(reward)
 
     def __call__(self, step: int) -> dict[str, Any]:
-        from rlvr.dpo.policy_eval import greedy_pass_rate
+        from collections import Counter
+
+        from rlvr.dpo.policy_eval import greedy_scores
 
         row: dict[str, Any] = {"step": step, **self.trainer.evaluate(self.heldout, "eval/heldout")}
-        rate, reasons, _ = greedy_pass_rate(self.trainer.backend.module, self.tokenizer, self.prompts,
-                                            self.max_new_tokens, self.scorer)
+        result, _ = greedy_scores(self.trainer.backend.module, self.tokenizer, self.prompts, self.max_new_tokens,
+                                  self.scorer)
+        passed = result.passed if result.passed is not None else torch.zeros(len(self.prompts), dtype=torch.bool)
+        rate = passed.float().mean().item()
         row["eval/pass@1"] = rate
-        row.update({f"eval/verdict/{k}": float(v) for k, v in sorted(reasons.items())})
+        row.update({f"eval/verdict/{k}": float(v) for k, v in sorted(Counter(result.gate_reasons()).items())})
+        row.update({f"eval/reward/{label}/mean": mean for label in result.per_source
+                    if (mean := result.source_mean(label)) is not None})
         acc = row.get("eval/heldout/reward_accuracy")
         if self.trainer.backend.is_main:
             print(f"eval  step {step:>5} | held-out greedy pass@1 {rate:.3f}"
@@ -197,7 +207,7 @@ def run(cfg: DPOConfig, run_path: Path) -> dict[str, Any]:
         print(f"run directory: {run_path}\n{arithmetic}\npolicy: {start_dir}", flush=True)
     trainer, reference = _build(cfg, train_cfg, start_dir, checkpoint, tokenizer, train_pairs, heldout, total)
     run_dir, max_new = RunDir(run_path, cfg.logger, writer=world.is_main), train_cfg.rollout.max_new_tokens
-    evaluate = _Evaluation(trainer, heldout, prompts, tokenizer, max_new, train_cfg.reward.workers)
+    evaluate = _Evaluation(trainer, heldout, prompts, tokenizer, max_new, train_cfg.reward)
     try:
         run_dir.open_loggers(asdict(cfg))
         start = _resume(checkpoint, trainer, train_pairs + heldout, run_dir)
@@ -223,8 +233,10 @@ def run(cfg: DPOConfig, run_path: Path) -> dict[str, Any]:
                     "lora_rank": train_cfg.model.lora.rank})
     run_dir.write_json("summary.json", summary)
     run_dir.close()
-    name = "true preference" if train_cfg.data.source == "preference" else "held-out pass@1"
-    print(f"done: {total} steps; {name} {before['eval/pass@1']:.3f} -> {after['eval/pass@1']:.3f}; "
+    truth = train_cfg.reward.truth
+    key = f"{truth.name}" if f"{truth.name}_after" in summary else "heldout_pass"
+    name = key.replace("_", " ") if key != "heldout_pass" else "held-out pass@1"
+    print(f"done: {total} steps; {name} {summary[key + '_before']:.3f} -> {summary[key + '_after']:.3f}; "
           f"KL to the start {kl.get('kl', float('nan')):.3f} nats/answer; {summary['wall_s']:.0f}s; "
           f"model {run_path / MODEL_DIR}", flush=True)
     return summary
@@ -233,8 +245,12 @@ def run(cfg: DPOConfig, run_path: Path) -> dict[str, Any]:
 def _summary(train_cfg: TrainConfig, before: dict, after: dict, kl: dict, counts: dict, total: int,
              wall: float, run_path: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"steps": total, **counts}
-    key = "true_preference" if train_cfg.data.source == "preference" else "heldout_pass"
-    summary.update({f"{key}_before": before["eval/pass@1"], f"{key}_after": after["eval/pass@1"],
+    truth = train_cfg.reward.truth  # the run's truth source (reward.truth): its greedy held-out mean
+    held = f"eval/reward/{truth.source}/mean"
+    if truth.source is not None and held in before and held in after:
+        summary.update({f"{truth.name}_before": before[held], f"{truth.name}_after": after[held],
+                        "truth": {"source": truth.source, "name": truth.name}})
+    summary.update({"heldout_pass_before": before["eval/pass@1"], "heldout_pass_after": after["eval/pass@1"],
                     "heldout_reward_accuracy_before": before.get("eval/heldout/reward_accuracy"),
                     "heldout_reward_accuracy_after": after.get("eval/heldout/reward_accuracy"),
                     "heldout_reward_margin_after": after.get("eval/heldout/reward_margin"),

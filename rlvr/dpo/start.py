@@ -28,6 +28,7 @@ def compose_train_config(overrides: list[str]) -> TrainConfig:
 
     from rlvr.config import CONF_DIR, RewardSource, register_schemas
     from rlvr.config_checks import validate
+    from rlvr.rewards.scorer import source_labels
 
     register_schemas()
     try:
@@ -40,8 +41,11 @@ def compose_train_config(overrides: list[str]) -> TrainConfig:
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"policy.train_overrides={list(overrides)}: {str(exc).splitlines()[0]}") from None
     # DPO reads the data, model, rollout and warm-up blocks; the reward sources are rlvr-train's (a preset's
-    # reward model need not exist for DPO): each row's own verifier scores DPO's evaluation instead.
-    train_cfg.reward.sources, train_cfg.reward.mix = [RewardSource()], "sum"
+    # reward model need not exist for DPO): each row's own verifier scores DPO's evaluation instead, with the
+    # run's truth source (reward.truth; validation adds a weight-0 verifier of that name when it is no source).
+    truth = [s for s, label in zip(train_cfg.reward.sources, source_labels([s.name for s in train_cfg.reward.sources]))
+             if train_cfg.reward.truth.source is not None and label == train_cfg.reward.truth.source]
+    train_cfg.reward.sources, train_cfg.reward.mix = [RewardSource(), *truth], "sum"
     try:
         validate(train_cfg)
     except ConfigError as exc:

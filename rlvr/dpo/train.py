@@ -1,8 +1,8 @@
 """`rlvr-dpo [hydra overrides]`: Direct Preference Optimization on preference pairs.
 
-    rlvr-dpo                                                   # tiny policy, built-in task, CPU, minutes
-    rlvr-dpo data.length_bias=0.5 loss.beta=0.05               # biased labels, a looser leash
-    rlvr-dpo policy.path=runs/sft/checkpoints/step_000500 data.source=file data.path=prefs.jsonl
+    rlvr-dpo +experiment=tiny_dpo                              # tiny policy, built-in task, CPU, minutes
+    rlvr-dpo +experiment=tiny_dpo data.length_bias=0.5 loss.beta=0.05   # biased labels, a looser leash
+    rlvr-dpo policy.path=runs/sft/checkpoints/step_000500 data.path=prefs.jsonl
     rlvr-dpo model.lora.rank=16 trainer.save_every=100 run_name=d1     # then: rlvr-dpo run_name=d1 resume=auto ...
     torchrun --nproc-per-node 2 -m rlvr.dpo.train trainer.backend=deepspeed
 
@@ -22,13 +22,13 @@ HELP = CommandHelp(
     "rlvr-dpo", "dpo.yaml",
     "Direct Preference Optimization on preference pairs (rlvr-rm's data block: the same pairs for the same\n"
     "values), against a frozen reference (precomputed or online); held-out implicit-reward accuracy, greedy\n"
-    "pass rate and sampled KL before and after. With no arguments: the tiny demo on the built-in task.",
-    ("rlvr-dpo",
-     "rlvr-dpo policy.path=runs/sft/checkpoints/step_000500 data.source=file data.path=prefs.jsonl",
-     "rlvr-dpo data.length_bias=0.5 loss.beta=0.05",
-     "rlvr-dpo loss.sft_coef=1.0 trainer.max_steps=200",
-     "rlvr-dpo trainer.reference=online trainer.micro_batch_size=4",
-     "rlvr-dpo model.lora.rank=16 trainer.save_every=100 run_name=d1",
+    "pass rate and sampled KL before and after. The tiny demo on the built-in task: +experiment=tiny_dpo.",
+    ("rlvr-dpo +experiment=tiny_dpo",
+     "rlvr-dpo policy.path=runs/sft/checkpoints/step_000500 data.path=prefs.jsonl",
+     "rlvr-dpo data.path=prefs.jsonl policy.train_overrides='[+experiment=my_grpo]'",
+     "rlvr-dpo +experiment=tiny_dpo data.length_bias=0.5 loss.beta=0.05",
+     "rlvr-dpo +experiment=tiny_dpo trainer.reference=online trainer.micro_batch_size=4",
+     "rlvr-dpo +experiment=tiny_dpo model.lora.rank=16 trainer.save_every=100 run_name=d1",
      "torchrun --nproc-per-node 2 -m rlvr.dpo.train trainer.backend=deepspeed"),
     (("policy.path", "the starting policy (e.g. an rlvr-sft checkpoint); null = rlvr-train's warm-up"),
      ("policy.train_overrides", "rlvr-train overrides that give the warm-up, held-out prompts and answer budget"),

@@ -18,7 +18,8 @@ A completion picked for several reasons is one row with every kind. A row:
      "completion": "...", "length": 31, "truncated": false, "reward": 0.8, "passed": false,
      "scores": {"rm": 1.9, "preference_rule": 0.0}, "raw": {"rm": 4.2}, "verdicts": {...}}
 
-`rlvr-badcases` (`rlvr.eval.badcases_review`) turns the file into a review file and then
+``reward`` is ``null`` on a row a weighted source failed on (excluded from training,
+`rlvr.rewards.scorer`). `rlvr-badcases` (`rlvr.eval.badcases_review`) turns the file into a review file and then
 into preference rows for `rlvr-rm`.
 """
 from __future__ import annotations
@@ -128,7 +129,8 @@ def case_rows(view: StepView, prompts: Sequence[Prompt], picked: Picked, split: 
             "uid": p.uid, "group": i // view.group_size, "messages": [dict(m) for m in p.messages],
             "reference": p.reference, "verifier": p.verifier, **({"fields": dict(p.fields)} if p.fields else {}),
             "completion": view.texts[i], "length": int(view.lengths[i]), "truncated": bool(view.truncated[i]),
-            "reward": float(r.rewards[i]), "passed": None if r.passed is None else bool(r.passed[i]),
+            "reward": float(r.rewards[i]) if bool(r.valid()[i]) else None,  # None: excluded (a source failed)
+            "passed": None if r.passed is None else bool(r.passed[i]),
             "scores": {k: v[i] for k, v in scores.items()}, "raw": {k: v[i] for k, v in raw.items()},
             "verdicts": {k: r.reasons[k][i] for k in r.reasons}})
     return rows

@@ -3,6 +3,8 @@
     rlvr-badcases RUN_DIR                                   # RUN_DIR/badcases_review.jsonl
     rlvr-badcases RUN_DIR --reviewed FILE                   # labels filled in -> preference rows
     rlvr-badcases RUN_DIR --relabel-verifier preference_rule [--opt k=v] [--rank-by-detail true_score]
+    rlvr-badcases RUN_DIR --relabel-rule length_budget --opt max_chars=200
+    rlvr-badcases RUN_DIR --relabel-judge --opt base_url=http://127.0.0.1:8000/v1 --opt model=M --opt items=[helpful]
 
 The review file has one line per prompt (bad cases of the same prompt, from any step,
 together; identical answers merged), each answer with an empty ``label``:
@@ -15,8 +17,12 @@ A label is ``good`` (rank 0) or ``bad`` (rank 1), or an integer rank (0 best; eq
 ranks tie); empty or ``skip`` leaves the answer out. ``--relabel-verifier NAME`` ranks
 every answer by a registered verifier's reward instead (``verifier`` = each row's own),
 higher first, ties equal; ``--rank-by-detail KEY`` breaks ties by a number the verifier
-puts in its verdict's details (the preference rule's ``true_score``). Either way the
-output (default RUN_DIR/badcases_preferences.jsonl) is rlvr-rm's canonical schema:
+puts in its verdict's details (the preference rule's ``true_score``). ``--relabel-rule NAME``
+ranks by a registered rule's score, ``--relabel-judge`` by an LLM judge's rubric score (the
+``judge`` reward source, its options given with ``--opt``; an answer the judge fails on is
+left out, never ranked last); both read ``--opt`` values as YAML (numbers, lists). The
+relabellers are `rlvr.eval.relabel`'s. Either way the output (default
+RUN_DIR/badcases_preferences.jsonl) is rlvr-rm's canonical schema:
 
     {"id": "badcases:<run>/train-7", "messages": [...], "answers": [{"text": ..., "rank": 0}, ...],
      "origin": "badcases:<run>"}
@@ -35,18 +41,17 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from rlvr.data.chat import DataError
 from rlvr.eval.badcases import BADCASES_FILE, read_badcases
+from rlvr.eval.relabel import label_rank, labels_ranker, make_ranker, verifier_ranker
 
 __all__ = ["review_groups", "label_rank", "ranked_rows", "labels_ranker", "verifier_ranker", "main",
            "REVIEW_FILE", "PREFERENCES_FILE"]
 
 REVIEW_FILE = "badcases_review.jsonl"
 PREFERENCES_FILE = "badcases_preferences.jsonl"
-_GOOD, _BAD, _SKIP = ("good", "better", "chosen"), ("bad", "worse", "rejected"), ("", "skip")
-Ranker = Callable[[list[dict[str, Any]]], list[list[Optional[float]]]]  # groups -> per answer: a rank or None
 
 
 def _prompt_id(case: dict[str, Any]) -> str:
@@ -76,57 +81,6 @@ def review_groups(cases: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         same["reasons"] = list(dict.fromkeys(same["reasons"] + [case.get("reason", "")]))
         same["steps"] = sorted(set(same["steps"]) | {case.get("step")}, key=lambda s: (s is None, s))
     return list(groups.values())
-
-
-def label_rank(label: Any, where: str) -> Optional[float]:
-    """good -> 0, bad -> 1, an integer -> itself, empty / skip -> None; anything else is a DataError."""
-    if label is None or (isinstance(label, str) and label.strip().lower() in _SKIP):
-        return None
-    if isinstance(label, bool):
-        raise DataError(f"{where}: label {label!r}; use good, bad, an integer rank (0 best), or leave it empty")
-    if isinstance(label, (int, float)):
-        return float(label)
-    text = str(label).strip().lower()
-    if text in _GOOD:
-        return 0.0
-    if text in _BAD:
-        return 1.0
-    try:
-        return float(int(text))
-    except ValueError:
-        raise DataError(f"{where}: label {label!r}; use good, bad, an integer rank (0 best), or leave it "
-                        f"empty") from None
-
-
-def labels_ranker(groups: list[dict[str, Any]]) -> list[list[Optional[float]]]:
-    return [[label_rank(a.get("label"), f"review row {g['id']!r}, answer {i}") for i, a in enumerate(g["answers"])]
-            for g in groups]
-
-
-def verifier_ranker(name: str, options: dict[str, Any], detail: Optional[str], timeout: float = 10.0) -> Ranker:
-    """Rank by a registered verifier's reward (higher first; `detail` breaks ties), in worker processes."""
-    from rlvr.config import check_verifier
-    from verifiers.runtime import VerifierPool, VerifyTask
-
-    def rank(groups: list[dict[str, Any]]) -> list[list[Optional[float]]]:
-        tasks = [VerifyTask(g.get("verifier") if name == "verifier" else name, a["text"], g.get("reference"),
-                            g.get("fields") or {}, options) for g in groups for a in g["answers"]]
-        for verifier in sorted({str(t.verifier) for t in tasks}):
-            check_verifier("--relabel-verifier", verifier, options)  # unknown name or option: ConfigError
-        with VerifierPool(workers=min(2, os.cpu_count() or 1), timeout=timeout) as pool:
-            verdicts = iter(pool.verify(tasks))
-        out = []
-        for g in groups:
-            keys = []
-            for _ in g["answers"]:
-                v = next(verdicts)
-                extra = v.details.get(detail) if detail else None
-                keys.append((v.reward, float(extra) if isinstance(extra, (int, float)) else 0.0))
-            order = sorted(set(keys), reverse=True)  # dense ranks: 0 for the best key
-            out.append([float(order.index(k)) for k in keys])
-        return out
-
-    return rank
 
 
 def ranked_rows(groups: list[dict[str, Any]], ranks: list[list[Optional[float]]], origin: str
@@ -174,14 +128,30 @@ def _read_review(path: Path) -> list[dict[str, Any]]:
     return groups
 
 
-def _options(pairs: Sequence[str]) -> dict[str, Any]:
+def _options(pairs: Sequence[str], typed: bool = False) -> dict[str, Any]:
+    """``--opt key=value`` pairs; ``typed``: each value read as YAML (numbers, booleans, lists)."""
+    import yaml
+
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise DataError(f"--opt {pair!r}: write key=value")
-        out[key] = value
+        try:
+            out[key] = yaml.safe_load(value) if typed else value
+        except yaml.YAMLError:
+            raise DataError(f"--opt {pair!r}: the value is not valid YAML") from None
     return out
+
+
+def _ranker(args: argparse.Namespace):
+    """The relabeller the arguments choose (`rlvr.eval.relabel`), checked before anything is read."""
+    if args.reviewed:
+        return labels_ranker
+    if args.relabel_verifier:
+        return verifier_ranker(args.relabel_verifier, _options(args.opt), args.rank_by_detail, args.timeout)
+    kind, name = ("rule", args.relabel_rule) if args.relabel_rule else ("judge", "judge")
+    return make_ranker(kind, name, _options(args.opt, typed=True), timeout=args.timeout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,7 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--reviewed", metavar="FILE", help="a review file with labels filled in -> preference rows")
     how.add_argument("--relabel-verifier", metavar="NAME", help="rank answers with this registered verifier "
                                                                 "(`verifier` = each row's own) -> preference rows")
-    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE", help="verifier option (repeatable)")
+    how.add_argument("--relabel-rule", metavar="NAME", help="rank answers by this registered rule's score "
+                                                            "-> preference rows")
+    how.add_argument("--relabel-judge", action="store_true", help="rank answers by an LLM judge's score (its "
+                     "options with --opt: base_url, model, items, ...) -> preference rows")
+    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="the relabeller's option (repeatable)")
     p.add_argument("--rank-by-detail", metavar="KEY", help="break reward ties by this number in verdict details")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per verification (default 10)")
     p.add_argument("--out", metavar="FILE", help=f"output (default RUN_DIR/{REVIEW_FILE} or RUN_DIR/{PREFERENCES_FILE})")
@@ -210,6 +185,8 @@ def run(args: argparse.Namespace) -> Path:
         from rlvr.config import check_verifier
 
         check_verifier("--relabel-verifier", args.relabel_verifier, _options(args.opt))  # before anything is read
+    relabel = args.reviewed or args.relabel_verifier or args.relabel_rule or args.relabel_judge
+    ranker = _ranker(args) if relabel else None  # a rule's or judge's options are checked here, before any read
     if args.reviewed:
         groups, source = _read_review(Path(args.reviewed)), f"labels in {args.reviewed}"
     else:
@@ -217,7 +194,7 @@ def run(args: argparse.Namespace) -> Path:
             groups, source = review_groups(read_badcases(run_dir / BADCASES_FILE)), str(run_dir / BADCASES_FILE)
         except ValueError as exc:
             raise DataError(str(exc)) from None
-    preferences = bool(args.reviewed or args.relabel_verifier)
+    preferences = ranker is not None
     out = Path(args.out) if args.out else run_dir / (PREFERENCES_FILE if preferences else REVIEW_FILE)
     if not groups:
         _write_jsonl(out, [])
@@ -229,9 +206,11 @@ def run(args: argparse.Namespace) -> Path:
         print(f"{n} bad cases over {len(groups)} prompts -> {out}\nfill in each answer's label (good / bad / a rank, "
               f"0 best), then: rlvr-badcases {run_dir} --reviewed {out}")
         return out
-    ranker = labels_ranker if args.reviewed else verifier_ranker(args.relabel_verifier, _options(args.opt),
-                                                                  args.rank_by_detail, args.timeout)
-    rows, drops = ranked_rows(groups, ranker(groups), origin)
+    ranks = ranker(groups)
+    left_out = sum(r is None for group in ranks for r in group)
+    rows, drops = ranked_rows(groups, ranks, origin)
+    if left_out and not args.reviewed:
+        drops["answers_left_out_by_the_relabeller"] = left_out
     _write_jsonl(out, rows)
     dropped = ", ".join(f"{k} {v}" for k, v in sorted(drops.items())) or "none"
     print(f"{len(groups)} prompts -> {len(rows)} preference rows (origin {origin}); dropped: {dropped} -> {out}")

@@ -145,7 +145,9 @@ def summarize(rows: list[dict[str, Any]], k: int, wall: float, scored_now: int) 
     n = len(rows)
     decided = [row for row in rows if row.get("passed") is not None]
     passed = sum(bool(row["passed"]) for row in decided)
-    out: dict[str, Any] = {"rows": n, "reward_mean": sum(row["reward"] for row in rows) / n if n else None,
+    scored = [row["reward"] for row in rows if row.get("reward") is not None]  # None: excluded (a source failed)
+    out: dict[str, Any] = {"rows": n, "reward_mean": sum(scored) / len(scored) if scored else None,
+                           "excluded_rows": n - len(scored),
                            "wall_s": wall, "rows_per_s": scored_now / wall if wall > 0 else None}
     if decided:
         low, high = wilson_interval(passed, len(decided))
@@ -171,7 +173,10 @@ def render(summary: dict[str, Any]) -> str:
     if "k" in summary:
         k = summary["k"]
         lines.append(f"{'pass@' + str(k):<12} {summary[f'pass@{k}']:.4f} (sampled, unbiased estimator)")
-    lines.append(f"reward mean  {summary['reward_mean']:.4f}  " + ", ".join(
+    mean = "n/a (every row excluded)" if summary["reward_mean"] is None else f"{summary['reward_mean']:.4f}"
+    if summary.get("excluded_rows"):
+        mean += f" ({summary['excluded_rows']} excluded: a reward source failed)"
+    lines.append(f"reward mean  {mean}  " + ", ".join(
         f"{label} {value:.4f}" for label, value in summary["reward_by_source"].items()))
     for label, counts in summary["verdicts"].items():
         lines.append(f"verdicts     {label}: " + ", ".join(f"{reason} {count}" for reason, count in

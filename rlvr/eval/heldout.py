@@ -20,7 +20,9 @@ dimension). A row:
      "raw": {"rm": 2.31}, "verdicts": {"verifier": "correct", "rm": "scored"},
      "samples": 4, "samples_passed": 3}
 
-A source that does not score a row (``applies``) has ``null`` there; ``passed`` is
+A source that does not score a row (``applies``) has ``null`` there; an excluded row (a
+weighted source failed on it, `rlvr.rewards.scorer`) has ``reward`` ``null`` and is left out
+of ``eval/reward/mean`` (``eval/reward/excluded_frac`` counts them); ``passed`` is
 ``null`` when no source decides pass/fail; ``samples`` / ``samples_passed`` (the pass@k
 draws and how many passed) are there when pass@k was sampled. `rlvr-eval` runs the same
 function over a whole dataset in chunks (``first_index``: a chunk's prompts keep their
@@ -95,7 +97,9 @@ def run_evaluation(engine: Engine, scorer: RewardScorer, prompts: Sequence[Promp
         greedy = engine.generate(encoded, SamplingParams(n=1, greedy=True, max_new_tokens=max_new_tokens),
                                  seeds=list(indices))
         result = scorer.score(prompts, greedy.texts)
-        out: dict[str, Any] = {"eval/reward/mean": result.rewards.mean().item()}
+        valid = result.valid()  # excluded rows (a weighted source failed on them) are no 0 in the mean: left out
+        out: dict[str, Any] = {"eval/reward/mean": result.rewards[valid].mean().item() if bool(valid.any())
+                               else float("nan"), "eval/reward/excluded_frac": (~valid).float().mean().item()}
         for label in result.per_source:
             mean = result.source_mean(label)
             if mean is not None:
@@ -129,7 +133,8 @@ def eval_records(step: int, prompts: Sequence[Prompt], greedy: RolloutBatch, res
         rows.append({
             "step": step, "index": first_index + i, "uid": prompt.uid, "messages": [dict(m) for m in prompt.messages],
             "reference": prompt.reference, "completion": greedy.texts[i], "length": int(lengths[i]),
-            "truncated": bool(greedy.truncated[i]), "reward": float(result.rewards[i]),
+            "truncated": bool(greedy.truncated[i]),
+            "reward": float(result.rewards[i]) if bool(result.valid()[i]) else None,  # None: excluded
             "passed": None if result.passed is None else bool(result.passed[i]),
             "scores": {k: _value(result, result.per_source, k, i) for k in result.per_source},
             "raw": {k: _value(result, result.raw, k, i) for k in result.raw},

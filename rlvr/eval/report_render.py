@@ -83,7 +83,7 @@ def _timeline(ax, rows: list[dict], dims: dict) -> None:
 
 def _scatter(ax, first: list[dict], last: list[dict]) -> None:
     for rows, color, name in ((first, "tab:gray", "first eval"), (last, "tab:blue", "last eval")):
-        pts = [(r["length"], r["reward"]) for r in rows if r.get("length") is not None]
+        pts = [(r["length"], r["reward"]) for r in rows if r.get("length") is not None and r.get("reward") is not None]
         if pts:
             ax.scatter(*zip(*pts), s=8, alpha=0.5, color=color, label=name)
     ax.set_xlabel("completion length (tokens)")

@@ -173,11 +173,13 @@ def apply_rubric(cfg: "TrainConfig") -> bool:
         return False
     check_rubric(rubric)
     derived = dimension_sources(rubric)
-    if cfg.reward.sources not in ([RewardSource()], derived):
+    truth = cfg.reward.truth.source  # the truth's weight-0 verifier, when validation added it (`apply_truth`)
+    given = [s for s in cfg.reward.sources if truth is None or s != RewardSource(name=truth, weight=0.0)]
+    if given not in ([RewardSource()], derived):
         names = ", ".join(s.name for s in cfg.reward.sources)
         raise _error(f"rubric {rubric.name} defines the reward sources, but reward.sources is also set ({names}); "
                      f"add those sources to the rubric as dimensions, or drop the rubric (rubric=null)")
-    if cfg.reward.sources != derived:  # the first application: say it once, at start-up
+    if given != derived:  # the first application: say it once, at start-up
         print(rubric_banner(cfg), flush=True)
     cfg.reward.sources = derived
     return True

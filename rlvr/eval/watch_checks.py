@@ -108,7 +108,7 @@ def diversity_check(view: StepView, memory: WatchMemory, cfg: WatchConfig) -> Re
 def zero_spread_check(view: StepView, memory: WatchMemory, cfg: WatchConfig) -> Reading:
     if not len(view.result.rewards):
         return Reading()
-    flat = zero_variance_groups(view.result.rewards, view.group_size)
+    flat = zero_variance_groups(view.result.rewards, view.group_size, valid=view.result.valid())
     frac = flat.float().mean().item()
     holds = cfg.zero_spread_max > 0 and frac > cfg.zero_spread_max
     msg = (f"{frac:.0%} of groups have no reward spread: no learning signal "

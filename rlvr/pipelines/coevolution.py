@@ -1,7 +1,25 @@
-"""`rlvr-coevolve`: the reward-model / policy co-evolution loop on the built-in preference task.
+"""`rlvr-coevolve`: the reward-model / policy co-evolution loop (its demo: the built-in preference task).
 
     rlvr-coevolve --out runs/coevo                       # the demo: two rounds on CPU
     rlvr-coevolve --out runs/coevo --rm trainer.epochs=1 --grpo trainer.total_steps=30
+    rlvr-coevolve --data mine.jsonl --heldout-data mine_heldout.jsonl --rm-preset +experiment=my_rm \
+                  --grpo-preset +experiment=my_grpo --relabel judge --relabel-opt base_url=... --relabel-opt model=...
+
+**Your own data and prompts.** ``--data`` (round 1's preference rows, any shape rlvr-rm
+reads) and ``--heldout-data`` (the fixed rows both reward models are measured on) replace
+the built-in task's generated rows; ``--rm-preset`` / ``--grpo-preset`` name your rlvr-rm and
+rlvr-train presets (the GRPO preset's ``reward.sources[0]`` is the reward model the loop
+trains; its prompts are your data's; its ``reward.truth`` names the run's truth, whose
+held-out figures the summary reports as ``<truth name>_before`` / ``_after``:
+``true_preference_*`` on the built-in task). Nothing here assumes the built-in task.
+
+**The relabeller** (``--relabel``, `rlvr.eval.relabel`) ranks round 1's bad cases into
+round 2's rows: ``verifier`` (``--relabel-name``: a registered verifier, ``verifier`` = each
+row's own; the demo's ``preference_rule``, ties broken by ``--rank-by-detail``), ``rule``
+(a registered rule), ``judge`` (an LLM judge through the judge reward source; its options
+with ``--relabel-opt``) or ``file`` (a person's labels: ``--reviewed FILE``; when FILE does
+not exist yet, the loop writes round 1's review file there and stops; fill in the labels
+and rerun the same command with ``--resume``, which reuses round 1).
 
 Every stage is a documented command run as its own process (its log in ``OUT/logs/``):
 
@@ -12,8 +30,9 @@ Every stage is a documented command run as its own process (its log in ``OUT/log
     round 1   rlvr-rm +experiment=coevo_rm data.path=round1_rm.jsonl        -> OUT/round1-rm
               rlvr-train +experiment=coevo_grpo (that RM, the true rule at weight 0) -> OUT/round1-grpo
               rlvr-badcases OUT/round1-grpo --relabel-verifier preference_rule --rank-by-detail true_score
-                        -> its bad cases ranked by the true rule; rows of held-out prompts are dropped
-                           (counted), the rest is OUT/data/round1_mined.jsonl (origin badcases:round1-grpo)
+                        -> its bad cases ranked by the relabeller; rows of held-out prompts (the run's
+                           held-out records and the held-out rows) are dropped (counted), the rest is
+                           OUT/data/round1_mined.jsonl (origin badcases:round1-grpo)
     round 2   rlvr-rm on round1_rm.jsonl + the mined rows (x mined_copies)  -> OUT/round2-rm
               rlvr-train +experiment=coevo_grpo against it, from the same cached SFT start -> OUT/round2-grpo
     summary   OUT/coevolution.json (per round: the RM's held-out accuracy overall, on pairs whose
@@ -36,13 +55,16 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from rlvr.data.chat import DataError
+from rlvr.pipelines.coevolution_figures import (alert_figures, bucket_accuracy, drop_heldout_rows, headline,
+                                                headline_line, heldout_questions, length_buckets, policy_figures,
+                                                rm_figures, round2_rows)
 
 __all__ = ["CoevoConfig", "StageError", "length_buckets", "bucket_accuracy", "rm_figures", "alert_figures",
-           "policy_figures", "drop_heldout_rows", "round2_rows", "run_loop", "main", "SUMMARY_FILE"]
+           "policy_figures", "drop_heldout_rows", "round2_rows", "run_loop", "main", "SUMMARY_FILE",
+           "heldout_questions", "mine_args", "RELABEL_KINDS"]
 
 SUMMARY_FILE = "coevolution.json"
-TRUE_RULE = "preference_rule"
-RM_PRESET, GRPO_PRESET = "+experiment=coevo_rm", "+experiment=coevo_grpo"
+RELABEL_KINDS = ("verifier", "rule", "judge", "file")  # rlvr.eval.relabel's, as rlvr-badcases flags (mine_args)
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -61,89 +83,27 @@ class CoevoConfig:
     answers_per_prompt: int = _opt(4, "answers per ranked row (K answers -> K(K-1)/2 pairs)")
     seed: int = _opt(0, "seed of the generated preference rows")
     mined_copies: int = _opt(4, "times each mined row appears in round 2's reward-model data")
-    rm: list[str] = _opt([], "extra Hydra override for both rlvr-rm runs (repeatable), after +experiment=coevo_rm")
-    grpo: list[str] = _opt([], "extra Hydra override for both rlvr-train runs (repeatable), after "
-                               "+experiment=coevo_grpo")
+    data: str = _opt("", "round 1's preference rows (a file rlvr-rm reads); empty = the built-in task's rows")
+    heldout_data: str = _opt("", "the held-out preference rows both reward models are measured on (needed with "
+                                 "--data); empty = the built-in task's, ranked by its true rule")
+    rm_preset: str = _opt("+experiment=coevo_rm", "rlvr-rm preset of both reward-model stages")
+    grpo_preset: str = _opt("+experiment=coevo_grpo", "rlvr-train preset of both GRPO stages (its "
+                                                      "reward.sources[0] is the reward model the loop trains)")
+    relabel: str = _opt("verifier", "how round 1's bad cases are ranked: verifier | rule | judge | file")
+    relabel_name: str = _opt("preference_rule", "relabel verifier: a registered verifier (verifier = each row's "
+                                                "own); rule: a registered rule; judge: the source's label")
+    relabel_opt: list[str] = _opt([], "the relabeller's option KEY=VALUE (repeatable; rule and judge read "
+                                      "values as YAML, e.g. base_url=..., model=..., items=[helpful])")
+    rank_by_detail: str = _opt("true_score", "relabel verifier: break reward ties by this number in the verdicts' "
+                                             "details (empty = none)")
+    reviewed: str = _opt("", "relabel file: the reviewed file (written there for review when it does not exist)")
+    resume: bool = _opt(False, "reuse the stages whose outputs exist (after reviewing round 1's bad cases)")
+    rm: list[str] = _opt([], "extra Hydra override for both rlvr-rm runs (repeatable), after --rm-preset")
+    grpo: list[str] = _opt([], "extra Hydra override for both rlvr-train runs (repeatable), after --grpo-preset")
 
 
 class StageError(DataError):
     """A stage's process failed (or left no output): one line naming its log."""
-
-
-# ---- pure figures -------------------------------------------------------------------------------------------
-
-def length_buckets(pairs: Sequence[Any]) -> dict[str, int]:
-    """Pair counts: the chosen answer shorter / longer / as long as the rejected one (characters)."""
-    out = {"chosen_shorter": 0, "chosen_longer": 0, "same_length": 0}
-    for p in pairs:
-        d = len(p.chosen) - len(p.rejected)
-        out["chosen_shorter" if d < 0 else "chosen_longer" if d > 0 else "same_length"] += 1
-    return out
-
-
-def bucket_accuracy(acc_shorter: Optional[float], acc_longer: Optional[float], buckets: dict[str, int]
-                    ) -> Optional[float]:
-    """Accuracy over the pairs whose answers differ in length, from the two buckets' accuracies."""
-    parts = [(a, buckets[k]) for a, k in ((acc_shorter, "chosen_shorter"), (acc_longer, "chosen_longer"))
-             if buckets[k] and a is not None and a == a]
-    total = sum(n for _, n in parts)
-    return sum(a * n for a, n in parts) / total if total else None
-
-
-def rm_figures(summary: dict[str, Any], buckets: dict[str, int]) -> dict[str, Any]:
-    """An rlvr-rm summary's held-out figures, with the accuracy on pairs that differ in length."""
-    held = summary.get("eval", {}).get("heldout", {})
-    return {"pairwise_accuracy": summary.get("pairwise_accuracy"),
-            "accuracy_length_differs": bucket_accuracy(held.get("acc_chosen_shorter"),
-                                                       held.get("acc_chosen_longer"), buckets),
-            "acc_chosen_shorter": held.get("acc_chosen_shorter"), "acc_chosen_longer": held.get("acc_chosen_longer"),
-            "length_bias_gap": summary.get("length_bias_gap"), "reward_length_corr": held.get("reward_length_corr"),
-            "train_accuracy": summary.get("train_accuracy"), "train_pairs": summary.get("pairs", {}).get("train"),
-            "heldout_pairs": summary.get("pairs", {}).get("heldout"), "wall_time_s": summary.get("wall_time_s"),
-            "model_dir": summary.get("model_dir"), "run_dir": summary.get("run_dir")}
-
-
-def alert_figures(alerts: Sequence[dict[str, Any]], last_step: int) -> dict[str, Any]:
-    """Raised alerts (alerts.jsonl rows): how many, their names, how many before the run's last step."""
-    names = list(dict.fromkeys(str(a["name"]) for a in alerts))
-    before = [a for a in alerts if int(a["step"]) < last_step]
-    return {"count": len(alerts), "names": names, "before_last_step": len(before),
-            "first_step": min((int(a["step"]) for a in alerts), default=None),
-            "per_name": {n: sum(a["name"] == n for a in alerts) for n in names}}
-
-
-def policy_figures(summary: dict[str, Any], alerts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """An rlvr-train summary's true preference, KL, held-out length and the watch's alerts."""
-    dims, length = summary.get("dimensions", {}), summary.get("length") or {}
-    true_dim = dims.get(TRUE_RULE, {})
-    return {"true_preference_before": summary.get("true_preference_before"),
-            "true_preference_after": summary.get("true_preference_after"),
-            "true_preference_change_ci": [true_dim.get("ci_low"), true_dim.get("ci_high")],
-            "true_preference_verdict": true_dim.get("verdict"), "kl": summary.get("kl"),
-            "steps": summary.get("steps"), "stopped_by_watch": summary.get("stopped_by_watch"),
-            "length_before": length.get("start"), "length_after": length.get("end"),
-            "alerts": alert_figures(alerts, int(summary.get("steps") or 0)),
-            "report": (summary.get("report") or {}).get("html"), "run_dir": summary.get("run_dir")}
-
-
-def drop_heldout_rows(rows: Sequence[dict[str, Any]], heldout_questions: set[str]
-                      ) -> tuple[list[dict[str, Any]], int]:
-    """Mined rows whose prompt is not a held-out prompt (those would leak into the held-out figures), and how
-    many were dropped."""
-    def question(row: dict[str, Any]) -> str:
-        return " ".join(m.get("content", "") for m in row.get("messages", []) if m.get("role") == "user")
-
-    kept = [r for r in rows if question(r) not in heldout_questions]
-    return kept, len(rows) - len(kept)
-
-
-def round2_rows(old: Sequence[dict[str, Any]], mined: Sequence[dict[str, Any]], copies: int
-                ) -> list[dict[str, Any]]:
-    """Round 2's reward-model rows: the old ones, then each mined row ``copies`` times (distinct ids)."""
-    out = list(old)
-    for c in range(copies):
-        out += [dict(r, id=f"{r['id']}#{c}") if copies > 1 else dict(r) for r in mined]
-    return out
 
 
 # ---- stages -------------------------------------------------------------------------------------------------
@@ -177,7 +137,11 @@ class Stages:
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         self.walls: dict[str, float] = {}
 
-    def run(self, name: str, module: str, args: Sequence[str]) -> None:
+    def run(self, name: str, module: str, args: Sequence[str], done: Optional[Path] = None) -> None:
+        """``module args`` as stage ``name``; with ``resume``, skipped when ``done`` (its output) exists."""
+        if self.cfg.resume and done is not None and done.is_file():
+            print(f"[{name}] reused: {done} exists (--resume)", flush=True)
+            return
         log = self.logs / f"{name}.log"
         print(f"[{name}] {self.SHOWN.get(module, module)} {' '.join(args)}", flush=True)
         start = time.perf_counter()
@@ -192,33 +156,54 @@ class Stages:
 
     def reward_model(self, rnd: int, data: Path) -> dict[str, Any]:
         run_dir = self.out / f"round{rnd}-rm"
-        self.run(f"round{rnd}-rm", "rlvr.rm.train", [RM_PRESET, f"data.path={data}",
+        self.run(f"round{rnd}-rm", "rlvr.rm.train", [self.cfg.rm_preset, f"data.path={data}",
                                                       f"data.eval_path={self.out / 'data' / 'heldout.jsonl'}",
-                                                      f"hydra.run.dir={run_dir}", *self.cfg.rm])
+                                                      f"hydra.run.dir={run_dir}", *self.cfg.rm],
+                 done=run_dir / "summary.json")
         return _read_json(run_dir / "summary.json", f"round{rnd}-rm")
 
     def policy(self, rnd: int, rm_dir: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         run_dir = self.out / f"round{rnd}-grpo"
-        self.run(f"round{rnd}-grpo", "rlvr.train", [GRPO_PRESET, f"reward.sources.0.path={rm_dir}",
-                                                    f"hydra.run.dir={run_dir}", *self.cfg.grpo])
+        self.run(f"round{rnd}-grpo", "rlvr.train", [self.cfg.grpo_preset, f"reward.sources.0.path={rm_dir}",
+                                                    f"hydra.run.dir={run_dir}", *self.cfg.grpo],
+                 done=run_dir / "summary.json")
         summary = _read_json(run_dir / "summary.json", f"round{rnd}-grpo")
         return summary, _read_jsonl(run_dir / "alerts.jsonl")
 
     def mine(self, rnd: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        run_dir = self.out / f"round{rnd}-grpo"
-        self.run(f"round{rnd}-mine", "rlvr.eval.badcases_review", [str(run_dir), "--relabel-verifier", TRUE_RULE,
-                                                              "--rank-by-detail", "true_score"])
+        """Round ``rnd``'s bad cases ranked by the relabeller, held-out prompts dropped; ``([], {"review": FILE})``
+        when a person's labels are still to be written (``--relabel file``, FILE written for review)."""
         from rlvr.eval.badcases_review import PREFERENCES_FILE
 
+        run_dir = self.out / f"round{rnd}-grpo"
+        review = Path(self.cfg.reviewed).expanduser() if self.cfg.reviewed else None
+        if self.cfg.relabel == "file" and review is not None and not review.is_file():
+            self.run(f"round{rnd}-review", "rlvr.eval.badcases_review", [str(run_dir), "--out", str(review)])
+            return [], {"review": str(review)}
+        self.run(f"round{rnd}-mine", "rlvr.eval.badcases_review", [str(run_dir), *mine_args(self.cfg)])
         rows = _read_jsonl(run_dir / PREFERENCES_FILE)
-        kept, dropped = drop_heldout_rows(rows, heldout_questions())
+        kept, dropped = drop_heldout_rows(rows, heldout_questions(run_dir, _read_jsonl(self.out / "data" /
+                                                                                        "heldout.jsonl")))
         path = _write_jsonl(self.out / "data" / f"round{rnd}_mined.jsonl", kept)
         pairs = sum(_ranked_pairs(r) for r in kept)
         print(f"[round{rnd}-mine] {len(rows)} preference rows from the bad cases; {dropped} of held-out prompts "
               f"dropped; {len(kept)} rows ({pairs} pairs) -> {path}", flush=True)
         return kept, {"file": str(path), "rows": len(kept), "pairs": pairs, "heldout_prompt_rows_dropped": dropped,
                       "bad_cases": len(_read_jsonl(run_dir / "badcases.jsonl")),
-                      "origins": sorted({str(r.get("origin")) for r in kept})}
+                      "origins": sorted({str(r.get("origin")) for r in kept}), "relabel": self.cfg.relabel}
+
+
+def mine_args(cfg: CoevoConfig) -> list[str]:
+    """rlvr-badcases's arguments for the chosen relabeller (`rlvr.eval.relabel`)."""
+    opts = [x for opt in cfg.relabel_opt for x in ("--opt", opt)]
+    if cfg.relabel == "verifier":
+        return ["--relabel-verifier", cfg.relabel_name, *opts,
+                *(["--rank-by-detail", cfg.rank_by_detail] if cfg.rank_by_detail else [])]
+    if cfg.relabel == "rule":
+        return ["--relabel-rule", cfg.relabel_name, *opts]
+    if cfg.relabel == "judge":
+        return ["--relabel-judge", *opts]
+    return ["--reviewed", cfg.reviewed]  # file: a person's labels
 
 
 def _ranked_pairs(row: dict[str, Any]) -> int:
@@ -226,27 +211,29 @@ def _ranked_pairs(row: dict[str, Any]) -> int:
     return sum(1 for i, a in enumerate(ranks) for b in ranks[i + 1:] if a != b)
 
 
-def heldout_questions() -> set[str]:
-    """The user text of every held-out prompt of the built-in task."""
-    from rlvr.data.preference_task import HELD_OUT_SIZE, PreferenceTask
-
-    task = PreferenceTask("eval", HELD_OUT_SIZE)
-    return {" ".join(m["content"] for m in task[i].messages if m["role"] == "user") for i in range(len(task))}
-
-
 def write_data(cfg: CoevoConfig, out: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Round 1's biased rows and the fixed held-out rows; returns the rows and the held-out length buckets."""
-    from rlvr.data.preference_task import ranked_rows
+    """Round 1's rows and the fixed held-out rows (the user's files, else the built-in task's: length-biased
+    rows and rows ranked by its true rule) in OUT/data/; returns round 1's rows and the held-out length buckets."""
     from rlvr.preference import load_preferences
 
-    rows = ranked_rows(cfg.train_rows, cfg.seed, cfg.answers_per_prompt, cfg.length_bias, "train")
-    held = ranked_rows(cfg.heldout_rows, cfg.seed, cfg.answers_per_prompt, 0.0, "eval")
+    if cfg.data:
+        from rlvr.preference.load import read_rows
+
+        rows, held = ([dict(r) for r in read_rows(path) if isinstance(r, dict)]
+                      for path in (cfg.data, cfg.heldout_data))
+        said = f"{len(rows)} round-1 rows from {cfg.data}; {len(held)} held-out rows from {cfg.heldout_data}"
+    else:
+        from rlvr.data.preference_task import ranked_rows
+
+        rows = ranked_rows(cfg.train_rows, cfg.seed, cfg.answers_per_prompt, cfg.length_bias, "train")
+        held = ranked_rows(cfg.heldout_rows, cfg.seed, cfg.answers_per_prompt, 0.0, "eval")
+        biased = sum(r["origin"].endswith("length_biased") for r in rows)
+        said = (f"{len(rows)} round-1 rows ({biased} ranked by length, length_bias={cfg.length_bias}); "
+                f"{len(held)} held-out rows ranked by the true rule")
     _write_jsonl(out / "data" / "round1_rm.jsonl", rows)
     _write_jsonl(out / "data" / "heldout.jsonl", held)
-    biased = sum(r["origin"].endswith("length_biased") for r in rows)
     buckets = length_buckets(load_preferences(held).pairs)
-    print(f"[data] {len(rows)} round-1 rows ({biased} ranked by length, length_bias={cfg.length_bias}); "
-          f"{len(held)} held-out rows ranked by the true rule ({sum(buckets.values())} pairs: {buckets})", flush=True)
+    print(f"[data] {said} ({sum(buckets.values())} held-out pairs: {buckets})", flush=True)
     return rows, buckets
 
 
@@ -259,37 +246,17 @@ def _round(rnd: int, stages: Stages, data: Path, buckets: dict[str, int], mined_
     return {"round": rnd, "rm": rm, "grpo": policy_figures(policy_summary, alerts)}
 
 
-def headline(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The loop's figures: true-preference gain of round 2 over round 1, round 1's alerts, RM gains."""
-    r1, r2 = rounds[0], rounds[-1]
-    a, b = r1["grpo"]["true_preference_after"], r2["grpo"]["true_preference_after"]
-    acc1, acc2 = r1["rm"]["accuracy_length_differs"], r2["rm"]["accuracy_length_differs"]
-    return {"round1_true_preference": a, "round2_true_preference": b,
-            "true_preference_gain_points": None if a is None or b is None else round(100 * (b - a), 1),
-            "round1_alerts": r1["grpo"]["alerts"]["count"],
-            "round1_alerts_before_last_step": r1["grpo"]["alerts"]["before_last_step"],
-            "rm_accuracy_length_differs": [acc1, acc2],
-            "rm_accuracy_length_differs_gain": None if acc1 is None or acc2 is None else acc2 - acc1}
-
-
-def headline_line(figures: dict[str, Any]) -> str:
-    def f(x: Optional[float]) -> str:
-        return "n/a" if x is None else f"{x:.3f}"
-
-    return (f"coevolution: round 1 true preference {f(figures['round1_true_preference'])} -> round 2 "
-            f"{f(figures['round2_true_preference'])} (round 1 alerts: {figures['round1_alerts']})")
-
-
 def write_index(out: Path, result: dict[str, Any]) -> Path:
     """OUT/index.html: the figures table and both rounds' reports side by side (relative iframes)."""
     import html
 
-    rows = []
+    rows, name = [], result["figures"].get("truth")
     for r in result["rounds"]:
         rm, g = r["rm"], r["grpo"]
+        truth = f"{g[f'{name}_before']} &rarr; {g[f'{name}_after']}" if name else "n/a"
         rows.append(f"<tr><td>{r['round']}</td><td>{rm['pairwise_accuracy']:.3f}</td>"
                     f"<td>{(rm['accuracy_length_differs'] or float('nan')):.3f}</td>"
-                    f"<td>{g['true_preference_before']} &rarr; {g['true_preference_after']}</td><td>{g['kl']}</td>"
+                    f"<td>{truth}</td><td>{g['kl']}</td>"
                     f"<td>{g['alerts']['count']}: {html.escape(', '.join(g['alerts']['names']))}</td></tr>")
     frames = "".join(f"<div><h2>round {r['round']}</h2><iframe src=\"round{r['round']}-grpo/report.html\">"
                      f"</iframe></div>" for r in result["rounds"])
@@ -297,7 +264,7 @@ def write_index(out: Path, result: dict[str, Any]) -> Path:
             "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
             ".side{display:flex;gap:8px}.side div{flex:1}iframe{width:100%;height:1400px;border:1px solid #ccc}"
             f"</style><h1>co-evolution</h1><p>{html.escape(result['line'])}</p><table><tr><th>round</th>"
-            "<th>RM held-out acc</th><th>RM acc, lengths differ</th><th>true preference</th><th>KL</th>"
+            f"<th>RM held-out acc</th><th>RM acc, lengths differ</th><th>{html.escape(name or 'truth')}</th><th>KL</th>"
             f"<th>alerts</th></tr>{''.join(rows)}</table><div class=side>{frames}</div>")
     (out / "index.html").write_text(page)
     return out / "index.html"
@@ -310,6 +277,12 @@ def run_loop(cfg: CoevoConfig) -> dict[str, Any]:
     old_rows, buckets = write_data(cfg, out)
     round1 = _round(1, stages, out / "data" / "round1_rm.jsonl", buckets, 0)
     mined, round1["mined"] = stages.mine(1)
+    if "review" in round1["mined"]:  # --relabel file: a person labels round 1's bad cases first
+        review = round1["mined"]["review"]
+        line = (f"round 1's bad cases are in {review}: fill in each answer's label (good / bad / a rank, 0 best), "
+                f"then rerun this command with --resume (round 1 is reused)")
+        print(line, flush=True)
+        return {"line": line, "review": review, "rounds": [round1]}
     if not mined:
         print("warning: round 1 left no preference rows from its bad cases; round 2 retrains on the old rows only",
               flush=True)
@@ -331,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         if f.default_factory is not dataclasses.MISSING:  # the override lists
             p.add_argument(flag, action="append", default=None, metavar="KEY=VALUE", help=f.metadata["help"])
+        elif isinstance(f.default, bool):
+            p.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
         else:
             p.add_argument(flag, type=type(f.default), default=f.default,
                            help=f"{f.metadata['help']} (default {f.default})")
@@ -344,6 +319,18 @@ def config_from_args(argv: Optional[Sequence[str]] = None) -> CoevoConfig:
         raise DataError(f"--length-bias {cfg.length_bias}: a probability in [0, 1]")
     if min(cfg.train_rows, cfg.heldout_rows, cfg.mined_copies) < 1 or cfg.answers_per_prompt < 2:
         raise DataError("--train-rows, --heldout-rows and --mined-copies must be >= 1, --answers-per-prompt >= 2")
+    if cfg.relabel not in RELABEL_KINDS:
+        raise DataError(f"--relabel {cfg.relabel}: choose one of {', '.join(RELABEL_KINDS)}")
+    if cfg.relabel == "file" and not cfg.reviewed:
+        raise DataError("--relabel file needs --reviewed FILE (a person's labels; written there for review first)")
+    if cfg.relabel in ("verifier", "rule") and not cfg.relabel_name:
+        raise DataError(f"--relabel {cfg.relabel} needs --relabel-name (a registered {cfg.relabel})")
+    if bool(cfg.data) != bool(cfg.heldout_data):
+        raise DataError("--data and --heldout-data go together: round 1's rows and the rows both reward models are "
+                        "measured on (leave both empty for the built-in task)")
+    for path in (cfg.data, cfg.heldout_data):
+        if path and not Path(path).expanduser().is_file():
+            raise DataError(f"{path}: no such preference file")
     return cfg
 
 

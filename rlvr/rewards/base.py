@@ -14,6 +14,16 @@ completion, plus, for sources that can decide it, whether each completion *passe
                OpenAI-compatible endpoint or from a local model in-process (`rlvr.rewards.judge`);
                learned; timeouts and unparseable answers are excluded and counted
 
+**Not applying vs failing.** A source may leave a row out in two ways, both as
+``applies`` False: *by design* (a row without a verifier is scored by the other sources
+alone: its total is theirs, and the row trains as usual), or because it *should have
+scored the row but failed*: its reason is one of `EXCLUDED_REASONS` (a judge's
+``timeout``, ``parse_error``, ``outage``, ``bad_response``, ``too_long``). A failure is never a reward of
+0: the row is *excluded* (`rlvr.rewards.scorer.RewardResult.excluded`) when a failed
+source has a non-zero weight, and an excluded row enters nothing the policy sees (see
+`rlvr.rewards.scorer`). A verifier that hangs on the policy's own code is not a failure
+of the source: that ``timeout`` is the answer's fault, scores 0 and applies.
+
 A rubric (``rubric=NAME``, `rlvr.eval.rubric`) derives the sources from its dimensions.
 
 How they combine is `reward.mix` (`rlvr.rewards.mix`): a weighted sum, or `gated`, where
@@ -32,7 +42,11 @@ import torch
 from rlvr.data.schema import Prompt
 from rlvr.registry import Registry
 
-__all__ = ["SourceScores", "RewardSource", "SourceContext", "SOURCE_KINDS", "SOURCE_CHECKS", "register_source_kind"]
+__all__ = ["SourceScores", "RewardSource", "SourceContext", "SOURCE_KINDS", "SOURCE_CHECKS", "register_source_kind",
+           "EXCLUDED_REASONS"]
+
+# reasons of a row a source should have scored but could not (with `applies` False): excluded, never a 0
+EXCLUDED_REASONS = frozenset({"parse_error", "timeout", "outage", "bad_response", "too_long"})
 
 
 @dataclass
@@ -42,7 +56,8 @@ class SourceScores:
     passed: Optional[torch.Tensor] = None  # [N] bool where the source decides pass/fail, else None
     raw: Optional[torch.Tensor] = None  # [N] the score before normalization (reward models), else None
     applies: Optional[torch.Tensor] = None  # [N] bool: rows this source scores (None = every row); a row
-    #                                          without a verifier is scored by the other sources alone
+    #                                          without a verifier is scored by the other sources alone; a row
+    #                                          left out with a reason in EXCLUDED_REASONS is a failure (excluded)
     consistency: Optional[torch.Tensor] = None  # [N, 2] comparative judges: (pairs re-asked with positions swapped,
     #                                              of them flipped), credited to the rows compared; else None
 

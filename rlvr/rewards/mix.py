@@ -8,7 +8,10 @@
             passing one, or flip any ordering the checkable sources make
 
 A source that does not apply to a row (a row without a verifier, scored by the reward
-model alone) contributes nothing to it. Pure functions over tensors.
+model alone) contributes nothing to it. A row a weighted source *failed* on (a judge's
+timeout or parse error) is excluded by the scorer (`rlvr.rewards.scorer`), in both mixes:
+its total here is partial and the loop never trains on it; the gated mix measures its
+levels' gap over the rows that were scored only (``valid``). Pure functions over tensors.
 """
 from __future__ import annotations
 
@@ -42,12 +45,14 @@ def smallest_gap(levels: torch.Tensor, tol: float = 1e-6) -> Optional[float]:
     return float(gaps.min()) if len(gaps) else None
 
 
-def gated_total(checkable: torch.Tensor, learned: torch.Tensor, scale: float) -> torch.Tensor:
+def gated_total(checkable: torch.Tensor, learned: torch.Tensor, scale: float,
+                valid: Optional[torch.Tensor] = None) -> torch.Tensor:
     """checkable + s * tanh(learned), s = min(scale, 0.45 x the smallest gap between checkable levels).
 
-    For any two rows with checkable[i] > checkable[j], total[i] > total[j] whatever `learned` is.
+    For any two rows with checkable[i] > checkable[j], total[i] > total[j] whatever `learned` is. The
+    levels are those of the ``valid`` rows (None = every row): an excluded row's partial total sets none.
     """
-    gap = smallest_gap(checkable)
+    gap = smallest_gap(checkable if valid is None else checkable[valid])
     s = scale if gap is None else min(scale, _GAP_FRACTION * gap)
     return checkable.float() + s * torch.tanh(learned.float())
 

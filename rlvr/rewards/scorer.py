@@ -8,6 +8,20 @@ the checks rank equal), and keeps each source's rewards and reasons for the metr
 step 1. A completion *passes* when the gate source (the row verifier if present, else
 the first source that decides pass/fail) says so; a run with no such source has no pass
 rate, only rewards.
+
+**Excluded rows.** A row that a source with a non-zero weight should have scored but could
+not (`rlvr.rewards.base.EXCLUDED_REASONS`: a judge's timeout, parse error, outage, bad
+response) is *excluded* (`RewardResult.excluded`), whatever the other sources said: its
+total would lack a term its group's other answers have, so it is comparable to none of
+them, and it is neither scored 0 nor rescored by the sources left. The training loop
+leaves it out of the advantages (its group's mean and standard deviation are over the
+rows that were scored; its own advantage is 0), out of the loss (its tokens are masked),
+and out of ``reward/mean`` / ``reward/std``, the held-out ``eval/reward/mean`` and the
+group's zero-variance test; ``reward/excluded_frac`` counts them. A row every weighted
+source failed on is excluded the same way. A failed source with weight 0 (measured, not
+rewarded) excludes nothing; its verdicts are still counted. A source that does not apply
+to a row *by design* (a row without a verifier) is not a failure: the row's total is the
+other sources' and it trains as usual.
 """
 from __future__ import annotations
 
@@ -19,11 +33,11 @@ import torch
 
 from rlvr.config import RewardConfig
 from rlvr.data.schema import Prompt
-from rlvr.rewards.base import SOURCE_KINDS, RewardSource, SourceContext
+from rlvr.rewards.base import EXCLUDED_REASONS, SOURCE_KINDS, RewardSource, SourceContext
 from rlvr.rewards.mix import gated_total, weighted_sum
 from rlvr.rewards.verifier import ROW_VERIFIER
 
-__all__ = ["RewardScorer", "RewardResult", "reward_metrics", "source_labels"]
+__all__ = ["RewardScorer", "RewardResult", "reward_metrics", "source_labels", "excluded_rows"]
 
 
 @dataclass
@@ -39,6 +53,14 @@ class RewardResult:
     learned: frozenset[str] = frozenset()  # labels of the learned sources (reward models)
     consistency: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [N, 2] (re-checked pairs,
     #                                                       flipped) of comparative judges
+    excluded: Optional[torch.Tensor] = None  # [N] bool: rows a weighted source failed on (None = none); never
+    #                                          in the reward the policy sees (module docstring)
+
+    def valid(self) -> torch.Tensor:
+        """[N] bool: the rows that were scored (not excluded)."""
+        if self.excluded is None:
+            return torch.ones(len(self.rewards), dtype=torch.bool)
+        return ~self.excluded
 
     def gate_reasons(self) -> list[str]:
         return self.reasons[self.gate] if self.gate else ["scored"] * len(self.rewards)
@@ -95,16 +117,17 @@ class RewardScorer:
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
         outs = {src.label: src.score(prompts, completions) for src in self.sources}
-        total = self.combine(outs, len(completions))
+        excluded = excluded_rows(outs, self.sources, len(completions))
+        total = self.combine(outs, len(completions), ~excluded)
         passed = outs[self.gate].passed if self.gate else None
         return RewardResult(total, {k: o.rewards for k, o in outs.items()}, {k: o.reasons for k, o in outs.items()},
                             passed, self.gate, raw={k: o.raw for k, o in outs.items() if o.raw is not None},
                             applies={k: o.applies for k, o in outs.items() if o.applies is not None},
-                            learned=self.learned,
+                            learned=self.learned, excluded=excluded,
                             consistency={k: o.consistency for k, o in outs.items()
                                          if getattr(o, "consistency", None) is not None})
 
-    def combine(self, outs: dict[str, Any], n: int) -> torch.Tensor:
+    def combine(self, outs: dict[str, Any], n: int, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
         """`reward.mix`: the weighted sum, or checks first with the learned scores ordering within a level."""
         def total(sources: list[RewardSource]) -> torch.Tensor:
             return weighted_sum([outs[s.label].rewards for s in sources], [s.weight for s in sources],
@@ -113,7 +136,7 @@ class RewardScorer:
             return total(self.sources)
         checks = [s for s in self.sources if s.label not in self.learned]
         learned = [s for s in self.sources if s.label in self.learned]
-        return gated_total(total(checks), total(learned), self.gate_scale)
+        return gated_total(total(checks), total(learned), self.gate_scale, valid)
 
     def close(self) -> None:
         for src in self.sources:
@@ -129,11 +152,27 @@ class RewardScorer:
         self.close()
 
 
+def excluded_rows(outs: dict[str, Any], sources: Sequence[RewardSource], n: int) -> torch.Tensor:
+    """[N] bool: rows some source of non-zero weight should have scored but failed on (its reason is one of
+    `EXCLUDED_REASONS` and it does not apply there)."""
+    out = torch.zeros(n, dtype=torch.bool)
+    for src in sources:
+        scores = outs[src.label]
+        if src.weight == 0 or scores.applies is None:
+            continue
+        failed = torch.tensor([reason in EXCLUDED_REASONS for reason in scores.reasons], dtype=torch.bool)
+        out |= failed & ~scores.applies
+    return out
+
+
 def reward_metrics(result: RewardResult) -> dict[str, float]:
-    """reward mean/std overall and per source (over the rows it scored), raw scores of learned
-    sources, pass rate (where decided), reason counts, and comparative judges' position inconsistency."""
-    r = result.rewards
-    out = {"reward/mean": r.mean().item(), "reward/std": r.std().item() if len(r) > 1 else 0.0}
+    """reward mean/std overall (over the rows not excluded; NaN when every row is) and per source (over the
+    rows it scored), the excluded fraction, raw scores of learned sources, pass rate (where decided), and
+    reason counts, and comparative judges' position inconsistency."""
+    valid = result.valid()
+    r = result.rewards[valid]
+    out = {"reward/mean": r.mean().item() if len(r) else float("nan"), "reward/std": r.std().item() if len(r) > 1
+           else 0.0, "reward/excluded_frac": (~valid).float().mean().item() if len(valid) else 0.0}
     rate = result.pass_rate()
     if rate is not None:
         out["pass_rate"] = rate

@@ -3,6 +3,13 @@
 Every step is seeded from (trainer.seed, step), and evaluation runs on a forked random
 stream, so a run resumed from a checkpoint reproduces the uninterrupted run's metrics.
 
+**Excluded rows** (a reward source of non-zero weight failed on them: a judge's timeout or
+parse error, `rlvr.rewards.scorer`) never enter the reward the policy sees: they are left
+out of their group's mean and standard deviation, their advantage is 0, their tokens are
+masked out of the loss (KL term included), and a group with fewer than two scored rows is
+a zero-variance group (refilled under ``drop_zero_variance``). ``reward/excluded_frac``
+counts them.
+
 **Across ranks** (torchrun, `rlvr.distributed`): the prompt stream is global and identical on
 every rank; each rank samples, scores and trains on its contiguous share of the step's
 prompts (whole groups, seeded by the *global* prompt index, so a 1-rank and a 2-rank run
@@ -25,7 +32,7 @@ import torch
 from rlvr.algo import get_advantage, get_correction, mismatch_stats, zero_variance_groups
 from rlvr.checkpoint import (BACKEND_DIR, ResumeError, load_trainer_state, resolve_resume, save_checkpoint,
                              set_rng_state)
-from rlvr.config import TrainConfig
+from rlvr.config import TrainConfig, TruthConfig
 from rlvr.data import Prompt, PromptStream
 from rlvr.data.chat import encode_prompt
 from rlvr.distributed import (all_gather_objects, barrier, broadcast_object, collective_forward, concat_results,
@@ -60,6 +67,7 @@ class Sampled:
     first_prompts: Optional[list[Prompt]] = None  # this rank's first sampling round, as sampled (the watch's view)
     first_rollouts: Optional[RolloutBatch] = None
     first_result: Optional[RewardResult] = None
+    valid: Optional[torch.Tensor] = None  # [N] bool, aligned with rollouts: False on excluded rows (None = all scored)
 
 
 def prompt_seed(*parts: int) -> int:
@@ -140,7 +148,7 @@ class Loop:
         params = SamplingParams(n=a.group_size, temperature=r.temperature, top_p=r.top_p,
                                 max_new_tokens=r.max_new_tokens)
         need, rounds, first, zero_frac = self.cfg.trainer.prompts_per_step, 0, None, 0.0
-        kept: list[tuple[list[Prompt], RolloutBatch, torch.Tensor, torch.Tensor, list[str]]] = []
+        kept: list[tuple[list[Prompt], RolloutBatch, torch.Tensor, torch.Tensor, list[str], torch.Tensor]] = []
         times = {"time/generate": 0.0, "time/reward": 0.0}
         while True:
             taken = self.stream.take(need)  # global: every rank advances the stream by the global count
@@ -154,17 +162,17 @@ class Loop:
             result = self.p.scorer.score(repeated, rollouts.texts)
             times["time/generate"] += t1 - t0
             times["time/reward"] += time.perf_counter() - t1
-            flat = zero_variance_groups(result.rewards, a.group_size)
+            flat = zero_variance_groups(result.rewards, a.group_size, valid=result.valid())
             if first is None:  # every rank's groups: the same metrics and skip decision on every rank
                 first = self.gathered(result)
                 first_round = (repeated, rollouts, result)
-                zero_frac = zero_variance_groups(first.rewards, a.group_size).float().mean().item()
+                zero_frac = zero_variance_groups(first.rewards, a.group_size, valid=first.valid()).float().mean().item()
             keep = ~flat if a.drop_zero_variance else torch.ones_like(flat)
             index = torch.nonzero(keep.repeat_interleave(a.group_size)).flatten()
             reasons = result.gate_reasons()
             passed = result.passed if result.passed is not None else torch.zeros(len(rollouts), dtype=torch.bool)
             kept.append(([repeated[i] for i in index.tolist()], rollouts.select(index), result.rewards[index],
-                         passed[index], [reasons[i] for i in index.tolist()]))
+                         passed[index], [reasons[i] for i in index.tolist()], result.valid()[index]))
             need -= int(keep.sum())
             if need == 0 or not a.drop_zero_variance or rounds >= a.max_refill_rounds:
                 break
@@ -172,7 +180,7 @@ class Loop:
         batch = concat_rollouts([k[1] for k in kept if len(k[1])] or [kept[0][1]], self.p.engine.pad_id)
         rewards, passed = torch.cat([k[2] for k in kept]), torch.cat([k[3] for k in kept])
         return Sampled([q for k in kept for q in k[0]], batch, rewards, passed, [x for k in kept for x in k[4]],
-                       first, zero_frac, rounds, times, *first_round)
+                       first, zero_frac, rounds, times, *first_round, valid=torch.cat([k[5] for k in kept]))
 
     def gathered(self, result: RewardResult) -> RewardResult:
         """Every rank's reward result joined in rank order (the global batch's); this one on one rank."""
@@ -200,7 +208,9 @@ class Loop:
                       "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
         t0 = time.perf_counter()
         # every advantage is 0 and there is no KL term: the forward/backward passes would change nothing
-        nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and a.beta == 0
+        # (every row excluded: no token is left in the loss either)
+        nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and (
+            a.beta == 0 or not bool(s.first.valid().any()))
         if nothing_to_learn:
             local["groups_trained"] = 0
         loss_tokens, ref = 0.0, None
@@ -208,10 +218,12 @@ class Loop:
             loss_mask = s.rollouts.completion_mask.clone()
             if a.mask_truncated:
                 loss_mask[s.rollouts.truncated] = 0.0
+            loss_mask[~s.valid] = 0.0  # excluded rows: a reward source failed on them, nothing to learn from
             old, weights, loss_mask = self.correct(s.rollouts, loss_mask, local)  # every step: the sync watch
             loss_tokens = float(loss_mask.sum())
         if len(s.rollouts) and not nothing_to_learn:
-            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
+            valid = None if bool(s.valid.all()) else s.valid  # the plain formulas when every row was scored
+            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale, valid=valid)
             ref = self.reference_logprobs(s.rollouts)
             local.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
                                                old_logprobs=old, token_weights=weights))
@@ -281,7 +293,8 @@ class Loop:
         tok = self.p.tokenizer
         return [{"uid": s.prompts[i].uid, "prompt": tok.decode(self.encode(s.prompts[i])),
                  "completion": s.rollouts.texts[i], "reference": s.prompts[i].reference,
-                 "reward": float(s.rewards[i]), "passed": bool(s.passed[i]), "verdict": s.reasons[i],
+                 "reward": float(s.rewards[i]) if s.valid is None or bool(s.valid[i]) else None,  # None: excluded
+                 "passed": bool(s.passed[i]), "verdict": s.reasons[i],
                  "truncated": bool(s.rollouts.truncated[i])} for i in chosen]
 
     # ---- the run --------------------------------------------------------------------
@@ -374,7 +387,8 @@ class Loop:
             summary.update({"accuracy_before": first[key], "accuracy_after": last[key],
                             "accuracy_gain": last[key] - first[key], "pass_at_k_before": first.get("eval/pass@k"),
                             "pass_at_k_after": last.get("eval/pass@k")})
-        summary.update(preference_summary(rows, first, last, has_reference=self.p.reference is not None))
+        summary.update(truth_summary(rows, first, last, self.cfg.reward.truth,
+                                     has_reference=self.p.reference is not None))
         if rubric_record(self.cfg) is not None:
             summary["rubric"] = rubric_record(self.cfg)  # name, content-hash version, dimensions
         summary.update({"wall_s_this_process": wall, "curve": str(curve), "run_dir": str(self.run_dir.path)})
@@ -386,18 +400,16 @@ class Loop:
         return summary
 
 
-TRUE_RULE = "preference_rule"  # the built-in preference task's true rule (a verifier source, often weight 0)
-
-
-def preference_summary(rows: list[dict[str, Any]], first: dict[str, Any], last: dict[str, Any],
-                       has_reference: bool) -> dict[str, Any]:
-    """`true_preference_before|after` (held-out fraction the task's true rule prefers) when a
-    source is that rule, and `kl`: the mean per-token KL to the reference over the last tenth of
-    the steps (when the run has a reference)."""
+def truth_summary(rows: list[dict[str, Any]], first: dict[str, Any], last: dict[str, Any], truth: TruthConfig,
+                  has_reference: bool) -> dict[str, Any]:
+    """``<truth.name>_before|after``: the held-out mean of the run's truth source (``reward.truth``: on the built-in
+    preference task its true rule, ``true_preference_before|after``) and ``truth`` (which source, which name);
+    and ``kl``: the mean per-token KL to the reference over the last tenth of the steps (when the run has one)."""
     out: dict[str, Any] = {}
-    key = f"eval/reward/{TRUE_RULE}/mean"
-    if key in first and key in last:
-        out.update({"true_preference_before": first[key], "true_preference_after": last[key]})
+    key = f"eval/reward/{truth.source}/mean"
+    if truth.source is not None and key in first and key in last:
+        out.update({f"{truth.name}_before": first[key], f"{truth.name}_after": last[key],
+                    "truth": {"source": truth.source, "name": truth.name}})
     kls = [r["kl"] for r in rows if "kl" in r and "eval/reward/mean" not in r]
     if kls and has_reference:
         tail = kls[-max(1, len(kls) // 10):]

@@ -48,3 +48,44 @@ def test_unknown_scaling_is_an_error():
 def test_zero_variance_groups():
     assert zero_variance_groups(REWARDS, 4).tolist() == [False, True]
     assert zero_variance_groups(torch.tensor([0.0, 0.0, 0.5, 0.5]), 2).tolist() == [True, True]
+
+
+# ---- excluded rows (a reward source failed on them): out of every mean and std, advantage 0 ----------------
+VALID = torch.tensor([True, False, True, True, True, True, False, False])
+
+
+def test_group_scaling_over_the_scored_rows_only():
+    adv = group_advantages(REWARDS, 4, "group", eps=EPS, valid=VALID)
+    # group 1 scored 1, 0, 1: mean 2/3, unbiased std sqrt(((1/3)^2 * 2 + (2/3)^2) / 2) = sqrt(1/3)
+    s = math.sqrt(1 / 3) + EPS
+    torch.testing.assert_close(adv, torch.tensor([(1 / 3) / s, 0, (-2 / 3) / s, (1 / 3) / s, 0, 0, 0, 0]))
+
+
+def test_batch_scaling_over_the_scored_rows_only():
+    adv = group_advantages(REWARDS, 4, "batch", eps=EPS, valid=VALID)
+    scored = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0])  # batch std of the five scored rewards
+    s = scored.std().item() + EPS
+    torch.testing.assert_close(adv, torch.tensor([(1 / 3) / s, 0, (-2 / 3) / s, (1 / 3) / s, 0, 0, 0, 0]))
+
+
+def test_rloo_leaves_one_out_of_the_scored_rows():
+    adv = rloo_advantages(REWARDS, 4, "none", valid=VALID)
+    # row 0: 1 - (0 + 1) / 2; row 2: 0 - (1 + 1) / 2; group 2 keeps two equal rows: 0
+    torch.testing.assert_close(adv, torch.tensor([0.5, 0, -1.0, 0.5, 0, 0, 0, 0]))
+
+
+def test_a_group_with_one_scored_row_has_no_advantage_and_is_flat():
+    valid = torch.tensor([True, False, False, False, True, True, True, True])
+    assert group_advantages(REWARDS, 4, "group", valid=valid)[:4].tolist() == [0, 0, 0, 0]
+    assert rloo_advantages(REWARDS, 4, "none", valid=valid)[:4].tolist() == [0, 0, 0, 0]
+    assert zero_variance_groups(REWARDS, 4, valid=valid).tolist() == [True, True]
+    assert zero_variance_groups(REWARDS, 4, valid=VALID).tolist() == [False, True]
+    # an excluded row's value never makes a group look varied
+    assert zero_variance_groups(torch.tensor([1.0, 1.0, 0.0, 1.0]), 4, valid=torch.tensor([1, 1, 0, 1]).bool()
+                                ).tolist() == [True]
+
+
+def test_all_valid_is_the_plain_formula():
+    every = torch.ones(8, dtype=torch.bool)
+    assert torch.equal(group_advantages(REWARDS, 4, "group", valid=every), group_advantages(REWARDS, 4, "group"))
+    assert torch.equal(rloo_advantages(REWARDS, 4, "none", valid=every), rloo_advantages(REWARDS, 4, "none"))

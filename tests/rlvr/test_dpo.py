@@ -104,13 +104,18 @@ def test_fit_pairs_drops_and_counts_long_pairs(tiny):
     assert all(len(p.rejected) <= 12 for p in kept)
 
 
-def _compose(*overrides: str) -> DPOConfig:
+def _compose(*overrides: str, demo: bool = True) -> DPOConfig:
+    """rlvr-dpo's config; ``demo``: on top of +experiment=tiny_dpo (the built-in task)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="dpo", overrides=list(overrides))
+        cfg = compose(config_name="dpo", overrides=["+experiment=tiny_dpo"] * demo + list(overrides))
     return OmegaConf.to_object(cfg)  # type: ignore[return-value]
 
 
-def test_root_config_composes_and_validates():
+def test_root_config_assumes_no_task_and_the_demo_is_a_preset():
+    root = _compose(demo=False)
+    assert root.policy.train_overrides == [] and root.data.source == "file"
+    with pytest.raises(ConfigError, match="needs data.path"):  # your pairs, named
+        validate_dpo(root)
     cfg = _compose()
     validate_dpo(cfg)
     assert cfg.policy.train_overrides == ["+experiment=tiny_rm_grpo"] and cfg.data.source == "preference_task"
@@ -164,7 +169,8 @@ TRAIN_OVERRIDES = ("policy.train_overrides=['data=preference','data.preference.n
 
 
 def _dpo_command(run_dir, model_dir, *overrides):
-    return [sys.executable, "-m", "rlvr.dpo.train", f"hydra.run.dir={run_dir}", f"policy.path={model_dir}",
+    return [sys.executable, "-m", "rlvr.dpo.train", "+experiment=tiny_dpo", f"hydra.run.dir={run_dir}",
+            f"policy.path={model_dir}",
             TRAIN_OVERRIDES, "data.num_prompts=12", "data.num_eval_prompts=4", "trainer.max_steps=3",
             "trainer.batch_size=8", "trainer.micro_batch_size=4", "trainer.kl_samples=1", "trainer.eval_every=2",
             "logger.console_every=1", *overrides]
@@ -192,6 +198,9 @@ def test_end_to_end_run_writes_metrics_model_and_summary(tmp_path, train_env, ti
     for key in ("true_preference_before", "true_preference_after", "kl", "wall_s", "heldout_reward_accuracy_after"):
         assert summary[key] is not None, key
     assert 0.0 <= summary["true_preference_after"] <= 1.0 and summary["steps"] == 3
+    # the true preference is the run's named truth (data=preference sets reward.truth), not a switch on the task
+    assert summary["truth"] == {"source": "preference_rule", "name": "true_preference"}
+    assert summary["heldout_pass_after"] is not None and "eval/reward/preference_rule/mean" in evals[-1]
     AutoModelForCausalLM.from_pretrained(summary["model_dir"])
     assert "true preference" in proc.stdout and (run_dir / "config.yaml").is_file()
 

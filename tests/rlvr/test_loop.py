@@ -123,13 +123,20 @@ def test_a_sync_that_did_not_happen_stops_the_run(tmp_path):
     assert engine.log[-1] == ("sleep",)  # the engine is put back to sleep even so
 
 
-def test_preference_summary_reads_the_true_rule_and_the_final_kl():
-    from rlvr.rl.loop import preference_summary
+def test_truth_summary_reads_the_named_truth_source_and_the_final_kl():
+    from rlvr.config import TruthConfig
+    from rlvr.rl.loop import truth_summary
 
-    rows = [{"step": 0, "eval/reward/mean": 0.1, "eval/reward/preference_rule/mean": 0.25}]
+    builtin = TruthConfig("preference_rule", "true_preference")  # what data=preference sets
+    rows = [{"step": 0, "eval/reward/mean": 0.1, "eval/reward/preference_rule/mean": 0.25, "eval/reward/tone/mean": 0.5}]
     rows += [{"step": s, "kl": 0.01 * s} for s in range(1, 21)]
-    rows += [{"step": 20, "eval/reward/mean": 0.9, "eval/reward/preference_rule/mean": 0.75}]
-    out = preference_summary(rows, rows[0], rows[-1], has_reference=True)
+    rows += [{"step": 20, "eval/reward/mean": 0.9, "eval/reward/preference_rule/mean": 0.75, "eval/reward/tone/mean": 0.6}]
+    out = truth_summary(rows, rows[0], rows[-1], builtin, has_reference=True)
     assert out["true_preference_before"] == 0.25 and out["true_preference_after"] == 0.75
+    assert out["truth"] == {"source": "preference_rule", "name": "true_preference"}
     assert abs(out["kl"] - (0.19 + 0.20) / 2) < 1e-9  # the last tenth of the steps
-    assert preference_summary(rows[1:-1], {}, {}, has_reference=False) == {}
+    assert truth_summary(rows[1:-1], {}, {}, builtin, has_reference=False) == {}
+    # any run names its own: a rubric dimension under its own summary key; none named, no truth keys
+    mine = truth_summary(rows, rows[0], rows[-1], TruthConfig("tone", "tone_rate"), has_reference=False)
+    assert mine == {"tone_rate_before": 0.5, "tone_rate_after": 0.6, "truth": {"source": "tone", "name": "tone_rate"}}
+    assert truth_summary(rows, rows[0], rows[-1], TruthConfig(), has_reference=False) == {}

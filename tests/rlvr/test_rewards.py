@@ -100,7 +100,8 @@ def test_a_run_rewarded_only_by_a_model_has_no_pass_rate(length_kind):
                                     ["xyz"] * n)
 
         out = evaluate(Engine(), s, [P, P], [[1], [1]], EvalConfig(), 1.0, 4, seed=0)
-        assert out == {"eval/reward/mean": 3.0, "eval/reward/rm/mean": 3.0}  # no pass@1 / pass@k invented
+        # no pass@1 / pass@k invented
+        assert out == {"eval/reward/mean": 3.0, "eval/reward/rm/mean": 3.0, "eval/reward/excluded_frac": 0.0}
 
 
 def test_verifier_gates_while_a_model_adds_reward(length_kind):

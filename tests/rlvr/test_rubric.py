@@ -35,6 +35,23 @@ def test_preference_rubric_becomes_one_source_per_dimension():
                    ("preference_rule", "verifier", "preference_rule", 0.0)]
 
 
+def test_the_truth_is_an_ordinary_source_any_run_names():
+    builtin = _compose("data=preference")  # the built-in task names its true rule; measured at weight 0
+    validate(builtin)
+    assert (builtin.reward.truth.source, builtin.reward.truth.name) == ("preference_rule", "true_preference")
+    assert [(s.name, s.kind, s.weight) for s in builtin.reward.sources] == [
+        ("verifier", "verifier", 1.0), ("preference_rule", "verifier", 0.0)]
+    validate(builtin)  # idempotent: added once
+    assert len(builtin.reward.sources) == 2
+    mine = _compose("rubric=math", "reward.truth.source=correctness", "reward.truth.name=accuracy")
+    validate(mine)
+    validate(mine)  # a rubric dimension is the truth: nothing added, and applying twice is still a no-op
+    assert [s.name for s in mine.reward.sources] == ["correctness", "format", "length"]
+    assert _compose().reward.truth.source is None  # the arithmetic default names none
+    with pytest.raises(ConfigError, match="reward.truth.name='true preference'"):
+        validate(_compose("data=preference", "reward.truth.name=true preference"))
+
+
 def test_math_rubric_scores_each_dimension_under_its_own_label():
     from rlvr.data.schema import Prompt
     from rlvr.rewards import RewardScorer, reward_metrics

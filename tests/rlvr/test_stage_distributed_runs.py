@@ -94,7 +94,8 @@ def test_rlvr_dpo_on_two_zero3_ranks_matches_one_process(tmp_path, env, tiny_mod
     float noise (~1e-6), so only there their accuracy (a sign) is not compared."""
     from transformers import AutoModelForCausalLM
 
-    args = (f"policy.path={tiny_model_dir}", TRAIN_OVERRIDES, "data.num_prompts=12", "data.num_eval_prompts=4",
+    args = ("+experiment=tiny_dpo", f"policy.path={tiny_model_dir}", TRAIN_OVERRIDES, "data.num_prompts=12",
+            "data.num_eval_prompts=4",
             "trainer.max_steps=3", "trainer.batch_size=8", "trainer.micro_batch_size=4", "trainer.kl_samples=1",
             "trainer.eval_every=2", "logger.console_every=1", "trainer.threads=1", "trainer.optim.lr=1e-2",
             "trainer.optim.warmup_steps=0")
@@ -124,7 +125,8 @@ def test_rlvr_dpo_with_lora_on_two_ranks_killed_and_resumed_logs_the_same_values
     as an uninterrupted 2-rank run's; model/ is the merged policy."""
     from rlvr.models.lora import is_adapter_dir
 
-    args = (f"policy.path={tiny_model_dir}", TRAIN_OVERRIDES, "data.num_prompts=12", "data.num_eval_prompts=4",
+    args = ("+experiment=tiny_dpo", f"policy.path={tiny_model_dir}", TRAIN_OVERRIDES, "data.num_prompts=12",
+            "data.num_eval_prompts=4",
             "trainer.max_steps=8", "trainer.batch_size=8", "trainer.micro_batch_size=4", "trainer.kl_samples=1",
             "trainer.eval_every=4", "trainer.save_every=2", "logger.console_every=1", "trainer.threads=1",
             "trainer.optim.lr=1e-2", "model.lora.rank=4", "model.lora.alpha=8",
