@@ -119,7 +119,9 @@ class Loop:
         self.stream.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.start_step = int(state["step"])
-        self.cfg.algorithm.beta = float(state.get("beta", self.cfg.algorithm.beta))  # raised by the watch
+        self.cfg.algorithm.beta = float(state.get("beta", self.cfg.algorithm.beta))  # raised by the watch, or PPO's
+        if self.p.ppo is not None:  # the critic and its optimizer (PPO's KL controller state is beta itself)
+            self.p.ppo.load(checkpoint)
         total = self.cfg.trainer.total_steps
         if self.start_step >= total:  # resolve_resume already refused this; never run zero steps silently
             raise ResumeError(f"checkpoint {checkpoint} is at step {self.start_step} >= trainer.total_steps={total}")
@@ -200,7 +202,8 @@ class Loop:
                       "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
         t0 = time.perf_counter()
         # every advantage is 0 and there is no KL term: the forward/backward passes would change nothing
-        nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and a.beta == 0
+        # (with a critic, PPO, flat groups still carry signal: values differ from rewards)
+        nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and a.beta == 0 and self.p.ppo is None
         if nothing_to_learn:
             local["groups_trained"] = 0
         loss_tokens, ref = 0.0, None
@@ -211,10 +214,10 @@ class Loop:
             old, weights, loss_mask = self.correct(s.rollouts, loss_mask, local)  # every step: the sync watch
             loss_tokens = float(loss_mask.sum())
         if len(s.rollouts) and not nothing_to_learn:
-            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
-            ref = self.reference_logprobs(s.rollouts)
-            local.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
-                                               old_logprobs=old, token_weights=weights))
+            advantages, ref, beta = self.advantages(step, s, loss_mask, old, local)
+            if advantages is not None:
+                local.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
+                                                   old_logprobs=old, token_weights=weights, beta=beta))
         local.update(s.times)
         local["time/update"] = time.perf_counter() - t0
         local["time/step"] = time.perf_counter() - start
@@ -230,6 +233,22 @@ class Loop:
             self.run_dir.write_samples(step, self.sample_rows(s))  # rank 0's share
         self.act_on_watch(step, self.watch.on_step(step, s, metrics, ref), metrics)
         return metrics
+
+    def advantages(self, step: int, s: Sampled, loss_mask: torch.Tensor, old: Optional[torch.Tensor],
+                   metrics: dict[str, Any]) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[float]]:
+        """(advantages, reference log-probs, the loss's KL coefficient): group-relative, or PPO's GAE with its
+        critic (`rlvr.rl.ppo`), whose advantages are None while the critic warms up (the policy stays put)."""
+        a = self.cfg.algorithm
+        if self.p.ppo is None:
+            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
+            return advantages, self.reference_logprobs(s.rollouts), None
+        ref = self.reference_logprobs(s.rollouts)
+        out = self.p.ppo.advantages(step, s.rollouts, s.rewards, loss_mask, s.rollouts.logprobs if old is None
+                                    else old, ref)
+        metrics.update(out.metrics)
+        if not out.move_policy:
+            metrics["groups_trained"] = 0
+        return (out.advantages if out.move_policy else None), ref, out.loss_beta
 
     def act_on_watch(self, step: int, actions: Any, metrics: dict[str, Any]) -> None:
         """The watch's requests, decided by rank 0 for every rank: stop after this step, or raise the KL leash."""
@@ -317,7 +336,7 @@ class Loop:
     def checkpoint(self, step: int) -> Path:
         state = {"data": self.stream.state_dict(), "beta": self.cfg.algorithm.beta}
         return save_checkpoint(self.run_dir.path, step, self.p.backend, self.p.tokenizer, state,
-                               self.cfg.trainer.keep_checkpoints)
+                               self.cfg.trainer.keep_checkpoints, extra=self.p.ppo.save if self.p.ppo else None)
 
     def run(self) -> dict[str, Any]:
         t, started = self.cfg.trainer, time.perf_counter()
