@@ -19,6 +19,7 @@ over tokens), kl_target, kl_coef (the beta this step used), policy_frozen (1 dur
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -33,11 +34,12 @@ from rlvr.rollout.base import RolloutBatch
 __all__ = ["PPOStep", "PPOAdvantages", "describe"]
 
 
+@dataclass
 class PPOAdvantages:
-    """One step's result: per-token advantages, the metrics, whether the policy moves and its loss's KL beta."""
-
-    def __init__(self, advantages: torch.Tensor, metrics: dict[str, float], move_policy: bool, loss_beta: float):
-        self.advantages, self.metrics, self.move_policy, self.loss_beta = advantages, metrics, move_policy, loss_beta
+    advantages: torch.Tensor  # [N, C] per-token GAE advantages (whitened when asked)
+    metrics: dict[str, float]  # the ppo/* metrics of the step
+    move_policy: bool  # False during the critic's warm-up
+    loss_beta: float  # the policy loss's k3 KL coefficient (0 when the KL is in the reward)
 
 
 class PPOStep:

@@ -54,6 +54,19 @@ def test_ppo_logs_its_metrics_and_keeps_the_policy_still_during_the_critic_warm_
     assert (ckpt / "critic" / "critic.pt").is_file()
 
 
+def test_ppo_with_the_kl_as_a_loss_term_and_groups_of_one(tmp_path, train_env):
+    """kl_penalty=loss: the policy loss carries beta x k3 KL (the loop's `kl`), the rewards none; G = 1 is allowed."""
+    run_dir = tmp_path / "loss"
+    proc = _run(train_command(run_dir, "trainer.threads=1", "algorithm=ppo", "algorithm.kl_penalty=loss",
+                              "algorithm.group_size=1", "trainer.prompts_per_step=8", "trainer.micro_batch_size=4",
+                              "trainer.save_every=0"), train_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "KL loss term" in proc.stdout
+    steps = [r for r in _metrics(run_dir) if "reward/mean" in r]
+    assert len(steps) == 4 and any(r["kl"] > 0 for r in steps[1:])  # the loss term's k3 KL, measured
+    assert all(r["ppo/kl_coef"] > 0 and "ppo/value_loss" in r for r in steps)
+
+
 def _comparable(row: dict) -> dict:
     return {k: v for k, v in row.items() if not any(k.startswith(s) for s in DETERMINISTIC_SKIP)}
 
