@@ -101,6 +101,27 @@ def _one_error_line(proc, *needles: str) -> str:
     return lines[0]
 
 
+def test_a_critic_starts_from_a_reward_models_weights_and_keeps_its_head(tmp_path, train_env, tiny_model_dir):
+    """critic.path = a reward model (a sequence-classification directory, as rlvr-rm writes): its trained head is
+    kept, not re-initialized. Its head here is all zeros, so the first step's values are exactly 0 (a fresh head
+    would not give 0). The reward model is narrower than the policy (width 32 vs the default 64): allowed."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    rm_dir = tmp_path / "rm"
+    rm = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1)
+    with torch.no_grad():
+        rm.score.weight.zero_()
+    rm.save_pretrained(rm_dir)
+    run_dir = tmp_path / "from_rm"
+    proc = _run(train_command(run_dir, "trainer.threads=1", "algorithm=ppo", f"algorithm.critic.path={rm_dir}",
+                              "trainer.total_steps=2", "trainer.save_every=0", "model.hidden_size=64"), train_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"ppo: critic from {rm_dir}" in proc.stdout
+    first = next(r for r in _metrics(run_dir) if "ppo/value_mean" in r)
+    assert first["ppo/value_mean"] == 0.0 and first["ppo/value_loss"] > 0
+
+
 def test_a_value_model_with_another_vocabulary_is_one_line(tmp_path, train_env):
     """The critic reads the policy's token ids: a value model of another shape (vocabulary) is refused."""
     import torch
