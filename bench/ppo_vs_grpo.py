@@ -75,7 +75,8 @@ def run(name: str, preset: list[str], overrides: list[str], root: Path) -> dict:
 def report(name: str, r: dict) -> None:
     s, last = r["summary"], r["last"]
     print(f"{name:>4}: held-out pass@1 {s['accuracy_before']:.3f} -> {s['accuracy_after']:.3f} "
-          f"({100 * s['accuracy_gain']:+.1f} points) in {s['steps']} steps of {r['batch']} | wall {r['wall_s']:.0f} s | "
+          f"({100 * s['accuracy_gain']:+.1f} points) in {s['steps']} steps of {r['batch']} | "
+          f"wall {r['wall_s']:.0f} s | "
           f"{r['step_median']:.3f} s/step median (generate {r['generate']:.3f}, update {r['update']:.3f}) | peak RSS "
           f"{r['peak_mib']:.0f} MiB whole tree ({r['largest_mib']:.0f} MiB largest process) | "
           f"{r['load_start']} at start, {r['load_end']} at end")

@@ -183,7 +183,7 @@ class CriticConfig:
 @dataclass
 class AlgorithmConfig:
     group_size: int = 8  # G: completions sampled per prompt
-    advantage: str = "grpo"  # registered advantage estimator: grpo | rloo | gae (PPO: a critic, conf/algorithm/ppo.yaml)
+    advantage: str = "grpo"  # registered advantage estimator: grpo | rloo | gae (PPO, a critic: algorithm=ppo)
     scale: str = "group"  # reward scaling: group (GRPO) | batch | none (Dr. GRPO)
     loss: str = "clipped"  # registered policy loss: clipped
     aggregation: str = "token_mean"  # token_mean | seq_mean_token_mean | seq_mean_token_sum_norm (Dr. GRPO)
@@ -197,7 +197,8 @@ class AlgorithmConfig:
     rollout_correction: Optional[str] = None  # engine/learner mismatch: none | token_truncate | token_mask |
     #   sequence_mask; null = the engine's default (hf: none, its log-probs are the learner's; vllm: token_truncate)
     rollout_correction_cap: float = 2.0  # the correction's cap C on the importance ratio exp(old - rollout)
-    skip_flat_steps: bool = True  # skip the update when every group has zero reward spread and beta = 0 (no signal)
+    skip_flat_steps: bool = True  # skip the update when every group has zero reward spread and beta = 0 (no signal;
+    #   never with a critic, PPO: its baseline is not the group mean)
     ptx_coef: float = 0.0  # pretraining mix (PPO-ptx): weight of a supervised loss on data.ptx in every update
     # PPO (advantage: gae, conf/algorithm/ppo.yaml): a critic, GAE and a KL leash of coefficient beta
     gamma: float = 1.0  # GAE discount per token

@@ -214,7 +214,7 @@ class Loop:
             old, weights, loss_mask = self.correct(s.rollouts, loss_mask, local)  # every step: the sync watch
             loss_tokens = float(loss_mask.sum())
         if len(s.rollouts) and not nothing_to_learn:
-            advantages, ref, beta = self.advantages(step, s, loss_mask, old, local)
+            advantages, ref, beta = self.advantages(step, s, old, local)
             if advantages is not None:
                 local.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
                                                    old_logprobs=old, token_weights=weights, beta=beta))
@@ -234,8 +234,8 @@ class Loop:
         self.act_on_watch(step, self.watch.on_step(step, s, metrics, ref), metrics)
         return metrics
 
-    def advantages(self, step: int, s: Sampled, loss_mask: torch.Tensor, old: Optional[torch.Tensor],
-                   metrics: dict[str, Any]) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[float]]:
+    def advantages(self, step: int, s: Sampled, old: Optional[torch.Tensor], metrics: dict[str, Any]
+                   ) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[float]]:
         """(advantages, reference log-probs, the loss's KL coefficient): group-relative, or PPO's GAE with its
         critic (`rlvr.rl.ppo`), whose advantages are None while the critic warms up (the policy stays put)."""
         a = self.cfg.algorithm
@@ -243,8 +243,10 @@ class Loop:
             advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale)
             return advantages, self.reference_logprobs(s.rollouts), None
         ref = self.reference_logprobs(s.rollouts)
-        out = self.p.ppo.advantages(step, s.rollouts, s.rewards, loss_mask, s.rollouts.logprobs if old is None
-                                    else old, ref)
+        # GAE runs over each completion's real tokens (a prefix); the loss mask (corrections, truncation) applies
+        # to the policy loss only
+        out = self.p.ppo.advantages(step, s.rollouts, s.rewards, s.rollouts.completion_mask,
+                                    s.rollouts.logprobs if old is None else old, ref)
         metrics.update(out.metrics)
         if not out.move_policy:
             metrics["groups_trained"] = 0
