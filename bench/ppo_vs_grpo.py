@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from process_memory import load, run_measured  # noqa: E402
 
 QUICK = ["trainer.total_steps=4", "data.eval_size=16", "trainer.save_every=0", "trainer.sample_every=0",
-         "trainer.eval.every=0"]
+         "trainer.eval.every=0", "algorithm.critic.warmup_steps=1"]  # the warm-up key is ignored by GRPO
 
 
 def env() -> dict[str, str]:
@@ -105,7 +105,7 @@ def main() -> None:
         g, p = results["grpo"], results["ppo"]
         print(f"PPO / GRPO: wall {p['wall_s'] / g['wall_s']:.2f}x, peak RSS (whole tree) "
               f"{p['peak_mib'] / g['peak_mib']:.2f}x, s/step (median) {p['step_median'] / g['step_median']:.2f}x")
-    if "ppo" in results:
+    if "ppo" in results and not a.quick:
         gain = results["ppo"]["summary"]["accuracy_gain"]
         print(f"target PPO held-out gain >= +20 points: {'met' if gain >= 0.20 else 'MISSED'} ({100 * gain:+.1f})")
 
