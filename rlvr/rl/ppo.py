@@ -85,7 +85,9 @@ def describe(algo: AlgorithmConfig) -> str:
     leash = (f"KL {algo.kl_penalty} term, beta {algo.beta:g}" +
              (f", adaptive to {algo.kl_target:g} per completion" if algo.kl_target > 0 else ", fixed")
              if algo.beta > 0 else "no KL leash (beta = 0)")
-    return (f"ppo: critic from {c.path or 'the policy start weights (fresh value head)'}, lr {c.lr:g}, "
+    start = c.path or ("a fresh value head" if c.shared else "the policy start weights (fresh value head)")
+    where = "a value head on the policy's trunk" if c.shared else "a separate value model"
+    return (f"ppo: critic {where}, from {start}, lr {c.lr:g}, "
             f"value clip {c.value_clip:g}, {c.warmup_steps} warm-up step(s) with the policy frozen; GAE gamma "
             f"{algo.gamma:g} lambda {algo.lam:g}{', whitened' if algo.whiten_advantages else ''}; {leash}")
 

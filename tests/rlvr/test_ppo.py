@@ -27,17 +27,25 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def ppo_run(tmp_path_factory, train_env):
-    run_dir = tmp_path_factory.mktemp("runs") / "ppo"
-    proc = _run(train_command(run_dir, *PPO), train_env)
+CRITICS = {"separate": "algorithm.critic.shared=false", "shared": "algorithm.critic.shared=true"}
+
+
+@pytest.fixture(scope="module", params=sorted(CRITICS))
+def ppo_run(request, tmp_path_factory, train_env):
+    """(run directory, stdout, overrides) of a 6-step PPO run with each kind of critic."""
+    overrides = (*PPO, CRITICS[request.param])
+    run_dir = tmp_path_factory.mktemp("runs") / f"ppo_{request.param}"
+    proc = _run(train_command(run_dir, *overrides), train_env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return run_dir, proc.stdout
+    return run_dir, proc.stdout, overrides
 
 
 def test_ppo_logs_its_metrics_and_keeps_the_policy_still_during_the_critic_warm_up(ppo_run):
-    run_dir, out = ppo_run
-    assert "ppo: critic from the policy start weights" in out and "reference model: loaded" in out
+    run_dir, out, overrides = ppo_run
+    shared = CRITICS["shared"] in overrides
+    assert ("a value head on the policy's trunk, from a fresh value head" if shared else
+            "a separate value model, from the policy start weights") in out
+    assert "reference model: loaded" in out
     steps = [r for r in _metrics(run_dir) if "reward/mean" in r]
     assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
     for key in ("ppo/value_loss", "ppo/explained_variance", "ppo/value_clip_frac", "ppo/kl", "ppo/kl_target",
@@ -51,7 +59,10 @@ def test_ppo_logs_its_metrics_and_keeps_the_policy_still_during_the_critic_warm_
     assert coefs[0] == pytest.approx(0.1) and len(set(coefs)) == len(coefs)
     assert all(math.isclose(r["beta"], nxt["ppo/kl_coef"]) for r, nxt in zip(steps, steps[1:]))
     ckpt = sorted((run_dir / "checkpoints").glob("step_*"))[-1]
-    assert (ckpt / "critic" / "critic.pt").is_file()
+    import torch
+
+    saved = torch.load(ckpt / "critic" / "critic.pt", weights_only=False)["model"]
+    assert list(saved) == ["weight"] if shared else "score.weight" in saved  # the head alone, or the whole model
 
 
 def test_ppo_with_the_kl_as_a_loss_term_and_groups_of_one(tmp_path, train_env):
@@ -73,9 +84,9 @@ def _comparable(row: dict) -> dict:
 
 def test_ppo_sigkill_and_resume_reproduce_the_uninterrupted_run(ppo_run, tmp_path, train_env):
     """Like GRPO's (test_train.py): killed right after step 2's checkpoint, resumed, every metric equal."""
-    reference_dir, _ = ppo_run
+    reference_dir, _, overrides = ppo_run
     run_dir = tmp_path / "killed"
-    cmd = train_command(run_dir, *PPO)
+    cmd = train_command(run_dir, *overrides)
     marker = run_dir / "checkpoints" / "step_000002" / "COMPLETE"
     kill_after(cmd, train_env, marker)
     assert marker.exists() and not (run_dir / "summary.json").exists()
@@ -117,7 +128,7 @@ def test_a_critic_starts_from_a_reward_models_weights_and_keeps_its_head(tmp_pat
     proc = _run(train_command(run_dir, "trainer.threads=1", "algorithm=ppo", f"algorithm.critic.path={rm_dir}",
                               "trainer.total_steps=2", "trainer.save_every=0", "model.hidden_size=64"), train_env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert f"ppo: critic from {rm_dir}" in proc.stdout
+    assert f"ppo: critic a separate value model, from {rm_dir}" in proc.stdout
     first = next(r for r in _metrics(run_dir) if "ppo/value_mean" in r)
     assert first["ppo/value_mean"] == 0.0 and first["ppo/value_loss"] > 0
 
@@ -137,6 +148,19 @@ def test_a_value_model_with_another_vocabulary_is_one_line(tmp_path, train_env):
     proc = _run(train_command(tmp_path / "x", "trainer.threads=1", "algorithm=ppo",
                               f"algorithm.critic.path={other}"), train_env)
     _one_error_line(proc, "algorithm.critic.path", "vocabulary", "algorithm.critic.path=null")
+
+
+def test_a_value_head_from_a_reward_model_of_another_width_is_one_line(tmp_path, train_env, tiny_model_dir):
+    """critic.shared=true puts the reward model's head on the policy's trunk: it must read the policy's width."""
+    from transformers import AutoModelForSequenceClassification
+
+    rm_dir = tmp_path / "rm"  # width 32 (the fixture); the policy below is 64 wide
+    AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=1).save_pretrained(rm_dir)
+    proc = _run(train_command(tmp_path / "x", "trainer.threads=1", "algorithm=ppo", "algorithm.critic.shared=true",
+                              f"algorithm.critic.path={rm_dir}", "model.hidden_size=64"), train_env)
+    line = _one_error_line(proc, "algorithm.critic.path", "hidden size is 32", "policy's is 64",
+                           "algorithm.critic.shared=false")
+    assert "Traceback" not in proc.stderr, line
 
 
 @pytest.mark.parametrize("overrides,needles", [
