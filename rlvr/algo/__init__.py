@@ -6,6 +6,7 @@ from rlvr.algo.correction import CORRECTIONS, Correction, get_correction, mismat
 from rlvr.algo.filtering import zero_variance_groups
 from rlvr.algo.losses import LOSSES, PolicyLossOutput, aggregate, clipped_policy_loss, get_loss, k3_kl
 
-__all__ = ["ADVANTAGE_ESTIMATORS", "CRITIC_ESTIMATORS", "uses_critic", "get_advantage", "group_advantages", "rloo_advantages", "LOSSES", "get_loss",
-           "clipped_policy_loss", "k3_kl", "aggregate", "PolicyLossOutput", "zero_variance_groups",
-           "CORRECTIONS", "Correction", "get_correction", "mismatch_stats"]
+__all__ = ["ADVANTAGE_ESTIMATORS", "CRITIC_ESTIMATORS", "uses_critic", "get_advantage", "group_advantages",
+           "rloo_advantages", "LOSSES", "get_loss", "clipped_policy_loss", "k3_kl", "aggregate",
+           "PolicyLossOutput", "zero_variance_groups", "CORRECTIONS", "Correction", "get_correction",
+           "mismatch_stats"]

@@ -54,7 +54,8 @@ def _trunk(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _value_model(path: Path, tokenizer: Any, seed: int) -> torch.nn.Module:
-    """``path`` as a one-output sequence-classification model (its own head when it has one, else fresh from ``seed``)."""
+    """``path`` as a one-output sequence-classification model (its own head when it has one, else fresh from
+    ``seed``)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
