@@ -4,7 +4,8 @@
         model.safetensors, config.json, tokenizer files   (loadable with from_pretrained)
         backend/           the learner backend's own state (optimizer, schedule; a directory;
                            under DeepSpeed one shard per rank)
-        trainer_state.pt   RNG states (one per rank), data position, step
+        trainer_state.pt   RNG states (one per rank), data position, step, the KL coefficient (beta)
+        critic/            PPO only (algorithm=ppo): the value model's weights and optimizer state
         layout.json        how it was written: {"world_size": N, "backend": ..., "zero_stage": ...}
         COMPLETE           written last: a checkpoint without it is ignored
 
@@ -22,7 +23,7 @@ import os
 import random
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -50,8 +51,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, backend: Any, tokenizer: Any, state: dict[str, Any],
-                    keep: int) -> Path:
-    """Weights (Hugging Face format) and backend state through the backend, then the loop's state.
+                    keep: int, extra: Optional[Callable[[Path], None]] = None) -> Path:
+    """Weights (Hugging Face format) and backend state through the backend, then the loop's state;
+    ``extra(folder)`` writes what else the run keeps (PPO's critic) into the same, still incomplete, folder.
 
     Collective when the backend has several ranks: call it on every rank.
     """
@@ -65,6 +67,8 @@ def save_checkpoint(run_dir: Path, step: int, backend: Any, tokenizer: Any, stat
     barrier()  # no rank writes into the folder before rank 0 has cleared it
     backend.save_pretrained(tmp, tokenizer)
     backend.save(tmp / BACKEND_DIR)
+    if extra is not None and main:
+        extra(tmp)
     rngs = all_gather_objects(rng_state())
     barrier()  # every rank's shard is on disk
     if main:

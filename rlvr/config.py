@@ -20,7 +20,7 @@ from rlvr.eval.config import RubricConfig, WatchConfig
 
 __all__ = [
     "ModelConfig", "LoraConfig", "SFTConfig", "DataConfig", "PtxDataConfig", "ArithmeticConfig", "CodingConfig", "PreferenceTaskConfig",
-    "AlgorithmConfig", "RolloutConfig",
+    "AlgorithmConfig", "CriticConfig", "RolloutConfig",
     "HFRolloutConfig", "VLLMRolloutConfig", "DeepSpeedConfig",
     "OptimConfig", "EvalConfig", "TrainerConfig", "RewardSource", "RewardConfig", "TruthConfig", "LoggerConfig",
     "TrainConfig", "ConfigError", "check_verifier", "check_known_keys", "register_schemas", "CONF_DIR",
@@ -172,9 +172,21 @@ class DataConfig:
 
 
 @dataclass
+class CriticConfig:
+    shared: bool = False  # false: a separate value model (its own trunk); true: a value head on the policy's own
+    #   trunk, read without gradients (the value loss trains the head alone; no second model in memory)
+    path: Optional[str] = None  # the critic's start: null = a fresh value head (separate: on a copy of the policy's
+    #   start weights); a directory = a reward model (an rlvr-rm output: its head, and with shared=false its trunk)
+    #   or, with shared=false, a causal LM; it must have the policy's vocabulary (separate) or width (shared)
+    lr: float = 1e-5  # the critic's own AdamW learning rate (constant after trainer.optim.warmup_steps)
+    warmup_steps: int = 0  # first steps that train only the critic: the policy does not move during them
+    value_clip: float = 0.2  # clipped value loss: new values stay within +-value_clip of the rollout's (0 = off)
+
+
+@dataclass
 class AlgorithmConfig:
     group_size: int = 8  # G: completions sampled per prompt
-    advantage: str = "grpo"  # registered advantage estimator: grpo | rloo
+    advantage: str = "grpo"  # registered advantage estimator: grpo | rloo | gae (PPO, a critic: algorithm=ppo)
     scale: str = "group"  # reward scaling: group (GRPO) | batch | none (Dr. GRPO)
     loss: str = "clipped"  # registered policy loss: clipped
     aggregation: str = "token_mean"  # token_mean | seq_mean_token_mean | seq_mean_token_sum_norm (Dr. GRPO)
@@ -188,8 +200,19 @@ class AlgorithmConfig:
     rollout_correction: Optional[str] = None  # engine/learner mismatch: none | token_truncate | token_mask |
     #   sequence_mask; null = the engine's default (hf: none, its log-probs are the learner's; vllm: token_truncate)
     rollout_correction_cap: float = 2.0  # the correction's cap C on the importance ratio exp(old - rollout)
-    skip_flat_steps: bool = True  # skip the update when every group has zero reward spread and beta = 0 (no signal)
+    skip_flat_steps: bool = True  # skip the update when every group has zero reward spread and beta = 0 (no signal;
+    #   never with a critic, PPO: its baseline is not the group mean)
     ptx_coef: float = 0.0  # pretraining mix (PPO-ptx): weight of a supervised loss on data.ptx in every update
+    # PPO (advantage: gae, conf/algorithm/ppo.yaml): a critic, GAE and a KL leash of coefficient beta
+    gamma: float = 1.0  # GAE discount per token
+    lam: float = 0.95  # GAE lambda (1 = Monte-Carlo returns minus the value, 0 = one-step TD errors)
+    whiten_advantages: bool = True  # GAE advantages to zero mean, unit variance over the batch's tokens
+    kl_penalty: str = "reward"  # where the KL to the reference goes: reward (-beta * (logp - ref) per token, in
+    #   the rewards GAE sees) | loss (beta * k3 KL per token in the policy loss, as GRPO's)
+    kl_target: float = 0.0  # adaptive KL controller (Ziegler et al.): the KL per completion (summed over its
+    #   tokens) that beta is steered towards; 0 = beta stays fixed
+    kl_horizon: int = 10_000  # the controller's horizon in completions (larger = slower changes of beta)
+    critic: CriticConfig = field(default_factory=CriticConfig)  # the value model (advantage: gae only)
 
 
 @dataclass

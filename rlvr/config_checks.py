@@ -24,6 +24,7 @@ _CHOICES = {
     "data.on_long_prompt": ("error", "drop"),
     "trainer.deepspeed.zero_stage": (2, 3),
     "reward.mix": ("sum", "gated"),
+    "algorithm.kl_penalty": ("reward", "loss"),
 }
 
 
@@ -64,7 +65,7 @@ def _check_world(cfg: TrainConfig, world_size: int) -> None:
 
 def _check_batches(cfg: TrainConfig, world_size: int = 1) -> None:
     t, g = cfg.trainer, cfg.algorithm.group_size
-    if g < 2:
+    if g < 2 and cfg.algorithm.advantage != "gae":
         raise ConfigError(f"algorithm.group_size={g}: group-relative advantages need at least 2 completions per prompt")
     _check_world(cfg, world_size)
     per_batch = t.prompts_per_step * g // world_size  # per rank (equal shares)
@@ -131,6 +132,7 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
                           f"nucleus-renormalized log-prob under top-p, not the full-vocabulary one the learner "
                           f"compares with; use rollout.top_p=1.0, or rollout.engine=hf")
     check_chat_template(cfg.data.chat_template)
+    _check_ppo(cfg)
     if cfg.rollout.temperature <= 0:
         raise ConfigError("rollout.temperature must be > 0 (greedy decoding is only used for pass@1 evaluation)")
     from rlvr.eval.rubric import apply_rubric
@@ -169,6 +171,32 @@ def _check_reward_mix(cfg: TrainConfig) -> None:
         print("warning: a learned reward (reward model) is in reward.sources but algorithm.beta=0: nothing keeps "
               "the policy near the reference while it optimizes the model's score (reward hacking); set "
               "algorithm.beta > 0 (e.g. 0.04)", file=sys.stderr, flush=True)
+
+
+def _check_ppo(cfg: TrainConfig) -> None:
+    """PPO (algorithm.advantage=gae): its critic trains in this process; its coefficients in range."""
+    a, c = cfg.algorithm, cfg.algorithm.critic
+    if a.advantage != "gae":
+        return
+    if cfg.trainer.backend != "torch":
+        raise ConfigError(f"algorithm=ppo with trainer.backend={cfg.trainer.backend}: PPO's critic trains in one "
+                          f"process with plain PyTorch; use trainer.backend=torch (or a critic-free algorithm, e.g. "
+                          f"algorithm=grpo, under DeepSpeed)")
+    for name, value in (("gamma", a.gamma), ("lam", a.lam)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"algorithm.{name}={value}: use a value in [0, 1] (PPO's usual: gamma=1, lam=0.95)")
+    if c.lr <= 0 or c.warmup_steps < 0 or c.value_clip < 0 or a.kl_target < 0 or a.kl_horizon < 1:
+        raise ConfigError("algorithm.critic.lr must be > 0, algorithm.critic.warmup_steps, algorithm.critic.value_clip "
+                          "and algorithm.kl_target >= 0, and algorithm.kl_horizon >= 1")
+    if a.kl_target > 0 and a.beta == 0:
+        raise ConfigError(f"algorithm.kl_target={a.kl_target} steers the KL coefficient algorithm.beta, which is 0 "
+                          f"(no reference model, no KL): start it above 0, e.g. algorithm.beta=0.05")
+    if c.warmup_steps >= cfg.trainer.total_steps:
+        raise ConfigError(f"algorithm.critic.warmup_steps={c.warmup_steps} >= trainer.total_steps="
+                          f"{cfg.trainer.total_steps}: the policy would never move; lower the warm-up")
+    if c.path is not None and not os.path.isdir(os.path.expanduser(c.path)):
+        raise ConfigError(f"algorithm.critic.path={c.path}: no such directory; name a model or reward-model "
+                          f"directory (e.g. an rlvr-rm run's output), or null to start from the policy's weights")
 
 
 def check_names(cfg: TrainConfig) -> None:

@@ -5,6 +5,10 @@ Rewards arrive flat, ``[prompts * G]``, with each prompt's G completions consecu
     grpo:  A_i = (r_i - mean(group)) / scale
     rloo:  A_i = (r_i - mean(group without i)) / scale   (= G/(G-1) x the grpo numerator)
 
+    gae:   per-token advantages from a critic's values (PPO, `rlvr.algo.gae.gae_advantages`): a
+           different signature, computed by the RL stage's PPO step (`rlvr.rl.ppo`), never by the
+           group-relative path; `CRITIC_ESTIMATORS` names such estimators
+
 where scale is the group's standard deviation (``group``, GRPO), the whole batch's
 (``batch``), or 1 (``none``, Dr. GRPO). Standard deviations are unbiased (n - 1),
 and ``eps`` keeps zero-variance groups at advantage 0 instead of NaN.
@@ -26,11 +30,18 @@ import torch
 from rlvr.registry import Registry
 
 __all__ = ["ADVANTAGE_ESTIMATORS", "register_advantage", "get_advantage", "group_advantages", "rloo_advantages",
-           "group_std"]
+           "group_std", "CRITIC_ESTIMATORS", "uses_critic"]
 
 ADVANTAGE_ESTIMATORS: Registry[Callable[..., torch.Tensor]] = Registry("algorithm.advantage")
 register_advantage = ADVANTAGE_ESTIMATORS.register
 get_advantage = ADVANTAGE_ESTIMATORS.lookup
+ADVANTAGE_ESTIMATORS.register_lazy("gae", "rlvr.algo.gae:gae_advantages")
+CRITIC_ESTIMATORS = ("gae",)  # estimators that need a critic's values (algorithm=ppo)
+
+
+def uses_critic(advantage: str) -> bool:
+    """The estimator needs a critic (PPO's GAE), not only the rewards."""
+    return advantage in CRITIC_ESTIMATORS
 
 
 def _some_excluded(valid: Optional[torch.Tensor]) -> bool:

@@ -46,9 +46,9 @@ def clipped_policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, adva
     """PPO/GRPO clipped surrogate with asymmetric clipping (DAPO) and optional k3 KL.
 
     loss_t = -min(r_t A, clip(r_t, 1 - eps_low, 1 + eps_high) A) + beta * KL_t,
-    r_t = exp(logp_t - old_logp_t); advantages are per sequence, [N].
+    r_t = exp(logp_t - old_logp_t); advantages are per sequence, [N] (GRPO), or per token, [N, C] (PPO).
     """
-    adv = advantages.unsqueeze(1)
+    adv = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
     ratio = torch.exp(logprobs - old_logprobs)
     clipped = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
     loss = -torch.min(ratio * adv, clipped * adv)

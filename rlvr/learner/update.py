@@ -69,7 +69,7 @@ class Learner:
 
     def update(self, batch: RolloutBatch, advantages: torch.Tensor, loss_mask: torch.Tensor,
                ref_logprobs: Optional[torch.Tensor], seed: int, old_logprobs: Optional[torch.Tensor] = None,
-               token_weights: Optional[torch.Tensor] = None) -> dict[str, float]:
+               token_weights: Optional[torch.Tensor] = None, beta: Optional[float] = None) -> dict[str, float]:
         """All optimizer steps for one rollout batch; returns averaged statistics.
 
         ``old_logprobs`` are the learner's own log-probs of the batch before the update (the
@@ -77,6 +77,8 @@ class Learner:
         and the engine/learner mismatch is measured on the first mini-batch's forward (before
         any optimizer step) as ``rollout/logprob_diff_mean|max``. ``token_weights`` multiply
         each token's policy-gradient loss (an off-policy correction, `rlvr.algo.correction`).
+        ``advantages`` are [N] (one per completion) or [N, C] (per token, PPO's GAE); ``beta`` is the
+        coefficient of the k3 KL loss term (None: ``algorithm.beta``; PPO passes 0 when its KL is in the reward).
         """
         self.model.train()
         n = len(batch)
@@ -85,7 +87,7 @@ class Learner:
         stats = UpdateStats(sums={"loss": 0.0, "grad_norm": 0.0, "kl": 0.0, "clip_frac/low": 0.0,
                                   "clip_frac/high": 0.0, "entropy": 0.0})
         self._diff = [0.0, 0.0, 0.0] if old_logprobs is None else None  # |learner - engine|: sum, max, tokens
-        extra = (old_logprobs, token_weights, seed)
+        extra = (old_logprobs, token_weights, seed, self.algo.beta if beta is None else beta)
         for _ in range(self.algo.num_iterations):
             order = torch.randperm(n, generator=gen) if self.trainer.optimizer_steps_per_batch > 1 else torch.arange(n)
             for start in range(0, n, mini):
@@ -103,7 +105,7 @@ class Learner:
         return out
 
     def _optimizer_step(self, batch, advantages, loss_mask, ref_logprobs, index, stats: UpdateStats, extra) -> None:
-        old_logprobs, token_weights, seed = extra
+        old_logprobs, token_weights, seed, beta = extra
         # DeepSpeed averages gradients over ranks: each rank divides by (global count / world size), so the
         # update equals one process's over the union of the shares (sequence counts are equal per rank)
         num_tokens = all_reduce_sum(float(loss_mask[index].sum())) / self.backend.world_size
@@ -127,11 +129,11 @@ class Learner:
                 if gap.numel():
                     self._diff = [self._diff[0] + gap.sum().item(), max(self._diff[1], gap.max().item()),
                                   self._diff[2] + gap.numel()]
-            out = self.loss_fn(logp, old, advantages[idx].to(device), self.algo.epsilon_low, self.algo.epsilon_high,
-                               self.algo.beta, ref)
+            adv = advantages[idx] if advantages.dim() == 1 else rows(advantages)
+            out = self.loss_fn(logp, old, adv.to(device), self.algo.epsilon_low, self.algo.epsilon_high, beta, ref)
             per_token = out.loss
             if token_weights is not None:  # weight the policy-gradient term, not the KL leash
-                kl_term = self.algo.beta * out.kl
+                kl_term = beta * out.kl
                 per_token = (per_token - kl_term) * rows(token_weights) + kl_term
             loss = aggregate(per_token, mask, self.algo.aggregation, num_sequences=len(index),
                              num_tokens=num_tokens, max_len=self.max_new_tokens)

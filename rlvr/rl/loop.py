@@ -127,7 +127,9 @@ class Loop:
         self.stream.load_state_dict(state["data"])
         set_rng_state(state["rng"])
         self.start_step = int(state["step"])
-        self.cfg.algorithm.beta = float(state.get("beta", self.cfg.algorithm.beta))  # raised by the watch
+        self.cfg.algorithm.beta = float(state.get("beta", self.cfg.algorithm.beta))  # raised by the watch, or PPO's
+        if self.p.ppo is not None:  # the critic and its optimizer (PPO's KL controller state is beta itself)
+            self.p.ppo.load(checkpoint)
         total = self.cfg.trainer.total_steps
         if self.start_step >= total:  # resolve_resume already refused this; never run zero steps silently
             raise ResumeError(f"checkpoint {checkpoint} is at step {self.start_step} >= trainer.total_steps={total}")
@@ -208,8 +210,9 @@ class Loop:
                       "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
         t0 = time.perf_counter()
         # every advantage is 0 and there is no KL term: the forward/backward passes would change nothing
-        # (every row excluded: no token is left in the loss either)
-        nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and (
+        # (every row excluded: no token is left in the loss either; with a critic, PPO, flat groups still carry
+        # signal: values differ from rewards)
+        nothing_to_learn = a.skip_flat_steps and s.zero_variance_frac == 1.0 and self.p.ppo is None and (
             a.beta == 0 or not bool(s.first.valid().any()))
         if nothing_to_learn:
             local["groups_trained"] = 0
@@ -222,11 +225,10 @@ class Loop:
             old, weights, loss_mask = self.correct(s.rollouts, loss_mask, local)  # every step: the sync watch
             loss_tokens = float(loss_mask.sum())
         if len(s.rollouts) and not nothing_to_learn:
-            valid = None if bool(s.valid.all()) else s.valid  # the plain formulas when every row was scored
-            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale, valid=valid)
-            ref = self.reference_logprobs(s.rollouts)
-            local.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
-                                               old_logprobs=old, token_weights=weights))
+            advantages, ref, beta = self.advantages(step, s, old, local)
+            if advantages is not None:
+                local.update(self.p.learner.update(s.rollouts, advantages, loss_mask, ref, seed=step,
+                                                   old_logprobs=old, token_weights=weights, beta=beta))
         local.update(s.times)
         local["time/update"] = time.perf_counter() - t0
         local["time/step"] = time.perf_counter() - start
@@ -242,6 +244,28 @@ class Loop:
             self.run_dir.write_samples(step, self.sample_rows(s))  # rank 0's share
         self.act_on_watch(step, self.watch.on_step(step, s, metrics, ref), metrics)
         return metrics
+
+    def advantages(self, step: int, s: Sampled, old: Optional[torch.Tensor], metrics: dict[str, Any]
+                   ) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor], Optional[float]]:
+        """(advantages, reference log-probs, the loss's KL coefficient): group-relative, or PPO's GAE with its
+        critic (`rlvr.rl.ppo`), whose advantages are None while the critic warms up (the policy stays put)."""
+        a = self.cfg.algorithm
+        valid = None if s.valid is None or bool(s.valid.all()) else s.valid  # the plain formulas when every row was scored
+        if self.p.ppo is None:
+            advantages = get_advantage(a.advantage)(s.rewards, a.group_size, a.scale, valid=valid)
+            return advantages, self.reference_logprobs(s.rollouts), None
+        ref = self.reference_logprobs(s.rollouts)
+        # GAE runs over each completion's real tokens (a prefix; none for an excluded row, which then adds nothing
+        # to the value loss either); the loss mask (corrections, truncation) applies to the policy loss only
+        mask = s.rollouts.completion_mask
+        if valid is not None:
+            mask = mask * valid.to(mask.dtype).unsqueeze(1)
+        out = self.p.ppo.advantages(step, s.rollouts, s.rewards, mask,
+                                    s.rollouts.logprobs if old is None else old, ref)
+        metrics.update(out.metrics)
+        if not out.move_policy:
+            metrics["groups_trained"] = 0
+        return (out.advantages if out.move_policy else None), ref, out.loss_beta
 
     def act_on_watch(self, step: int, actions: Any, metrics: dict[str, Any]) -> None:
         """The watch's requests, decided by rank 0 for every rank: stop after this step, or raise the KL leash."""
@@ -330,7 +354,7 @@ class Loop:
     def checkpoint(self, step: int) -> Path:
         state = {"data": self.stream.state_dict(), "beta": self.cfg.algorithm.beta}
         return save_checkpoint(self.run_dir.path, step, self.p.backend, self.p.tokenizer, state,
-                               self.cfg.trainer.keep_checkpoints)
+                               self.cfg.trainer.keep_checkpoints, extra=self.p.ppo.save if self.p.ppo else None)
 
     def run(self) -> dict[str, Any]:
         t, started = self.cfg.trainer, time.perf_counter()

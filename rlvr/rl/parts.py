@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from rlvr.algo import uses_critic
 from rlvr.config import TrainConfig
 from rlvr.data.chat import LengthChecked
 from rlvr.learner import Backend, Learner, autocast_dtype, build_backend
@@ -22,6 +23,7 @@ from rlvr.models.lora import is_adapter_dir
 from rlvr.models.policy import load_policy, load_reference, policy_line
 from rlvr.models.precision import frozen_dtype, precision_line
 from rlvr.rewards import RewardScorer
+from rlvr.rl.ppo import PPOStep, describe
 from rlvr.rollout import Engine, build_engine
 from rlvr.stage import RunData, resolve_device
 
@@ -39,6 +41,7 @@ class Parts:
     train_set: LengthChecked
     eval_set: LengthChecked
     base_dir: Path
+    ppo: Optional[PPOStep] = None  # algorithm=ppo: the critic and what the loop does with it (rlvr/rl/ppo.py)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -82,4 +85,11 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
           flush=True)
     ends = ", ".join(f"{data.tokenizer.convert_ids_to_tokens(i)} ({i})" for i in sorted(engine.eos_ids))
     print(f"prompts: data.chat_template={cfg.data.chat_template}; completions end at any of {ends}", flush=True)
-    return Parts(backend, data.tokenizer, reference, engine, scorer, learner, data.train_set, data.eval_set, start)
+    ppo = None
+    if uses_critic(cfg.algorithm.advantage):
+        from rlvr.learner.critic import build_critic
+
+        ppo = PPOStep(build_critic(cfg.algorithm, cfg.trainer, start, model, data.tokenizer, device), cfg.algorithm)
+        print(describe(cfg.algorithm), flush=True)
+    return Parts(backend, data.tokenizer, reference, engine, scorer, learner, data.train_set, data.eval_set, start,
+                 ppo)

@@ -95,7 +95,7 @@ def test_wrong_type_is_an_error():
     (["trainer.eval.k=8", "trainer.eval.num_samples=4"], "raise num_samples"),
     (["rollout.engine=vlm"], "unknown rollout.engine 'vlm'; registered: hf"),
     (["trainer.backend=deepspeed2"], "unknown trainer.backend 'deepspeed2'; registered: .*torch"),
-    (["algorithm.advantage=ppo"], "unknown algorithm.advantage 'ppo'; registered: grpo, rloo"),
+    (["algorithm.advantage=ppo"], "unknown algorithm.advantage 'ppo'; registered: gae, grpo, rloo"),
     (["algorithm.loss=huber"], "unknown algorithm.loss 'huber'"),
     (["data.source=gsm8k"], "unknown data.source 'gsm8k'; registered: arithmetic, coding, file"),
     (["data.verifier=maths"], "data.verifier .*: unknown verifier 'maths'; known verifiers: .*math"),

@@ -1,0 +1,94 @@
+"""PPO's critic-side math as pure tensor functions: per-token rewards, GAE, whitening, the clipped
+value loss and explained variance.
+
+All tensors are ``[N, C]`` over completion tokens (N completions, C the longest), with a mask
+that is 1 on a completion's real tokens (a prefix of each row). Token t's value V_t is the
+critic's estimate of the return from the state *before* the completion's token t.
+
+    token rewards   r_t = -kl_coef * kl_t            (kl folded into the reward; kl_coef = 0 for none)
+                    r_T += score                     (the sequence's reward on its last real token T)
+    TD error        delta_t = r_t + gamma * V_{t+1} - V_t     (V_{T+1} = 0: the episode ends at T)
+    GAE             A_t = delta_t + gamma * lam * A_{t+1}     (A_{T+1} = 0)
+    returns         R_t = A_t + V_t                  (the critic's regression targets)
+    value loss      0.5 * max((V - R)^2, (clip(V, V_old - c, V_old + c) - R)^2)   per token
+    explained var.  1 - Var(R - V) / Var(R)          over masked tokens
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["token_rewards", "gae_advantages", "whiten", "clipped_value_loss", "ValueLossOutput",
+           "explained_variance", "masked_mean"]
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def token_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:
+    """[N, C] per-token rewards: ``-kl_coef * kl`` on every real token, plus the sequence's score [N] on
+    its last real token (a row with no real token gets nothing)."""
+    rewards = -kl_coef * kl * mask
+    lengths = mask.sum(-1).long()
+    rows = torch.nonzero(lengths > 0).flatten()
+    rewards[rows, lengths[rows] - 1] += scores[rows].to(rewards.dtype)
+    return rewards
+
+
+def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
+                   lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(advantages, returns), both [N, C] and 0 off the mask: generalized advantage estimation
+    (Schulman et al. 2016) over each row's real tokens, the value after the last one being 0."""
+    rewards, values, mask = rewards.float(), values.float(), mask.float()
+    advantages = torch.zeros_like(rewards)
+    next_value = torch.zeros(rewards.shape[0], dtype=rewards.dtype, device=rewards.device)
+    next_adv = torch.zeros_like(next_value)
+    for t in reversed(range(rewards.shape[1])):
+        m = mask[:, t]
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        adv = delta + gamma * lam * next_adv
+        advantages[:, t] = adv * m
+        # past a row's end (m = 0) the carried value and advantage stay 0
+        next_value = values[:, t] * m
+        next_adv = adv * m
+    returns = (advantages + values) * mask
+    return advantages, returns
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Zero mean and unit variance over the masked entries (unbiased variance), 0 off the mask."""
+    mean = masked_mean(x, mask)
+    n = mask.sum()
+    var = (((x - mean) ** 2) * mask).sum() / (n - 1).clamp(min=1)
+    return (x - mean) * torch.rsqrt(var + eps) * mask
+
+
+@dataclass
+class ValueLossOutput:
+    loss: torch.Tensor  # [N, C] per-token loss (before aggregation)
+    clipped: torch.Tensor  # [N, C] bool: the clipped term was the larger one (its gradient is cut)
+
+
+def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+                       clip: float) -> ValueLossOutput:
+    """PPO's clipped value loss per token; ``clip <= 0`` turns the clipping off (plain squared error / 2)."""
+    unclipped = (values - returns) ** 2
+    if clip <= 0:
+        return ValueLossOutput(0.5 * unclipped, torch.zeros_like(values, dtype=torch.bool))
+    bounded = old_values + torch.clamp(values - old_values, -clip, clip)
+    clipped = (bounded - returns) ** 2
+    with torch.no_grad():
+        worse = clipped > unclipped
+    return ValueLossOutput(0.5 * torch.max(unclipped, clipped), worse)
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 - Var(returns - values) / Var(returns) over masked tokens (1: perfect; 0: no better than the mean;
+    NaN-free: 0 when the returns do not vary)."""
+    m = mask.float()
+    var_r = masked_mean((returns - masked_mean(returns, m)) ** 2, m)
+    diff = returns - values
+    var_d = masked_mean((diff - masked_mean(diff, m)) ** 2, m)
+    return 0.0 if float(var_r) <= 1e-12 else float(1 - var_d / var_r)

@@ -1,0 +1,93 @@
+"""What the RL loop does for PPO (``algorithm=ppo``: ``algorithm.advantage: gae``): the critic's side of a step.
+
+Per rollout batch, before the policy update (`PPOStep.advantages`):
+
+1. the KL to the reference per token, ``kl_t = logp_t - ref_t`` (the sampling policy's log-probs);
+2. per-token rewards: the sequence's reward on its last token, and ``-beta * kl_t`` on every token
+   when ``algorithm.kl_penalty=reward`` (with ``loss`` the policy loss carries ``beta`` x k3 KL instead);
+3. the critic's values of the batch, GAE advantages and returns (`rlvr.algo.gae`), advantages whitened
+   over the batch's tokens (``algorithm.whiten_advantages``);
+4. the critic's optimizer steps on the returns (clipped value loss);
+5. the adaptive KL controller (`rlvr.algo.kl_control`) moves ``algorithm.beta`` towards
+   ``algorithm.kl_target`` for the next step (the coefficient this step used is what it logs);
+6. during the first ``algorithm.critic.warmup_steps`` steps the policy does not move (the critic learns
+   the values of the starting policy first).
+
+Metrics (all under ``ppo/``): value_loss, value_clip_frac, critic_grad_norm, explained_variance,
+value_mean, return_mean, advantage_mean / advantage_std (before whitening), kl (per completion, summed
+over tokens), kl_target, kl_coef (the beta this step used), policy_frozen (1 during the critic's warm-up).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from rlvr.algo.gae import explained_variance, gae_advantages, masked_mean, token_rewards, whiten
+from rlvr.algo.kl_control import adaptive_kl_coef
+from rlvr.config import AlgorithmConfig
+from rlvr.learner.critic import CRITIC_DIR, Critic
+from rlvr.rollout.base import RolloutBatch
+
+__all__ = ["PPOStep", "PPOAdvantages", "describe"]
+
+
+@dataclass
+class PPOAdvantages:
+    advantages: torch.Tensor  # [N, C] per-token GAE advantages (whitened when asked)
+    metrics: dict[str, float]  # the ppo/* metrics of the step
+    move_policy: bool  # False during the critic's warm-up
+    loss_beta: float  # the policy loss's k3 KL coefficient (0 when the KL is in the reward)
+
+
+class PPOStep:
+    def __init__(self, critic: Critic, algo: AlgorithmConfig):
+        self.critic, self.algo = critic, algo
+
+    def advantages(self, step: int, batch: RolloutBatch, scores: torch.Tensor, mask: torch.Tensor,
+                   logprobs: torch.Tensor, ref: Optional[torch.Tensor]) -> PPOAdvantages:
+        """Steps 1-6 of the module docstring for one batch (``mask``: the completions' real tokens, a prefix of
+        each row; ``logprobs``: the sampling policy's, [N, C]; ``ref``: the reference's, or None without a KL
+        leash). The policy loss applies its own mask (off-policy corrections, truncation) on top."""
+        a, mask = self.algo, mask.float()
+        coef = a.beta
+        kl = (logprobs - ref) * mask if ref is not None else torch.zeros_like(mask)
+        rewards = token_rewards(scores.float(), kl, mask, coef if a.kl_penalty == "reward" else 0.0)
+        values = self.critic.values(batch) * mask
+        adv, returns = gae_advantages(rewards, values, mask, a.gamma, a.lam)
+        metrics = {"ppo/explained_variance": explained_variance(values, returns, mask),
+                   "ppo/value_mean": float(masked_mean(values, mask)),
+                   "ppo/return_mean": float(masked_mean(returns, mask)),
+                   "ppo/advantage_mean": float(masked_mean(adv, mask)),
+                   "ppo/advantage_std": float(masked_mean((adv - masked_mean(adv, mask)) ** 2, mask).sqrt())}
+        if a.whiten_advantages:
+            adv = whiten(adv, mask)
+        metrics.update(self.critic.update(batch, values, returns, mask, seed=step))
+        seq_kl = float(kl.sum(-1).mean()) if len(kl) else 0.0
+        a.beta = adaptive_kl_coef(coef, seq_kl, a.kl_target, len(kl), a.kl_horizon)
+        move = step > a.critic.warmup_steps
+        metrics.update({"ppo/kl": seq_kl, "ppo/kl_target": a.kl_target, "ppo/kl_coef": coef,
+                        "ppo/policy_frozen": 0.0 if move else 1.0})
+        return PPOAdvantages(adv, metrics, move, coef if a.kl_penalty == "loss" else 0.0)
+
+    def save(self, checkpoint_dir: Path) -> None:
+        self.critic.save(Path(checkpoint_dir) / CRITIC_DIR)
+
+    def load(self, checkpoint_dir: Path) -> None:
+        self.critic.load(Path(checkpoint_dir) / CRITIC_DIR)
+
+
+def describe(algo: AlgorithmConfig) -> str:
+    """The start-up line that says what PPO will do."""
+    c = algo.critic
+    leash = (f"KL {algo.kl_penalty} term, beta {algo.beta:g}" +
+             (f", adaptive to {algo.kl_target:g} per completion" if algo.kl_target > 0 else ", fixed")
+             if algo.beta > 0 else "no KL leash (beta = 0)")
+    start = c.path or ("a fresh value head" if c.shared else "the policy start weights (fresh value head)")
+    where = "a value head on the policy's trunk" if c.shared else "a separate value model"
+    return (f"ppo: critic {where}, from {start}, lr {c.lr:g}, "
+            f"value clip {c.value_clip:g}, {c.warmup_steps} warm-up step(s) with the policy frozen; GAE gamma "
+            f"{algo.gamma:g} lambda {algo.lam:g}{', whitened' if algo.whiten_advantages else ''}; {leash}")
+
