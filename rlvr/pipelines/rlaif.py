@@ -72,6 +72,7 @@ class RlaifConfig:
     rm: list[str] = _opt(list(DEMO_RM), "rlvr-rm override (repeatable); data.path is set to the labelled rows")
     grpo: list[str] = _opt([], "extra rlvr-train override for the GRPO stage only (repeatable)")
     label_only: bool = _opt(False, "stop after writing the labelled rows")
+    resume: bool = _opt(False, "reuse the stages whose outputs exist in OUT (labels, reward model, GRPO run)")
 
 
 # ---- pure figures -------------------------------------------------------------------------------------------
@@ -287,20 +288,26 @@ def run_pipeline(cfg: RlaifConfig) -> dict[str, Any]:
     constitution = load_constitution(cfg.constitution)
     stages, started = Stages(cfg), time.perf_counter()  # type: ignore[arg-type]
     out = stages.out
-    result: dict[str, Any] = {"config": dataclasses.asdict(cfg), "label": label(cfg, out, constitution)}
+    labels = out / "data" / "label.json"
+    if cfg.resume and labels.is_file() and json.loads(labels.read_text()).get("constitution") == constitution.origin:
+        print(f"[label] reused: {labels} exists (--resume)", flush=True)
+    else:
+        labels.parent.mkdir(parents=True, exist_ok=True)
+        labels.write_text(json.dumps(label(cfg, out, constitution), indent=2, default=str) + "\n")
+    result: dict[str, Any] = {"config": dataclasses.asdict(cfg), "label": json.loads(labels.read_text())}
     if not cfg.label_only:
         if result["label"]["decided"] < 2:
             raise ConfigError(f"the judge decided {result['label']['decided']} of {result['label']['pairs']} pairs: "
                               f"too few rows for a reward model (see the counts in {out / SUMMARY_FILE})")
         rm_dir = out / "rm"
         stages.run("rm", "rlvr.rm.train", [*cfg.rm, f"data.path={result['label']['file']}",
-                                            f"hydra.run.dir={rm_dir}"])
+                                            f"hydra.run.dir={rm_dir}"], done=rm_dir / "summary.json")
         rm = _read_json(rm_dir / "summary.json", "rm")
         result["rm"] = {"pairwise_accuracy": rm.get("pairwise_accuracy"), "pairs": rm.get("pairs"),
                         "model_dir": rm.get("model_dir")}
         grpo_dir = out / "grpo"
         stages.run("grpo", "rlvr.train", [*cfg.policy, *cfg.grpo, f"reward.sources.0.path={rm['model_dir']}",
-                                          f"hydra.run.dir={grpo_dir}"])
+                                          f"hydra.run.dir={grpo_dir}"], done=grpo_dir / "summary.json")
         result["grpo"] = _policy_figures(_read_json(grpo_dir / "summary.json", "grpo"))
         result["grpo"]["alerts"] = len(_read_jsonl(grpo_dir / "alerts.jsonl"))
     result["wall_s"] = {**stages.walls, "total": round(time.perf_counter() - started, 1)}

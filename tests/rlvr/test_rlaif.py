@@ -98,7 +98,7 @@ def _brief_and_direct(n, path, request):
 
 TINY_POLICY = ["+experiment=tiny_rm_grpo", "model.hidden_size=32", "model.num_layers=1", "model.num_heads=2",
                "model.intermediate_size=64", "model.sft.steps=40", "data.eval_size=16", "trainer.total_steps=2",
-               "trainer.prompts_per_step=4", "algorithm.group_size=4", "trainer.eval.every=0",
+               "trainer.prompts_per_step=4", "algorithm.group_size=4", "trainer.micro_batch_size=16", "trainer.eval.every=0",
                "trainer.sample_every=0", "reward.workers=1"]
 
 
