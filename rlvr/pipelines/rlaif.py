@@ -41,6 +41,7 @@ from typing import Any, Optional, Sequence
 
 from rlvr.config import ConfigError
 from rlvr.pipelines.coevolution import Stages, _opt, _read_json, _read_jsonl, _write_jsonl
+from rlvr.pipelines.coevolution_figures import policy_figures
 from rlvr.pipelines.constitution import Constitution, load_constitution
 
 __all__ = ["RlaifConfig", "pair_rows", "truth_agreement", "label_figures", "run_pipeline", "main", "SUMMARY_FILE"]
@@ -273,17 +274,6 @@ def label(cfg: RlaifConfig, out: Path, constitution: Constitution) -> dict[str, 
 
 # ---- the pipeline -------------------------------------------------------------------------------------------
 
-def _policy_figures(summary: dict[str, Any]) -> dict[str, Any]:
-    dims = summary.get("dimensions") or {}
-    truth = next((d for d in dims.values() if isinstance(d, dict) and d.get("decides_pass")), None) or \
-        dims.get("preference_rule") or {}
-    return {"true_preference_before": summary.get("true_preference_before"),
-            "true_preference_after": summary.get("true_preference_after"),
-            "true_preference_change_ci": [truth.get("ci_low"), truth.get("ci_high")],
-            "reward_before": summary.get("reward_before"), "reward_after": summary.get("reward_after"),
-            "kl": summary.get("kl"), "steps": summary.get("steps"), "run_dir": summary.get("run_dir")}
-
-
 def run_pipeline(cfg: RlaifConfig) -> dict[str, Any]:
     constitution = load_constitution(cfg.constitution)
     stages, started = Stages(cfg), time.perf_counter()  # type: ignore[arg-type]
@@ -308,8 +298,8 @@ def run_pipeline(cfg: RlaifConfig) -> dict[str, Any]:
         grpo_dir = out / "grpo"
         stages.run("grpo", "rlvr.train", [*cfg.policy, *cfg.grpo, f"reward.sources.0.path={rm['model_dir']}",
                                           f"hydra.run.dir={grpo_dir}"], done=grpo_dir / "summary.json")
-        result["grpo"] = _policy_figures(_read_json(grpo_dir / "summary.json", "grpo"))
-        result["grpo"]["alerts"] = len(_read_jsonl(grpo_dir / "alerts.jsonl"))
+        result["grpo"] = policy_figures(_read_json(grpo_dir / "summary.json", "grpo"),
+                                        _read_jsonl(grpo_dir / "alerts.jsonl"))
     result["wall_s"] = {**stages.walls, "total": round(time.perf_counter() - started, 1)}
     (out / SUMMARY_FILE).write_text(json.dumps(result, indent=2, default=str) + "\n")
     return result
@@ -345,9 +335,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         result = run_pipeline(cfg)
         g = result.get("grpo") or {}
         line = f"rlaif.json: {Path(cfg.out).resolve() / SUMMARY_FILE}"
-        if g:
-            line += (f"\nrlaif: the policy's true preference {g.get('true_preference_before')} -> "
-                     f"{g.get('true_preference_after')} (95% interval of the change {g['true_preference_change_ci']})")
+        name = (g.get("truth") or {}).get("name")
+        if name:
+            line += (f"\nrlaif: the policy's {name} {g.get(f'{name}_before')} -> {g.get(f'{name}_after')} (95% "
+                     f"interval of the change {g.get(f'{name}_change_ci')})")
+        elif g:
+            line += f"\nrlaif: the policy's run: {g.get('run_dir')} (no reward.truth named: see its summary.json)"
         print(line, flush=True)
 
 

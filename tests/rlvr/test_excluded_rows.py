@@ -89,7 +89,7 @@ class Learner:
     def __init__(self):
         self.calls = []
 
-    def update(self, batch, advantages, loss_mask, ref, seed, old_logprobs=None, token_weights=None):
+    def update(self, batch, advantages, loss_mask, ref, seed, old_logprobs=None, token_weights=None, beta=None):
         self.calls.append({"advantages": advantages.clone(), "loss_mask": loss_mask.clone()})
         return {"loss": 0.0}
 

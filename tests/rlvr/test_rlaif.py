@@ -123,7 +123,7 @@ def test_rlaif_labels_pairs_trains_a_reward_model_and_a_policy(tmp_path, train_e
     assert len(rows) == lab["decided"] and all(r["origin"].startswith("rlaif:scripted:constitution:") for r in rows)
     assert lab["truth"]["decided"] >= 1 and 0.0 <= lab["truth"]["agreement"] <= 1.0
     assert result["rm"]["model_dir"] and result["grpo"]["true_preference_after"] is not None
-    assert "rlaif: the policy's true preference" in proc.stdout
+    assert "rlaif: the policy's true_preference " in proc.stdout and result["grpo"]["truth"]["name"] == "true_preference"
 
 
 def test_a_constitution_without_principles_is_one_error_line(tmp_path, train_env):
