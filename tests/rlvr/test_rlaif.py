@@ -26,6 +26,11 @@ def test_the_shipped_constitution_loads_with_a_content_version():
     assert re.fullmatch(r"v1-[0-9a-f]{8}", c.version) and c.origin == f"constitution:default@{c.version}"
 
 
+@pytest.mark.parametrize("name", available_constitutions())
+def test_every_shipped_constitution_loads(name):
+    assert load_constitution(name).principles
+
+
 def test_a_user_file_loads_and_a_changed_wording_changes_the_version(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("name: mine\nprinciples:\n  - {name: brief, description: Short answers.}\n")
