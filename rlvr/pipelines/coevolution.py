@@ -298,9 +298,11 @@ def run_loop(cfg: CoevoConfig) -> dict[str, Any]:
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rlvr-coevolve", description=__doc__.split("\n")[0])
-    for f in dataclasses.fields(CoevoConfig):
+def dataclass_parser(prog: str, description: str, config: type) -> argparse.ArgumentParser:
+    """One ``--flag`` per field of a pipeline's config dataclass (fields made with `_opt`): list fields repeat
+    (``action=append``), booleans are switches, the rest take a value of their default's type."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    for f in dataclasses.fields(config):
         flag = "--" + f.name.replace("_", "-")
         if f.default_factory is not dataclasses.MISSING:  # the override lists
             p.add_argument(flag, action="append", default=None, metavar="KEY=VALUE", help=f.metadata["help"])
@@ -310,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(flag, type=type(f.default), default=f.default,
                            help=f"{f.metadata['help']} (default {f.default})")
     return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return dataclass_parser("rlvr-coevolve", __doc__.split("\n")[0], CoevoConfig)
 
 
 def config_from_args(argv: Optional[Sequence[str]] = None) -> CoevoConfig:

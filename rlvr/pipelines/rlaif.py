@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from rlvr.config import ConfigError
-from rlvr.pipelines.coevolution import Stages, _opt, _read_json, _read_jsonl, _write_jsonl
+from rlvr.pipelines.coevolution import Stages, _opt, _read_json, _read_jsonl, _write_jsonl, dataclass_parser
 from rlvr.pipelines.coevolution_figures import policy_figures
 from rlvr.pipelines.constitution import Constitution, load_constitution
 
@@ -306,17 +306,7 @@ def run_pipeline(cfg: RlaifConfig) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rlvr-rlaif", description=__doc__.split("\n")[0])
-    for f in dataclasses.fields(RlaifConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.default_factory is not dataclasses.MISSING:  # the override lists
-            p.add_argument(flag, action="append", default=None, metavar="KEY=VALUE", help=f.metadata["help"])
-        elif isinstance(f.default, bool):
-            p.add_argument(flag, action="store_true", help=f.metadata["help"])
-        else:
-            p.add_argument(flag, type=type(f.default), default=f.default,
-                           help=f"{f.metadata['help']} (default {f.default})")
-    return p
+    return dataclass_parser("rlvr-rlaif", __doc__.split("\n")[0], RlaifConfig)
 
 
 def config_from_args(argv: Optional[Sequence[str]] = None) -> RlaifConfig:

@@ -72,3 +72,35 @@ def kill_after(cmd: list[str], env: dict[str, str], marker: Path, timeout: float
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def assert_resume_reproduces(reference_dir: Path, run_dir: Path, overrides: tuple[str, ...], env: dict[str, str],
+                             kill_at: int = 2) -> None:
+    """SIGKILL an `rlvr-train` run (`train_command` + ``overrides``) right after step ``kill_at``'s checkpoint,
+    resume it, and check every deterministic metric equals the uninterrupted run's in ``reference_dir``."""
+    import json
+    import math
+    import subprocess
+
+    from rlvr.rl.loop import DETERMINISTIC_SKIP
+
+    def rows(d: Path) -> list[dict]:
+        return [{k: v for k, v in json.loads(line).items() if not any(k.startswith(s) for s in DETERMINISTIC_SKIP)}
+                for line in (d / "metrics.jsonl").read_text().splitlines()]
+
+    cmd = train_command(run_dir, *overrides)
+    marker = run_dir / "checkpoints" / f"step_{kill_at:06d}" / "COMPLETE"
+    kill_after(cmd, env, marker)
+    assert marker.exists() and not (run_dir / "summary.json").exists()
+    resumed = subprocess.run(cmd + ["resume=auto"], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    want, got = rows(reference_dir), rows(run_dir)
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for w, g in zip(want, got):
+        assert w.keys() == g.keys()
+        for key in w:
+            if isinstance(w[key], float):
+                assert math.isclose(w[key], g[key], abs_tol=1e-6), (w["step"], key, w[key], g[key])
+            else:
+                assert w[key] == g[key], (w["step"], key)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.rl.loop import DETERMINISTIC_SKIP
 
-from .conftest import REPO, kill_after, train_command
+from .conftest import REPO, assert_resume_reproduces, train_command
 
 # one critic warm-up step, an adaptive KL controller that must move beta, the KL in the reward
 PPO = ("trainer.threads=1", "algorithm=ppo", "trainer.total_steps=6", "model.sft.steps=300",
@@ -78,31 +77,10 @@ def test_ppo_with_the_kl_as_a_loss_term_and_groups_of_one(tmp_path, train_env):
     assert all(r["ppo/kl_coef"] > 0 and "ppo/value_loss" in r for r in steps)
 
 
-def _comparable(row: dict) -> dict:
-    return {k: v for k, v in row.items() if not any(k.startswith(s) for s in DETERMINISTIC_SKIP)}
-
-
 def test_ppo_sigkill_and_resume_reproduce_the_uninterrupted_run(ppo_run, tmp_path, train_env):
     """Like GRPO's (test_train.py): killed right after step 2's checkpoint, resumed, every metric equal."""
     reference_dir, _, overrides = ppo_run
-    run_dir = tmp_path / "killed"
-    cmd = train_command(run_dir, *overrides)
-    marker = run_dir / "checkpoints" / "step_000002" / "COMPLETE"
-    kill_after(cmd, train_env, marker)
-    assert marker.exists() and not (run_dir / "summary.json").exists()
-    resumed = _run(cmd + ["resume=auto"], train_env)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stdout
-    want = [_comparable(r) for r in _metrics(reference_dir)]
-    got = [_comparable(r) for r in _metrics(run_dir)]
-    assert [r["step"] for r in got] == [r["step"] for r in want]
-    for w, g in zip(want, got):
-        assert w.keys() == g.keys()
-        for key in w:
-            if isinstance(w[key], float):
-                assert math.isclose(w[key], g[key], abs_tol=1e-6), (w["step"], key, w[key], g[key])
-            else:
-                assert w[key] == g[key], (w["step"], key)
+    assert_resume_reproduces(reference_dir, tmp_path / "killed", tuple(overrides), train_env)
 
 
 def _one_error_line(proc, *needles: str) -> str:

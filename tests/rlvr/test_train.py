@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from rlvr.rl.loop import DETERMINISTIC_SKIP
 
-from .conftest import REPO, kill_after, train_command
+from .conftest import REPO, assert_resume_reproduces, train_command
 
 THREADS = "trainer.threads=1"
 # The smoke run exercises the reference model and the k3 KL term (beta > 0) and two reward sources.
@@ -77,30 +75,9 @@ def test_checkpoints_are_hugging_face_models(smoke):
     assert AutoTokenizer.from_pretrained(ckpts[-1]).chat_template
 
 
-def _comparable(row: dict) -> dict:
-    return {k: v for k, v in row.items() if not any(k.startswith(s) for s in DETERMINISTIC_SKIP)}
-
-
 def test_sigkill_and_resume_reproduce_the_uninterrupted_run(smoke, tmp_path, train_env):
     reference_dir, _ = smoke
-    run_dir = tmp_path / "killed"
-    cmd = train_command(run_dir, *SMOKE)
-    marker = run_dir / "checkpoints" / "step_000002" / "COMPLETE"
-    kill_after(cmd, train_env, marker)
-    assert marker.exists() and not (run_dir / "summary.json").exists()
-    resumed = _run(cmd + ["resume=auto"], train_env)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stdout
-    want = [_comparable(r) for r in _metrics(reference_dir)]
-    got = [_comparable(r) for r in _metrics(run_dir)]
-    assert [r["step"] for r in got] == [r["step"] for r in want]
-    for w, g in zip(want, got):
-        assert w.keys() == g.keys()
-        for key in w:
-            if isinstance(w[key], float):
-                assert math.isclose(w[key], g[key], abs_tol=1e-6), (w["step"], key, w[key], g[key])
-            else:
-                assert w[key] == g[key], (w["step"], key)
+    assert_resume_reproduces(reference_dir, tmp_path / "killed", tuple(SMOKE), train_env)
 
 
 def test_resume_with_nothing_left_refuses_loudly(smoke, train_env):
