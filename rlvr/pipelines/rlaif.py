@@ -11,8 +11,8 @@ Stages (each figure lands in ``OUT/rlaif.json``):
     label   in this process: the policy that ``--policy`` overrides compose for `rlvr-train` (its
             supervised warm-up when the config has one) samples two answers to each of ``--prompts``
             distinct training prompts (temperature ``--temperature``, seeded); the judge
-            (`rlvr.rewards.judge`, ``mode: pairwise``; in-process for a model path, or an
-            OpenAI-compatible endpoint with ``--judge-url``) compares them under the constitution's
+            (`rlvr.rewards.judge`, ``mode: pairwise``; in-process for a model path, with
+            ``force_verdict`` on, or an OpenAI-compatible endpoint with ``--judge-url``) compares them under the constitution's
             principles, each pair asked in both orders (``--recheck 1``: a pair whose verdict flips
             with the order is a tie, dropped). Decided pairs become ranked rows in the schema of
             `rlvr.preference`, tagged ``origin: rlaif:<judge>:constitution:<name>@<version>``, in
@@ -142,8 +142,8 @@ def _judge_source(cfg: RlaifConfig, constitution: Constitution):
                                "max_tokens": 256}
     if cfg.judge_url:
         options.update(base_url=cfg.judge_url, model=cfg.judge_model)
-    else:
-        options["path"] = cfg.judge
+    else:  # in-process: a reply that compares in prose is continued after "WINNER:" (small judges need it)
+        options.update(path=cfg.judge, force_verdict=True)
     for kv in cfg.judge_option:
         key, sep, value = kv.partition("=")
         if not sep:
@@ -288,7 +288,7 @@ def run_pipeline(cfg: RlaifConfig) -> dict[str, Any]:
     if not cfg.label_only:
         if result["label"]["decided"] < 2:
             raise ConfigError(f"the judge decided {result['label']['decided']} of {result['label']['pairs']} pairs: "
-                              f"too few rows for a reward model (see the counts in {out / SUMMARY_FILE})")
+                              f"too few rows for a reward model (the counts: {labels})")
         rm_dir = out / "rm"
         stages.run("rm", "rlvr.rm.train", [*cfg.rm, f"data.path={result['label']['file']}",
                                             f"hydra.run.dir={rm_dir}"], done=rm_dir / "summary.json")

@@ -25,7 +25,10 @@ Options (``reward.sources[i].options``, or a rubric dimension's; typed by `Judge
 unknown keys are errors at validation):
 
     base_url, model       the endpoint (``http://127.0.0.1:8000/v1``) and the served model name, or
-    path                  a local judge model (engine, engine_options, batch_size, dtype: see the fields)
+    path                  a local judge model (engine, engine_options, batch_size, dtype: see the fields;
+                          force_verdict: a group or pairwise reply with no verdict line is continued from
+                          its own text after ``RANKING:`` / ``WINNER:``, so a small judge that compares in
+                          prose still ends with a verdict)
     api_key_env           name of the environment variable holding the API key (the key itself
                           never goes in a config); null = no key
     items                 [{name, description, weight}] or names; a rubric dimension defaults to itself
@@ -76,6 +79,7 @@ from rlvr.rewards.judge_rank import RANK_PROMPT_VERSION, ranking_schema, winner_
 __all__ = ["JudgeOptions", "JudgeSource", "check_judge_source", "judge_options", "SCORED", "EXCLUDED"]
 
 EXCLUDED = ("parse_error", "timeout", "outage", "bad_response", "too_long")  # left out of the mean, counted
+FORCE_CUES = {"pair": "\nWINNER:", "rank": "\nRANKING:"}  # options.force_verdict: what a reply is continued after
 _CACHED = (SCORED, "parse_error")  # final verdicts (a deterministic judge repeats them); the rest are retried
 
 
@@ -103,6 +107,9 @@ class JudgeOptions:
     max_concurrency: int = 4  # requests in flight at once (HTTP)
     max_tokens: int = 512  # the judge's answer budget
     max_reason_chars: int = 300  # json format: the longest evaluation sentence per item (keeps answers in budget)
+    force_verdict: bool = False  # path: a reply with no verdict line is continued from its own text after the cue
+    #                             (RANKING: / WINNER:) for a few tokens, so a small judge that compares in prose
+    #                             still ends with a parseable verdict (group and pairwise requests, text format)
     temperature: float = 0.0  # the judge's sampling temperature (0 = greedy, cache-stable; in-process > 0 is seeded)
     cache: bool = True  # keep verdicts in the persistent cache
     cache_path: Optional[str] = None  # sqlite file; null = $RLVR_CACHE/judge/verdicts.sqlite
@@ -117,6 +124,10 @@ def _endpoint_problems(opts: JudgeOptions) -> list[tuple[bool, str]]:
             (bool(opts.path) and bool(opts.model), "options.model names a served model; with options.path leave it "
                                                    "unset"),
             (opts.batch_size < 1, "options.batch_size must be >= 1"),
+            (opts.force_verdict and not opts.path, "options.force_verdict continues the judge's own text: it needs "
+                                                   "an in-process judge (options.path)"),
+            (opts.force_verdict and opts.response_format != "text", "options.force_verdict needs "
+                                                                    "response_format: text"),
             (opts.dtype not in (None, "auto", "fp32", "bf16", "fp16"), "options.dtype must be bf16, fp16, fp32, "
                                                                        "auto or null")]
 
@@ -221,7 +232,8 @@ class JudgeSource:
                           **self.transport.identity, "rubric": opts.rubric_version,
                           "items": [(i.name, i.description, i.weight) for i in self.items],
                           "format": opts.response_format, "temperature": opts.temperature,
-                          "max_tokens": opts.max_tokens, "max_reason_chars": opts.max_reason_chars}
+                          "max_tokens": opts.max_tokens, "max_reason_chars": opts.max_reason_chars,
+                          **({"force_verdict": True} if opts.force_verdict else {})}
         schemas = {"score": ("rubric_scores", score_schema(self.items, opts.max_reason_chars)),
                    "rank": ("ranking", ranking_schema(opts.max_reason_chars)),
                    "pair": ("winner", winner_schema(opts.max_reason_chars))}
@@ -252,6 +264,8 @@ class JudgeSource:
         self.counters["requests"] += len(jobs)
         replies = self.transport.ask_all(jobs) if jobs else {}
         fresh = {keys[i]: self._verdict(plan.requests[i], r) for i, r in replies.items()}
+        if self.opts.force_verdict:
+            fresh.update(self._forced(plan.requests, keys, replies, fresh))
         if self.cache:
             self.cache.put_many((k, *v) for k, v in fresh.items() if v[0] in _CACHED)
         verdicts.update(fresh)
@@ -261,6 +275,17 @@ class JudgeSource:
         rewards = torch.where(applies, rewards, torch.zeros_like(rewards))
         return SourceScores(rewards, rows.reasons, None, raw=rewards * MAX_SCORE, applies=applies,
                             consistency=torch.tensor(rows.consistency, dtype=torch.float32).reshape(-1, 2))
+
+    def _forced(self, requests: Sequence[Request], keys: list[str], replies: dict[int, Reply],
+                verdicts: dict[str, tuple[str, Optional[dict[str, float]], str]]
+                ) -> dict[str, tuple[str, Optional[dict[str, float]], str]]:
+        """Parse errors of group and pairwise requests, continued after their verdict cue and parsed again."""
+        jobs = [(i, requests[i].messages, (replies[i].text or "").rstrip() + FORCE_CUES[requests[i].kind])
+                for i in replies if verdicts[keys[i]][0] == "parse_error" and requests[i].kind in FORCE_CUES]
+        if not jobs:
+            return {}
+        self.counters["forced"] = self.counters.get("forced", 0) + len(jobs)
+        return {keys[i]: self._verdict(requests[i], r) for i, r in self.transport.continue_all(jobs).items()}
 
     def close(self) -> None:
         self.transport.close()

@@ -53,6 +53,9 @@ def _seed(messages: list[dict[str, str]]) -> int:
     return int(hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:15], 16)
 
 
+_FORCED_TOKENS = 32  # options.force_verdict: room for "A", "B", "TIE" or a ranking of 8 after the cue
+
+
 class LocalJudge:
     def __init__(self, opts: Any, label: str, ctx: SourceContext):
         from rlvr.models import load_model, load_tokenizer, resolve_model_dir
@@ -119,6 +122,29 @@ class LocalJudge:
             else:
                 replies.update(self._generate(chunk))
         return replies
+
+    def continue_all(self, jobs: Sequence[tuple[int, list[dict[str, str]], str]]) -> dict[int, Reply]:
+        """Each request's own reply so far (ending with a verdict cue) continued greedily for a few tokens; the
+        reply is the whole text. `options.force_verdict`."""
+        from rlvr.rollout import SamplingParams
+
+        params = SamplingParams(n=1, temperature=1.0, max_new_tokens=_FORCED_TOKENS, greedy=True)
+        out: dict[int, Reply] = {}
+        ready = [(i, self._encode(m) + self.tokenizer(text, add_special_tokens=False)["input_ids"], text)
+                 for i, m, text in jobs]
+        size = max(1, self.opts.batch_size)
+        for k in range(0, len(ready), size):
+            chunk = [r for r in ready[k:k + size] if len(r[1]) + _FORCED_TOKENS <= self.positions]
+            out.update({i: Reply(text, "ok") for i, _, text in ready[k:k + size] if all(i != c[0] for c in chunk)})
+            if not chunk:
+                continue
+            try:
+                batch = self.engine.generate([ids for _, ids, _ in chunk], params, seeds=[0] * len(chunk))
+            except (RuntimeError, ValueError):
+                out.update({i: Reply(text, "ok") for i, _, text in chunk})
+                continue
+            out.update({i: Reply(text + more, "ok") for (i, _, text), more in zip(chunk, batch.texts)})
+        return out
 
     def close(self) -> None:
         self.engine.close()

@@ -19,7 +19,7 @@ from rlvr.config_checks import validate
 from rlvr.data.schema import Prompt
 from rlvr.rewards import RewardScorer, reward_metrics
 from rlvr.rewards.base import SourceContext
-from rlvr.rewards.judge import JudgeSource
+from rlvr.rewards.judge import JudgeSource, judge_options
 
 PROMPT = Prompt(({"role": "user", "content": "Add 3 and 4"},), "none", None, uid="p")
 
@@ -123,6 +123,40 @@ def test_crafted_rankings_and_verdicts_become_rewards(judge_dir, tmp_path, mode)
     src.score(*_batch())
     assert sum(calls) == asked  # cached
     src.close()
+
+
+@pytest.mark.parametrize("mode", ["group", "pairwise"])
+def test_force_verdict_continues_a_prose_reply_after_the_cue(judge_dir, tmp_path, mode):
+    """A judge that compares in prose ("A is better.") and states the verdict only when its own text is
+    continued after WINNER: / RANKING: -- how SmolLM2-135M behaves: without the option every reply is a
+    parse_error; with it the continuation is parsed, and the rewards are the honest ones."""
+    quality = {7: 2, 8: 1, 6: 0}
+
+    def prose_then_verdict(prompt):
+        shown = [int(x) for x in re.findall(r"<answer>\nIt is (\d+)\.\n</answer>", prompt)]
+        order = sorted(range(len(shown)), key=lambda p: -quality[shown[p]])
+        if prompt.rstrip().endswith("WINNER:"):
+            return " " + "AB"[order[0]]
+        if prompt.rstrip().endswith("RANKING:"):
+            return " " + " > ".join(str(p + 1) for p in order)
+        return "The best answer is the one with the right sum."
+    plain = _source(judge_dir, tmp_path, mode=mode, recheck_fraction=0.0, cache=False)
+    _scripted(plain, prose_then_verdict)
+    assert set(plain.score(*_batch()).reasons) == {"parse_error"}
+    plain.close()
+    forced = _source(judge_dir, tmp_path, mode=mode, recheck_fraction=0.0, force_verdict=True)
+    _scripted(forced, prose_then_verdict)
+    out = forced.score(*_batch())
+    assert out.reasons == ["scored"] * 3 and torch.allclose(out.rewards, torch.tensor([0.0, 1.0, 0.5]))
+    assert forced.counters["forced"] == (1 if mode == "group" else 3)
+    forced.close()
+
+
+def test_force_verdict_needs_an_in_process_text_judge():
+    with pytest.raises(ConfigError, match="force_verdict continues the judge's own text"):
+        judge_options("j", {"base_url": "http://127.0.0.1:1/v1", "model": "m", "force_verdict": True})
+    with pytest.raises(ConfigError, match="force_verdict needs response_format: text"):
+        judge_options("j", {"path": "x", "force_verdict": True, "response_format": "json"})
 
 
 def test_chunks_past_the_deadline_are_counted_timeouts_not_cached(judge_dir, tmp_path):
