@@ -31,18 +31,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from verifiers.base import BaseVerifier, Verdict
 from verifiers.registry import register
 
 __all__ = ["BLOCKS", "LETTERS", "Judgement", "parse_judgement", "preferred_letter", "JudgeVerdictVerifier",
-           "PARSED_REASONS"]
+           "PARSED_REASONS", "DEFAULT_INSTRUCTION", "pair_text", "verdict_outcome"]
 
 BLOCKS = ("rubric", "eval", "verdict")
 LETTERS = ("A", "B")
 PARSED_REASONS = ("correct", "wrong_verdict")  # a judgement that parsed: its verdict was read and compared
 _NAMES_ANSWER = {letter: re.compile(rf"\b{letter}\b") for letter in LETTERS}
+DEFAULT_INSTRUCTION = "Which answer is better?"  # the judge prompt's first line (data.judge_pairs.instruction)
+_ROLES = {"user": "User", "assistant": "Assistant", "system": "System"}
+
+
+def pair_text(instruction: str, messages: Sequence[Mapping[str, str]], first: str, second: str) -> str:
+    """The judge prompt a reasoning judge is trained on and asked with: the instruction, the context (``Q:``
+    for a single user turn, else one ``User:`` / ``Assistant:`` / ``System:`` line a turn), answers A and B."""
+    if len(messages) == 1 and messages[0]["role"] == "user":
+        context = [f"Q: {messages[0]['content']}"]
+    else:
+        context = [f"{_ROLES.get(m['role'], m['role'])}: {m['content']}" for m in messages]
+    return "\n".join([instruction, *context, f"A: {first}", f"B: {second}"])
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,15 @@ def _blocks_problem(j: Judgement) -> Optional[str]:
     if missing:
         return f"the eval block does not evaluate answer {' or '.join(missing)}"
     return None
+
+
+def verdict_outcome(text: str) -> Optional[float]:
+    """Answer A's outcome in a complete judgement: 1.0 (verdict A), 0.0 (verdict B); None when it has no
+    readable verdict or lacks a block (what a judge source reading a trained judge counts as unparsed)."""
+    j = parse_judgement(text)
+    if j.verdict is None or j.verdict.upper() not in LETTERS or _blocks_problem(j) is not None:
+        return None
+    return 1.0 if j.verdict.upper() == "A" else 0.0
 
 
 @register("judge_verdict")

@@ -50,25 +50,15 @@ from typing import Any, Optional, Sequence
 from rlvr.config import DataConfig, JudgePairsConfig
 from rlvr.data.preference_task import _draw_style, _question, compose, prompt_keys, spec_of
 from rlvr.data.schema import Prompt
-from verifiers.judge import PARSED_REASONS
+from verifiers.judge import PARSED_REASONS, pair_text
 from verifiers.preference import DIMENSIONS, WEIGHTS, failed_dimensions, true_score
 
-__all__ = ["ORDERS", "judge_text", "judge_trace", "BuiltinJudgePairs", "FileJudgePairs", "build_prompt_sets",
+__all__ = ["ORDERS", "judge_trace", "BuiltinJudgePairs", "FileJudgePairs", "build_prompt_sets",
            "judge_summary"]
 
 ORDERS = ("chosen_first", "chosen_second")
 ITEMS = tuple(DIMENSIONS)  # the built-in task's rubric items, in the rule's order
 _EVAL_SALT = "judge-pairs/held-out/v1"  # held-out draws: fixed by the task, not by any seed
-_ROLES = {"user": "User", "assistant": "Assistant", "system": "System"}
-
-
-def judge_text(instruction: str, messages: Sequence[dict], first: str, second: str) -> str:
-    """The judge prompt: the instruction, the context (``Q:`` for a single user turn), answers A and B."""
-    if len(messages) == 1 and messages[0]["role"] == "user":
-        context = [f"Q: {messages[0]['content']}"]
-    else:
-        context = [f"{_ROLES.get(m['role'], m['role'])}: {m['content']}" for m in messages]
-    return "\n".join([instruction, *context, f"A: {first}", f"B: {second}"])
 
 
 def _marks(text: str, spec: dict[str, Any]) -> list[int]:
@@ -102,7 +92,7 @@ def judge_trace(first: str, second: str, spec: dict[str, Any], rng: Optional[ran
 def _prompt(instruction: str, messages: Sequence[dict], chosen: str, rejected: str, order: int, uid: str,
             solution: Optional[str]) -> Prompt:
     first, second = (chosen, rejected) if order == 0 else (rejected, chosen)
-    return Prompt(messages=({"role": "user", "content": judge_text(instruction, messages, first, second)},),
+    return Prompt(messages=({"role": "user", "content": pair_text(instruction, messages, first, second)},),
                   verifier="judge_verdict", reference={"preferred": "AB"[order], "order": ORDERS[order]},
                   solution=solution, uid=f"{uid}-{ORDERS[order]}")
 
