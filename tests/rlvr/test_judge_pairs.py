@@ -132,3 +132,19 @@ def test_the_summary_reports_agreement_per_order_and_the_parse_rate():
     assert s["judge_agreement_after"] == 0.75 and s["judge_parse_rate_after"] == 1.0
     assert s["judge_agreement_after_chosen_first"] == 1.0 and s["judge_agreement_after_chosen_second"] == 0.5
     assert s["judge_order_gap_after"] == 0.5
+
+
+def test_the_tiny_models_context_is_a_model_option_in_its_cache_key(tmp_path):
+    import json as _json
+
+    from rlvr.config import TrainConfig
+    from rlvr.models import base_model_dir
+
+    cfg = TrainConfig()
+    cfg.model.cache_dir = str(tmp_path)
+    default = base_model_dir(cfg)
+    cfg.model.max_positions = 384
+    longer = base_model_dir(cfg)
+    assert default != longer  # a new key; the default keeps the key it always had (existing caches stay valid)
+    assert _json.loads((longer / "config.json").read_text())["max_position_embeddings"] == 384
+    assert _json.loads((default / "config.json").read_text())["max_position_embeddings"] == 256
