@@ -20,7 +20,8 @@ KEYS = ("judge_agreement_before", "judge_agreement_after", "judge_parse_rate_bef
 
 @pytest.mark.timeout(900)
 def test_a_short_warm_up_teaches_the_judgement_format(tmp_path, train_env):
-    """ci_genrm: 200 warm-up steps, 3 GRPO steps, 40 held-out judge prompts (20 pairs x both orders)."""
+    """ci_genrm: 200 warm-up steps, 3 GRPO steps, 40 held-out judge prompts (20 pairs x both orders).
+    77 s on the shared 2-core machine (load ~4), the warm-up included (the session's private cache)."""
     run_dir, log = tmp_path / "ci_genrm", tmp_path / "ci_genrm.log"
     rc = run([sys.executable, "-m", "rlvr.train", f"hydra.run.dir={run_dir}", "+experiment=ci_genrm"], train_env, log,
              840)
@@ -32,7 +33,10 @@ def test_a_short_warm_up_teaches_the_judgement_format(tmp_path, train_env):
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_tiny_genrm_reaches_the_issue_figures(tmp_path, train_env):
-    """tiny_genrm end to end: held-out agreement >= 0.80, GRPO +10 points, parse >= 0.95, order gap < 0.05."""
+    """tiny_genrm end to end: held-out agreement >= 0.80, GRPO +10 points, parse >= 0.95, order gap < 0.05.
+
+    FAILS today (issue 21's targets are not reached): bench/genrm.py measured 0.680 -> 0.645 after GRPO,
+    order gap 0.490. Kept as the figures' executable definition; slow (the 600-step warm-up is minutes)."""
     run_dir, log = tmp_path / "tiny_genrm", tmp_path / "tiny_genrm.log"
     rc = run([sys.executable, "-m", "rlvr.train", f"hydra.run.dir={run_dir}", "+experiment=tiny_genrm"], train_env,
              log, 2300)
