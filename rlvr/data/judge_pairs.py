@@ -35,8 +35,10 @@ Where the pairs come from:
   verdict of the rule (`verifiers.preference`), made imperfect on purpose as the task's
   own SFT solutions are: on an answer that misses ``weak_item``, the trace marks that
   item met unless a draw below ``weak_prob`` says otherwise, and its verdict follows its
-  own marks (a tie of marks: a seeded coin). The warm-up judge so learns the format and
-  most of the rule, and leaves GRPO a verdict to fix.
+  own marks; marks that tie (the sloppy item hid the difference) go to the shorter answer,
+  a content rule blind to position (a seeded coin there teaches a 50/50 verdict that any
+  small update flips to one position for every tie). The warm-up judge so learns the format
+  and most of the rule, and leaves GRPO a verdict to fix: evasions are short.
 
 `judge_summary` (registered for the ``judge_verdict`` verifier in `rlvr.eval.summaries`) turns
 the first and last held-out evaluations into summary.json's ``judge_*`` keys.
@@ -83,8 +85,8 @@ def judge_trace(first: str, second: str, spec: dict[str, Any], rng: Optional[ran
     scores = [_score(m) for m in marks]
     if scores[0] != scores[1]:
         verdict = "A" if scores[0] > scores[1] else "B"
-    else:
-        verdict = (rng or random.Random(0)).choice("AB")
+    else:  # tied marks: the shorter answer (then the first in text order), whatever its position
+        verdict = "A" if (len(first), first) <= (len(second), second) else "B"
     evals = " ".join(f"{letter}:{''.join(map(str, m))}={s}" for letter, m, s in zip("AB", marks, scores))
     return f"<rubric>{','.join(ITEMS)}</rubric><eval>{evals}</eval><verdict>{verdict}</verdict>"
 

@@ -148,3 +148,17 @@ def test_the_tiny_models_context_is_a_model_option_in_its_cache_key(tmp_path):
     assert default != longer  # a new key; the default keeps the key it always had (existing caches stay valid)
     assert _json.loads((longer / "config.json").read_text())["max_position_embeddings"] == 384
     assert _json.loads((default / "config.json").read_text())["max_position_embeddings"] == 256
+
+
+def test_a_trace_never_decides_by_position():
+    """Swapping the answers swaps the verdict, also where the marks tie (the shorter answer wins there)."""
+    import random
+
+    train = BuiltinJudgePairs("train", 400, JudgePairsConfig())
+    for j in range(100):
+        key, chosen, rejected = train.pair(j)
+        spec = spec_of(key[1])
+        # weak_prob 0: the item is always marked met, so the marks of one answer never depend on the draws
+        a = judge_trace(chosen, rejected, spec, random.Random(0), "correct", 0.0)
+        b = judge_trace(rejected, chosen, spec, random.Random(1), "correct", 0.0)
+        assert a[-len("A</verdict>"):] != b[-len("A</verdict>"):]
