@@ -97,6 +97,7 @@ class ModelConfig:
     num_layers: int = 2  # tiny Llama only: decoder layers
     num_heads: int = 4  # tiny Llama only: attention heads
     intermediate_size: int = 256  # tiny Llama only: MLP width
+    max_positions: int = 256  # tiny Llama only: context length in tokens (characters); prompt + completion must fit
     dtype: str = "fp32"  # compute precision: fp32 | bf16 (autocast); fp16 is refused (it needs loss scaling)
     weights_dtype: str = "fp32"  # the policy's stored weights: fp32 | bf16 (bf16 needs dtype=bf16)
     master_dtype: str = "fp32"  # the optimizer's master copy of the trained weights and its states: fp32 | bf16
@@ -133,6 +134,16 @@ class PreferenceTaskConfig:
 
 
 @dataclass
+class JudgePairsConfig:
+    seed: int = 0  # order of the training stream, the built-in task's answer draws and its judge traces
+    num_train: int = 100_000  # built-in task: training prompts in the stream (each pair appears in both orders)
+    instruction: str = "Which answer is better?"  # the judge prompt's first line, before the question and answers
+    weak_item: Optional[str] = "correct"  # built-in task: the rubric item its SFT traces evaluate sloppily (null:
+    #   none): an answer that misses it is marked as meeting it unless a draw below weak_prob says otherwise
+    weak_prob: float = 0.3  # how often a trace marks the weak item right on an answer that misses it
+
+
+@dataclass
 class PtxDataConfig:
     source: str = "arithmetic"  # registered prompt source of the pretraining mix (its rows need target completions)
     path: Optional[str] = None  # file source: the dataset's path
@@ -143,7 +154,7 @@ class PtxDataConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "arithmetic"  # a registered prompt source: arithmetic | coding | preference | file
+    source: str = "arithmetic"  # a registered prompt source: arithmetic | coding | preference | judge_pairs | file
     path: Optional[str] = None  # file source: jsonl/json/parquet/csv path or a `datasets` name readable offline
     split: str = "train"  # file source: split used for training
     eval_path: Optional[str] = None  # file source: held-out file (null = carve eval_size rows off the training data)
@@ -169,6 +180,7 @@ class DataConfig:
     coding: CodingConfig = field(default_factory=CodingConfig)  # the built-in function-writing task (`code` verifier)
     ptx: PtxDataConfig = field(default_factory=PtxDataConfig)  # the pretraining mix's dataset (algorithm.ptx_coef > 0)
     preference: PreferenceTaskConfig = field(default_factory=PreferenceTaskConfig)  # the built-in preference task
+    judge_pairs: JudgePairsConfig = field(default_factory=JudgePairsConfig)  # judge prompts from preference pairs
 
 
 @dataclass

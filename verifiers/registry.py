@@ -21,7 +21,8 @@ __all__ = ["register", "get_verifier", "available_verifiers", "ENTRY_POINT_GROUP
 
 ENTRY_POINT_GROUP = "rlvr.verifiers"
 # Modules whose import registers the built-in verifiers.
-_BUILTIN_MODULES = ("verifiers.math", "verifiers.simple", "verifiers.code", "verifiers.preference")
+_BUILTIN_MODULES = ("verifiers.math", "verifiers.simple", "verifiers.code", "verifiers.preference",
+                    "verifiers.judge")
 
 _REGISTRY: dict[str, Callable[..., Verifier]] = {}
 _builtins_loaded = False

@@ -89,6 +89,7 @@ def _coding(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
 
 
 SOURCES.register_lazy("preference", "rlvr.data.preference_task:build_prompt_sets")
+SOURCES.register_lazy("judge_pairs", "rlvr.data.judge_pairs:build_prompt_sets")
 
 
 class RowPrompts:

@@ -54,6 +54,8 @@ def base_model_dir(cfg: TrainConfig) -> Path:
         return resolve_model_dir(m.path, cache)
     dims = dict(hidden_size=m.hidden_size, num_layers=m.num_layers, num_heads=m.num_heads,
                 intermediate_size=m.intermediate_size, seed=cfg.trainer.seed)
+    if m.max_positions != 256:  # the original context length stays out of the key: existing caches stay valid
+        dims["max_positions"] = m.max_positions
     return cached(cache / f"tiny-llama-{cache_key(dims)}", lambda d: build_tiny_llama(d, **dims))
 
 

@@ -42,7 +42,7 @@ def build_tokenizer(vocab_size: int = 0):
 
 
 def build_tiny_llama(out_dir: str | Path, *, hidden_size: int, num_layers: int, num_heads: int,
-                     intermediate_size: int, seed: int = 0) -> Path:
+                     intermediate_size: int, seed: int = 0, max_positions: int = 256) -> Path:
     """Write a freshly initialised tiny Llama and its tokenizer to `out_dir` (HF format)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -51,7 +51,7 @@ def build_tiny_llama(out_dir: str | Path, *, hidden_size: int, num_layers: int, 
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=intermediate_size,
         num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_heads,
-        max_position_embeddings=256, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
+        max_position_embeddings=max_positions, tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
         eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -35,7 +35,9 @@ unknown keys are errors at validation):
     mode                  pointwise | group | pairwise (max_group, max_group_chars, opponents,
                           recheck_fraction, seed)
     response_format       text (a ``SCORES:`` / ``RANKING:`` / ``WINNER:`` line) | json (a JSON schema
-                          the server enforces; in-process, the prompt asks for the JSON object)
+                          the server enforces; in-process, the prompt asks for the JSON object) |
+                          rubrics (a reasoning judge trained with data.source=judge_pairs: its own
+                          prompt, a <verdict>; pairwise and group modes, a group judged as pairs)
     request_timeout_s, retries, backoff_s, max_concurrency, max_tokens, temperature, cache,
     cache_path, on_unreachable                                            (see the fields)
 
@@ -74,7 +76,7 @@ from rlvr.rewards.judge_client import JudgeUnreachable, Reply
 from rlvr.rewards.judge_http import HTTPJudge, chat_client
 from rlvr.rewards.judge_modes import MODES, SCORED, ModeSettings, Request, parse_reply
 from rlvr.rewards.judge_prompt import FORMATS, MAX_SCORE, PROMPT_VERSION, JudgeItem, parse_items, score_schema
-from rlvr.rewards.judge_rank import RANK_PROMPT_VERSION, ranking_schema, winner_schema
+from rlvr.rewards.judge_rank import RANK_PROMPT_VERSION, RUBRICS, ranking_schema, winner_schema
 
 __all__ = ["JudgeOptions", "JudgeSource", "check_judge_source", "judge_options", "SCORED", "EXCLUDED"]
 
@@ -101,6 +103,7 @@ class JudgeOptions:
     recheck_fraction: float = 0.25  # group / pairwise: share of groups (pairs) asked again with positions reversed
     seed: int = 0  # group / pairwise: seeds the shown orders and which ones are re-checked
     response_format: str = "text"  # text: a SCORES/RANKING/WINNER line | json: a JSON object (server-enforced schema)
+    #   | rubrics: a reasoning judge trained by rlvr (judge_pairs): its prompt, a <verdict> (pairwise, group as pairs)
     request_timeout_s: float = 30.0  # total deadline of one request (in-process: of one chunk); past it: `timeout`
     retries: int = 3  # retries after connection errors, HTTP 5xx and 429 (not after a timeout)
     backoff_s: float = 0.5  # first retry's wait, doubled each retry (at most 8 s)
@@ -141,7 +144,11 @@ def judge_options(where: str, options: dict[str, Any]) -> JudgeOptions:
     opts = JudgeOptions(**options)
     problems = _endpoint_problems(opts) + [
         (opts.mode not in MODES, f"options.mode must be one of {', '.join(MODES)}"),
-        (opts.response_format not in FORMATS, f"options.response_format must be one of {', '.join(FORMATS)}"),
+        (opts.response_format not in (*FORMATS, RUBRICS),
+         f"options.response_format must be one of {', '.join(FORMATS)}, {RUBRICS}"),
+        (opts.response_format == RUBRICS and opts.mode == "pointwise",
+         "options.response_format=rubrics (a trained reasoning judge) compares two answers: set options.mode to "
+         "pairwise or group"),
         (opts.on_unreachable not in ("error", "outage"), "options.on_unreachable must be error or outage"),
         (opts.request_timeout_s <= 0, "options.request_timeout_s must be > 0"),
         (opts.max_concurrency < 1, "options.max_concurrency must be >= 1"),

@@ -39,7 +39,7 @@ from typing import Callable, Optional, Sequence
 
 from rlvr.data.schema import Prompt
 from rlvr.rewards.judge_prompt import JudgeItem, judge_messages, parse_scores, weighted_score
-from rlvr.rewards.judge_rank import (flipped_pairs, group_messages, group_pairs, pair_messages, pair_rewards,
+from rlvr.rewards.judge_rank import (RUBRICS, flipped_pairs, group_messages, group_pairs, pair_messages, pair_rewards,
                                      parse_ranking, parse_winner, rank_rewards, shown_order, stable_fraction)
 
 __all__ = ["MODES", "Request", "Plan", "RowResults", "ModeSettings", "parse_reply", "prompt_groups", "SCORED"]
@@ -216,10 +216,12 @@ def _comparative(ranked: bool) -> Callable[[ModeSettings, Sequence[Prompt], Sequ
         for rows in prompt_groups(prompts):
             prompt, answers = prompts[rows[0]], [completions[r] for r in rows]
             if len(rows) == 1:
-                _pointwise_row(plan, s, prompt, answers[0], rows[0])
+                if s.response_format != RUBRICS:  # a pairwise-only judge has nothing to compare: left unscored
+                    _pointwise_row(plan, s, prompt, answers[0], rows[0])
                 continue
             seed = _group_seed(s, prompt, answers)
-            too_large = len(rows) > s.max_group or _group_chars(s, prompt, answers) > s.max_group_chars
+            too_large = (len(rows) > s.max_group or s.response_format == RUBRICS  # it compares pairs only
+                         or _group_chars(s, prompt, answers) > s.max_group_chars)
             (_ranked_group if ranked and not too_large else _paired_group)(plan, s, prompt, answers, rows, seed)
         return plan
     return plan_batch

@@ -13,7 +13,10 @@ ranking at all, is None (a ``parse_error``, never a reward of 0).
 
 **Pairwise** (``mode: pairwise``): two answers labelled A and B, then ``WINNER: A``,
 ``WINNER: B`` or ``WINNER: TIE`` (``json``: ``{"evaluation": ..., "winner": "A"}``);
-`parse_winner` gives A's outcome, 1 / 0.5 / 0, or None.
+`parse_winner` gives A's outcome, 1 / 0.5 / 0, or None. ``rubrics`` format: the prompt a
+reasoning judge trained with ``data.source=judge_pairs`` was trained on (`verifiers.judge.pair_text`),
+and its answer read as that training's verifier reads it: complete ``<rubric>`` / ``<eval>``
+blocks and a ``<verdict>A</verdict>`` or ``B`` (no tie), else None.
 
 **Ranks -> rewards** (`rank_rewards`): answer positions 0 (best) .. G-1; tied answers share
 the mean of the positions they occupy; ``reward = (G - 1 - rank) / (G - 1)`` in [0, 1]. So
@@ -39,6 +42,7 @@ import re
 from typing import Any, Mapping, Optional, Sequence
 
 from rlvr.rewards.judge_prompt import JudgeItem, conversation_text
+from verifiers.judge import DEFAULT_INSTRUCTION, pair_text, verdict_outcome
 
 __all__ = ["RANK_PROMPT_VERSION", "group_messages", "pair_messages", "parse_ranking", "parse_winner", "rank_rewards",
            "pair_rewards", "group_pairs", "shown_order", "flipped_pairs", "ranking_schema", "winner_schema",
@@ -48,6 +52,7 @@ RANK_PROMPT_VERSION = "rank-1"  # bump when the group or pairwise wording change
 _SYSTEM = ("You are a careful, strict grader. You compare answers against a rubric and always finish with "
            "the verdict line in exactly the requested format.")
 _RANK_LINE = re.compile(r"\branking\b\s*[:=]?(.*)", re.IGNORECASE)
+RUBRICS = "rubrics"  # response_format of a reasoning judge trained by RLVR (pairwise only)
 _WINNER_LINE = re.compile(r"\bwinner\b\s*[:=]?\s*[\[(\"']*\s*(tie|a|b)\b", re.IGNORECASE)
 _TOKEN = re.compile(r"\d+|[>=,]")
 
@@ -74,7 +79,10 @@ def group_messages(items: Sequence[JudgeItem], messages: Sequence[Mapping[str, s
 
 def pair_messages(items: Sequence[JudgeItem], messages: Sequence[Mapping[str, str]], first: str, second: str,
                   response_format: str = "text") -> list[dict[str, str]]:
-    """The pairwise request: criteria, the conversation, answers A and B, evaluate, then the winner."""
+    """The pairwise request: criteria, the conversation, answers A and B, evaluate, then the winner (``rubrics``:
+    the trained reasoning judge's own prompt, one user turn, no criteria: its rubric is its own to write)."""
+    if response_format == RUBRICS:
+        return [{"role": "user", "content": pair_text(DEFAULT_INSTRUCTION, messages, first, second)}]
     close = ("Answer with one JSON object: first \"evaluation\", a short comparison against the rubric, then "
              "\"winner\": \"A\", \"B\" or \"TIE\"." if response_format == "json" else
              "First evaluate both answers against each rubric item in turn, briefly. Then write the verdict, alone "
@@ -155,9 +163,12 @@ def parse_ranking(text: str, n: int) -> Optional[list[float]]:
 
 
 def parse_winner(text: str) -> Optional[float]:
-    """Answer A's outcome, 1 (A wins), 0.5 (a tie) or 0 (B wins), from the last verdict; None without one."""
+    """Answer A's outcome, 1 (A wins), 0.5 (a tie) or 0 (B wins), from the last verdict; None without one.
+    An answer holding a ``<verdict>`` block is a chain-of-rubrics judgement, read by `verdict_outcome`."""
     if not isinstance(text, str) or not text.strip():
         return None
+    if "<verdict>" in text:
+        return verdict_outcome(text)
     field = _json_field(text, "winner")
     if field is not None:
         text = f"WINNER: {field}"

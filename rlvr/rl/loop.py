@@ -39,6 +39,7 @@ from rlvr.distributed import (all_gather_objects, barrier, broadcast_object, col
                               reduce_metrics, share)
 from rlvr.eval.heldout import run_evaluation
 from rlvr.eval.rubric import rubric_record, write_rubric
+from rlvr.eval.summaries import task_summary
 from rlvr.eval.watch_hook import RunWatch
 from rlvr.rewards import RewardResult, reward_metrics
 from rlvr.rl.interrupt import CtrlC
@@ -413,6 +414,7 @@ class Loop:
                             "pass_at_k_after": last.get("eval/pass@k")})
         summary.update(truth_summary(rows, first, last, self.cfg.reward.truth,
                                      has_reference=self.p.reference is not None))
+        summary.update(task_summary(self.run_dir.path, {p.verifier for p in self.eval_prompts}))  # a task's own keys
         if rubric_record(self.cfg) is not None:
             summary["rubric"] = rubric_record(self.cfg)  # name, content-hash version, dimensions
         summary.update({"wall_s_this_process": wall, "curve": str(curve), "run_dir": str(self.run_dir.path)})

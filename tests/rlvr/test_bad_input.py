@@ -104,3 +104,12 @@ def test_a_precision_or_lora_setting_that_cannot_work_is_one_line(tmp_path, trai
     run_dir = tmp_path / "run"
     assert needle in _fails_in_one_line("rlvr-train", run_dir, *overrides, env=train_env)
     assert not run_dir.exists()
+
+
+def test_a_preference_file_with_no_usable_pairs_for_a_judge_is_one_line(tmp_path, train_env):
+    ties = tmp_path / "ties.jsonl"  # every row a tie: no pair to judge
+    ties.write_text('{"prompt": "p", "chosen": "x", "rejected": "y", "score_chosen": 1, "score_rejected": 1}\n')
+    run_dir = tmp_path / "run"
+    error = _fails_in_one_line("rlvr-train", run_dir, "+experiment=tiny_genrm", f"data.path={ties}",
+                               "model.sft.steps=0", env=train_env)
+    assert "no preference pairs" in error and "all_tie" in error and not run_dir.exists()

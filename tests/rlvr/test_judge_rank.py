@@ -257,3 +257,32 @@ def test_json_format_sends_the_schema_of_each_request_kind(server, tmp_path):
             *_group_batch(1, 2))
         assert out.reasons == ["scored"] * 2 and torch.allclose(out.rewards, torch.tensor([0.5, 0.5]))
         assert srv.calls[-1]["response_format"]["json_schema"]["name"] == name
+
+
+# ---- a reasoning judge trained by rlvr (response_format: rubrics) ---------------------------
+def test_a_chain_of_rubrics_verdict_is_read_as_the_winner():
+    good = "<rubric>right</rubric><eval>A:0 B:1</eval><verdict>B</verdict>"
+    assert parse_winner(good) == 0.0 and parse_winner(good.replace(">B<", ">A<")) == 1.0
+    assert parse_winner("<verdict>A</verdict>") is None  # no rubric or eval: unparsed, as its training's verifier
+    assert parse_winner("<rubric>x</rubric><eval>A B</eval><verdict>tie</verdict>") is None
+
+
+def rubrics_judge(n, path, request):
+    """A trained reasoning judge: its own prompt (one user turn, answers after A: and B:), a verdict block."""
+    (message,) = request["messages"]
+    a, b = (_quality(line[3:]) for line in message["content"].split("\n") if line[:3] in ("A: ", "B: "))
+    return 200, _completion(f"<rubric>q</rubric><eval>A:{a} B:{b}</eval><verdict>{'A' if a > b else 'B'}</verdict>")
+
+
+def test_a_rubrics_judge_ranks_a_group_as_pairs_in_its_own_prompt(server, tmp_path):
+    srv = server(rubrics_judge)
+    src = _source(srv.url, tmp_path, mode="group", response_format="rubrics", recheck_fraction=1.0)
+    prompts, completions = _group_batch(2, 3)
+    out = src.score(prompts, completions)
+    assert out.reasons == ["scored"] * 6 and torch.allclose(out.rewards, torch.tensor([0.0, 0.5, 1.0] * 2))
+    first = srv.calls[0]["messages"][0]["content"]
+    assert first.startswith("Which answer is better?\nQ: ") and "\nA: " in first and "\nB: " in first
+    assert src.score(prompts[:1], completions[:1]).reasons == ["parse_error"]  # one answer: nothing to compare
+    src.close()
+    with pytest.raises(ConfigError, match="set options.mode to pairwise or group"):
+        judge_options("x", {"base_url": "http://127.0.0.1:1/v1", "model": "judge", "response_format": "rubrics"})

@@ -1,0 +1,81 @@
+"""A reasoning reward model trained by RLVR: `rlvr-train +experiment=tiny_genrm`, timed end to end.
+
+Prints the held-out agreement of the tiny judge with the built-in preference task's true
+preference (100 pairs, each in both answer orders) at three points: before the supervised
+warm-up (the freshly built model, scored by `rlvr-eval` on the same held-out prompts), after
+it (= the start of GRPO) and after GRPO; the warm-up's and GRPO's shares of the total gain;
+the parse rate (a verdict read from complete rubric/eval/verdict blocks); the agreement per
+answer order and its gap; the wall time; and the load. Targets (issue 21): agreement >= 0.80
+at the end, GRPO adding >= 10 points over its start, parse rate >= 0.95, order gap < 0.05.
+
+    python bench/genrm.py [--fresh] [extra hydra overrides...]
+
+--fresh uses an empty model cache, so the model build and the warm-up are timed too.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {"agreement": 0.80, "grpo_gain": 0.10, "parse": 0.95, "gap": 0.05}
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env)
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd[:4])} ... failed with exit code {proc.returncode}")
+    return time.perf_counter() - start
+
+
+def _base_agreement(run_dir: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(agreement, parse rate) of the untrained model on the held-out judge prompts (rlvr-eval)."""
+    _run([sys.executable, "-m", "rlvr.eval.cli", f"hydra.run.dir={run_dir}", "+experiment=tiny_genrm", *args], env)
+    rows = [json.loads(line) for line in (run_dir / "eval" / "step_000000.jsonl").read_text().splitlines()]
+    agree = sum(bool(r["passed"]) for r in rows) / len(rows)
+    parsed = sum(any(v in ("correct", "wrong_verdict") for v in r["verdicts"].values()) for r in rows) / len(rows)
+    return agree, parsed
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    env = dict(os.environ)
+    if "--fresh" in args:
+        args.remove("--fresh")
+        env["RLVR_CACHE"] = tempfile.mkdtemp(prefix="rlvr-genrm-cache-")
+    tmp = Path(tempfile.mkdtemp(prefix="rlvr-genrm-"))
+    base, base_parse = _base_agreement(tmp / "base", args, env)
+    wall = _run([sys.executable, "-m", "rlvr.train", f"hydra.run.dir={tmp / 'run'}", "+experiment=tiny_genrm",
+                 *args], env)
+    s = json.loads((tmp / "run" / "summary.json").read_text())
+    start, end = s["judge_agreement_before"], s["judge_agreement_after"]
+    total = end - base
+    print("\n== reasoning reward model: +experiment=tiny_genrm ==")
+    print(f"held-out agreement with the true preference ({2 * 100} judge prompts = 100 pairs x both orders):")
+    print(f"  before the warm-up (fresh model)  {base:.3f}   parse rate {base_parse:.3f}")
+    print(f"  after the warm-up = GRPO start    {start:.3f}   parse rate {s['judge_parse_rate_before']:.3f}")
+    print(f"  after GRPO ({s['steps']} steps)            {end:.3f}   parse rate {s['judge_parse_rate_after']:.3f}")
+    if total:
+        print(f"gain {100 * total:+.1f} points: warm-up {100 * (start - base):+.1f} "
+              f"({(start - base) / total:.0%}), GRPO {100 * (end - start):+.1f} ({(end - start) / total:.0%})")
+    for when in ("before", "after"):
+        print(f"per answer order ({when} GRPO): chosen first {s[f'judge_agreement_{when}_chosen_first']:.3f}, "
+              f"chosen second {s[f'judge_agreement_{when}_chosen_second']:.3f}, gap {s[f'judge_order_gap_{when}']:.3f}")
+    checks = {f"agreement >= {TARGETS['agreement']}": end >= TARGETS["agreement"],
+              f"GRPO gain >= {100 * TARGETS['grpo_gain']:.0f} points": end - start >= TARGETS["grpo_gain"] - 1e-9,
+              f"parse rate >= {TARGETS['parse']}": s["judge_parse_rate_after"] >= TARGETS["parse"],
+              f"order gap < {TARGETS['gap']}": s["judge_order_gap_after"] < TARGETS["gap"]}
+    print("targets: " + ", ".join(f"{k} {'met' if ok else 'MISSED'}" for k, ok in checks.items()))
+    load = os.getloadavg()
+    print(f"wall time {wall:.0f} s (GRPO part {s['wall_s_this_process']:.0f} s); load average "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores; run directory {tmp / 'run'}")
+
+
+if __name__ == "__main__":
+    main()
