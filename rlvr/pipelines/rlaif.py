@@ -12,8 +12,8 @@ Stages (each figure lands in ``OUT/rlaif.json``):
             supervised warm-up when the config has one) samples two answers to each of ``--prompts``
             distinct training prompts (temperature ``--temperature``, seeded); the judge
             (`rlvr.rewards.judge`, ``mode: pairwise``; in-process for a model path, with
-            ``force_verdict`` on, or an OpenAI-compatible endpoint with ``--judge-url``) compares them under the constitution's
-            principles, each pair asked in both orders (``--recheck 1``: a pair whose verdict flips
+            ``force_verdict`` on, or an OpenAI-compatible endpoint with ``--judge-url``) compares
+            them under the constitution's principles, each pair asked in both orders (``--recheck 1``: a pair whose verdict flips
             with the order is a tie, dropped). Decided pairs become ranked rows in the schema of
             `rlvr.preference`, tagged ``origin: rlaif:<judge>:constitution:<name>@<version>``, in
             ``OUT/data/rlaif.jsonl``. Where the prompts name a verifier (the built-in task's
@@ -123,8 +123,8 @@ def truth_agreement(judged: Sequence[Optional[float]], truth: Sequence[Optional[
 
 def label_figures(counts: dict[str, int], agreement: dict[str, Any], inconsistency: Optional[float]
                   ) -> dict[str, Any]:
-    pairs = max(counts["pairs"], 1)
-    return {**counts, "decided_frac": counts["decided"] / pairs, "parse_rate": 1 - counts["no_verdict"] / pairs,
+    pairs, asked = max(counts["pairs"], 1), max(counts["pairs"] - counts.get("identical", 0), 1)
+    return {**counts, "decided_frac": counts["decided"] / pairs, "parse_rate": 1 - counts["no_verdict"] / asked,
             "order_inconsistency": inconsistency, "truth": agreement}
 
 
@@ -260,14 +260,16 @@ def label(cfg: RlaifConfig, out: Path, constitution: Constitution) -> dict[str, 
         judge.close()
     who = cfg.judge_model or cfg.judge
     rows, counts = pair_rows(prompts, pairs, shares, f"rlaif:{who}:{constitution.origin}")
-    counts["identical"] = sum(a == b for a, b in pairs)
+    counts["identical"] = sum(a == b for a, b in pairs)  # never asked: not a missing verdict
+    counts["no_verdict"] -= counts["identical"]
     agreement = truth_agreement(shares, [_truth(p, ab, cfg.truth_detail) for p, ab in zip(prompts, pairs)])
     figures = {**label_figures(counts, agreement, inconsistency), "file": str(_write_jsonl(
         out / "data" / "rlaif.jsonl", rows)), "judge": who, "constitution": constitution.origin,
         "judge_s": round(time.perf_counter() - t1, 1), "sample_s": round(t1 - t0, 1), **sampled}
     a = agreement["agreement"]
     print(f"[label] {counts['decided']} of {counts['pairs']} pairs decided ({counts['tie']} ties or flips, "
-          f"{counts['no_verdict']} without a verdict); agreement with the prompts' verifier: "
+          f"{counts['no_verdict']} without a verdict, {counts['identical']} with identical answers); agreement "
+          f"with the prompts' verifier: "
           f"{'n/a' if a is None else f'{a:.3f}'} over {agreement['decided']} pairs -> {figures['file']}", flush=True)
     return figures
 
