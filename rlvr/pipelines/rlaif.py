@@ -14,8 +14,8 @@ Stages (each figure lands in ``OUT/rlaif.json``):
             (`rlvr.rewards.judge`, ``mode: pairwise``; in-process for a model path, with
             ``force_verdict`` on, or an OpenAI-compatible endpoint with ``--judge-url``) compares
             them under the constitution's principles, each pair asked in both orders (``--recheck
-            1``: a pair whose verdict flips with the order is a tie, dropped). Decided pairs become ranked rows in the schema of
-            `rlvr.preference`, tagged ``origin: rlaif:<judge>:constitution:<name>@<version>``, in
+            1``: a pair whose verdict flips with the order is a tie, dropped). Decided pairs become
+            ranked rows in the schema of `rlvr.preference`, tagged ``origin: rlaif:<judge>:constitution:<name>@<version>``, in
             ``OUT/data/rlaif.jsonl``. Where the prompts name a verifier (the built-in task's
             ``preference_rule``), the judge's agreement with it is measured on the pairs it orders
             (``--truth-detail true_score``: its score detail, finer than pass/fail).
