@@ -12,13 +12,14 @@ Stages (each figure lands in ``OUT/rlaif.json``):
             supervised warm-up when the config has one) samples two answers to each of ``--prompts``
             distinct training prompts (temperature ``--temperature``, seeded); the judge
             (`rlvr.rewards.judge`, ``mode: pairwise``; in-process for a model path, with
-            ``force_verdict`` on, or an OpenAI-compatible endpoint with ``--judge-url``) compares
-            them under the constitution's principles, each pair asked in both orders (``--recheck
-            1``: a pair whose verdict flips with the order is a tie, dropped). Decided pairs become
-            ranked rows in the schema of `rlvr.preference`, tagged ``origin: rlaif:<judge>:constitution:<name>@<version>``, in
-            ``OUT/data/rlaif.jsonl``. Where the prompts name a verifier (the built-in task's
-            ``preference_rule``), the judge's agreement with it is measured on the pairs it orders
-            (``--truth-detail true_score``: its score detail, finer than pass/fail).
+            ``force_verdict`` on, or an OpenAI-compatible endpoint with ``--judge-url``) compares them
+            under the constitution's principles, each pair asked in both orders (``--recheck 1``: a pair
+            whose verdict flips with the order is a tie, dropped). Decided pairs become ranked rows in
+            the schema of `rlvr.preference`, tagged ``origin:
+            rlaif:<judge>:constitution:<name>@<version>``, in ``OUT/data/rlaif.jsonl``. Where the
+            prompts name a verifier (the built-in task's ``preference_rule``), the judge's agreement
+            with it is measured on the pairs it orders (``--truth-detail true_score``: its score detail,
+            finer than pass/fail).
     rm      rlvr-rm ``--rm`` overrides, data.path=OUT/data/rlaif.jsonl          -> OUT/rm
     grpo    rlvr-train ``--policy`` + ``--grpo`` overrides, its reward source 0 = OUT/rm's model
             -> OUT/grpo: the policy's held-out change over its start (the summary's
