@@ -67,6 +67,9 @@ def _check_batches(cfg: TrainConfig, world_size: int = 1) -> None:
     t, g = cfg.trainer, cfg.algorithm.group_size
     if g < 2 and cfg.algorithm.advantage != "gae":
         raise ConfigError(f"algorithm.group_size={g}: group-relative advantages need at least 2 completions per prompt")
+    if g < 2 and cfg.algorithm.drop_zero_variance:  # a group of one never has spread: every group would be dropped
+        raise ConfigError(f"algorithm.group_size={g} with algorithm.drop_zero_variance=true would drop every group (one "
+                          f"completion has no spread); set algorithm.drop_zero_variance=false")
     _check_world(cfg, world_size)
     per_batch = t.prompts_per_step * g // world_size  # per rank (equal shares)
     what = ("trainer.prompts_per_step x algorithm.group_size" if world_size == 1 else

@@ -143,15 +143,21 @@ def _judge_source(cfg: RlaifConfig, constitution: Constitution):
                                "max_tokens": 256}
     if cfg.judge_url:
         options.update(base_url=cfg.judge_url, model=cfg.judge_model)
-    else:  # in-process: a reply that compares in prose is continued after "WINNER:" (small judges need it)
-        options.update(path=cfg.judge, force_verdict=True)
+    else:
+        options["path"] = cfg.judge
+    import yaml
+
     for kv in cfg.judge_option:
         key, sep, value = kv.partition("=")
         if not sep:
             raise ConfigError(f"--judge-option {kv!r}: write KEY=VALUE")
-        import yaml
-
         options[key.strip()] = yaml.safe_load(value)
+    if options.get("response_format", "text") == "rubrics":  # a trained reasoning judge: its own prompt, no items
+        raise ConfigError("--judge-option response_format=rubrics: a trained reasoning judge applies the rubric it "
+                          "learned, not a constitution; label with it through rlvr-coevolve --relabel judge, or "
+                          "give rlvr-rlaif an instruct model")
+    if "path" in options and options.get("response_format", "text") == "text":
+        options.setdefault("force_verdict", True)  # a reply that compares in prose is continued after "WINNER:"
     source = SourceConfig(name="constitution", kind="judge", weight=1.0, options=options)
     check_judge_source("the RLAIF judge", source)
     import torch
@@ -178,7 +184,8 @@ def _distinct(prompts: Sequence[Any], want: int, seed: int) -> list[Any]:
 
 
 def _truth(prompt: Any, answers: tuple[str, str], detail: str) -> Optional[tuple[float, float]]:
-    """The prompt's own verifier's ordering of two answers (its ``detail`` when given, else the reward)."""
+    """The prompt's own verifier's ordering of two answers (its ``detail`` when given, else the reward). Run here,
+    without the pool's deadlines: meant for the quick checks of chat tasks, not code run in the sandbox."""
     if not prompt.verifier or prompt.verifier == "none":
         return None
     from verifiers.registry import get_verifier
@@ -186,7 +193,7 @@ def _truth(prompt: Any, answers: tuple[str, str], detail: str) -> Optional[tuple
     verifier = get_verifier(prompt.verifier)
     out = []
     for a in answers:
-        v = verifier.verify(completion=a, reference=prompt.reference)
+        v = verifier.verify(completion=a, reference=prompt.reference, **dict(prompt.fields or {}))
         out.append(float(v.details.get(detail, v.reward)) if detail else float(v.reward))
     return out[0], out[1]
 

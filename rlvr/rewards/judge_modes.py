@@ -73,6 +73,9 @@ class RowResults:
     consistency: list[tuple[float, float]]  # [N] (pairs re-checked with positions swapped, of them flipped)
 
 
+NOT_COMPARED = "not_compared"  # a lone answer a pairwise-only (rubrics) judge cannot score: not a failure
+
+
 @dataclass
 class Plan:
     requests: list[Request] = field(default_factory=list)
@@ -210,14 +213,22 @@ def _paired_group(plan: Plan, s: ModeSettings, prompt: Prompt, answers: list[str
     plan.then(step)
 
 
+def _not_compared(row: int) -> Callable[[Sequence[Verdict], RowResults], None]:
+    def step(verdicts: Sequence[Verdict], out: RowResults) -> None:
+        out.reasons[row] = NOT_COMPARED
+    return step
+
+
 def _comparative(ranked: bool) -> Callable[[ModeSettings, Sequence[Prompt], Sequence[str]], Plan]:
     def plan_batch(s: ModeSettings, prompts: Sequence[Prompt], completions: Sequence[str]) -> Plan:
         plan = Plan(n=len(completions))
         for rows in prompt_groups(prompts):
             prompt, answers = prompts[rows[0]], [completions[r] for r in rows]
             if len(rows) == 1:
-                if s.response_format != RUBRICS:  # a pairwise-only judge has nothing to compare: left unscored
+                if s.response_format != RUBRICS:
                     _pointwise_row(plan, s, prompt, answers[0], rows[0])
+                else:  # a pairwise-only judge has nothing to compare: unscored by design, never an excluded row
+                    plan.then(_not_compared(rows[0]))
                 continue
             seed = _group_seed(s, prompt, answers)
             too_large = (len(rows) > s.max_group or s.response_format == RUBRICS  # it compares pairs only

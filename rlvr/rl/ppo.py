@@ -65,8 +65,9 @@ class PPOStep:
         if a.whiten_advantages:
             adv = whiten(adv, mask)
         metrics.update(self.critic.update(batch, values, returns, mask, seed=step))
-        seq_kl = float(kl.sum(-1).mean()) if len(kl) else 0.0
-        a.beta = adaptive_kl_coef(coef, seq_kl, a.kl_target, len(kl), a.kl_horizon)
+        rows = mask.sum(-1) > 0  # an excluded row has no tokens: it is no evidence of a small KL
+        seq_kl = float(kl[rows].sum(-1).mean()) if bool(rows.any()) else 0.0
+        a.beta = adaptive_kl_coef(coef, seq_kl, a.kl_target, int(rows.sum()), a.kl_horizon)
         move = step > a.critic.warmup_steps
         metrics.update({"ppo/kl": seq_kl, "ppo/kl_target": a.kl_target, "ppo/kl_coef": coef,
                         "ppo/policy_frozen": 0.0 if move else 1.0})
@@ -76,7 +77,13 @@ class PPOStep:
         self.critic.save(Path(checkpoint_dir) / CRITIC_DIR)
 
     def load(self, checkpoint_dir: Path) -> None:
-        self.critic.load(Path(checkpoint_dir) / CRITIC_DIR)
+        directory = Path(checkpoint_dir) / CRITIC_DIR
+        if not directory.is_dir():
+            from rlvr.checkpoint import ResumeError
+
+            raise ResumeError(f"checkpoint {checkpoint_dir} has no {CRITIC_DIR}/ (it is not a PPO run's): resume PPO "
+                              f"from a PPO checkpoint, or start a new run (resume=never)")
+        self.critic.load(directory)
 
 
 def describe(algo: AlgorithmConfig) -> str:

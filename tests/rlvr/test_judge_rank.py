@@ -282,7 +282,11 @@ def test_a_rubrics_judge_ranks_a_group_as_pairs_in_its_own_prompt(server, tmp_pa
     assert out.reasons == ["scored"] * 6 and torch.allclose(out.rewards, torch.tensor([0.0, 0.5, 1.0] * 2))
     first = srv.calls[0]["messages"][0]["content"]
     assert first.startswith("Which answer is better?\nQ: ") and "\nA: " in first and "\nB: " in first
-    assert src.score(prompts[:1], completions[:1]).reasons == ["parse_error"]  # one answer: nothing to compare
+    alone = src.score(prompts[:1], completions[:1])  # one answer: nothing to compare, and no failure either
+    assert alone.reasons == ["not_compared"] and not bool(alone.applies[0])
+    from rlvr.rewards.base import EXCLUDED_REASONS
+
+    assert "not_compared" not in EXCLUDED_REASONS
     src.close()
     with pytest.raises(ConfigError, match="set options.mode to pairwise or group"):
         judge_options("x", {"base_url": "http://127.0.0.1:1/v1", "model": "judge", "response_format": "rubrics"})

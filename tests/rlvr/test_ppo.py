@@ -148,8 +148,21 @@ def test_a_value_head_from_a_reward_model_of_another_width_is_one_line(tmp_path,
     (("algorithm.kl_penalty=both",), ("algorithm.kl_penalty", "reward, loss")),
     (("algorithm.critic.path=/nowhere/critic",), ("algorithm.critic.path=/nowhere/critic", "no such directory")),
     (("algorithm.critic.warmup_steps=4",), ("warmup_steps=4", "never move")),
+    (("algorithm.group_size=1", "algorithm.drop_zero_variance=true"), ("would drop every group",
+                                                                        "drop_zero_variance=false")),
 ])
 def test_bad_ppo_settings_are_one_line_before_anything_is_built(tmp_path, train_env, overrides, needles):
     proc = _run(train_command(tmp_path / "x", "algorithm=ppo", *overrides), train_env)
     _one_error_line(proc, *needles)
     assert "[sft]" not in proc.stdout and "model:" not in proc.stdout
+
+
+def test_resuming_a_grpo_checkpoint_as_ppo_is_one_line(ppo_run, tmp_path, train_env):
+    """A checkpoint without critic/ (a GRPO run's) cannot resume PPO: one error line, no traceback."""
+    grpo_dir = tmp_path / "grpo"
+    done = _run(train_command(grpo_dir, "trainer.threads=1", "trainer.total_steps=2", "trainer.save_every=2"),
+                train_env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    _, _, overrides = ppo_run
+    proc = _run(train_command(grpo_dir, *overrides, f"resume={grpo_dir / 'checkpoints' / 'step_000002'}"), train_env)
+    _one_error_line(proc, "no critic/", "resume=never")
