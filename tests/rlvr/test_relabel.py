@@ -76,7 +76,7 @@ def test_a_judge_ranks_through_the_judge_source_and_leaves_its_failures_out(serv
 def test_a_judge_without_an_endpoint_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([str(_run(tmp_path)), "--relabel-judge", "--opt", "model=judge"])
-    assert exc.value.code == 2 and "set options.base_url" in capsys.readouterr().err
+    assert exc.value.code == 2 and "options.base_url" in capsys.readouterr().err
 
 
 def test_the_file_and_verifier_kinds_from_make_ranker(tmp_path):
