@@ -245,6 +245,33 @@ class VLLMRolloutConfig:
 
 
 @dataclass
+class ToolsConfig:
+    """Tool calls inside the rollout (multi-turn; `rlvr.rollout.multiturn`, docs/tools.md). Empty ``names``
+    and no ``env``: ordinary single-turn rollouts."""
+
+    names: list[str] = field(default_factory=list)  # tools offered: python, calculator, or a plugin's (rlvr.tools)
+    env: Optional[str] = None  # the environment (null: "tools" when names are set; or a registered one)
+    env_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of a non-tool environment
+    call_format: str = "json"  # json: <tool_call>{"name": ..., "arguments": {...}}</tool_call> | fenced: ```python
+    max_calls: int = 4  # tool calls per rollout; a call past it gets an error message and the model must answer
+    max_turns: int = 0  # model turns per rollout (0: 2 * max_calls + 2)
+    timeout_s: float = 5.0  # wall time per call
+    max_output_chars: int = 1024  # a call's output is cut to this (head and tail kept) before insertion
+    max_context_tokens: int = 0  # prompt + completion, inserted ids included (0: the model's max positions)
+    stateful: bool = True  # python: each cell sees the state its earlier cells left (replayed) | stateless
+    workers: int = 0  # python: sandbox workers running cells concurrently (0: the CPU count)
+    response_format: Optional[str] = None  # the text framing an output, with {output}, for templates without a
+    #                                        tool role (null: read from the chat template)
+    role: str = "tool"  # the role the template renders tool outputs under
+    in_prompt: bool = True  # declare the tools in the prompt (the template's `tools` list), where the template can
+    options: dict[str, Any] = field(default_factory=dict)  # per tool: {name: {option: value}}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.names) or self.env is not None
+
+
+@dataclass
 class RolloutConfig:
     engine: str = "hf"  # registered rollout engine: hf (transformers model, KV-cached decode loop)
     temperature: float = 1.0  # sampling temperature (log-probs are computed at this temperature)
@@ -252,6 +279,7 @@ class RolloutConfig:
     max_new_tokens: int = 256  # completion budget; completions that reach it are `truncated`
     hf: HFRolloutConfig = field(default_factory=HFRolloutConfig)  # options of the hf engine
     vllm: VLLMRolloutConfig = field(default_factory=VLLMRolloutConfig)  # options of the vllm engine
+    tools: ToolsConfig = field(default_factory=ToolsConfig)  # tool calls inside the rollout (multi-turn)
 
 
 @dataclass

@@ -2,8 +2,9 @@
 value loss and explained variance.
 
 All tensors are ``[N, C]`` over completion tokens (N completions, C the longest), with a mask
-that is 1 on a completion's real tokens (a prefix of each row). Token t's value V_t is the
-critic's estimate of the return from the state *before* the completion's token t.
+that is 1 on a completion's real tokens: a prefix of each row, or with holes where a multi-turn
+rollout inserted a tool's output (GAE skips those tokens: the TD chain runs from one *sampled*
+token to the next). Token t's value V_t is the critic's estimate of the return from the state *before* the completion's token t.
 
     token rewards   r_t = -kl_coef * kl_t            (kl folded into the reward; kl_coef = 0 for none)
                     r_T += score                     (the sequence's reward on its last real token T)
@@ -29,11 +30,13 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def token_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:
     """[N, C] per-token rewards: ``-kl_coef * kl`` on every real token, plus the sequence's score [N] on
-    its last real token (a row with no real token gets nothing)."""
+    its last real token (a row with no real token gets nothing). Real tokens need not be a prefix: in a
+    multi-turn completion the inserted tool outputs are holes in the mask."""
     rewards = -kl_coef * kl * mask
-    lengths = mask.sum(-1).long()
-    rows = torch.nonzero(lengths > 0).flatten()
-    rewards[rows, lengths[rows] - 1] += scores[rows].to(rewards.dtype)
+    real = mask > 0
+    rows = torch.nonzero(real.any(-1)).flatten()
+    last = real.shape[1] - 1 - real.flip(-1).int().argmax(-1)  # the last real column (masks may have holes)
+    rewards[rows, last[rows]] += scores[rows].to(rewards.dtype)
     return rewards
 
 
@@ -50,9 +53,10 @@ def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tens
         delta = rewards[:, t] + gamma * next_value - values[:, t]
         adv = delta + gamma * lam * next_adv
         advantages[:, t] = adv * m
-        # past a row's end (m = 0) the carried value and advantage stay 0
-        next_value = values[:, t] * m
-        next_adv = adv * m
+        # off the mask (past a row's end, where they are still 0, or an inserted tool output inside a multi-turn
+        # completion) the carried value and advantage pass through unchanged: the next *sampled* token's
+        next_value = torch.where(m > 0, values[:, t], next_value)
+        next_adv = torch.where(m > 0, adv, next_adv)
     returns = (advantages + values) * mask
     return advantages, returns
 

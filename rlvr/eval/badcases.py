@@ -129,6 +129,7 @@ def case_rows(view: StepView, prompts: Sequence[Prompt], picked: Picked, split: 
             "uid": p.uid, "group": i // view.group_size, "messages": [dict(m) for m in p.messages],
             "reference": p.reference, "verifier": p.verifier, **({"fields": dict(p.fields)} if p.fields else {}),
             "completion": view.texts[i], "length": int(view.lengths[i]), "truncated": bool(view.truncated[i]),
+            **({"transcript": view.transcripts[i]} if view.transcripts is not None else {}),
             "reward": float(r.rewards[i]) if bool(r.valid()[i]) else None,  # None: excluded (a source failed)
             "passed": None if r.passed is None else bool(r.passed[i]),
             "scores": {k: v[i] for k, v in scores.items()}, "raw": {k: v[i] for k, v in raw.items()},

@@ -73,6 +73,7 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     from rlvr.rewards import RewardScorer
     from rlvr.rl.parts import engine_options
     from rlvr.rollout import build_engine
+    from rlvr.rollout.multiturn import with_tools
     from rlvr.stage import as_data_error, check_rows, resolve_device, seed_everything
 
     seed_everything(cfg.trainer.seed)
@@ -93,6 +94,7 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
     engine = build_engine(r.engine, model, tokenizer,
                           autocast_dtype=autocast_dtype(cfg.model.dtype), model_dir=model_dir, seed=cfg.trainer.seed,
                           **engine_options(cfg))
+    engine = with_tools(engine, tokenizer, r.tools, model)  # a tool-using policy is evaluated with its tools
     scorer = RewardScorer(cfg.reward, device, frozen_dtype(cfg.model))
     n, chunk = len(prompts), max(1, ev.chunk)
     print(f"rlvr-eval: {model_dir} on {prompts.describe()}; engine {r.engine}; "

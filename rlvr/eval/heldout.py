@@ -44,6 +44,7 @@ from rlvr.config import EvalConfig
 from rlvr.data.schema import Prompt
 from rlvr.rewards import RewardResult, RewardScorer
 from rlvr.rollout.base import Engine, RolloutBatch, SamplingParams
+from rlvr.rollout.multiturn import generate_for, tool_metrics
 
 __all__ = ["pass_at_k", "evaluate", "run_evaluation", "Evaluation", "eval_records", "write_eval_records",
            "read_eval_records", "EVAL_DIR"]
@@ -94,8 +95,8 @@ def run_evaluation(engine: Engine, scorer: RewardScorer, prompts: Sequence[Promp
     samples_passed = None
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        greedy = engine.generate(encoded, SamplingParams(n=1, greedy=True, max_new_tokens=max_new_tokens),
-                                 seeds=list(indices))
+        greedy = generate_for(engine, encoded, SamplingParams(n=1, greedy=True, max_new_tokens=max_new_tokens),
+                              list(indices), prompts)
         result = scorer.score(prompts, greedy.texts)
         valid = result.valid()  # excluded rows (a weighted source failed on them) are no 0 in the mean: left out
         out: dict[str, Any] = {"eval/reward/mean": result.rewards[valid].mean().item() if bool(valid.any())
@@ -104,13 +105,14 @@ def run_evaluation(engine: Engine, scorer: RewardScorer, prompts: Sequence[Promp
             mean = result.source_mean(label)
             if mean is not None:
                 out[f"eval/reward/{label}/mean"] = mean
+        out.update(tool_metrics(greedy, result.rewards, prefix="eval/"))
         rate = result.pass_rate()
         if rate is not None:
             out["eval/pass@1"] = rate
         if rate is not None and cfg.k > 0 and cfg.num_samples > 0:
             params = SamplingParams(n=cfg.num_samples, temperature=cfg.temperature, top_p=top_p,
                                     max_new_tokens=max_new_tokens)
-            sampled = engine.generate(encoded, params, seeds=[seed * 1_000_003 + i for i in indices])
+            sampled = generate_for(engine, encoded, params, [seed * 1_000_003 + i for i in indices], prompts)
             repeated = [p for p in prompts for _ in range(cfg.num_samples)]
             correct = scorer.score(repeated, sampled.texts).passed.view(len(prompts), cfg.num_samples).sum(-1)
             samples_passed = [int(c) for c in correct]
@@ -134,6 +136,8 @@ def eval_records(step: int, prompts: Sequence[Prompt], greedy: RolloutBatch, res
             "step": step, "index": first_index + i, "uid": prompt.uid, "messages": [dict(m) for m in prompt.messages],
             "reference": prompt.reference, "completion": greedy.texts[i], "length": int(lengths[i]),
             "truncated": bool(greedy.truncated[i]),
+            **({"transcript": greedy.transcripts[i], "tool_calls": greedy.tool_records[i]}
+               if greedy.transcripts is not None else {}),
             "reward": float(result.rewards[i]) if bool(result.valid()[i]) else None,  # None: excluded
             "passed": None if result.passed is None else bool(result.passed[i]),
             "scores": {k: _value(result, result.per_source, k, i) for k in result.per_source},

@@ -58,6 +58,7 @@ class StepView:
     entropy: Optional[float] = None  # mean token entropy of the update (metrics `entropy`), if measured
     kl: Optional[float] = None  # mean per-token KL to the reference (metrics `kl`), when there is one
     kl_per_sequence: Optional[torch.Tensor] = None  # [N] KL to the reference per completion, if measured
+    transcripts: Optional[list[str]] = None  # multi-turn rollouts: the whole exchange, tool outputs marked
 
     def __post_init__(self) -> None:
         self.lengths = self.lengths.float()

@@ -117,7 +117,7 @@ class RunWatch:
         return prompts, StepView(step, self.group_size, rollouts.texts, rollouts.lengths, rollouts.truncated,
                                  result, rollouts.completion_ids, rollouts.completion_mask, rollouts.logprobs,
                                  entropy=metrics.get("entropy"), kl=metrics.get("kl") if self.beta > 0 else None,
-                                 kl_per_sequence=kl_seq)
+                                 kl_per_sequence=kl_seq, transcripts=rollouts.transcripts)
 
     def on_step(self, step: int, sampled: Any, metrics: dict[str, Any],
                 ref_logprobs: Optional[torch.Tensor] = None) -> WatchResult:
@@ -157,7 +157,7 @@ class RunWatch:
             return None
         target = write_eval_records(self.path, step, evaluation.records(step))
         g = evaluation.greedy
-        view = StepView(step, 1, g.texts, g.lengths, g.truncated, evaluation.result)
+        view = StepView(step, 1, g.texts, g.lengths, g.truncated, evaluation.result, transcripts=g.transcripts)
         self.log.write(case_rows(view, evaluation.prompts, mine(view, self.cfg), "eval"))
         return target
 

@@ -138,7 +138,7 @@ class Critic:
         """[n, w] values of a (trimmed) micro-batch's completion positions, with gradients."""
         batch = part.to(self.device)
         ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)[:, :-1]
-        mask = torch.cat([batch.prompt_mask, batch.completion_mask.long()], dim=1)[:, :-1]
+        mask = batch.attention_mask[:, :-1]  # inserted (tool) tokens are context too
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.detach_trunk):
             hidden = self.trunk(input_ids=ids, attention_mask=mask, position_ids=positions,

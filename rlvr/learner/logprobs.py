@@ -111,7 +111,7 @@ def token_logprobs(forward: Callable[..., Any], batch: RolloutBatch, temperature
         device = next(forward.parameters()).device if isinstance(forward, torch.nn.Module) else torch.device("cpu")
     batch = batch.to(device)
     ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)[:, :-1]
-    mask = torch.cat([batch.prompt_mask, batch.completion_mask.long()], dim=1)[:, :-1]
+    mask = batch.attention_mask[:, :-1]  # inserted (tool) tokens are context too
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     width = batch.completion_ids.shape[1]
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

@@ -45,6 +45,7 @@ from rlvr.rewards import RewardResult, reward_metrics
 from rlvr.rl.interrupt import CtrlC
 from rlvr.rl.parts import Parts
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, concat_rollouts
+from rlvr.rollout.multiturn import generate_for, tool_metrics
 from rlvr.run_dir import RunDir
 from rlvr.stage import resolve_device
 
@@ -105,13 +106,13 @@ class Loop:
             self.p.engine.update_weights(self.p.backend, version=version)
             self.synced_version = version
 
-    def generate(self, encoded: list[list[int]], params: SamplingParams, seeds: list[int], version: int
-                 ) -> RolloutBatch:
+    def generate(self, encoded: list[list[int]], params: SamplingParams, seeds: list[int], version: int,
+                 prompts: list[Prompt]) -> RolloutBatch:
         """Wake the engine, sync, sample, put it back to sleep; refuse rollouts from other weights."""
         self.p.engine.wake()
         self.sync_weights(version)
         try:
-            batch = self.p.engine.generate(encoded, params, seeds)
+            batch = generate_for(self.p.engine, encoded, params, seeds, prompts)
         finally:
             self.p.engine.sleep()
         if batch.weight_version != version:
@@ -159,7 +160,8 @@ class Loop:
             prompts = [taken[i] for i in mine]
             seeds = [prompt_seed(self.cfg.trainer.seed, step, rounds, i) for i in mine]  # the global prompt index
             t0 = time.perf_counter()
-            rollouts = self.generate([self.encode(q) for q in prompts], params, seeds, version=step - 1)
+            rollouts = self.generate([self.encode(q) for q in prompts], params, seeds, version=step - 1,
+                                     prompts=prompts)
             t1 = time.perf_counter()
             repeated = [q for q in prompts for _ in range(a.group_size)]
             result = self.p.scorer.score(repeated, rollouts.texts)
@@ -209,6 +211,7 @@ class Loop:
         local.update({"completion_len/mean": lengths.mean().item() if len(lengths) else 0.0,
                       "completion_len/max": lengths.max().item() if len(lengths) else 0.0,
                       "truncated_frac": s.rollouts.truncated.float().mean().item() if len(s.rollouts) else 0.0})
+        metrics.update(tool_metrics(s.rollouts, s.rewards))  # multi-turn rollouts: tools/*
         t0 = time.perf_counter()
         # every advantage is 0 and there is no KL term: the forward/backward passes would change nothing
         # (every row excluded: no token is left in the loss either; with a critic, PPO, flat groups still carry
@@ -318,6 +321,8 @@ class Loop:
         tok = self.p.tokenizer
         return [{"uid": s.prompts[i].uid, "prompt": tok.decode(self.encode(s.prompts[i])),
                  "completion": s.rollouts.texts[i], "reference": s.prompts[i].reference,
+                 **({"transcript": s.rollouts.transcripts[i], "tool_calls": s.rollouts.tool_records[i]}
+                    if s.rollouts.transcripts is not None else {}),
                  "reward": float(s.rewards[i]) if s.valid is None or bool(s.valid[i]) else None,  # None: excluded
                  "passed": bool(s.passed[i]), "verdict": s.reasons[i],
                  "truncated": bool(s.rollouts.truncated[i])} for i in chosen]

@@ -25,6 +25,7 @@ from rlvr.models.precision import frozen_dtype, precision_line
 from rlvr.rewards import RewardScorer
 from rlvr.rl.ppo import PPOStep, describe
 from rlvr.rollout import Engine, build_engine
+from rlvr.rollout.multiturn import with_tools
 from rlvr.stage import RunData, resolve_device
 
 __all__ = ["Parts", "build_parts", "engine_options"]
@@ -72,6 +73,7 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
     engine_dir = start if policy_dir is None or is_adapter_dir(policy_dir) else policy_dir
     engine = build_engine(cfg.rollout.engine, backend.module, data.tokenizer, autocast_dtype=dtype,
                           model_dir=engine_dir, seed=cfg.trainer.seed, **engine_options(cfg))
+    engine = with_tools(engine, data.tokenizer, cfg.rollout.tools, backend.module)  # multi-turn when tools are offered
     learner = Learner(backend, cfg.algorithm, cfg.trainer, cfg.rollout.max_new_tokens, cfg.rollout.temperature,
                       cfg.model.dtype, ptx=build_ptx(cfg, data.tokenizer, backend.rank))
     scorer = RewardScorer(cfg.reward, device, frozen_dtype(cfg.model))
@@ -85,6 +87,11 @@ def build_parts(cfg: TrainConfig, data: RunData, start: Path, policy_dir: Option
           flush=True)
     ends = ", ".join(f"{data.tokenizer.convert_ids_to_tokens(i)} ({i})" for i in sorted(engine.eos_ids))
     print(f"prompts: data.chat_template={cfg.data.chat_template}; completions end at any of {ends}", flush=True)
+    if cfg.rollout.tools.enabled:
+        t = cfg.rollout.tools
+        print(f"tools: {', '.join(t.names) or '-'} (environment {t.env or 'tools'}, {t.call_format} calls, at most "
+              f"{t.max_calls} per rollout, {t.timeout_s:g} s each, outputs cut to {t.max_output_chars} characters, "
+              f"context {engine.max_context_tokens or 'unbounded'} tokens)", flush=True)
     ppo = None
     if uses_critic(cfg.algorithm.advantage):
         from rlvr.learner.critic import build_critic

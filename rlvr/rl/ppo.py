@@ -48,8 +48,8 @@ class PPOStep:
 
     def advantages(self, step: int, batch: RolloutBatch, scores: torch.Tensor, mask: torch.Tensor,
                    logprobs: torch.Tensor, ref: Optional[torch.Tensor]) -> PPOAdvantages:
-        """Steps 1-6 of the module docstring for one batch (``mask``: the completions' real tokens, a prefix of
-        each row; ``logprobs``: the sampling policy's, [N, C]; ``ref``: the reference's, or None without a KL
+        """Steps 1-6 of the module docstring for one batch (``mask``: the completions' sampled tokens, a prefix of
+        each row, with holes at a multi-turn rollout's inserted tool outputs; ``logprobs``: the sampling policy's, [N, C]; ``ref``: the reference's, or None without a KL
         leash). The policy loss applies its own mask (off-policy corrections, truncation) on top."""
         a, mask = self.algo, mask.float()
         coef = a.beta

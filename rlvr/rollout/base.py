@@ -56,6 +56,8 @@ class SamplingParams:
     top_p: float = 1.0
     max_new_tokens: int = 256
     greedy: bool = False  # argmax decoding (evaluation pass@1); temperature/top_p ignored
+    stop: tuple[str, ...] = ()  # a completion also ends once its text contains one of these (a tool call's end);
+    #   the token that completed it is its last masked token, and it counts as finished (not truncated)
 
 
 @dataclass
@@ -68,8 +70,25 @@ class RolloutBatch:
     completion_mask: torch.Tensor  # [N, C] float, 1 up to and including the first end-of-sequence id
     logprobs: torch.Tensor  # [N, C] float, sampling log-probs (see the module doc; 0 on padding)
     truncated: torch.Tensor  # [N] bool, True when max_new_tokens was reached without any end-of-sequence id
-    texts: list[str]  # decoded completions, special tokens removed
+    texts: list[str]  # decoded completions, special tokens removed (multi-turn: the model's own text)
     weight_version: int = -1  # the engine's weight version when these were sampled
+    # multi-turn rollouts (`rlvr.rollout.multiturn`): the completion interleaves sampled tokens with tokens the
+    # environment inserted (a tool's output). ``completion_mask`` is 1 on *sampled* tokens only (what the loss,
+    # the KL, lengths and the watch count); ``context_mask`` is 1 on every real token (what attention sees).
+    context_mask: Optional[torch.Tensor] = None  # [N, C] float; None: equal to completion_mask
+    transcripts: Optional[list[str]] = None  # the whole completion, inserted parts marked (samples, bad cases)
+    tool_records: Optional[list[list[dict]]] = None  # per row: one record per tool call (tool, status, seconds)
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        """[N, P + C] long: 1 on every real token of prompt and completion, inserted ones included."""
+        context = self.completion_mask if self.context_mask is None else self.context_mask
+        return torch.cat([self.prompt_mask, context.long()], dim=1)
+
+    @property
+    def context(self) -> torch.Tensor:
+        """[N, C]: 1 on every real completion token (sampled or inserted)."""
+        return self.completion_mask if self.context_mask is None else self.context_mask
 
     def __len__(self) -> int:
         return self.completion_ids.shape[0]
@@ -78,26 +97,38 @@ class RolloutBatch:
     def lengths(self) -> torch.Tensor:
         return self.completion_mask.sum(-1)
 
-    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor], texts: list[str]) -> "RolloutBatch":
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor], rows: Optional[list[int]] = None) -> "RolloutBatch":
+        def pick(values: Optional[list]) -> Optional[list]:
+            return values if values is None or rows is None else [values[i] for i in rows]
+
         return replace(self, prompt_ids=fn(self.prompt_ids), prompt_mask=fn(self.prompt_mask),
                        completion_ids=fn(self.completion_ids), completion_mask=fn(self.completion_mask),
-                       logprobs=fn(self.logprobs), truncated=fn(self.truncated), texts=texts)
+                       logprobs=fn(self.logprobs), truncated=fn(self.truncated), texts=pick(self.texts),
+                       context_mask=None if self.context_mask is None else fn(self.context_mask),
+                       transcripts=pick(self.transcripts), tool_records=pick(self.tool_records))
 
     def to(self, device: torch.device | str) -> "RolloutBatch":
-        return self._map(lambda t: t.to(device), self.texts)
+        return self._map(lambda t: t.to(device))
 
     def select(self, index: torch.Tensor) -> "RolloutBatch":
-        return self._map(lambda t: t[index], [self.texts[i] for i in index.tolist()])
+        return self._map(lambda t: t[index], index.tolist())
 
     def trimmed(self) -> "RolloutBatch":
         """The same rows without padding columns no row uses (leading prompt pads, trailing completion
         pads): a micro-batch of short completions does not pay for the longest one in the batch."""
         used = self.prompt_mask.bool().any(0)
         start = int(used.int().argmax()) if bool(used.any()) else self.prompt_ids.shape[1]
-        width = max(1, int(self.completion_mask.sum(-1).max())) if len(self) else 0
+        width = _last_real(self.context) if len(self) else 0
         return replace(self, prompt_ids=self.prompt_ids[:, start:], prompt_mask=self.prompt_mask[:, start:],
                        completion_ids=self.completion_ids[:, :width], completion_mask=self.completion_mask[:, :width],
-                       logprobs=self.logprobs[:, :width])
+                       logprobs=self.logprobs[:, :width],
+                       context_mask=None if self.context_mask is None else self.context_mask[:, :width])
+
+
+def _last_real(mask: torch.Tensor) -> int:
+    """1 + the last column any row uses (masks are 1 on a prefix for single-turn rows, with holes for multi-turn)."""
+    used = mask.bool().any(0)
+    return int(used.nonzero().max()) + 1 if bool(used.any()) else 1
 
 
 def concat_rollouts(parts: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch:
@@ -116,11 +147,25 @@ def concat_rollouts(parts: Sequence[RolloutBatch], pad_id: int) -> RolloutBatch:
     def right(t: torch.Tensor, value: float) -> torch.Tensor:
         return torch.nn.functional.pad(t, (0, c_w - t.shape[1]), value=value)
 
+    multi = any(b.context_mask is not None for b in parts)
+
+    def joined(name: str) -> Optional[list]:
+        if all(getattr(b, name) is None for b in parts):
+            return None
+        return [x for b in parts for x in (getattr(b, name) if getattr(b, name) is not None
+                                           else _default(name, b))]
+
     return RolloutBatch(
         torch.cat([left(b.prompt_ids, pad_id) for b in parts]), torch.cat([left(b.prompt_mask, 0) for b in parts]),
         torch.cat([right(b.completion_ids, pad_id) for b in parts]),
         torch.cat([right(b.completion_mask, 0) for b in parts]), torch.cat([right(b.logprobs, 0) for b in parts]),
-        torch.cat([b.truncated for b in parts]), [t for b in parts for t in b.texts], versions.pop())
+        torch.cat([b.truncated for b in parts]), [t for b in parts for t in b.texts], versions.pop(),
+        context_mask=torch.cat([right(b.context, 0) for b in parts]) if multi else None,
+        transcripts=joined("transcripts"), tool_records=joined("tool_records"))
+
+
+def _default(name: str, batch: RolloutBatch) -> list:
+    return list(batch.texts) if name == "transcripts" else [[] for _ in range(len(batch))]
 
 
 class StaleWeightsError(RuntimeError):

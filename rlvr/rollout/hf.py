@@ -96,11 +96,16 @@ class HFEngine:
         was_training = self.model.training
         self.model.eval()
         try:
-            tokens, logps = self._decode(ids, mask, keys, params)
+            tokens, logps, stopped = self._decode(ids, mask, keys, params)
         finally:
             self.model.train(was_training)
         completion = torch.stack(tokens, dim=1).cpu()
         cmask, truncated = completion_mask(completion, self.eos_ids)
+        if stopped is not None:  # a stop string ended these rows at that step (before any end-of-sequence id)
+            positions = torch.arange(completion.shape[1]).unsqueeze(0)
+            at = torch.where(stopped >= 0, stopped, completion.shape[1]).unsqueeze(1)
+            cmask = cmask * (positions <= at).float()
+            truncated = truncated & (stopped < 0)
         logprobs = torch.stack(logps, dim=1).float().cpu() * cmask
         completion = torch.where(cmask.bool(), completion, self.pad_id)
         texts = self.tokenizer.batch_decode(completion, skip_special_tokens=True)
@@ -117,6 +122,9 @@ class HFEngine:
         step_input, cache = ids, None
         eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=device)
         next_pos = positions[:, -1:] + 1
+        stops = tuple(params.stop)
+        stopped = torch.full((ids.shape[0],), -1, dtype=torch.long) if stops else None
+        tail = max((len(x) for x in stops), default=0) + 1  # tokens decoded to look for a stop string
         autocast = torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
         for t in range(params.max_new_tokens):
             with autocast:
@@ -128,6 +136,13 @@ class HFEngine:
             token = torch.where(done, self.pad_id, token)
             tokens.append(token)
             logps.append(torch.where(done, 0.0, logp))
+            if stops:
+                newly = self._stopped(tokens, done, stops, tail, t)
+                for row in newly:
+                    stopped[row] = t
+                if newly:
+                    done = done | torch.isin(torch.arange(len(done), device=device),
+                                             torch.tensor(newly, dtype=torch.long, device=device))
             done = done | torch.isin(token, eos)
             finished = bool(done.all())
             if all_true(finished) if lockstep else finished:  # ZeRO-3: leave the loop together
@@ -135,4 +150,17 @@ class HFEngine:
             step_input, positions = token.unsqueeze(1), next_pos
             next_pos = next_pos + 1
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        return tokens, logps
+        return tokens, logps, stopped
+
+    def _stopped(self, tokens: list[torch.Tensor], done: torch.Tensor, stops: tuple[str, ...], tail: int,
+                 t: int) -> list[int]:
+        """Rows not done whose last ``tail`` tokens now hold a stop string that the previous ones did not."""
+        rows = (~done).nonzero().flatten().tolist()
+        if not rows:
+            return []
+        recent = torch.stack(tokens[max(0, t + 1 - tail):], dim=1)[rows].cpu()
+        texts = self.tokenizer.batch_decode(recent, skip_special_tokens=False)
+        before = self.tokenizer.batch_decode(recent[:, :-1], skip_special_tokens=False) if recent.shape[1] > 1 \
+            else [""] * len(rows)
+        return [r for r, now, old in zip(rows, texts, before)
+                if any(x in now for x in stops) and not any(x in old for x in stops)]
