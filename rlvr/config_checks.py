@@ -25,6 +25,7 @@ _CHOICES = {
     "trainer.deepspeed.zero_stage": (2, 3),
     "reward.mix": ("sum", "gated"),
     "algorithm.kl_penalty": ("reward", "loss"),
+    "rollout.tools.call_format": ("json", "fenced"),
 }
 
 
@@ -136,6 +137,7 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
                           f"compares with; use rollout.top_p=1.0, or rollout.engine=hf")
     check_chat_template(cfg.data.chat_template)
     _check_ppo(cfg)
+    _check_tools(cfg)
     if cfg.rollout.temperature <= 0:
         raise ConfigError("rollout.temperature must be > 0 (greedy decoding is only used for pass@1 evaluation)")
     from rlvr.eval.rubric import apply_rubric
@@ -200,6 +202,46 @@ def _check_ppo(cfg: TrainConfig) -> None:
     if c.path is not None and not os.path.isdir(os.path.expanduser(c.path)):
         raise ConfigError(f"algorithm.critic.path={c.path}: no such directory; name a model or reward-model "
                           f"directory (e.g. an rlvr-rm run's output), or null to start from the policy's weights")
+
+
+def _check_tools(cfg: TrainConfig) -> None:
+    """``rollout.tools``: limits that make sense, known tools and environment (plugins included)."""
+    t = cfg.rollout.tools
+    if not t.enabled:
+        return
+    for name in ("max_calls", "max_output_chars"):
+        if getattr(t, name) < (0 if name == "max_calls" else 1):
+            raise ConfigError(f"rollout.tools.{name}={getattr(t, name)}: use {'0' if name == 'max_calls' else '1'} "
+                              f"or more")
+    if t.timeout_s <= 0 or t.max_turns < 0 or t.max_context_tokens < 0 or t.workers < 0:
+        raise ConfigError("rollout.tools.timeout_s must be > 0, and max_turns, max_context_tokens, workers >= 0")
+    if t.response_format is not None and "{output}" not in t.response_format:
+        raise ConfigError(f"rollout.tools.response_format={t.response_format!r} must contain {{output}} (where the "
+                          f"tool's output goes)")
+    if t.max_context_tokens and t.max_context_tokens <= cfg.data.max_prompt_tokens:
+        raise ConfigError(f"rollout.tools.max_context_tokens={t.max_context_tokens} leaves no room after a prompt of "
+                          f"up to data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it")
+    if cfg.trainer.backend == "deepspeed" and cfg.trainer.deepspeed.zero_stage == 3 and cfg.rollout.engine == "hf":
+        raise ConfigError("rollout.tools with ZeRO-3 and the hf engine: every decode step is a collective, but ranks "
+                          "take different numbers of tool turns; use trainer.deepspeed.zero_stage=2 or "
+                          "rollout.engine=vllm")
+    from rlvr.registry import RegistryError
+    from rlvr.tools.base import TOOLS, tool_names
+    from rlvr.tools.env import ENVIRONMENTS, environment_names
+
+    known = tool_names()
+    environment_names()
+    try:
+        for name in t.names:
+            TOOLS.check(name)
+        if t.env is not None:
+            ENVIRONMENTS.check(t.env)
+    except RegistryError as exc:
+        raise ConfigError(f"{exc} (tools: {', '.join(known)})") from None
+    unknown_options = sorted(set(t.options) - set(t.names))
+    if unknown_options:
+        raise ConfigError(f"rollout.tools.options names tools that are not offered: {', '.join(unknown_options)}; "
+                          f"offered: {', '.join(t.names) or 'none'}")
 
 
 def check_names(cfg: TrainConfig) -> None:

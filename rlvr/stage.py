@@ -28,7 +28,7 @@ import torch
 
 from rlvr.config import ConfigError, TrainConfig, check_known_keys, check_verifier
 from rlvr.data import build_prompt_sets
-from rlvr.data.chat import DataError, LengthChecked
+from rlvr.data.chat import DataError, LengthChecked, declare_tools
 from rlvr.errors import exit_on_user_error
 from rlvr.models import base_model_dir, load_tokenizer
 
@@ -137,6 +137,7 @@ def load_data(cfg: TrainConfig, need_reference: bool = True, policy_dir: Optiona
         train_raw, eval_raw = build_prompt_sets(d)
     base = base_model_dir(cfg)
     tokenizer = load_tokenizer(policy_dir or base, d.chat_template)
+    declare_tools(tokenizer, cfg.rollout.tools)  # prompts list the offered tools where the template can
     with as_data_error():  # every row is read here: a row a format cannot read names itself
         train_set = LengthChecked(train_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "training")
         eval_set = LengthChecked(eval_raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "held-out")

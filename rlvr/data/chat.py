@@ -60,7 +60,23 @@ def _template_errors() -> tuple[type[BaseException], ...]:
 
 
 def _apply(tokenizer: Any, conversations: list[list[dict]], add_generation_prompt: bool) -> list[str]:
-    return tokenizer.apply_chat_template(conversations, add_generation_prompt=add_generation_prompt, tokenize=False)
+    tools = getattr(tokenizer, TOOLS_ATTR, None)  # the offered tools' declarations (`declare_tools`)
+    extra = {"tools": tools} if tools else {}
+    return tokenizer.apply_chat_template(conversations, add_generation_prompt=add_generation_prompt, tokenize=False,
+                                         **extra)
+
+
+TOOLS_ATTR = "rlvr_tools"
+
+
+def declare_tools(tokenizer: Any, tools: Any) -> None:
+    """Every prompt this tokenizer renders declares the tools ``rollout.tools`` offers (the template's ``tools``
+    list, as ``apply_chat_template(tools=...)`` passes it; templates without a tool list ignore it), so training,
+    evaluation and the supervised warm-up all show the model the same tool list."""
+    if tools.names and tools.in_prompt:
+        from rlvr.tools.base import tool_schemas
+
+        setattr(tokenizer, TOOLS_ATTR, tool_schemas(list(tools.names)))
 
 
 def chat_texts(tokenizer: Any, conversations: Sequence[Sequence[dict]], add_generation_prompt: bool,

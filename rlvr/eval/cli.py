@@ -65,7 +65,7 @@ def _done(run_path: Path) -> dict[int, dict[str, Any]]:
 
 
 def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
-    from rlvr.data.chat import LengthChecked, render_prompts
+    from rlvr.data.chat import LengthChecked, declare_tools, render_prompts
     from rlvr.data.sources import evaluation_prompts
     from rlvr.learner import autocast_dtype
     from rlvr.models import base_model_dir, load_model, load_tokenizer
@@ -82,6 +82,7 @@ def run(cfg: TrainConfig, run_path: Path) -> dict[str, Any]:
         raw = evaluation_prompts(d)
     model_dir = base_model_dir(cfg)
     tokenizer = load_tokenizer(model_dir, d.chat_template)
+    declare_tools(tokenizer, r.tools)  # the same tool list as in training
     with as_data_error():
         prompts = LengthChecked(raw, tokenizer, d.max_prompt_tokens, d.on_long_prompt, "evaluation")
     check_rows(cfg, prompts)

@@ -184,13 +184,15 @@ class MultiTurnEngine:
                     r.records.append({"tool": None, "status": "error", "seconds": 0.0, "reason": "context_full"})
                     r.done = r.truncated = True
                     return
-                limit = max(len(text) * (room - frame) // max(len(ids) - frame, 1) - 40, 0)
-                text = truncate_output(text, limit) if limit else "error: no room left in the context for the output"
-                ids = self.inserter.ids(text, last)
-                while len(ids) > room and text:
-                    text = text[:len(text) * 3 // 4]
+                limit = len(text) * (room - frame) // max(len(ids) - frame, 1)  # characters, scaled by the ids
+                while True:
+                    text = truncate_output(text, limit)
                     ids = self.inserter.ids(text, last)
+                    if len(ids) <= room or limit == 0:
+                        break
+                    limit = limit * 3 // 4
                 if len(ids) > room:
+                    r.records.append({"tool": None, "status": "error", "seconds": 0.0, "reason": "context_full"})
                     r.done = r.truncated = True
                     return
         r.ids += ids

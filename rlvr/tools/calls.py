@@ -100,7 +100,8 @@ def _find_fenced(turn: str, tools: Mapping[str, Mapping[str, Any]], ended: bool)
     if match is None:
         return Found("none")
     lang = match.group(1) or "python"
-    return _checked(ToolCall(lang, {"code": match.group(2)}, match.group(0)), tools)
+    required = tools.get(lang, {}).get("required") or ["code"]  # the cell's body is the tool's first argument
+    return _checked(ToolCall(lang, {required[0]: match.group(2)}, match.group(0)), tools)
 
 
 def _checked(call: ToolCall, tools: Mapping[str, Mapping[str, Any]]) -> Found:

@@ -29,7 +29,7 @@ from rlvr.tools.base import ToolCall, ToolRequest, ToolResult, get_tool
 from rlvr.tools.calls import find_call, stop_strings
 
 __all__ = ["Environment", "Turn", "Reply", "ToolEnvironment", "ENVIRONMENTS", "register_environment",
-           "build_environment", "truncate_output"]
+           "build_environment", "environment_names", "truncate_output"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,15 @@ ENVIRONMENTS: Registry[Any] = Registry("rollout.tools.env")
 register_environment = ENVIRONMENTS.register
 
 
-def build_environment(name: str, **options: Any) -> Environment:
+def environment_names() -> list[str]:
+    """The registered environments, plugins (entry-point group ``rlvr.environments``) included."""
     for ep in entry_points(group="rlvr.environments"):
         ENVIRONMENTS.register_lazy(ep.name, ep.value)
+    return sorted(ENVIRONMENTS)
+
+
+def build_environment(name: str, **options: Any) -> Environment:
+    environment_names()
     return ENVIRONMENTS.lookup(name)(**options)
 
 
@@ -72,8 +78,12 @@ def truncate_output(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     note = f"\n...[{len(text) - limit} characters cut]...\n"
-    keep = max(limit - len(note), 0)
-    return text[:keep // 2] + note + text[len(text) - (keep - keep // 2):] if keep else text[:limit]
+    if limit < len(note) + 8:
+        note = "...[cut]..."
+    if limit < len(note) + 2:
+        return text[:limit]
+    keep = limit - len(note)
+    return text[:keep // 2] + note + text[len(text) - (keep - keep // 2):]
 
 
 @dataclass
