@@ -273,3 +273,50 @@ def test_the_learner_recomputes_the_engines_logprobs_on_a_multi_turn_batch(tmp_p
     lengths = b.completion_mask.sum(-1)
     assert stats["clip_frac/low"] == 0.0 and stats["clip_frac/high"] == 0.0
     assert stats["loss"] == pytest.approx((-(adv * lengths).sum() / lengths.sum()).item(), abs=1e-4)
+
+
+# A ChatML template with tools written the way Qwen2.5's is laid out: the tool list in the system turn, tool
+# outputs as user turns wrapped in <tool_response>, consecutive tool messages sharing one turn.
+QWEN_TOOLS_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\nYou may call these tools:\n<tools>{% for t in tools %}\n{{ t | tojson }}"
+    "{% endfor %}\n</tools>\nCall one as <tool_call>{\"name\": ..., \"arguments\": ...}</tool_call><|im_end|>\n"
+    "{% endif %}{% for m in messages %}{% if m['role'] == 'tool' %}"
+    "{% if loop.first or messages[loop.index0 - 1]['role'] != 'tool' %}<|im_start|>user\n{% endif %}"
+    "<tool_response>\n{{ m['content'] }}\n</tool_response>"
+    "{% if loop.last or messages[loop.index0 + 1]['role'] != 'tool' %}<|im_end|>\n{% endif %}"
+    "{% else %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def test_real_template_families_frame_tool_outputs():
+    from .chat_tokenizers import gemma_tokenizer, llama3_tokenizer, qwen_tokenizer
+
+    qwen = qwen_tokenizer()
+    ins = Inserter(qwen)
+    assert (ins.before, ins.after) == ("<|im_end|>\n<|im_start|>tool\n", "<|im_end|>\n<|im_start|>assistant\n")
+    end = qwen.convert_tokens_to_ids("<|im_end|>")
+    assert ins.ids("7", last_sampled=end)[0] != end  # a turn the model ended itself gets no second <|im_end|>
+    qwen.chat_template = QWEN_TOOLS_TEMPLATE
+    ins = Inserter(qwen)
+    assert ins.before == "<|im_end|>\n<|im_start|>user\n<tool_response>\n"
+    assert ins.after == "\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
+    llama = Inserter(llama3_tokenizer())
+    assert llama.before == "<|eot_id|><|start_header_id|>tool<|end_header_id|>\n\n"
+    with pytest.raises(NoToolFormat):  # Gemma's roles must alternate user/assistant
+        Inserter(gemma_tokenizer())
+
+
+def test_prompts_declare_the_offered_tools():
+    from rlvr.config import ToolsConfig
+    from rlvr.data.chat import declare_tools, render_prompts
+    from rlvr.data.schema import Prompt
+
+    from .chat_tokenizers import qwen_tokenizer
+
+    qwen = qwen_tokenizer()
+    qwen.chat_template = QWEN_TOOLS_TEMPLATE
+    p = Prompt(messages=({"role": "user", "content": "6*7?"},), verifier="math", reference="42")
+    plain = qwen.decode(render_prompts(qwen, [p])[0])
+    declare_tools(qwen, ToolsConfig(names=["python", "calculator"]))
+    text = qwen.decode(render_prompts(qwen, [p])[0])
+    assert "<tools>" not in plain and '"name": "python"' in text and '"name": "calculator"' in text
