@@ -38,6 +38,8 @@ unknown keys are errors at validation):
                           the server enforces; in-process, the prompt asks for the JSON object) |
                           rubrics (a reasoning judge trained with data.source=judge_pairs: its own
                           prompt, a <verdict>; pairwise and group modes, a group judged as pairs)
+    instruction           rubrics: the first line of the judge's prompt, set to the data.judge_pairs.instruction
+                          it was trained with (null: that field's default), so it is asked as it was trained
     request_timeout_s, retries, backoff_s, max_concurrency, max_tokens, temperature, cache,
     cache_path, on_unreachable                                            (see the fields)
 
@@ -104,6 +106,8 @@ class JudgeOptions:
     seed: int = 0  # group / pairwise: seeds the shown orders and which ones are re-checked
     response_format: str = "text"  # text: a SCORES/RANKING/WINNER line | json: a JSON object (server-enforced schema)
     #   | rubrics: a reasoning judge trained by rlvr (judge_pairs): its prompt, a <verdict> (pairwise, group as pairs)
+    instruction: Optional[str] = None  # rubrics: the prompt's first line, the judge's training-time
+    #   data.judge_pairs.instruction (its prompt is then byte for byte the training one); null = that field's default
     request_timeout_s: float = 30.0  # total deadline of one request (in-process: of one chunk); past it: `timeout`
     retries: int = 3  # retries after connection errors, HTTP 5xx and 429 (not after a timeout)
     backoff_s: float = 0.5  # first retry's wait, doubled each retry (at most 8 s)
@@ -146,6 +150,11 @@ def judge_options(where: str, options: dict[str, Any]) -> JudgeOptions:
         (opts.mode not in MODES, f"options.mode must be one of {', '.join(MODES)}"),
         (opts.response_format not in (*FORMATS, RUBRICS),
          f"options.response_format must be one of {', '.join(FORMATS)}, {RUBRICS}"),
+        (opts.instruction is not None and opts.response_format != RUBRICS,
+         "options.instruction is the first line of a trained reasoning judge's prompt: it needs "
+         "response_format: rubrics (the other formats write their own prompt)"),
+        (opts.instruction is not None and not opts.instruction.strip(), "options.instruction is empty: set the "
+                                                                          "judge's data.judge_pairs.instruction"),
         (opts.response_format == RUBRICS and opts.mode == "pointwise",
          "options.response_format=rubrics (a trained reasoning judge) compares two answers: set options.mode to "
          "pairwise or group"),
@@ -226,7 +235,7 @@ class JudgeSource:
         _probe(where, opts)
         self.label, self.weight = label, cfg.weight
         self.settings = ModeSettings(self.items, opts.response_format, opts.seed, opts.recheck_fraction,
-                                     opts.opponents, opts.max_group, opts.max_group_chars)
+                                     opts.opponents, opts.max_group, opts.max_group_chars, opts.instruction)
         if opts.path:
             from rlvr.rewards.judge_local import LocalJudge
 

@@ -57,6 +57,7 @@ class ModeSettings:
     opponents: int = 0
     max_group: int = 8
     max_group_chars: int = 16000
+    instruction: Optional[str] = None  # rubrics: the trained judge's first prompt line (null: the default)
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ def _paired_group(plan: Plan, s: ModeSettings, prompt: Prompt, answers: list[str
             shown.append((second, first))
             rechecked.append((i, j))
         for a, b in shown:
-            request = Request(pair_messages(s.items, prompt.messages, answers[a], answers[b], s.response_format), "pair")
+            request = Request(pair_messages(s.items, prompt.messages, answers[a], answers[b], s.response_format,
+                                            s.instruction), "pair")
             asked.append((plan.ask(request), a, b))
 
     def step(verdicts: Sequence[Verdict], out: RowResults) -> None:
