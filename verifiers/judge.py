@@ -22,7 +22,10 @@ Reasons: ``correct`` (reward 1.0: the verdict is the preferred letter), ``wrong_
 (a well-formed judgement that prefers the other answer), ``no_verdict`` (no closed
 ``<verdict>`` block, or one holding anything but A or B), ``missing_blocks`` (a verdict
 without the rubric or eval block before it, or an empty one, or an eval that does not
-name both answers: a bare letter earns nothing), ``bad_reference``, ``bad_input``. Every
+name both answers: a bare letter earns nothing), ``blocks_out_of_order`` (a block opened
+before the one it follows, e.g. the verdict before the rubric: a judge may not decide
+first and justify after; ``details["problem"]`` names the two blocks), ``bad_reference``,
+``bad_input``. Every
 reason but ``correct`` has reward 0.0; ``details["verdict"]`` is the letter read, if any.
 
 Pure and linear in the completion's length; no torch, no trainer imports.
@@ -37,7 +40,7 @@ from verifiers.base import BaseVerifier, Verdict
 from verifiers.registry import register
 
 __all__ = ["BLOCKS", "LETTERS", "Judgement", "parse_judgement", "preferred_letter", "JudgeVerdictVerifier",
-           "PARSED_REASONS", "DEFAULT_INSTRUCTION", "pair_text", "verdict_outcome"]
+           "PARSED_REASONS", "DEFAULT_INSTRUCTION", "pair_text", "verdict_outcome", "order_problem"]
 
 BLOCKS = ("rubric", "eval", "verdict")
 LETTERS = ("A", "B")
@@ -98,6 +101,18 @@ def preferred_letter(reference: Any) -> str:
     return letter
 
 
+def order_problem(text: str) -> Optional[str]:
+    """What is out of order among the blocks (each block's first opening tag must follow the earlier blocks'
+    first ones, in the order of `BLOCKS`), or None; an absent block is `_blocks_problem`'s to report."""
+    opened = {tag: text.find(f"<{tag}>") for tag in BLOCKS}
+    for k, later in enumerate(BLOCKS):
+        for earlier in BLOCKS[:k]:
+            if 0 <= opened[later] < opened[earlier]:
+                return (f"the {later} block comes before the {earlier} block (the order is "
+                        f"{', '.join(BLOCKS)})")
+    return None
+
+
 def _blocks_problem(j: Judgement) -> Optional[str]:
     if not (j.rubric or "").strip():
         return "no rubric block before the verdict"
@@ -111,9 +126,10 @@ def _blocks_problem(j: Judgement) -> Optional[str]:
 
 def verdict_outcome(text: str) -> Optional[float]:
     """Answer A's outcome in a complete judgement: 1.0 (verdict A), 0.0 (verdict B); None when it has no
-    readable verdict or lacks a block (what a judge source reading a trained judge counts as unparsed)."""
+    readable verdict, lacks a block or has its blocks out of order (what a judge source reading a trained
+    judge counts as unparsed)."""
     j = parse_judgement(text)
-    if j.verdict is None or j.verdict.upper() not in LETTERS or _blocks_problem(j) is not None:
+    if j.verdict is None or j.verdict.upper() not in LETTERS or order_problem(text) or _blocks_problem(j):
         return None
     return 1.0 if j.verdict.upper() == "A" else 0.0
 
@@ -133,6 +149,9 @@ class JudgeVerdictVerifier(BaseVerifier):
         if j.verdict is None or j.verdict.upper() not in LETTERS:
             return Verdict(0.0, "no_verdict", {"verdict": j.verdict})
         got = j.verdict.upper()
+        disorder = order_problem(completion)
+        if disorder is not None:
+            return Verdict(0.0, "blocks_out_of_order", {"verdict": got, "problem": disorder})
         problem = _blocks_problem(j)
         if problem is not None:
             return Verdict(0.0, "missing_blocks", {"verdict": got, "problem": problem})

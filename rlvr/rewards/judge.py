@@ -13,7 +13,9 @@ with its prompt and the rubric *items*, and reads one score block
 (``raw`` keeps the judge's 0-10 scale). ``group`` shows the judge the G completions of one
 prompt at once and turns its ranking into rewards, ``(G - 1 - rank) / (G - 1)``, ties sharing
 the mean of their ranks (`rlvr.rewards.judge_rank`); a group above ``max_group`` answers or
-``max_group_chars`` characters becomes a tournament of pairs. ``pairwise`` compares two
+``max_group_chars`` characters becomes a tournament of pairs, and so does a group whose request
+is ``too_long`` for an in-process judge (asked again as pairs in the same batch: only an answer
+too long even for a pair is excluded). ``pairwise`` compares two
 answers at a time (every pair of the group, or ``opponents`` seeded neighbours each) and an
 answer's reward is its mean outcome (win 1, tie 0.5, loss 0). Positions are shuffled by a
 seeded permutation per group (pair); ``recheck_fraction`` of them are asked again with the
@@ -38,6 +40,8 @@ unknown keys are errors at validation):
                           the server enforces; in-process, the prompt asks for the JSON object) |
                           rubrics (a reasoning judge trained with data.source=judge_pairs: its own
                           prompt, a <verdict>; pairwise and group modes, a group judged as pairs)
+    instruction           rubrics: the first line of the judge's prompt, set to the data.judge_pairs.instruction
+                          it was trained with (null: that field's default), so it is asked as it was trained
     request_timeout_s, retries, backoff_s, max_concurrency, max_tokens, temperature, cache,
     cache_path, on_unreachable                                            (see the fields)
 
@@ -45,8 +49,9 @@ unknown keys are errors at validation):
 complete score block, ranking or winner), ``timeout`` (a request ran past its deadline),
 ``outage`` (connection errors / 5xx / 429 through every retry; in-process, an engine error),
 ``bad_response`` (4xx, malformed body), ``too_long`` (in-process: the request does not fit
-the model's positions). Every one but ``scored`` is *excluded*: the sample's ``applies`` is
-False, so it adds nothing to the mix and nothing to ``reward/<label>/mean``, and it is counted.
+the model's positions; a group request that does not is asked again as pairs, see Modes).
+Every one but ``scored`` is *excluded*: the sample's ``applies`` is False, so it adds nothing
+to the mix and nothing to ``reward/<label>/mean``, and it is counted.
 
 **A server that is down at start**: with ``on_unreachable: error`` (the default) validation
 stops with one line naming the URL, before any model is built; with ``outage`` the run
@@ -74,7 +79,7 @@ from rlvr.rewards.base import SourceContext, SourceScores
 from rlvr.rewards.judge_cache import JudgeCache, cache_key, default_cache_path
 from rlvr.rewards.judge_client import JudgeUnreachable, Reply
 from rlvr.rewards.judge_http import HTTPJudge, chat_client
-from rlvr.rewards.judge_modes import MODES, SCORED, ModeSettings, Request, parse_reply
+from rlvr.rewards.judge_modes import MODES, SCORED, ModeSettings, Request, Verdict, parse_reply, too_long_groups
 from rlvr.rewards.judge_prompt import FORMATS, MAX_SCORE, PROMPT_VERSION, JudgeItem, parse_items, score_schema
 from rlvr.rewards.judge_rank import RANK_PROMPT_VERSION, RUBRICS, ranking_schema, winner_schema
 
@@ -104,6 +109,8 @@ class JudgeOptions:
     seed: int = 0  # group / pairwise: seeds the shown orders and which ones are re-checked
     response_format: str = "text"  # text: a SCORES/RANKING/WINNER line | json: a JSON object (server-enforced schema)
     #   | rubrics: a reasoning judge trained by rlvr (judge_pairs): its prompt, a <verdict> (pairwise, group as pairs)
+    instruction: Optional[str] = None  # rubrics: the prompt's first line, the judge's training-time
+    #   data.judge_pairs.instruction (its prompt is then byte for byte the training one); null = that field's default
     request_timeout_s: float = 30.0  # total deadline of one request (in-process: of one chunk); past it: `timeout`
     retries: int = 3  # retries after connection errors, HTTP 5xx and 429 (not after a timeout)
     backoff_s: float = 0.5  # first retry's wait, doubled each retry (at most 8 s)
@@ -146,6 +153,11 @@ def judge_options(where: str, options: dict[str, Any]) -> JudgeOptions:
         (opts.mode not in MODES, f"options.mode must be one of {', '.join(MODES)}"),
         (opts.response_format not in (*FORMATS, RUBRICS),
          f"options.response_format must be one of {', '.join(FORMATS)}, {RUBRICS}"),
+        (opts.instruction is not None and opts.response_format != RUBRICS,
+         "options.instruction is the first line of a trained reasoning judge's prompt: it needs "
+         "response_format: rubrics (the other formats write their own prompt)"),
+        (opts.instruction is not None and not opts.instruction.strip(), "options.instruction is empty: set the "
+                                                                          "judge's data.judge_pairs.instruction"),
         (opts.response_format == RUBRICS and opts.mode == "pointwise",
          "options.response_format=rubrics (a trained reasoning judge) compares two answers: set options.mode to "
          "pairwise or group"),
@@ -226,7 +238,7 @@ class JudgeSource:
         _probe(where, opts)
         self.label, self.weight = label, cfg.weight
         self.settings = ModeSettings(self.items, opts.response_format, opts.seed, opts.recheck_fraction,
-                                     opts.opponents, opts.max_group, opts.max_group_chars)
+                                     opts.opponents, opts.max_group, opts.max_group_chars, opts.instruction)
         if opts.path:
             from rlvr.rewards.judge_local import LocalJudge
 
@@ -259,29 +271,48 @@ class JudgeSource:
 
     def score(self, prompts: Sequence[Prompt], completions: Sequence[str]) -> SourceScores:
         plan = MODES[self.opts.mode](self.settings, prompts, completions)
-        keys = [self.key(r) for r in plan.requests]
-        verdicts = self.cache.get_many(keys) if self.cache else {}
-        self.counters["cache_hits"] += sum(k in verdicts for k in set(keys))
-        first: dict[str, int] = {}
-        for i, k in enumerate(keys):
-            if k not in verdicts and k not in first:  # identical requests in a batch are asked once
-                first[k] = i
-        jobs = [(i, plan.requests[i].messages, self.extra.get(plan.requests[i].kind)) for i in first.values()]
-        self.counters["cache_misses"] += len(jobs)
-        self.counters["requests"] += len(jobs)
-        replies = self.transport.ask_all(jobs) if jobs else {}
-        fresh = {keys[i]: self._verdict(plan.requests[i], r) for i, r in replies.items()}
-        if self.opts.force_verdict:
-            fresh.update(self._forced(plan.requests, keys, replies, fresh))
-        if self.cache:
-            self.cache.put_many((k, *v) for k, v in fresh.items() if v[0] in _CACHED)
-        verdicts.update(fresh)
+        keys, verdicts = self._ask(plan.requests, {})
+        paired = too_long_groups(plan, [verdicts[k][0] for k in keys])
+        if paired:  # a group beyond the judge's context: a tournament of pairs, the batch's other verdicts kept
+            self._fallbacks(len(paired))
+            plan = MODES[self.opts.mode](self.settings, prompts, completions, paired)
+            keys, verdicts = self._ask(plan.requests, verdicts)
         rows = plan.combine([verdicts[k] for k in keys])
         rewards = torch.tensor(rows.rewards, dtype=torch.float32)
         applies = torch.tensor([r == SCORED for r in rows.reasons], dtype=torch.bool)
         rewards = torch.where(applies, rewards, torch.zeros_like(rewards))
         return SourceScores(rewards, rows.reasons, None, raw=rewards * MAX_SCORE, applies=applies,
                             consistency=torch.tensor(rows.consistency, dtype=torch.float32).reshape(-1, 2))
+
+    def _ask(self, requests: Sequence[Request], known: dict[str, Verdict]) -> tuple[list[str], dict[str, Verdict]]:
+        """(each request's key, key -> verdict): ``known`` verdicts first, then the cache, then the judge."""
+        keys = [self.key(r) for r in requests]
+        verdicts = {k: known[k] for k in set(keys) if k in known}
+        cached = self.cache.get_many([k for k in set(keys) if k not in verdicts]) if self.cache else {}
+        self.counters["cache_hits"] += len(cached)
+        verdicts.update(cached)
+        first: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in verdicts and k not in first:  # identical requests in a batch are asked once
+                first[k] = i
+        jobs = [(i, requests[i].messages, self.extra.get(requests[i].kind)) for i in first.values()]
+        self.counters["cache_misses"] += len(jobs)
+        self.counters["requests"] += len(jobs)
+        replies = self.transport.ask_all(jobs) if jobs else {}
+        fresh = {keys[i]: self._verdict(requests[i], r) for i, r in replies.items()}
+        if self.opts.force_verdict:
+            fresh.update(self._forced(requests, keys, replies, fresh))
+        if self.cache:
+            self.cache.put_many((k, *v) for k, v in fresh.items() if v[0] in _CACHED)
+        verdicts.update(fresh)
+        return keys, verdicts
+
+    def _fallbacks(self, groups: int) -> None:
+        """Count the groups judged as pairs because their group request was too long; say so the first time."""
+        if "paired_fallbacks" not in self.counters:
+            print(f"reward source {self.label!r}: a group request is too long for the judge's context: such groups "
+                  f"are judged as a tournament of pairs (counted in the source's paired_fallbacks)", flush=True)
+        self.counters["paired_fallbacks"] = self.counters.get("paired_fallbacks", 0) + groups
 
     def _forced(self, requests: Sequence[Request], keys: list[str], replies: dict[int, Reply],
                 verdicts: dict[str, tuple[str, Optional[dict[str, float]], str]]

@@ -11,7 +11,11 @@ reward, reason and consistency count per row (`Plan.combine`). The source
                 one request shows the judge all of them and asks for a ranking, turned into
                 rewards by `rlvr.rewards.judge_rank.rank_rewards`. A group larger than
                 ``max_group`` answers, or whose request is longer than ``max_group_chars``,
-                is judged as a tournament of pairs instead (as in ``pairwise``)
+                is judged as a tournament of pairs instead (as in ``pairwise``), and so is
+                a group whose request came back ``too_long`` (longer than an in-process
+                judge's context, which only its tokenizer measures): the source plans the
+                batch again with those groups in ``paired`` (`too_long_groups`), so only an
+                answer too long even for a pair is excluded, the rest of its group scored
     pairwise    each group's pairs are compared two answers at a time: every pair (a round
                 robin, ``opponents: 0``) or a seeded ring where each answer meets
                 ``opponents`` neighbours on each side; an answer's reward is its mean outcome
@@ -35,14 +39,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from rlvr.data.schema import Prompt
 from rlvr.rewards.judge_prompt import JudgeItem, judge_messages, parse_scores, weighted_score
 from rlvr.rewards.judge_rank import (RUBRICS, flipped_pairs, group_messages, group_pairs, pair_messages, pair_rewards,
                                      parse_ranking, parse_winner, rank_rewards, shown_order, stable_fraction)
 
-__all__ = ["MODES", "Request", "Plan", "RowResults", "ModeSettings", "parse_reply", "prompt_groups", "SCORED"]
+__all__ = ["MODES", "Request", "Plan", "RowResults", "ModeSettings", "parse_reply", "prompt_groups", "SCORED",
+           "too_long_groups"]
 
 SCORED = "scored"
 Verdict = tuple[str, Optional[dict[str, float]], str]  # (reason, parsed payload or None, the judge's answer)
@@ -57,6 +62,7 @@ class ModeSettings:
     opponents: int = 0
     max_group: int = 8
     max_group_chars: int = 16000
+    instruction: Optional[str] = None  # rubrics: the trained judge's first prompt line (null: the default)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class Plan:
     requests: list[Request] = field(default_factory=list)
     _steps: list[Callable[[Sequence[Verdict], RowResults], None]] = field(default_factory=list)
     n: int = 0
+    ranked: dict[int, int] = field(default_factory=dict)  # a group request's index -> its group's first row
 
     def ask(self, request: Request) -> int:
         self.requests.append(request)
@@ -153,6 +160,7 @@ def _ranked_group(plan: Plan, s: ModeSettings, prompt: Prompt, answers: list[str
     orders = [order] + ([order[::-1]] if stable_fraction(seed + ":recheck") < s.recheck_fraction else [])
     asked = [plan.ask(Request(group_messages(s.items, prompt.messages, [answers[a] for a in o], s.response_format),
                               "rank", len(answers))) for o in orders]
+    plan.ranked.update({index: rows[0] for index in asked})
 
     def step(verdicts: Sequence[Verdict], out: RowResults) -> None:
         rankings = []
@@ -186,7 +194,8 @@ def _paired_group(plan: Plan, s: ModeSettings, prompt: Prompt, answers: list[str
             shown.append((second, first))
             rechecked.append((i, j))
         for a, b in shown:
-            request = Request(pair_messages(s.items, prompt.messages, answers[a], answers[b], s.response_format), "pair")
+            request = Request(pair_messages(s.items, prompt.messages, answers[a], answers[b], s.response_format,
+                                            s.instruction), "pair")
             asked.append((plan.ask(request), a, b))
 
     def step(verdicts: Sequence[Verdict], out: RowResults) -> None:
@@ -219,8 +228,20 @@ def _not_compared(row: int) -> Callable[[Sequence[Verdict], RowResults], None]:
     return step
 
 
-def _comparative(ranked: bool) -> Callable[[ModeSettings, Sequence[Prompt], Sequence[str]], Plan]:
-    def plan_batch(s: ModeSettings, prompts: Sequence[Prompt], completions: Sequence[str]) -> Plan:
+def too_long_groups(plan: Plan, reasons: Sequence[str]) -> frozenset[int]:
+    """The first rows of the groups whose group request was ``too_long`` (``reasons``: one per request): the
+    ``paired`` argument that plans them again as tournaments of pairs."""
+    return frozenset(row for index, row in plan.ranked.items() if reasons[index] == "too_long")
+
+
+class Planner(Protocol):
+    def __call__(self, s: ModeSettings, prompts: Sequence[Prompt], completions: Sequence[str],
+                 paired: frozenset = ...) -> Plan: ...
+
+
+def _comparative(ranked: bool) -> Planner:
+    def plan_batch(s: ModeSettings, prompts: Sequence[Prompt], completions: Sequence[str],
+                   paired: frozenset = frozenset()) -> Plan:
         plan = Plan(n=len(completions))
         for rows in prompt_groups(prompts):
             prompt, answers = prompts[rows[0]], [completions[r] for r in rows]
@@ -232,7 +253,7 @@ def _comparative(ranked: bool) -> Callable[[ModeSettings, Sequence[Prompt], Sequ
                 continue
             seed = _group_seed(s, prompt, answers)
             too_large = (len(rows) > s.max_group or s.response_format == RUBRICS  # it compares pairs only
-                         or _group_chars(s, prompt, answers) > s.max_group_chars)
+                         or rows[0] in paired or _group_chars(s, prompt, answers) > s.max_group_chars)
             (_ranked_group if ranked and not too_large else _paired_group)(plan, s, prompt, answers, rows, seed)
         return plan
     return plan_batch
@@ -242,13 +263,14 @@ def _group_chars(s: ModeSettings, prompt: Prompt, answers: list[str]) -> int:
     return sum(len(m["content"]) for m in group_messages(s.items, prompt.messages, answers, s.response_format))
 
 
-def _pointwise(s: ModeSettings, prompts: Sequence[Prompt], completions: Sequence[str]) -> Plan:
+def _pointwise(s: ModeSettings, prompts: Sequence[Prompt], completions: Sequence[str],
+               paired: frozenset = frozenset()) -> Plan:
     plan = Plan(n=len(completions))
     for row, (prompt, completion) in enumerate(zip(prompts, completions)):
         _pointwise_row(plan, s, prompt, completion, row)
     return plan
 
 
-# options.mode -> how a batch is planned
-MODES: dict[str, Callable[[ModeSettings, Sequence[Prompt], Sequence[str]], Plan]] = {
+# options.mode -> how a batch is planned (``paired``: the first rows of groups to judge as pairs whatever their size)
+MODES: dict[str, Planner] = {
     "pointwise": _pointwise, "group": _comparative(ranked=True), "pairwise": _comparative(ranked=False)}

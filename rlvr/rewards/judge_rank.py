@@ -14,7 +14,8 @@ ranking at all, is None (a ``parse_error``, never a reward of 0).
 **Pairwise** (``mode: pairwise``): two answers labelled A and B, then ``WINNER: A``,
 ``WINNER: B`` or ``WINNER: TIE`` (``json``: ``{"evaluation": ..., "winner": "A"}``);
 `parse_winner` gives A's outcome, 1 / 0.5 / 0, or None. ``rubrics`` format: the prompt a
-reasoning judge trained with ``data.source=judge_pairs`` was trained on (`verifiers.judge.pair_text`),
+reasoning judge trained with ``data.source=judge_pairs`` was trained on (`verifiers.judge.pair_text`, its first
+line the source's ``instruction`` option: the training's ``data.judge_pairs.instruction``),
 and its answer read as that training's verifier reads it: complete ``<rubric>`` / ``<eval>``
 blocks and a ``<verdict>A</verdict>`` or ``B`` (no tie), else None.
 
@@ -78,11 +79,13 @@ def group_messages(items: Sequence[JudgeItem], messages: Sequence[Mapping[str, s
 
 
 def pair_messages(items: Sequence[JudgeItem], messages: Sequence[Mapping[str, str]], first: str, second: str,
-                  response_format: str = "text") -> list[dict[str, str]]:
+                  response_format: str = "text", instruction: Optional[str] = None) -> list[dict[str, str]]:
     """The pairwise request: criteria, the conversation, answers A and B, evaluate, then the winner (``rubrics``:
-    the trained reasoning judge's own prompt, one user turn, no criteria: its rubric is its own to write)."""
+    the trained reasoning judge's own prompt, one user turn, no criteria: its rubric is its own to write; its
+    first line is ``instruction``, the ``data.judge_pairs.instruction`` it was trained with, null = the
+    default)."""
     if response_format == RUBRICS:
-        return [{"role": "user", "content": pair_text(DEFAULT_INSTRUCTION, messages, first, second)}]
+        return [{"role": "user", "content": pair_text(instruction or DEFAULT_INSTRUCTION, messages, first, second)}]
     close = ("Answer with one JSON object: first \"evaluation\", a short comparison against the rubric, then "
              "\"winner\": \"A\", \"B\" or \"TIE\"." if response_format == "json" else
              "First evaluate both answers against each rubric item in turn, briefly. Then write the verdict, alone "

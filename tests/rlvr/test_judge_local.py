@@ -251,3 +251,34 @@ def test_the_vllm_engine_serves_the_judge_in_process(tmp_path):
         assert src.transport.ask_all(jobs)[0].text == src.transport.ask_all(jobs)[0].text  # greedy: repeated
     finally:
         src.close()
+
+
+def test_a_group_too_long_for_the_judge_is_judged_as_pairs_and_only_a_too_long_answer_is_excluded(judge_dir,
+                                                                                                  tmp_path):
+    """A group request beyond the model's positions falls back to the tournament of pairs in the same batch; an
+    answer too long even beside one other answer is the only row excluded (``too_long``), the rest scored."""
+    from rlvr.rewards.judge_rank import group_messages, pair_messages
+
+    def honest(prompt):  # "It is 7." beats "It is 8." beats "It is 6."; the long answer never reaches the judge
+        shown = [int(x) for x in re.findall(r"<answer>\nIt is (\d+)\.\n</answer>", prompt)]
+        quality = {7: 2, 8: 1, 6: 0}
+        if "Answer A:" in prompt:
+            return "WINNER: " + ("A" if quality[shown[0]] > quality[shown[1]] else "B")
+        return "RANKING: " + " > ".join(str(p + 1) for p in sorted(range(3), key=lambda p: -quality[shown[p]]))
+    src = _source(judge_dir, tmp_path, mode="group", recheck_fraction=0.0)
+    calls = _scripted(src, honest)
+    prompts, answers = _batch()  # "It is 6.", "It is 7.", "It is 8."
+    size = lambda messages: len(src.transport._encode(messages)) + src.opts.max_tokens  # noqa: E731
+    pairs = max(size(pair_messages(src.items, PROMPT.messages, a, b)) for a in answers for b in answers)
+    assert size(group_messages(src.items, PROMPT.messages, answers)) > pairs
+    src.transport.positions = pairs  # every pair fits, the group does not
+    out = src.score(prompts, answers)
+    assert out.reasons == ["scored"] * 3 and torch.allclose(out.rewards, torch.tensor([0.0, 1.0, 0.5]))
+    assert src.counters["paired_fallbacks"] == 1 and sum(calls) == 3  # the three pairs, one round robin
+    long = "It is 5." + " Let me explain at length." * 40  # too long even beside the shortest other answer
+    assert size(pair_messages(src.items, PROMPT.messages, answers[0], long)) > pairs
+    out = src.score([PROMPT] * 4, [*answers, long])
+    assert out.reasons == ["scored"] * 3 + ["too_long"] and out.applies.tolist() == [True] * 3 + [False]
+    assert torch.allclose(out.rewards, torch.tensor([0.0, 1.0, 0.5, 0.0]))  # scored among themselves
+    assert src.counters["paired_fallbacks"] == 2
+    src.close()

@@ -162,3 +162,66 @@ def test_a_trace_never_decides_by_position():
         a = judge_trace(chosen, rejected, spec, random.Random(0), "correct", 0.0)
         b = judge_trace(rejected, chosen, spec, random.Random(1), "correct", 0.0)
         assert a[-len("A</verdict>"):] != b[-len("A</verdict>"):]
+
+
+# ---- the trained judge served as a reward source is asked exactly what it was trained on -----------
+def _served_requests(instruction, prompt, chosen, rejected):
+    """The pair requests a `kind: judge` source (rubrics, both shown orders) sends for one group of two."""
+    import torch
+
+    from rlvr.config import RewardSource
+    from rlvr.rewards.base import SourceContext
+    from rlvr.rewards.judge import JudgeSource
+    from rlvr.rewards.judge_modes import MODES
+
+    options = {"base_url": "http://127.0.0.1:1/v1", "model": "judge", "mode": "group", "response_format": "rubrics",
+               "recheck_fraction": 1.0, "on_unreachable": "outage", "cache": False,
+               **({"instruction": instruction} if instruction is not None else {})}
+    src = JudgeSource(RewardSource("genrm", 1.0, options, kind="judge"), "genrm",
+                      SourceContext(1, 5.0, torch.device("cpu")))
+    try:
+        plan = MODES[src.opts.mode](src.settings, [prompt, prompt], [chosen, rejected])
+    finally:
+        src.close()
+    return sorted(json.dumps(r.messages) for r in plan.requests)
+
+
+@pytest.mark.parametrize("context", [
+    [{"role": "user", "content": "What color is the sky?"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+     {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Sky colour?"}],
+])
+@pytest.mark.parametrize("preset", [None, "smollm2_genrm"])
+def test_the_served_judge_prompt_is_the_training_prompt_byte_for_byte(context, preset):
+    from pathlib import Path
+
+    import yaml
+
+    from rlvr.data.judge_pairs import FileJudgePairs
+    from rlvr.data.schema import Prompt
+    from rlvr.preference.schema import Pair
+
+    cfg = JudgePairsConfig()  # the default instruction, or the one a preset trains its judge with
+    if preset is not None:
+        conf = yaml.safe_load((Path(__file__).parents[2] / "conf" / "experiment" / f"{preset}.yaml").read_text())
+        cfg = JudgePairsConfig(instruction=conf["data"]["judge_pairs"]["instruction"])
+    chosen, rejected = "It is blue.", "Not sure. Glad I could help!"
+    training = FileJudgePairs([Pair("p", context, chosen, rejected)], "train", cfg.instruction)
+    trained_on = sorted(json.dumps(list(training[order].messages)) for order in (0, 1))  # both answer orders
+    prompt = Prompt(tuple(context), "none", None, uid="p")
+    served = _served_requests(cfg.instruction if preset is not None else None, prompt, chosen, rejected)
+    assert served == trained_on
+    if preset is not None:  # without the option the preset's judge would be asked in another wording
+        assert _served_requests(None, prompt, chosen, rejected) != trained_on
+
+
+def test_the_instruction_option_needs_the_rubrics_format():
+    from rlvr.config import ConfigError
+    from rlvr.rewards.judge import judge_options
+
+    base = {"base_url": "http://127.0.0.1:1/v1", "model": "judge", "mode": "pairwise"}
+    with pytest.raises(ConfigError, match="options.instruction .* needs response_format: rubrics"):
+        judge_options("x", {**base, "instruction": "Which is better?"})
+    with pytest.raises(ConfigError, match="options.instruction is empty"):
+        judge_options("x", {**base, "response_format": "rubrics", "instruction": " "})
+    assert judge_options("x", {**base, "response_format": "rubrics", "instruction": "Pick one."}).instruction

@@ -14,7 +14,7 @@ from rlvr.data.schema import Prompt
 from rlvr.rewards import RewardScorer, reward_metrics
 from rlvr.rewards.base import SourceContext
 from rlvr.rewards.judge import JudgeSource, judge_options
-from rlvr.rewards.judge_modes import ModeSettings, MODES, prompt_groups
+from rlvr.rewards.judge_modes import ModeSettings, MODES, prompt_groups, too_long_groups
 from rlvr.rewards.judge_prompt import JudgeItem
 from rlvr.rewards.judge_rank import (flipped_pairs, group_messages, group_pairs, pair_messages, pair_rewards,
                                      parse_ranking, parse_winner, rank_rewards, shown_order)
@@ -132,6 +132,15 @@ def test_plans_ask_what_each_mode_needs():
     assert {r.kind for r in long.requests} == {"pair"}
     single = MODES["group"](s, prompts[:1], completions[:1])
     assert [r.kind for r in single.requests] == ["score"]  # one answer: nothing to compare, scored pointwise
+
+
+def test_a_group_request_too_long_for_the_judge_is_planned_again_as_pairs():
+    prompts, completions = _group_batch(2, 4)
+    plan = MODES["group"](ModeSettings(ITEMS, recheck_fraction=1.0), prompts, completions)
+    reasons = ["scored", "scored", "too_long", "too_long"]  # the second group (rows 4..7), in both orders
+    assert too_long_groups(plan, reasons) == {4} and too_long_groups(plan, ["scored"] * 4) == set()
+    again = MODES["group"](ModeSettings(ITEMS, recheck_fraction=0.0), prompts, completions, frozenset({4}))
+    assert [r.kind for r in again.requests] == ["rank"] + ["pair"] * 6  # the first group ranked, C(4, 2) pairs
 
 
 def _shown(messages):

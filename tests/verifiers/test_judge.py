@@ -38,7 +38,12 @@ def test_registered():
     ("<rubric>x</rubric><verdict>A</verdict>", "A", "missing_blocks", 0.0),  # no eval
     ("<rubric> </rubric><eval>A:1 B:0</eval><verdict>A</verdict>", "A", "missing_blocks", 0.0),  # empty rubric
     ("<rubric>x</rubric><eval>A is fine</eval><verdict>A</verdict>", "A", "missing_blocks", 0.0),  # B not evaluated
-    ("<eval>A:1 B:0</eval><rubric>x</rubric><verdict>A</verdict>", "A", "missing_blocks", 0.0),  # out of order
+    # out of order: a judge that decides (or evaluates) before it states the rubric earns nothing
+    ("<eval>A:1 B:0</eval><rubric>x</rubric><verdict>A</verdict>", "A", "blocks_out_of_order", 0.0),
+    ("<verdict>A</verdict><rubric>x</rubric><eval>A:1 B:0</eval>", "A", "blocks_out_of_order", 0.0),
+    ("<rubric>x</rubric><verdict>A</verdict><eval>A:1 B:0</eval>", "A", "blocks_out_of_order", 0.0),
+    ("<verdict>B</verdict><rubric>x</rubric><eval>A:1 B:0</eval><verdict>A</verdict>", "A", "blocks_out_of_order",
+     0.0),
     (GOOD, "C", "bad_reference", 0.0),
     (GOOD, None, "bad_reference", 0.0),
     (GOOD, {"order": "chosen_first"}, "bad_reference", 0.0),
@@ -54,6 +59,20 @@ def test_the_last_verdict_counts():
     text = GOOD.replace("<verdict>A</verdict>", "<verdict>A</verdict> on reflection <verdict>B</verdict>")
     assert judge(text, "B").reason == "correct"
     assert judge(text, "A").details["verdict"] == "B"
+
+
+@pytest.mark.parametrize("completion, problem", [
+    ("<eval>A:1 B:0</eval><rubric>x</rubric><verdict>A</verdict>", "the eval block comes before the rubric block"),
+    ("<verdict>A</verdict><rubric>x</rubric><eval>A:1 B:0</eval>", "the verdict block comes before the rubric block"),
+    ("<rubric>x</rubric><verdict>A</verdict><eval>A:1 B:0</eval>", "the verdict block comes before the eval block"),
+])
+def test_blocks_out_of_order_name_the_order(completion, problem):
+    verdict = judge(completion)
+    assert verdict.details["problem"] == f"{problem} (the order is rubric, eval, verdict)"
+    from verifiers.judge import verdict_outcome
+
+    assert verdict_outcome(completion) is None  # a served judge's out-of-order answer is unparsed, too
+    assert verdict_outcome(GOOD) == 1.0
 
 
 def test_parse_and_reference_helpers():
