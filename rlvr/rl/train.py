@@ -51,6 +51,7 @@ HELP = CommandHelp(
      ("algorithm.group_size", "completions per prompt (G)"),
      ("algorithm.beta", "KL coefficient to the reference model (0 = no reference)"),
      ("rollout.max_new_tokens", "tokens sampled per completion"),
+     ("rollout.tools.names", "tools the model may call inside its rollouts: [python], [calculator] (docs/tools.md)"),
      ("trainer.total_steps", "training steps"),
      ("trainer.prompts_per_step", "prompts per step (x G completions)"),
      ("trainer.micro_batch_size", "completions per forward/backward"),
