@@ -51,7 +51,9 @@ class ToolCall:
 @dataclass(frozen=True)
 class ToolRequest:
     call: ToolCall
-    history: tuple[ToolCall, ...] = ()  # this episode's earlier calls of the same tool, oldest first
+    history: tuple[ToolCall, ...] = ()  # this episode's earlier calls of the same tool that ended "ok" (or that
+    #                                      the tool marked detail["replay"]), oldest first: a cell that timed
+    #                                      out or hit a limit is never replayed
     timeout_s: float = 5.0
 
 

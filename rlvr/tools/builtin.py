@@ -139,7 +139,9 @@ class Python:
         if x.status in ("timeout", "cpu_limit"):
             return ToolResult(text + "error: the cell ran past its time limit", "timeout", x.wall_s, {"status": x.status})
         note = _NOTES.get(x.status, f"error: the cell ended with {x.status}")
-        return ToolResult(text + note, "error", x.wall_s, {"status": x.status})
+        # a cell that raised is replayed (its effects up to the exception are cheap and deterministic);
+        # one killed for a limit is not, or every later cell of the episode would hit it again
+        return ToolResult(text + note, "error", x.wall_s, {"status": x.status, "replay": x.status == "runtime_error"})
 
     def close(self) -> None:
         if self._own:

@@ -117,15 +117,18 @@ class ToolEnvironment:
                 call = found.call
                 history = tuple(c for c in state.calls if c.name == call.name)
                 pending.setdefault(call.name, []).append((i, ToolRequest(call, history, self.timeout_s)))
-                state.calls.append(call)
         for name, items in pending.items():
             start = time.perf_counter()
             try:
-                results = self.tools[name].run([r for _, r in items])
+                results = list(self.tools[name].run([r for _, r in items]))
+                if len(results) != len(items):
+                    raise RuntimeError(f"{len(results)} results for {len(items)} calls")
             except Exception as e:  # a tool must not raise; if one does, its calls fail, the step goes on
                 results = [ToolResult(f"error: the tool {name} failed: {type(e).__name__}: {e}", "error",
                                       time.perf_counter() - start)] * len(items)
-            for (i, _), result in zip(items, results):
+            for (i, request), result in zip(items, results):
+                if result.status == "ok" or result.detail.get("replay"):  # never replay a timeout or a limit
+                    states[i].calls.append(request.call)
                 text = truncate_output(result.output, self.max_output_chars)
                 replies[i] = Reply(text=text, records=[{"tool": name, "status": result.status,
                                                         "seconds": float(result.seconds), "reason": result.status}])
