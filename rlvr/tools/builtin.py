@@ -23,7 +23,8 @@ __all__ = ["Calculator", "Python", "cell_program"]
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_MAX_DIGITS = 4000
+_MAX_BITS = 13_300  # about 4,000 decimal digits, numerator or denominator
+_MAX_SOURCE = 2000
 
 
 class Calculator:
@@ -42,26 +43,31 @@ class Calculator:
         start = time.perf_counter()
         expr = request.call.arguments.get("expression", request.call.arguments.get("code", ""))
         try:
+            if len(str(expr)) > _MAX_SOURCE:
+                raise ValueError(f"the expression is longer than {_MAX_SOURCE} characters")
             value = self._eval(ast.parse(str(expr).strip(), mode="eval").body)
             text = str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
             return ToolResult(text, "ok", time.perf_counter() - start)
         except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError) as e:
             return ToolResult(f"error: {type(e).__name__}: {e}", "error", time.perf_counter() - start)
+        except (RecursionError, MemoryError):  # the parser's own limits on deep nesting
+            return ToolResult("error: the expression is nested too deeply", "error", time.perf_counter() - start)
 
     def _eval(self, node: ast.AST) -> Fraction:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            return Fraction(node.value)
+            return Fraction(repr(node.value))  # 0.1 is 1/10, not the binary double nearest to it
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return _UNARY[type(node.op)](self._eval(node.operand))
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             left, right = self._eval(node.left), self._eval(node.right)
             if isinstance(node.op, ast.Pow):
-                if right.denominator != 1 or abs(right) > 10_000 or abs(left.numerator).bit_length() * abs(right) > 13_000:
+                bits = max(abs(left.numerator), left.denominator).bit_length() - 1  # the result has > bits * exponent
+                if right.denominator != 1 or abs(right) > 10_000 or bits * abs(right) > _MAX_BITS:
                     raise ValueError("exponent too large or not an integer")
             if isinstance(node.op, (ast.FloorDiv, ast.Mod)):
                 return Fraction(_BINARY[type(node.op)](left, right))
             value = _BINARY[type(node.op)](left, right)
-            if len(str(abs(value.numerator))) > _MAX_DIGITS:
+            if max(abs(value.numerator), value.denominator).bit_length() > _MAX_BITS:
                 raise ValueError("result too large")
             return value
         raise ValueError(f"not arithmetic: {ast.dump(node)[:60]}")
