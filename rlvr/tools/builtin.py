@@ -76,7 +76,7 @@ class Calculator:
         pass
 
 
-_DRIVER = '''import sys, io, json, traceback
+_DRIVER = '''import sys, io, json, linecache, traceback
 _cells = json.loads({cells!r})
 _ns = {{"__name__": "__main__"}}
 _out = sys.stdout
@@ -86,15 +86,16 @@ for _i, _src in enumerate(_cells):
         sys.stdout = sys.stderr = io.StringIO()
     else:
         sys.stdout, sys.stderr = _out, sys.__stderr__
+        linecache.cache["<cell>"] = (len(_src), None, _src.splitlines(True), "<cell>")
     try:
         exec(compile(_src, "<cell>", "exec"), _ns)
     except SystemExit:
         pass
-    except BaseException:
+    except BaseException as _e:
         if _last:
-            _t = traceback.format_exc().splitlines()
-            print("\\n".join([_t[0]] + [l for l in _t[1:] if "<cell>" in l or not l.startswith("  ")][-3:]),
-                  file=sys.stderr)
+            _frames = [f for f in traceback.extract_tb(_e.__traceback__) if f.filename == "<cell>"][-3:]
+            print(*["Traceback (most recent call last):\\n"][:len(_frames)], *traceback.format_list(_frames),
+                  *traceback.format_exception_only(type(_e), _e), sep="", end="", file=sys.stderr)
             sys.exit(1)
 '''
 
