@@ -14,9 +14,9 @@ SMALL_SET = ("fork bomb", "kill -1", "endless loop", "1 GB string printed", "pri
 def test_hostile_cells_are_contained_and_the_batch_goes_on():
     from bench.tool_safety import run
 
-    report = run(workers=2, timeout_s=1.0, formats=("fenced",), cells=list(SMALL_SET), verbose=False)
+    report = run(workers=2, timeout_s=2.0, formats=("fenced",), cells=list(SMALL_SET), verbose=False)
     rows = {name: (status, text, ok) for _, name, status, text, ok in report["rows"]}
-    assert [name for name, (_, _, ok) in rows.items() if not ok] == []
+    assert [(name, status, text[-200:]) for name, (status, text, ok) in rows.items() if not ok] == []
     assert rows["fork bomb"][0] == rows["endless loop"][0] == "timeout"
     assert rows["1 GB string printed"][0] == rows["print forever"][0] == "error"
     assert "output limit" in rows["print forever"][1] and len(rows["print forever"][1]) <= 1024

@@ -307,7 +307,7 @@ def test_python_timeout_and_the_next_cell_runs(pool):
     state = env.reset(None)
     reply = env.respond([state], _turns(_cell("x = 5\nwhile True:\n    pass")))[0]
     assert reply.records[0]["status"] == "timeout" and "time limit" in reply.text
-    reply = env.respond([state], _turns(_cell("print('after')"), calls=1))[0]
+    reply = _python_env(pool).respond([state], _turns(_cell("print('after')"), calls=1))[0]  # 5 s: a loaded host
     assert reply.records[0]["status"] == "ok" and reply.text == "after\n"  # the endless cell is not replayed
 
 
