@@ -59,6 +59,8 @@ class Environment(Protocol):
 
 ENVIRONMENTS: Registry[Any] = Registry("rollout.tools.env")
 register_environment = ENVIRONMENTS.register
+ENVIRONMENTS.register_lazy("retry_checker", "rlvr.tools.examples:RetryChecker")  # docs/tools.md's examples
+ENVIRONMENTS.register_lazy("guess_number", "rlvr.tools.examples:GuessNumber")
 
 
 def build_environment(name: str, **options: Any) -> Environment:
