@@ -8,10 +8,11 @@ Every cell is a model turn ending in a tool call, sent with benign cells in ONE 
 parsed, run by the ``python`` tool in a ``sandbox.SandboxPool`` with every layer the host offers (the
 pool refuses to start without the ones it requires), and the output truncated as the rollout would
 insert it. Prints, per cell: the tool status, the last line of the text the rollout inserts (the
-error; its first 80 characters), and whether it was contained: an error or timeout status, nothing forbidden in its output,
-its canaries (a world-writable file under /tmp, a file in $HOME) untouched, no connection reaching a
-listener on localhost, a sentinel process of ours still alive after ``os.kill(-1, 9)``, the pool's
-workers alive, and the benign cells of the same batch answered correctly. Then it counts processes
+error; its first 80 characters), and whether it was contained: an error or timeout status,
+nothing forbidden in its output, its canaries (a world-writable file under /tmp, a file in $HOME)
+untouched, no connection reaching a listener on localhost, a sentinel process of ours still alive
+after ``os.kill(-1, 9)``, the pool's workers alive, and the benign cells of the same batch
+answered correctly. Then it counts processes
 left behind: forked from the pool's workers (their command line names the worker's directory) or
 owned by a sandbox uid. Ends with a ``SUMMARY`` line.
 

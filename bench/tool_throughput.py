@@ -90,7 +90,8 @@ def main() -> None:
     cpu = {name: statistics.median(row["cpu_ms"] for row in values) for name, values in rows.items()}
     base = rate["pool.run_batch print(1)"]
     print(f"\nlayers: {layers}")
-    print(f"{'path':34s} {'exec/s':>8s} {'vs pool':>8s} {'CPU/call':>9s} {'capacity':>9s}   (medians of {args.rounds} rounds)")
+    print(f"{'path':34s} {'exec/s':>8s} {'vs pool':>8s} {'CPU/call':>9s} {'capacity':>9s}   "
+          f"(medians of {args.rounds} rounds)")
     for name in rows:
         print(f"{name:34s} {rate[name]:8.0f} {rate[name] / base:8.0%} {cpu[name]:7.2f}ms "
               f"{(os.cpu_count() or 1) / cpu[name] * 1e3:7.0f}/s")
