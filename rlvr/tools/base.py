@@ -54,7 +54,7 @@ class ToolRequest:
     history: tuple[ToolCall, ...] = ()  # this episode's earlier calls of the same tool that ended "ok" (or that
     #                                      the tool marked detail["replay"]), oldest first: a cell that timed
     #                                      out or hit a limit is never replayed
-    timeout_s: float = 5.0
+    timeout_s: float = 5.0  # rollout.tools.timeout_s, plus the seconds its history took (a replay runs them again)
 
 
 @dataclass

@@ -80,7 +80,8 @@ def truncate_output(text: str, limit: int) -> str:
 
 @dataclass
 class _Episode:
-    calls: list[ToolCall] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)  # the calls a stateful tool replays
+    seconds: list[float] = field(default_factory=list)  # what each took, its replayed history's time left out
 
 
 @register_environment("tools")
@@ -117,8 +118,10 @@ class ToolEnvironment:
                                    records=[record])
             else:
                 call = found.call
-                history = tuple(c for c in state.calls if c.name == call.name)
-                pending.setdefault(call.name, []).append((i, ToolRequest(call, history, self.timeout_s)))
+                mine = [k for k, c in enumerate(state.calls) if c.name == call.name]
+                timeout = self.timeout_s + sum(state.seconds[k] for k in mine)  # a replay gets the time it took
+                request = ToolRequest(call, tuple(state.calls[k] for k in mine), timeout)
+                pending.setdefault(call.name, []).append((i, request))
         for name, items in pending.items():
             start = time.perf_counter()
             try:
@@ -131,6 +134,8 @@ class ToolEnvironment:
             for (i, request), result in zip(items, results):
                 if result.status == "ok" or result.detail.get("replay"):  # never replay a timeout or a limit
                     states[i].calls.append(request.call)
+                    replayed = request.timeout_s - self.timeout_s  # its history's seconds, part of its own
+                    states[i].seconds.append(max(float(result.seconds) - replayed, 0.0))
                 text = truncate_output(result.output, self.max_output_chars)
                 replies[i] = Reply(text=text, records=[{"tool": name, "status": result.status,
                                                         "seconds": float(result.seconds), "reason": result.status}])

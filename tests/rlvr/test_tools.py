@@ -332,3 +332,12 @@ def test_output_cannot_insert_special_tokens(split):
     text = tok.decode(body)
     assert ("<|end|>" in text) == split and text.startswith("x") and text.endswith("</tool_call>")
     assert tok.decode(inserter.ids("plain 42")) == "<|end|><|tool|>plain 42<|assistant|>"
+
+
+def test_python_replay_gets_the_time_it_took(pool):
+    env = _python_env(pool, timeout_s=1.0)
+    state = env.reset(None)
+    slow = "import time\nstart = time.time()\nwhile time.time() - start < 0.7:\n    pass\n"
+    replies = [env.respond([state], _turns(_cell(slow + f"print({k})"), calls=k))[0] for k in range(3)]
+    assert [r.records[0]["status"] for r in replies] == ["ok"] * 3  # the 3rd call replays 1.4 s, then 0.7 s
+    assert [r.text for r in replies] == ["0\n", "1\n", "2\n"]
