@@ -107,8 +107,16 @@ _PROGRAM = "_CELLS = {cells!r}\nimport marshal\nexec(marshal.loads(bytes.fromhex
 
 
 _NOTES = {"runtime_error": "", "memory_limit": "error: the cell ran out of memory",
-          "output_limit": "\nerror: the cell printed more than its output limit",
+          "output_limit": "error: the cell printed more than its output limit",
           "killed": "error: the cell was killed", "sandbox_error": "error: the sandbox failed to run the cell"}
+
+
+def _lines(*parts: Optional[str]) -> str:
+    """The parts (stdout, stderr, a note) one after another, each starting on a line of its own."""
+    out = ""
+    for part in filter(None, parts):
+        out += ("\n" if out and not out.endswith("\n") else "") + part
+    return out
 
 
 def cell_program(history: Sequence[str], code: str) -> str:
@@ -146,15 +154,16 @@ class Python:
 
     @staticmethod
     def _result(x: Any) -> ToolResult:
-        text = (x.stdout or "") + (x.stderr or "")
         if x.status == "ok":
-            return ToolResult(text, "ok", x.wall_s)
+            return ToolResult(_lines(x.stdout, x.stderr), "ok", x.wall_s)
         if x.status in ("timeout", "cpu_limit"):
-            return ToolResult(text + "error: the cell ran past its time limit", "timeout", x.wall_s, {"status": x.status})
+            return ToolResult(_lines(x.stdout, x.stderr, "error: the cell ran past its time limit"), "timeout",
+                              x.wall_s, {"status": x.status})
         note = _NOTES.get(x.status, f"error: the cell ended with {x.status}")
         # a cell that raised is replayed (its effects up to the exception are cheap and deterministic);
         # one killed for a limit is not, or every later cell of the episode would hit it again
-        return ToolResult(text + note, "error", x.wall_s, {"status": x.status, "replay": x.status == "runtime_error"})
+        return ToolResult(_lines(x.stdout, x.stderr, note), "error", x.wall_s,
+                          {"status": x.status, "replay": x.status == "runtime_error"})
 
     def close(self) -> None:
         if self._own:

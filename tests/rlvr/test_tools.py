@@ -341,3 +341,9 @@ def test_python_replay_gets_the_time_it_took(pool):
     replies = [env.respond([state], _turns(_cell(slow + f"print({k})"), calls=k))[0] for k in range(3)]
     assert [r.records[0]["status"] for r in replies] == ["ok"] * 3  # the 3rd call replays 1.4 s, then 0.7 s
     assert [r.text for r in replies] == ["0\n", "1\n", "2\n"]
+
+
+def test_python_output_then_error_on_lines_of_their_own(pool):
+    env = _python_env(pool)
+    reply = env.respond([env.reset(None)], _turns(_cell("print(7, end='')\n1 / 0")))[0]
+    assert reply.text.startswith("7\nTraceback") and reply.text.endswith("ZeroDivisionError: division by zero\n")
