@@ -43,7 +43,8 @@ def measure_tools(runs: int, workers: int, batch: int, stateful: bool = True, ce
         def fresh_states(n: int) -> list:
             states = [env.reset(None) for _ in range(n)]
             for state in states:  # the episode's earlier cells, as if they had run ok
-                state.calls.extend(ToolCall("python", {"code": c}) for c in EARLIER[:cell - 1])
+                for code in EARLIER[:cell - 1]:
+                    state.record(ToolCall("python", {"code": code}), 0.01)
             return states
 
         turns = [Turn(TURN, False, cell - 1)] * batch

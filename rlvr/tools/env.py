@@ -83,6 +83,10 @@ class _Episode:
     calls: list[ToolCall] = field(default_factory=list)  # the calls a stateful tool replays
     seconds: list[float] = field(default_factory=list)  # what each took, its replayed history's time left out
 
+    def record(self, call: ToolCall, seconds: float) -> None:
+        self.calls.append(call)
+        self.seconds.append(seconds)
+
 
 @register_environment("tools")
 class ToolEnvironment:
@@ -133,9 +137,8 @@ class ToolEnvironment:
                                       time.perf_counter() - start)] * len(items)
             for (i, request), result in zip(items, results):
                 if result.status == "ok" or result.detail.get("replay"):  # never replay a timeout or a limit
-                    states[i].calls.append(request.call)
                     replayed = request.timeout_s - self.timeout_s  # its history's seconds, part of its own
-                    states[i].seconds.append(max(float(result.seconds) - replayed, 0.0))
+                    states[i].record(request.call, max(float(result.seconds) - replayed, 0.0))
                 text = truncate_output(result.output, self.max_output_chars)
                 replies[i] = Reply(text=text, records=[{"tool": name, "status": result.status,
                                                         "seconds": float(result.seconds), "reason": result.status}])
