@@ -77,16 +77,20 @@ class Calculator:
         pass
 
 
-_DRIVER = '''import sys, io, json, linecache, traceback
+_DRIVER = '''import sys, io, json, linecache, os, traceback
 _cells = json.loads(_CELLS)
 _ns = {"__name__": "__main__"}
-_out = sys.stdout
+_out, _exit = sys.stdout, os._exit
+def _replayed_exit(code=0):
+    raise SystemExit(code)
 for _i, _src in enumerate(_cells):
     _last = _i == len(_cells) - 1
-    if not _last:
+    if not _last:  # a replayed cell's os._exit ends that cell, not the whole replay
         sys.stdout = sys.stderr = io.StringIO()
+        os._exit = _replayed_exit
     else:
         sys.stdout, sys.stderr = _out, sys.__stderr__
+        os._exit = _exit
         linecache.cache["<cell>"] = (len(_src), None, _src.splitlines(True), "<cell>")
     try:
         exec(compile(_src, "<cell>", "exec"), _ns)

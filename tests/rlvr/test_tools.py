@@ -347,3 +347,11 @@ def test_python_output_then_error_on_lines_of_their_own(pool):
     env = _python_env(pool)
     reply = env.respond([env.reset(None)], _turns(_cell("print(7, end='')\n1 / 0")))[0]
     assert reply.text.startswith("7\nTraceback") and reply.text.endswith("ZeroDivisionError: division by zero\n")
+
+
+def test_python_replay_survives_a_cell_that_ended_its_process(pool):
+    env = _python_env(pool)
+    state = env.reset(None)
+    first = env.respond([state], _turns(_cell("import os\nx = 3\nprint('bye', flush=True)\nos._exit(0)\nx = 4")))[0]
+    assert first.text == "bye\n"
+    assert env.respond([state], _turns(_cell("print(x)"), calls=1))[0].text == "3\n"
