@@ -8,8 +8,9 @@ batches of ``--batch`` turns, each a model turn ending in a ```python cell ``pri
 call, build the cell's program (the stateful driver), run the batch in the ``python`` tool's
 `sandbox.SandboxPool`, truncate the outputs. The baseline is ``SandboxPool.run_batch`` of the
 program ``print(1)`` itself (``measure_pool`` of bench/sandbox_throughput.py), with the same number
-of workers and every available layer. The two alternate, round by round, so load from elsewhere
-on the machine hits both alike; the medians are compared (target: the tool path at least 80% of the
+of workers and every available layer. The two are measured back to back in alternating order, round
+by round, so load from elsewhere on the machine hits both alike; the medians (and the median of
+the per-round ratios) are compared (target: the tool path at least 80% of the
 pool's executions per second). Also: the rate for the 3rd cell of an episode (the stateful tool
 replays the episode's 2 earlier cells first, so later cells cost more), and stateless calls.
 """
@@ -77,9 +78,13 @@ def main() -> None:
     rows: dict[str, list[dict]] = {"pool.run_batch print(1)": [], "tool path, 1st cell": [],
                                    "tool path, 3rd cell (2 replayed)": [], "tool path, stateless": []}
     layers = ""
-    for r in range(args.rounds):
-        pool = measure_pool(args.runs, args.workers, ())
-        first = measure_tools(args.runs, args.workers, args.batch)
+    for r in range(args.rounds):  # the pair compared is measured back to back, in alternating order
+        if r % 2:
+            first = measure_tools(args.runs, args.workers, args.batch)
+            pool = measure_pool(args.runs, args.workers, ())
+        else:
+            pool = measure_pool(args.runs, args.workers, ())
+            first = measure_tools(args.runs, args.workers, args.batch)
         third = measure_tools(args.runs // 2, args.workers, args.batch, cell=3)
         stateless = measure_tools(args.runs // 2, args.workers, args.batch, stateful=False)
         layers = pool["layers"]
@@ -99,7 +104,11 @@ def main() -> None:
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[0]
     tool, third = rate["tool path, 1st cell"], rate["tool path, 3rd cell (2 replayed)"]
-    print(f"SUMMARY pool_per_s={base:.0f} tool_per_s={tool:.0f} ratio={tool / base:.2f} third_cell_per_s={third:.0f} "
+    pairs = [t["per_s"] / p["per_s"] for t, p in zip(rows["tool path, 1st cell"], rows["pool.run_batch print(1)"])]
+    print(f"tool path / pool, round by round: {' '.join(f'{x:.2f}' for x in pairs)}; "
+          f"median {statistics.median(pairs):.2f}")
+    print(f"SUMMARY pool_per_s={base:.0f} tool_per_s={tool:.0f} ratio={tool / base:.2f} "
+          f"paired_ratio={statistics.median(pairs):.2f} third_cell_per_s={third:.0f} "
           f"cpu_ratio={cpu['pool.run_batch print(1)'] / cpu['tool path, 1st cell']:.2f} target_ratio=0.80 "
           f"load_at_end={load}")
 
