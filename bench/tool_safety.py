@@ -14,7 +14,7 @@ untouched, no connection reaching a listener on localhost, a sentinel process of
 after ``os.kill(-1, 9)``, the pool's workers alive, and the benign cells of the same batch
 answered correctly. Then it counts processes
 left behind: forked from the pool's workers (their command line names the worker's directory) or
-owned by a sandbox uid. Ends with a ``SUMMARY`` line.
+owned by one of the pool's sandbox uids. Ends with a ``SUMMARY`` line.
 
 Attack code only ever runs inside the sandbox: this script runs nothing of the cells itself.
 """
@@ -84,8 +84,10 @@ BENIGN = [Cell("benign: arithmetic", "print(123 * 456)", ("ok",), output="56088\
                output="hi\n")]
 
 
-def sandbox_uid_processes() -> list[int]:
-    """Processes owned by any sandbox uid (each worker runs its programs as SANDBOX_UID_BASE + its pid)."""
+def sandbox_uid_processes(pool: SandboxPool) -> list[int]:
+    """Processes owned by this pool's sandbox uids (each worker runs its programs as SANDBOX_UID_BASE + its pid;
+    other pools on the machine, other runs' included, have uids of their own)."""
+    uids = {SANDBOX_UID_BASE + pid for w in pool._all for pid in w.pids}
     found = []
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -93,9 +95,20 @@ def sandbox_uid_processes() -> list[int]:
                 uid = int(next(line for line in fh if line.startswith("Uid:")).split()[1])
         except (OSError, StopIteration, ValueError):
             continue
-        if uid >= SANDBOX_UID_BASE:
+        if uid in uids:
             found.append(int(entry))
     return found
+
+
+def _left_behind(pool: SandboxPool, grace_s: float = 3.0) -> list[int]:
+    """The pool's processes still alive ``grace_s`` after the batches: a killed process tree is torn down by the
+    kernel after its run's result comes back, which under load takes a moment."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        left = sorted(set(leftovers(pool)) | set(sandbox_uid_processes(pool)))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def run_set(pool: SandboxPool, cells: list[Cell], fmt: str, timeout_s: float) -> tuple[list, float]:
@@ -140,7 +153,6 @@ def run(workers: int = 4, timeout_s: float = 2.0, formats: tuple[str, ...] = ("f
         hostile = [c for c in hostile_cells(canary, home_canary, server.getsockname()[1])
                    if cells is None or c.name in cells]
         with SandboxPool(workers=workers) as pool:
-            before_uid = set(sandbox_uid_processes())
             for fmt in formats:
                 workers_before = {w.proc.pid for w in pool._all}
                 results, elapsed = run_set(pool, hostile + BENIGN, fmt, timeout_s)
@@ -158,8 +170,7 @@ def run(workers: int = 4, timeout_s: float = 2.0, formats: tuple[str, ...] = ("f
                     if verbose:
                         shown = (text.strip().splitlines() or [""])[-1][:80]
                         print(f"{fmt:6s} {cell.name:26s} {status:8s} {'yes' if ok else 'NO ':3s}  {shown}", flush=True)
-            time.sleep(0.5)
-            left = sorted(set(leftovers(pool)) | (set(sandbox_uid_processes()) - before_uid))
+            left = _left_behind(pool)
     finally:
         sentinel.kill()
         sentinel.wait()
