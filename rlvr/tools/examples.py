@@ -6,8 +6,8 @@ checks that the doc quotes them verbatim).
     guess_number   an environment: a game; the model guesses the prompt's reference, told "higher" or "lower"
 
 ``rollout.tools.env=retry_checker`` and ``rollout.tools.env=guess_number`` find the environments without an
-import (they are registered lazily in `rlvr.tools.env`); the ``lookup`` tool registers when this module is
-imported, as a plugin's would through its entry point.
+import (they are registered lazily in `rlvr.tools.env`); the ``lookup`` tool registers only when this module
+is imported (``rlvr-train`` does not offer it: a package declares its tools through entry points).
 """
 from __future__ import annotations
 
