@@ -21,6 +21,24 @@ def test_the_doc_quotes_the_working_code(cls):
     assert inspect.getsource(cls).rstrip("\n") in DOC.read_text(), f"docs/tools.md no longer quotes {cls.__name__}"
 
 
+def test_the_doc_code_blocks_run_as_written():
+    import re
+
+    from rlvr.tools.base import TOOLS
+    from rlvr.tools.env import ENVIRONMENTS
+
+    saved = {name: reg[name] for reg, name in ((TOOLS, "lookup"), (ENVIRONMENTS, "retry_checker"),
+                                                (ENVIRONMENTS, "guess_number"))}
+    namespace: dict = {}
+    try:
+        for block in re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S):
+            exec(compile(block, str(DOC), "exec"), namespace)  # imports included: a reader can paste each block
+    finally:
+        TOOLS["lookup"], ENVIRONMENTS["retry_checker"], ENVIRONMENTS["guess_number"] = saved.values()
+    assert {"Lookup", "RetryChecker", "GuessNumber"} <= set(namespace)
+    assert namespace["Lookup"](table={"a": "b"}).run([ToolRequest(ToolCall("lookup", {"word": "A"}))])[0].output == "b"
+
+
 def test_lookup_tool_with_options_through_the_tool_environment():
     env = ToolEnvironment(["lookup"], tool_options={"lookup": {"table": {"RLVR": "a trainer"}}})
     replies = env.respond([env.reset(None), env.reset(None)], [
