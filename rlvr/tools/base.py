@@ -51,8 +51,10 @@ class ToolCall:
 @dataclass(frozen=True)
 class ToolRequest:
     call: ToolCall
-    history: tuple[ToolCall, ...] = ()  # this episode's earlier calls of the same tool, oldest first
-    timeout_s: float = 5.0
+    history: tuple[ToolCall, ...] = ()  # this episode's earlier calls of the same tool that ended "ok" (or that
+    #                                      the tool marked detail["replay"]), oldest first: a cell that timed
+    #                                      out or hit a limit is never replayed
+    timeout_s: float = 5.0  # rollout.tools.timeout_s, plus the seconds its history took (a replay runs them again)
 
 
 @dataclass

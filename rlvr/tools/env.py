@@ -59,6 +59,8 @@ class Environment(Protocol):
 
 ENVIRONMENTS: Registry[Any] = Registry("rollout.tools.env")
 register_environment = ENVIRONMENTS.register
+ENVIRONMENTS.register_lazy("retry_checker", "rlvr.tools.examples:RetryChecker")  # docs/tools.md's examples
+ENVIRONMENTS.register_lazy("guess_number", "rlvr.tools.examples:GuessNumber")
 
 
 def environment_names() -> list[str]:
@@ -88,7 +90,12 @@ def truncate_output(text: str, limit: int) -> str:
 
 @dataclass
 class _Episode:
-    calls: list[ToolCall] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)  # the calls a stateful tool replays
+    seconds: list[float] = field(default_factory=list)  # what each took, its replayed history's time left out
+
+    def record(self, call: ToolCall, seconds: float) -> None:
+        self.calls.append(call)
+        self.seconds.append(seconds)
 
 
 @register_environment("tools")
@@ -125,17 +132,23 @@ class ToolEnvironment:
                                    records=[record])
             else:
                 call = found.call
-                history = tuple(c for c in state.calls if c.name == call.name)
-                pending.setdefault(call.name, []).append((i, ToolRequest(call, history, self.timeout_s)))
-                state.calls.append(call)
+                mine = [k for k, c in enumerate(state.calls) if c.name == call.name]
+                timeout = self.timeout_s + sum(state.seconds[k] for k in mine)  # a replay gets the time it took
+                request = ToolRequest(call, tuple(state.calls[k] for k in mine), timeout)
+                pending.setdefault(call.name, []).append((i, request))
         for name, items in pending.items():
             start = time.perf_counter()
             try:
-                results = self.tools[name].run([r for _, r in items])
+                results = list(self.tools[name].run([r for _, r in items]))
+                if len(results) != len(items):
+                    raise RuntimeError(f"{len(results)} results for {len(items)} calls")
             except Exception as e:  # a tool must not raise; if one does, its calls fail, the step goes on
                 results = [ToolResult(f"error: the tool {name} failed: {type(e).__name__}: {e}", "error",
                                       time.perf_counter() - start)] * len(items)
-            for (i, _), result in zip(items, results):
+            for (i, request), result in zip(items, results):
+                if result.status == "ok" or result.detail.get("replay"):  # never replay a timeout or a limit
+                    replayed = request.timeout_s - self.timeout_s  # its history's seconds, part of its own
+                    states[i].record(request.call, max(float(result.seconds) - replayed, 0.0))
                 text = truncate_output(result.output, self.max_output_chars)
                 replies[i] = Reply(text=text, records=[{"tool": name, "status": result.status,
                                                         "seconds": float(result.seconds), "reason": result.status}])
