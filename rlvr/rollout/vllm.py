@@ -222,22 +222,22 @@ class VLLMEngine:
                               f"the renormalized nucleus log-prob, not the full-vocabulary one the learner "
                               f"recomputes; use rollout.top_p=1.0 (or rollout.engine=hf, which supports top_p)")
         for p in prompts:
-            if len(p) + params.max_new_tokens > self.max_model_len:
+            if len(p) + (1 if params.fit_context else params.max_new_tokens) > self.max_model_len:
                 raise ConfigError(f"a prompt of {len(p)} tokens + rollout.max_new_tokens={params.max_new_tokens} "
                                   f"exceeds rollout.vllm.max_model_len={self.max_model_len}; raise it")
         keys = row_keys(seeds, params.n)
         # token ids, never text: a multi-turn continuation is the exact sampled + inserted ids (TokensPrompt)
         inputs = [{"prompt_token_ids": list(p)} for p in prompts for _ in range(params.n)]
         stops = list(params.stop)
-        common = dict(max_tokens=params.max_new_tokens, stop_token_ids=sorted(self.eos_ids), logprobs=0,
-                      detokenize=bool(stops), skip_special_tokens=False)
+        common = dict(stop_token_ids=sorted(self.eos_ids), logprobs=0, detokenize=bool(stops), skip_special_tokens=False)
         if stops:  # vLLM stops early; `_batch` re-applies the engines' common rule to the ids it returns
             common.update(stop=stops, include_stop_str_in_output=True)
+        budgets = [min(params.max_new_tokens, self.max_model_len - len(x["prompt_token_ids"])) for x in inputs]
         if params.greedy:
-            sampling = [vllm_sampling_params(temperature=0.0, **common) for _ in inputs]
+            sampling = [vllm_sampling_params(temperature=0.0, max_tokens=m, **common) for m in budgets]
         else:
-            sampling = [vllm_sampling_params(temperature=params.temperature, top_p=1.0, top_k=-1,
-                                             seed=int(k >> np.uint64(1)), **common) for k in keys]
+            sampling = [vllm_sampling_params(temperature=params.temperature, top_p=1.0, top_k=-1, max_tokens=m,
+                                             seed=int(k >> np.uint64(1)), **common) for k, m in zip(keys, budgets)]
         return inputs, sampling
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams,

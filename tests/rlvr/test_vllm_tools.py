@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from rlvr.config import ConfigError
 from rlvr.rollout import SamplingParams
 from rlvr.rollout import vllm as vllm_engine
 from rlvr.rollout.multiturn import TOOL_CLOSE, TOOL_OPEN, MultiTurnEngine
@@ -42,6 +43,9 @@ class CharTokenizer:
         rows = rows.tolist() if isinstance(rows, torch.Tensor) else rows
         return [self.decode(r, skip_special_tokens) for r in rows]
 
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [ord(c) for c in text]}
+
 
 class ScriptedLLM:
     """Answers every request with the ids of ``answer``, whatever its stop strings (an engine that ran past them)."""
@@ -61,10 +65,10 @@ class ScriptedLLM:
         # (the log-prob of the k-th token is -0.01 k: the cut must keep them aligned with their ids)
 
 
-def _fake_engine(monkeypatch, answer, stop_reason=None):
+def _fake_engine(monkeypatch, answer, stop_reason=None, **options):
     monkeypatch.setattr(vllm_engine, "vllm_sampling_params", lambda **kw: kw)
     llm = ScriptedLLM(answer, stop_reason)
-    return VLLMEngine(torch.nn.Linear(2, 2), CharTokenizer(), llm=llm, on_gpu=False), llm
+    return VLLMEngine(torch.nn.Linear(2, 2), CharTokenizer(), llm=llm, on_gpu=False, **options), llm
 
 
 def test_stop_strings_reach_vllm_with_the_stop_string_kept(monkeypatch):
@@ -96,6 +100,29 @@ def test_a_stop_vllm_saw_and_the_rule_did_not_is_still_a_finish(monkeypatch):
     engine, _ = _fake_engine(monkeypatch, "abc", stop_reason="zz")
     batch = engine.generate([[3]], SamplingParams(n=1, max_new_tokens=5, stop=("zz",)), seeds=[1])
     assert batch.truncated.tolist() == [False] and batch.completion_mask[0].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_continuations_longer_than_the_context_allows_get_what_fits(monkeypatch):
+    """Multi-turn rows share one max_new_tokens though their contexts differ: the longer ones get the room left."""
+    engine, _ = _fake_engine(monkeypatch, "ab", max_model_len=10)
+    with pytest.raises(ConfigError, match="max_model_len=10"):
+        engine.requests([[3] * 8], SamplingParams(max_new_tokens=5), seeds=[0])  # one turn: refused, as ever
+    _, sampling = engine.requests([[3] * 8, [3] * 2], SamplingParams(max_new_tokens=5, fit_context=True), [0, 1])
+    assert [s["max_tokens"] for s in sampling] == [2, 5]
+    with pytest.raises(ConfigError, match="max_model_len=10"):  # no room at all
+        engine.requests([[3] * 10], SamplingParams(max_new_tokens=5, fit_context=True), seeds=[0])
+
+
+def test_tools_bound_the_context_by_what_vllm_holds(monkeypatch):
+    from rlvr.config import ToolsConfig
+    from rlvr.rollout.multiturn import with_tools
+
+    engine, _ = _fake_engine(monkeypatch, "ab", max_model_len=64)
+    model = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=256))
+    tools = ToolsConfig(names=["calculator"], response_format="<{output}>")
+    assert with_tools(engine, CharTokenizer(), tools, model).max_context_tokens == 64
+    tools = ToolsConfig(names=["calculator"], response_format="<{output}>", max_context_tokens=32)
+    assert with_tools(engine, CharTokenizer(), tools, model).max_context_tokens == 32
 
 
 def test_first_stop_is_the_token_that_completes_it():
