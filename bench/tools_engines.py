@@ -184,8 +184,8 @@ def main() -> None:
         directory = build_model(work / "model", a.sft_steps, fmt, a.seed)
     model, tok = load_model(directory), load_tokenizer(directory)
     model.eval()
-    tools = ToolsConfig(names=a.tools.split(","), call_format=a.call_format, max_calls=2, timeout_s=5.0, response_format=fmt,
-                        workers=2)
+    tools = ToolsConfig(names=a.tools.split(","), call_format=a.call_format, max_calls=2, timeout_s=5.0,
+                        response_format=fmt, workers=2)
     hf = with_tools(build_engine("hf", model, tok), tok, tools, model)
     start = time.perf_counter()
     vllm = with_tools(build_engine("vllm", model, tok, model_dir=directory, seed=a.seed, max_model_len=256),
@@ -215,7 +215,8 @@ def main() -> None:
         answers = [f"\\boxed{{{x * y}}}" for x, y in problems(a.prompts, a.seed + 2)]
         correct = [sum(ans in t for ans, t in zip(answers, b.texts)) for b in (g_hf, g_vllm)]
         print("\nexample transcript (vllm, greedy):\n" + g_vllm.transcripts[0], flush=True)
-        figures["prompts"] = f"{n} (model {'given: ' + str(directory) if a.model else 'built, %d SFT steps' % a.sft_steps})"
+        source = f"given: {directory}" if a.model else f"built, {a.sft_steps} SFT steps"
+        figures["prompts"] = f"{n} (model {source})"
         figures["greedy: identical ids hf vs vllm"] = f"{same_ids}/{n} ({100 * same_ids / n:.0f}%)"
         figures["greedy: identical masks (sampled vs inserted)"] = f"{same_masks}/{n}"
         figures["greedy: identical transcripts"] = f"{same_text}/{n}"

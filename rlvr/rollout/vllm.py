@@ -229,7 +229,8 @@ class VLLMEngine:
         # token ids, never text: a multi-turn continuation is the exact sampled + inserted ids (TokensPrompt)
         inputs = [{"prompt_token_ids": list(p)} for p in prompts for _ in range(params.n)]
         stops = list(params.stop)
-        common = dict(stop_token_ids=sorted(self.eos_ids), logprobs=0, detokenize=bool(stops), skip_special_tokens=False)
+        common = dict(stop_token_ids=sorted(self.eos_ids), logprobs=0, detokenize=bool(stops),
+                      skip_special_tokens=False)
         if stops:  # vLLM stops early; `_batch` re-applies the engines' common rule to the ids it returns
             common.update(stop=stops, include_stop_str_in_output=True)
         budgets = [min(params.max_new_tokens, self.max_model_len - len(x["prompt_token_ids"])) for x in inputs]
