@@ -134,7 +134,11 @@ class VLLMEngine:
                            dtype=_DTYPES.get(autocast_dtype, "float32") if dtype == "auto" else dtype,
                            enable_prefix_caching=enable_prefix_caching, enforce_eager=enforce_eager,
                            enable_sleep_mode=self.sleep_level > 0, seed=seed, tokenizer=self._tokenizer_dir)
-            llm = build_llm(model_dir, options, self.on_gpu, cpu_kv_cache_gib)
+            try:
+                llm = build_llm(model_dir, options, self.on_gpu, cpu_kv_cache_gib)
+            except BaseException:
+                shutil.rmtree(self._tokenizer_dir or "", ignore_errors=True)
+                raise
             self.max_model_len = options["max_model_len"]  # capped at the model's positions
         self.llm = llm
         self._set_version(0)  # the weights it was built from, until the first push

@@ -125,6 +125,20 @@ def test_tools_bound_the_context_by_what_vllm_holds(monkeypatch):
     assert with_tools(engine, CharTokenizer(), tools, model).max_context_tokens == 32
 
 
+def test_a_failed_start_leaves_no_tokenizer_copy_behind(monkeypatch, tmp_path):
+    import tempfile
+
+    from rlvr.models.tiny import build_tokenizer
+
+    def refuse(*args, **kwargs):
+        raise ConfigError("no such model")
+    monkeypatch.setattr(vllm_engine, "build_llm", refuse)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(ConfigError, match="no such model"):
+        VLLMEngine(torch.nn.Linear(2, 2), build_tokenizer(), model_dir=tmp_path / "model", on_gpu=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_first_stop_is_the_token_that_completes_it():
     tok = CharTokenizer()
     ids = [ord(c) for c in "ab```\n```\n"]
