@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -130,6 +131,8 @@ class VLLMEngine:
         self._tokenizer_dir: Optional[str] = None
         if llm is None:
             self._tokenizer_dir = _tokenizer_copy(tokenizer, model_dir)
+            if self._tokenizer_dir is not None:  # removed by close(), else when collected or at exit
+                weakref.finalize(self, shutil.rmtree, self._tokenizer_dir, True)
             options = dict(gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                            dtype=_DTYPES.get(autocast_dtype, "float32") if dtype == "auto" else dtype,
                            enable_prefix_caching=enable_prefix_caching, enforce_eager=enforce_eager,
