@@ -58,6 +58,9 @@ class SamplingParams:
     greedy: bool = False  # argmax decoding (evaluation pass@1); temperature/top_p ignored
     stop: tuple[str, ...] = ()  # a completion also ends once its text contains one of these (a tool call's end);
     #   the token that completed it is its last masked token, and it counts as finished (not truncated)
+    fit_context: bool = False  # multi-turn continuations (rows of different lengths share one max_new_tokens, each
+    #   cut to its own budget by the caller): a row whose prompt + max_new_tokens passes an engine's context gets
+    #   what fits there (truncated at its end) instead of being refused
 
 
 @dataclass

@@ -21,6 +21,7 @@ from rlvr.distributed import all_true, collective_forward
 from rlvr.models.eos import end_of_sequence_ids
 from rlvr.rollout.base import RolloutBatch, SamplingParams, WeightSource, concat_rollouts
 from rlvr.rollout.sampling import choose_tokens, row_keys, step_uniforms
+from rlvr.rollout.stops import completes_stop, stop_window
 
 __all__ = ["HFEngine", "HFEngineConfig", "left_pad", "completion_mask"]
 
@@ -124,7 +125,7 @@ class HFEngine:
         next_pos = positions[:, -1:] + 1
         stops = tuple(params.stop)
         stopped = torch.full((ids.shape[0],), -1, dtype=torch.long) if stops else None
-        tail = max((len(x) for x in stops), default=0) + 1  # tokens decoded to look for a stop string
+        tail = stop_window(stops)  # tokens decoded to look for a stop string
         autocast = torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
         for t in range(params.max_new_tokens):
             with autocast:
@@ -154,13 +155,10 @@ class HFEngine:
 
     def _stopped(self, tokens: list[torch.Tensor], done: torch.Tensor, stops: tuple[str, ...], tail: int,
                  t: int) -> list[int]:
-        """Rows not done whose last ``tail`` tokens now hold a stop string that the previous ones did not."""
+        """Rows not done whose newest token completes a stop string (`rlvr.rollout.stops`: the rule both engines
+        cut by)."""
         rows = (~done).nonzero().flatten().tolist()
         if not rows:
             return []
-        recent = torch.stack(tokens[max(0, t + 1 - tail):], dim=1)[rows].cpu()
-        texts = self.tokenizer.batch_decode(recent, skip_special_tokens=False)
-        before = self.tokenizer.batch_decode(recent[:, :-1], skip_special_tokens=False) if recent.shape[1] > 1 \
-            else [""] * len(rows)
-        return [r for r, now, old in zip(rows, texts, before)
-                if any(x in now for x in stops) and not any(x in old for x in stops)]
+        recent = torch.stack(tokens[max(0, t + 1 - tail):], dim=1)[rows].cpu().tolist()
+        return [r for r, hit in zip(rows, completes_stop(self.tokenizer, recent, stops)) if hit]

@@ -135,7 +135,7 @@ class MultiTurnEngine:
                     r.done = r.truncated = True
                     r.records.append({"tool": None, "status": "error", "seconds": 0.0, "reason": "max_turns"})
                 break
-            sub = replace(params, n=1, max_new_tokens=max(c for _, c in live), stop=stop)
+            sub = replace(params, n=1, max_new_tokens=max(c for _, c in live), stop=stop, fit_context=True)
             batch = self.inner.generate([r.prompt + r.ids for r, _ in live], sub,
                                         [_turn_seed(r.seed, r.j, turn) for r, _ in live])
             pending: list[tuple[_Rollout, Turn, Optional[int]]] = []
@@ -245,6 +245,8 @@ def with_tools(engine: Engine, tokenizer: Any, tools: Any, model: Any = None) ->
     else:
         env = build_environment(name, **dict(tools.env_options))
     limit = tools.max_context_tokens or int(getattr(getattr(model, "config", None), "max_position_embeddings", 0) or 0)
+    engine_limit = int(getattr(engine, "max_model_len", 0) or 0)  # vllm: what one sequence may hold there
+    limit = min(limit, engine_limit) if limit and engine_limit else limit or engine_limit
     return MultiTurnEngine(engine, env, tokenizer, inserter, limit, tools.max_turns or 2 * tools.max_calls + 2)
 
 

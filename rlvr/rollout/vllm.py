@@ -10,6 +10,15 @@ including the first of them (a finish, not a truncation); per-token log-probs ar
 nucleus vLLM reports the *renormalized* nucleus log-prob, not the full-vocabulary one the
 learner recomputes, and this engine never returns a different quantity than the contract's.
 
+**Stop strings** (``SamplingParams.stop``, a tool call's end in multi-turn rollouts): vLLM gets them
+with ``include_stop_str_in_output=True`` and decodes (only those requests) with the rollouts' own
+tokenizer, saved for it when the engine is built; vLLM 0.32 returns the ids up to and including
+the token that completed the stop string (ids a step appended past it are dropped, with their
+log-probs). The engine then cuts every completion by the rule the ``hf`` engine decodes by
+(`rlvr.rollout.stops`), so both engines end a completion at the same token whatever vLLM
+returned; a stop is a finish, not a truncation. Prompts are always token ids (vLLM's
+``TokensPrompt``), never text: a multi-turn continuation is its exact sampled and inserted ids.
+
 **Seeds.** Every completion is its own vLLM request with its own ``seed``, derived from
 ``(seeds[i], j)`` by `rlvr.rollout.sampling.row_keys`: a completion's draws do not depend
 on the other requests of the batch. (vLLM's kernels are not batch-invariant, so logits
@@ -44,6 +53,10 @@ has no sleep mode: the four calls are plain (sleep/wake do nothing).
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -53,8 +66,9 @@ from rlvr.config import ConfigError
 from rlvr.models.eos import end_of_sequence_ids
 from rlvr.models.lora import plain_shapes
 from rlvr.rollout.base import RolloutBatch, SamplingParams, StaleWeightsError, WeightSource
-from rlvr.rollout.hf import completion_mask, left_pad
+from rlvr.rollout.hf import left_pad
 from rlvr.rollout.sampling import row_keys
+from rlvr.rollout.stops import first_stop
 from rlvr.rollout.vllm_build import build_llm
 from rlvr.rollout.vllm_sync import IncompletePushError, PushStream, completion_versions
 
@@ -68,6 +82,19 @@ def vllm_sampling_params(**kwargs: Any) -> Any:
     from vllm import SamplingParams as VSamplingParams
 
     return VSamplingParams(**kwargs)
+
+
+def _tokenizer_copy(tokenizer: Any, model_dir: Any) -> Optional[str]:
+    """A temporary directory holding the rollouts' own tokenizer, which vLLM decodes with (for stop strings only),
+    not whatever tokenizer ``model_dir`` holds; with the model's config.json, which vLLM reads there too."""
+    if model_dir is None:
+        return None  # build_llm refuses it
+    directory = tempfile.mkdtemp(prefix="rlvr-vllm-tokenizer-")
+    tokenizer.save_pretrained(directory)
+    config = Path(model_dir) / "config.json"
+    if config.is_file():
+        shutil.copy(config, directory)
+    return directory
 
 
 class VLLMEngine:
@@ -101,12 +128,20 @@ class VLLMEngine:
         self._source: Optional[WeightSource] = None
         self._needs_push = False  # level 2 discarded the weights: push before generating
         self._failed_push: Optional[str] = None  # why the last push left the engine's weights mixed (if it did)
+        self._tokenizer_dir: Optional[str] = None
         if llm is None:
+            self._tokenizer_dir = _tokenizer_copy(tokenizer, model_dir)
+            if self._tokenizer_dir is not None:  # removed by close(), else when collected or at exit
+                weakref.finalize(self, shutil.rmtree, self._tokenizer_dir, True)
             options = dict(gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                            dtype=_DTYPES.get(autocast_dtype, "float32") if dtype == "auto" else dtype,
                            enable_prefix_caching=enable_prefix_caching, enforce_eager=enforce_eager,
-                           enable_sleep_mode=self.sleep_level > 0, seed=seed)
-            llm = build_llm(model_dir, options, self.on_gpu, cpu_kv_cache_gib)
+                           enable_sleep_mode=self.sleep_level > 0, seed=seed, tokenizer=self._tokenizer_dir)
+            try:
+                llm = build_llm(model_dir, options, self.on_gpu, cpu_kv_cache_gib)
+            except BaseException:
+                shutil.rmtree(self._tokenizer_dir or "", ignore_errors=True)
+                raise
             self.max_model_len = options["max_model_len"]  # capped at the model's positions
         self.llm = llm
         self._set_version(0)  # the weights it was built from, until the first push
@@ -165,6 +200,9 @@ class VLLMEngine:
         if core is not None and hasattr(core, "shutdown"):
             core.shutdown()
         self.llm = None
+        if self._tokenizer_dir is not None:
+            shutil.rmtree(self._tokenizer_dir, ignore_errors=True)
+            self._tokenizer_dir = None
 
     # ---- generation -----------------------------------------------------------------
     def _ready(self) -> None:
@@ -191,18 +229,23 @@ class VLLMEngine:
                               f"the renormalized nucleus log-prob, not the full-vocabulary one the learner "
                               f"recomputes; use rollout.top_p=1.0 (or rollout.engine=hf, which supports top_p)")
         for p in prompts:
-            if len(p) + params.max_new_tokens > self.max_model_len:
+            if len(p) + (1 if params.fit_context else params.max_new_tokens) > self.max_model_len:
                 raise ConfigError(f"a prompt of {len(p)} tokens + rollout.max_new_tokens={params.max_new_tokens} "
                                   f"exceeds rollout.vllm.max_model_len={self.max_model_len}; raise it")
         keys = row_keys(seeds, params.n)
+        # token ids, never text: a multi-turn continuation is the exact sampled + inserted ids (TokensPrompt)
         inputs = [{"prompt_token_ids": list(p)} for p in prompts for _ in range(params.n)]
-        common = dict(max_tokens=params.max_new_tokens, stop_token_ids=sorted(self.eos_ids), logprobs=0,
-                      detokenize=False, skip_special_tokens=False)
+        stops = list(params.stop)
+        common = dict(stop_token_ids=sorted(self.eos_ids), logprobs=0, detokenize=bool(stops),
+                      skip_special_tokens=False)
+        if stops:  # vLLM stops early; `_batch` re-applies the engines' common rule to the ids it returns
+            common.update(stop=stops, include_stop_str_in_output=True)
+        budgets = [min(params.max_new_tokens, self.max_model_len - len(x["prompt_token_ids"])) for x in inputs]
         if params.greedy:
-            sampling = [vllm_sampling_params(temperature=0.0, **common) for _ in inputs]
+            sampling = [vllm_sampling_params(temperature=0.0, max_tokens=m, **common) for m in budgets]
         else:
-            sampling = [vllm_sampling_params(temperature=params.temperature, top_p=1.0, top_k=-1,
-                                             seed=int(k >> np.uint64(1)), **common) for k in keys]
+            sampling = [vllm_sampling_params(temperature=params.temperature, top_p=1.0, top_k=-1, max_tokens=m,
+                                             seed=int(k >> np.uint64(1)), **common) for k, m in zip(keys, budgets)]
         return inputs, sampling
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams,
@@ -212,26 +255,44 @@ class VLLMEngine:
         inputs, sampling = self.requests(prompts, params, seeds)
         self._ready()
         outputs = self.llm.generate(inputs, sampling_params=sampling, use_tqdm=False)
-        return self._batch([p for p in prompts for _ in range(params.n)], outputs)
+        return self._batch([p for p in prompts for _ in range(params.n)], outputs, tuple(params.stop))
 
-    def _batch(self, prompts: list[Sequence[int]], outputs: list[Any]) -> RolloutBatch:
+    def _batch(self, prompts: list[Sequence[int]], outputs: list[Any], stops: tuple[str, ...] = ()) -> RolloutBatch:
         ids, mask = left_pad(prompts, self.pad_id)
-        width = max(1, max(len(o.outputs[0].token_ids) for o in outputs))
+        rows = [self._row(out.outputs[0], stops) for out in outputs]
+        width = max(1, max(len(out.outputs[0].token_ids) for out in outputs))
         completion = torch.full((len(outputs), width), self.pad_id, dtype=torch.long)
         logprobs = torch.zeros((len(outputs), width), dtype=torch.float32)
-        versions = set()
-        for i, out in enumerate(outputs):
-            sample = out.outputs[0]
-            tokens = list(sample.token_ids)
+        cmask = torch.zeros((len(outputs), width), dtype=torch.float32)
+        truncated = torch.zeros(len(outputs), dtype=torch.bool)
+        for i, (tokens, lps, finished) in enumerate(rows):
             completion[i, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-            logprobs[i, :len(tokens)] = torch.tensor([step[t].logprob for t, step in zip(tokens, sample.logprobs)],
-                                                     dtype=torch.float32)
-            versions |= completion_versions(sample)
-        cmask, truncated = completion_mask(completion, self.eos_ids)
-        completion = torch.where(cmask.bool(), completion, self.pad_id)
-        logprobs = logprobs * cmask
+            logprobs[i, :len(tokens)] = torch.tensor(lps, dtype=torch.float32)
+            cmask[i, :len(tokens)] = 1.0
+            truncated[i] = not finished
+        versions = set()
+        for out in outputs:
+            versions |= completion_versions(out.outputs[0])
         if len(versions) != 1:
             raise StaleWeightsError(f"vLLM outputs carry weight versions {sorted(versions)}; one batch must come "
                                     f"from one version")
         texts = self.tokenizer.batch_decode(completion, skip_special_tokens=True)
         return RolloutBatch(ids, mask, completion, cmask, logprobs, truncated, texts, versions.pop())
+
+    def _row(self, sample: Any, stops: tuple[str, ...]) -> tuple[list[int], list[float], bool]:
+        """(ids, log-probs, finished) of one completion: cut after its first end-of-sequence id or after the token
+        that completes a stop string (`rlvr.rollout.stops`, the rule the hf engine decodes by), whichever comes
+        first; either is a finish. vLLM already stops there (0.32 trims the ids past a stop string, and its
+        log-probs with them); the cut makes the contract hold whatever vLLM returned."""
+        tokens = list(sample.token_ids)
+        lps = [step[t].logprob for t, step in zip(tokens, sample.logprobs)]
+        end = next((k for k, t in enumerate(tokens) if t in self.eos_ids), -1)
+        if stops:
+            at = first_stop(self.tokenizer, tokens if end < 0 else tokens[:end + 1], stops)
+            if at >= 0:
+                end = at
+            elif end < 0 and isinstance(getattr(sample, "stop_reason", None), str):
+                end = len(tokens) - 1  # vLLM's detokenizer saw a stop string the window rule did not: its cut
+        if end < 0:
+            return tokens, lps, False
+        return tokens[:end + 1], lps[:end + 1], True

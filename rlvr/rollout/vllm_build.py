@@ -112,7 +112,8 @@ def preserved_process_state() -> Iterator[None]:
 def build_llm(model_dir: Any, options: dict[str, Any], on_gpu: bool, cpu_kv_cache_gib: int,
               env: Optional[Mapping[str, str]] = None) -> Any:
     """A `vllm.LLM` on ``model_dir`` for this rank; user errors (not installed, too old, architecture, memory) as
-    one-line `ConfigError`. ``options`` gets this rank's placement (and ``max_model_len`` its usable value)."""
+    one-line `ConfigError`. ``options`` gets this rank's placement (and ``max_model_len`` its usable value); its
+    ``tokenizer`` (a directory), when given, is what vLLM decodes with (stop strings), else vLLM has none."""
     if model_dir is None:
         raise ConfigError("rollout.engine=vllm builds its engine from a model directory; none was given")
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in this process: weights pass by reference
@@ -138,8 +139,9 @@ def build_llm(model_dir: Any, options: dict[str, Any], on_gpu: bool, cpu_kv_cach
         options.setdefault("max_num_batched_tokens", max(options["max_model_len"], 8192))
     with preserved_process_state():
         try:
-            return vllm.LLM(model=str(model_dir), skip_tokenizer_init=True, logprobs_mode="processed_logprobs",
-                            **options)
+            # without a ``tokenizer`` (a directory) vLLM never decodes: no stop strings, ids only
+            return vllm.LLM(model=str(model_dir), skip_tokenizer_init=options.get("tokenizer") is None,
+                            logprobs_mode="processed_logprobs", **options)
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"vLLM could not start on {model_dir}: {_first_line(exc)} "
                               f"(see rollout.vllm.gpu_memory_utilization, max_model_len, cpu_kv_cache_gib)") from None
