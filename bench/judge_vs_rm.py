@@ -16,12 +16,25 @@ so neither pays for it. Printed for each:
 - wall time of the GRPO run, seconds per step (median of ``time/step``, with the reward's
   share), and for the judge the requests it was sent per step (``judge/<label>/calls``).
 
-    python bench/judge_vs_rm.py [--judge DIR] [--rm DIR] [--threads 1] [--quick] [overrides...]
+    python bench/judge_vs_rm.py [--judge DIR] [--rm DIR] [--threads 1] [--fresh] [--quick] [overrides...]
 
 Extra arguments are Hydra overrides given to both GRPO runs (``trainer.total_steps=20``: the
 steps used are printed). ``--quick``: a smoke run of the script (tiny stages, 2 GRPO steps), not a figure.
 
-Measured: see the header of conf/experiment/tiny_judge_grpo.yaml and the README's Benchmarks table.
+Measured (``python bench/judge_vs_rm.py --fresh``: 857 s in all, trainer.threads=1 everywhere, load average
+3.5-4.4 on the shared 2-core machine, ``uptime`` 4.36 4.25 5.28 at the end; 100 held-out prompts, greedy):
+
+    judge: tiny_genrm 40 steps, agreement 0.650 -> 0.705, order gap 0.230 (449 s); RM: pairwise accuracy 0.961 (71 s)
+    GRPO, 30 steps    before                   after                    change (paired)        alerts  s/step  wall
+    judge reward      0.290 [0.210, 0.385]     0.980 [0.930, 0.994]     +69.0 [+60.0, +78.0]   none    4.03    169 s
+    tiny_rm reward    0.290 [0.210, 0.385]     0.950 [0.888, 0.978]     +66.0 [+55.0, +77.0]   none    1.11     64 s
+    RM - judge after: -3.0 points [-8.0, +2.0]; held-out at steps 10 / 20: judge 0.55 / 0.96, RM 0.57 / 0.99
+    judge: 532 requests per step (median; 308-879), reward 3.01 s of the step, position inconsistency 0.70
+
+An earlier run of the same script without ``--fresh`` reused a tiny_genrm warm-up cached before 130e813
+(built from traces that settled tied marks by a coin; the cache key holds the config, not the code): that
+judge (agreement 0.645, order gap 0.49) rewarded GRPO to 0.990 [0.946, 0.998] (+70.0 [+60, +79]) vs the
+RM's 0.950, 4.41 vs 1.14 s/step at load 4-8. Hence ``--fresh`` for figures.
 """
 from __future__ import annotations
 
@@ -50,8 +63,11 @@ QUICK = {"judge": ["model.sft.steps=20", "trainer.total_steps=2", "data.eval_siz
                   "data.eval_size=8", "model.sft.steps=20", "trainer.eval.every=0", "trainer.sample_every=0"]}
 
 
+CACHE: dict[str, str] = {}  # --fresh: RLVR_CACHE of every stage
+
+
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO)}
+    return {**os.environ, "PYTHONPATH": str(REPO), **CACHE}
 
 
 def stage(name: str, module: str, args: list[str], root: Path) -> float:
@@ -159,7 +175,11 @@ def main() -> None:
     ap.add_argument("--rm", help="a trained reward-model directory (skips rlvr-rm +experiment=tiny_rm)")
     ap.add_argument("--threads", type=int, default=1, help="trainer.threads of every stage (1 on a busy machine)")
     ap.add_argument("--quick", action="store_true", help="tiny stages and 2 GRPO steps: a smoke run, not a figure")
+    ap.add_argument("--fresh", action="store_true", help="an empty model cache: every warm-up built from this tree "
+                                                         "(a cached one is keyed by its config, not by the code)")
     a, overrides = ap.parse_known_args()
+    if a.fresh:
+        CACHE["RLVR_CACHE"] = tempfile.mkdtemp(prefix="rlvr-judge-vs-rm-cache-")
     root = Path(tempfile.mkdtemp(prefix="rlvr-judge-vs-rm-"))
     threads = [f"trainer.threads={a.threads}"]
     started = time.perf_counter()
@@ -173,9 +193,9 @@ def main() -> None:
     else:
         rm, rm_info = train_rm(root, threads, QUICK["rm"] if a.quick else [])
     overrides = [*threads, *(QUICK["grpo"] if a.quick else []), *overrides]
+    # the warm-up's cache key holds the whole data block: the held-out size too, so it stays as in the runs
     stage("warm-up", "rlvr.train", ["+experiment=tiny_rm_grpo", f"reward.sources.0.path={rm}", *overrides,
-                                    "trainer.total_steps=1", "data.eval_size=1", f"hydra.run.dir={root / 'warm-up'}"],
-          root)
+                                    "trainer.total_steps=1", f"hydra.run.dir={root / 'warm-up'}"], root)
     results = {"judge": grpo("judge", "tiny_judge_grpo", "reward.sources.0.options.path", judge, overrides, root),
                "rm": grpo("rm", "tiny_rm_grpo", "reward.sources.0.path", rm, overrides, root)}
     print(f"\n== GRPO on the preference task: rewarded by the tiny reasoning judge (group mode) vs the tiny reward "
