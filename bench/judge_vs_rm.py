@@ -31,6 +31,10 @@ Measured (``python bench/judge_vs_rm.py --fresh``: 857 s in all, trainer.threads
     RM - judge after: -3.0 points [-8.0, +2.0]; held-out at steps 10 / 20: judge 0.55 / 0.96, RM 0.57 / 0.99
     judge: 532 requests per step (median; 308-879), reward 3.01 s of the step, position inconsistency 0.70
 
+Again with ``trainer.seed=1`` (``--fresh --judge DIR --rm DIR``: the same two rewards, a new warm-up; 273 s, load
+1.2-3.9): both 0.310 [0.228, 0.406] -> 0.990 [0.946, 0.998] (+68.0 [+58, +77]), RM - judge +0.0 [-3.0, +3.0];
+alerts none / none; 3.22 vs 1.20 s/step (judge 510 requests a step), 123 vs 70 s wall.
+
 An earlier run of the same script without ``--fresh`` reused a tiny_genrm warm-up cached before 130e813
 (built from traces that settled tied marks by a coin; the cache key holds the config, not the code): that
 judge (agreement 0.645, order gap 0.49) rewarded GRPO to 0.990 [0.946, 0.998] (+70.0 [+60, +79]) vs the
