@@ -53,10 +53,10 @@ class RewardResult:
     learned: frozenset[str] = frozenset()  # labels of the learned sources (reward models)
     consistency: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [N, 2] (re-checked pairs,
     #                                                       flipped) of comparative judges
-    calls: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [1] requests a judge was sent for this
-    #                                                         batch ([ranks] once gathered: summed in the metrics)
     excluded: Optional[torch.Tensor] = None  # [N] bool: rows a weighted source failed on (None = none); never
     #                                          in the reward the policy sees (module docstring)
+    calls: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [1] requests a judge was sent for this
+    #                                                         batch ([ranks] once gathered: summed in the metrics)
 
     def valid(self) -> torch.Tensor:
         """[N] bool: the rows that were scored (not excluded)."""
