@@ -60,6 +60,8 @@ class SourceScores:
     #                                          left out with a reason in EXCLUDED_REASONS is a failure (excluded)
     consistency: Optional[torch.Tensor] = None  # [N, 2] comparative judges: (pairs re-asked with positions swapped,
     #                                              of them flipped), credited to the rows compared; else None
+    calls: Optional[int] = None  # judges: requests sent to the judge for this batch (cache hits and repeats in
+    #                              the batch not counted; a too-long group and its pairs both counted); else None
 
 
 class RewardSource(Protocol):

@@ -271,6 +271,7 @@ class JudgeSource:
 
     def score(self, prompts: Sequence[Prompt], completions: Sequence[str]) -> SourceScores:
         plan = MODES[self.opts.mode](self.settings, prompts, completions)
+        sent = self.counters["requests"]
         keys, verdicts = self._ask(plan.requests, {})
         paired = too_long_groups(plan, [verdicts[k][0] for k in keys])
         if paired:  # a group beyond the judge's context: a tournament of pairs, the batch's other verdicts kept
@@ -282,7 +283,8 @@ class JudgeSource:
         applies = torch.tensor([r == SCORED for r in rows.reasons], dtype=torch.bool)
         rewards = torch.where(applies, rewards, torch.zeros_like(rewards))
         return SourceScores(rewards, rows.reasons, None, raw=rewards * MAX_SCORE, applies=applies,
-                            consistency=torch.tensor(rows.consistency, dtype=torch.float32).reshape(-1, 2))
+                            consistency=torch.tensor(rows.consistency, dtype=torch.float32).reshape(-1, 2),
+                            calls=self.counters["requests"] - sent)
 
     def _ask(self, requests: Sequence[Request], known: dict[str, Verdict]) -> tuple[list[str], dict[str, Verdict]]:
         """(each request's key, key -> verdict): ``known`` verdicts first, then the cache, then the judge."""

@@ -55,6 +55,8 @@ class RewardResult:
     #                                                       flipped) of comparative judges
     excluded: Optional[torch.Tensor] = None  # [N] bool: rows a weighted source failed on (None = none); never
     #                                          in the reward the policy sees (module docstring)
+    calls: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> [1] requests a judge was sent for this
+    #                                                         batch ([ranks] once gathered: summed in the metrics)
 
     def valid(self) -> torch.Tensor:
         """[N] bool: the rows that were scored (not excluded)."""
@@ -125,7 +127,9 @@ class RewardScorer:
                             applies={k: o.applies for k, o in outs.items() if o.applies is not None},
                             learned=self.learned, excluded=excluded,
                             consistency={k: o.consistency for k, o in outs.items()
-                                         if getattr(o, "consistency", None) is not None})
+                                         if getattr(o, "consistency", None) is not None},
+                            calls={k: torch.tensor([o.calls]) for k, o in outs.items()
+                                   if getattr(o, "calls", None) is not None})
 
     def combine(self, outs: dict[str, Any], n: int, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
         """`reward.mix`: the weighted sum, or checks first with the learned scores ordering within a level."""
@@ -168,7 +172,7 @@ def excluded_rows(outs: dict[str, Any], sources: Sequence[RewardSource], n: int)
 def reward_metrics(result: RewardResult) -> dict[str, float]:
     """reward mean/std overall (over the rows not excluded; NaN when every row is) and per source (over the
     rows it scored), the excluded fraction, raw scores of learned sources, pass rate (where decided), and
-    reason counts, and comparative judges' position inconsistency."""
+    reason counts, comparative judges' position inconsistency, and the requests each judge was sent."""
     valid = result.valid()
     r = result.rewards[valid]
     out = {"reward/mean": r.mean().item() if len(r) else float("nan"), "reward/std": r.std().item() if len(r) > 1
@@ -189,4 +193,6 @@ def reward_metrics(result: RewardResult) -> dict[str, float]:
         if checked > 0:  # pairs a comparative judge saw twice, positions swapped: how often its order flipped
             out[f"judge/{label}/rechecked_pairs"] = checked
             out[f"judge/{label}/inconsistency"] = flipped / checked
+    for label, calls in result.calls.items():
+        out[f"judge/{label}/calls"] = float(calls.sum())
     return out

@@ -66,8 +66,31 @@ def test_conf_file_composes_and_validates(override, tmp_path):
     for src in cfg.reward.sources:
         if src.kind == "model":
             src.path = str(fake_rm)
+        if src.kind == "judge" and src.options.get("path"):  # an in-process judge rlvr-train writes first
+            src.options["path"] = str(fake_rm)
     validate(cfg)
     assert "completions per step" in batch_arithmetic(cfg)
+
+
+def test_the_judge_rewarded_preset_reads_its_judge_and_matches_tiny_rm_grpo(tmp_path, monkeypatch):
+    """+experiment=tiny_judge_grpo: the trained reasoning judge (RLVR_TINY_JUDGE) ranks each group, and only the
+    reward differs from tiny_rm_grpo (task, warm-up, leash, steps), so bench/judge_vs_rm.py compares rewards."""
+    judge = tmp_path / "judge"
+    judge.mkdir()
+    (judge / "config.json").write_text("{}")
+    monkeypatch.setenv("RLVR_TINY_JUDGE", str(judge))
+    cfg = _compose("+experiment=tiny_judge_grpo")
+    validate(cfg)
+    src = cfg.reward.sources[0]
+    assert (src.kind, src.options["path"], src.options["mode"], src.options["response_format"]) == \
+        ("judge", str(judge), "group", "rubrics")
+    assert [(s.name, s.weight) for s in cfg.reward.sources[1:]] == [("preference_rule", 0.0)]
+    rm = _compose("+experiment=tiny_rm_grpo")
+    for key in ("data", "algorithm", "model", "rollout", "trainer"):
+        assert OmegaConf.structured(getattr(cfg, key)) == OmegaConf.structured(getattr(rm, key)), key
+    monkeypatch.setenv("RLVR_TINY_JUDGE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="options.path=.*missing: no such directory"):
+        validate(_compose("+experiment=tiny_judge_grpo"))
 
 
 def test_default_composes():

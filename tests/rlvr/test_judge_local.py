@@ -74,8 +74,9 @@ def test_a_tiny_model_judge_parse_errors_are_excluded_counted_and_cached(judge_d
         metrics = reward_metrics(result)
         assert metrics.get("verdict/judge/parse_error", 0.0) == reasons.count("parse_error")
         judge = scorer.sources[1]
-        assert judge.counters["requests"] == 3
+        assert judge.counters["requests"] == 3 and metrics["judge/judge/calls"] == 3.0  # the judge's cost, logged
         again = scorer.score(*_batch())  # parse errors are final verdicts: cached, not asked again
+        assert reward_metrics(again)["judge/judge/calls"] == 0.0
         assert again.reasons["judge"] == reasons and judge.counters == {"requests": 3, "cache_hits": 3,
                                                                          "cache_misses": 3}
 
@@ -275,6 +276,7 @@ def test_a_group_too_long_for_the_judge_is_judged_as_pairs_and_only_a_too_long_a
     out = src.score(prompts, answers)
     assert out.reasons == ["scored"] * 3 and torch.allclose(out.rewards, torch.tensor([0.0, 1.0, 0.5]))
     assert src.counters["paired_fallbacks"] == 1 and sum(calls) == 3  # the three pairs, one round robin
+    assert out.calls == 4  # what the batch cost: the group request (too long) and its three pairs
     long = "It is 5." + " Let me explain at length." * 40  # too long even beside the shortest other answer
     assert size(pair_messages(src.items, PROMPT.messages, answers[0], long)) > pairs
     out = src.score([PROMPT] * 4, [*answers, long])
