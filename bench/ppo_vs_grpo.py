@@ -41,9 +41,11 @@ def env() -> dict[str, str]:
 
 
 def warm_up(root: Path, overrides: list[str]) -> None:
-    """Build the cached warm-up once, outside the measured runs (a 1-step run; its output is discarded)."""
+    """Build the cached warm-up once, outside the measured runs (a 1-step run; its output is discarded). The data
+    block stays the runs' own: it is part of the warm-up's cache key (data.eval_size=1 here built a warm-up the
+    measured runs never used)."""
     cmd = [sys.executable, "-m", "rlvr.train", f"hydra.run.dir={root / 'warm-up'}", "trainer.total_steps=1",
-           "data.eval_size=1", *overrides]
+           *overrides]
     done = subprocess.run(cmd, env=env(), cwd=REPO, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"the warm-up run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
