@@ -25,6 +25,7 @@ _CHOICES = {
     "trainer.deepspeed.zero_stage": (2, 3),
     "reward.mix": ("sum", "gated"),
     "algorithm.kl_penalty": ("reward", "loss"),
+    "model.tiny_tokenizer": ("chars", "chars_tools"),
 }
 
 
