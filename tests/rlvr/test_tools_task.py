@@ -5,7 +5,7 @@ import torch
 
 from rlvr.config import DataConfig, ProductsConfig
 from rlvr.config_checks import validate
-from rlvr.data.products import TOOL_OFFER, build_prompt_sets, tool_trace
+from rlvr.data.products import TOOL_OFFER, build_prompt_sets
 from rlvr.data.chat import render_prompts
 from rlvr.learner.targets import sft_batch
 from rlvr.models.tiny import build_tokenizer
