@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = {"tools": "tiny_tools", "notools": "tiny_tools_notools"}
 QUICK = ["trainer.total_steps=4", "data.eval_size=16", "trainer.save_every=0", "trainer.sample_every=0",
@@ -57,7 +59,8 @@ def train(args: list[str], log: Path) -> float:
 
 def run(name: str, overrides: list[str], root: Path) -> dict:
     preset = f"+experiment={PRESETS[name]}"
-    warm = train([preset, f"hydra.run.dir={root / (name + '-warm-up')}", "trainer.total_steps=1", "data.eval_size=1",
+    # data.eval_size stays: the held-out problems are excluded from training, so it is part of the warm-up's key
+    warm = train([preset, f"hydra.run.dir={root / (name + '-warm-up')}", "trainer.total_steps=1",
                   "trainer.save_every=0", *overrides], root / f"{name}-warm-up.log")
     run_dir = root / name
     load_start = load()
@@ -66,7 +69,9 @@ def run(name: str, overrides: list[str], root: Path) -> dict:
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [x for x in rows if "time/step" in x]
     evals = [x for x in rows if "eval/tools/calls_per_completion" in x]
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     return {"summary": json.loads((run_dir / "summary.json").read_text()), "warm_s": warm, "wall_s": wall,
+            "completions": cfg["trainer"]["prompts_per_step"] * cfg["algorithm"]["group_size"],
             "load_start": load_start, "load_end": load(), "last": steps[-1], "eval": evals[-1] if evals else {},
             "step": statistics.median(x["time/step"] for x in steps),
             "generate": statistics.median(x["time/generate"] for x in steps),
@@ -106,8 +111,12 @@ def main() -> None:
     if len(results) < 2:
         return
     t, c = results["tools"], results["notools"]
+    last = t["last"]
+    calls = last["tools/calls_per_completion"] * t["completions"]
     print(f"step-time overhead of tool calls: {t['step']:.3f} vs {c['step']:.3f} s/step ({t['step'] / c['step']:.2f}x; "
-          f"generate {t['generate'] / max(c['generate'], 1e-9):.2f}x)")
+          f"generate {t['generate'] / max(c['generate'], 1e-9):.2f}x); the last tools step ran {calls:.0f} calls, "
+          f"{calls * last['tools/exec_seconds']:.2f} s of sandbox time in all (summed over workers). The control "
+          f"updates only when a group's rewards differ: its update time is that of the steps it learns on")
     after, start_acc, control = (t["summary"]["accuracy_after"], t["summary"]["accuracy_before"],
                                  c["summary"]["accuracy_after"])
     if not a.quick:
