@@ -24,7 +24,7 @@ def test_tiny_tools_improves_held_out_accuracy_with_the_python_tool(tmp_path, tr
 
     Held-out greedy accuracy (128 problems), seeds 0 / 1 / 2 (trainer.seed): 0.273 -> 0.750 (+0.477),
     0.453 -> 0.711 (+0.258), 0.406 -> 0.648 (+0.242); this check runs seed 0. 143-254 s each on the shared
-    2-core machine at load 3.5-5.6 (two runs at once for the slower figures); 183 s as this test at load 3.5-5.
+    2-core machine at load 3.5-5.6 (two runs at once for the slower figures); 106 s as this test at load 2.5.
     """
     run_dir = tmp_path / "tiny_tools"
     log = tmp_path / "tiny_tools.log"
