@@ -98,6 +98,8 @@ class ModelConfig:
     num_heads: int = 4  # tiny Llama only: attention heads
     intermediate_size: int = 256  # tiny Llama only: MLP width
     max_positions: int = 256  # tiny Llama only: context length in tokens (characters); prompt + completion must fit
+    tiny_tokenizer: str = "chars"  # tiny Llama only: chars (the embedded default) | chars_tools (+ a <|tool|> role
+    #                                 for tool outputs: the tool-use preset, conf/experiment/tiny_tools.yaml)
     dtype: str = "fp32"  # compute precision: fp32 | bf16 (autocast); fp16 is refused (it needs loss scaling)
     weights_dtype: str = "fp32"  # the policy's stored weights: fp32 | bf16 (bf16 needs dtype=bf16)
     master_dtype: str = "fp32"  # the optimizer's master copy of the trained weights and its states: fp32 | bf16
@@ -114,6 +116,16 @@ class ModelConfig:
 class ArithmeticConfig:
     difficulty: int = 2  # 1: a+b 1 digit; 2: a+b 2+1 digits; 3: a+b 2 digits; 4: a±b 2 digits; 5: a±b±c; 6: a±b 3 digits
     spaced: bool = False  # "36 + 3" instead of "36+3" (how people, and chat models' training data, write it)
+    num_train: int = 100_000  # size of the (lazily generated) training stream before it repeats
+    seed: int = 0  # problem generator seed (held-out problems never appear in training)
+
+
+@dataclass
+class ProductsConfig:
+    min_digits: int = 3  # each operand of a*b has min_digits..max_digits digits (drawn uniformly)
+    max_digits: int = 4
+    tool_format: Optional[str] = None  # null: answer directly | fenced | json: prompts offer the python tool and the
+    #   supervised targets show a call in that format (keep it equal to rollout.tools.call_format)
     num_train: int = 100_000  # size of the (lazily generated) training stream before it repeats
     seed: int = 0  # problem generator seed (held-out problems never appear in training)
 
@@ -154,7 +166,8 @@ class PtxDataConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "arithmetic"  # a registered prompt source: arithmetic | coding | preference | judge_pairs | file
+    source: str = "arithmetic"  # a registered prompt source: arithmetic | coding | products | preference |
+    #   judge_pairs | file
     path: Optional[str] = None  # file source: jsonl/json/parquet/csv path or a `datasets` name readable offline
     split: str = "train"  # file source: split used for training
     eval_path: Optional[str] = None  # file source: held-out file (null = carve eval_size rows off the training data)
@@ -178,6 +191,7 @@ class DataConfig:
     on_long_prompt: str = "error"  # a prompt over max_prompt_tokens: error (names the row) | drop (dropped and counted)
     arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)  # the built-in arithmetic task
     coding: CodingConfig = field(default_factory=CodingConfig)  # the built-in function-writing task (`code` verifier)
+    products: ProductsConfig = field(default_factory=ProductsConfig)  # built-in a*b task where tools matter
     ptx: PtxDataConfig = field(default_factory=PtxDataConfig)  # the pretraining mix's dataset (algorithm.ptx_coef > 0)
     preference: PreferenceTaskConfig = field(default_factory=PreferenceTaskConfig)  # the built-in preference task
     judge_pairs: JudgePairsConfig = field(default_factory=JudgePairsConfig)  # judge prompts from preference pairs

@@ -26,6 +26,7 @@ _CHOICES = {
     "reward.mix": ("sum", "gated"),
     "algorithm.kl_penalty": ("reward", "loss"),
     "rollout.tools.call_format": ("json", "fenced"),
+    "model.tiny_tokenizer": ("chars", "chars_tools"),
 }
 
 

@@ -90,6 +90,7 @@ def _coding(cfg: DataConfig) -> tuple[PromptSet, PromptSet]:
 
 SOURCES.register_lazy("preference", "rlvr.data.preference_task:build_prompt_sets")
 SOURCES.register_lazy("judge_pairs", "rlvr.data.judge_pairs:build_prompt_sets")
+SOURCES.register_lazy("products", "rlvr.data.products:build_prompt_sets")
 
 
 class RowPrompts:

@@ -56,6 +56,8 @@ def base_model_dir(cfg: TrainConfig) -> Path:
                 intermediate_size=m.intermediate_size, seed=cfg.trainer.seed)
     if m.max_positions != 256:  # the original context length stays out of the key: existing caches stay valid
         dims["max_positions"] = m.max_positions
+    if m.tiny_tokenizer != "chars":  # likewise: the default's key (and cache) never changes
+        dims["tokenizer"] = m.tiny_tokenizer
     return cached(cache / f"tiny-llama-{cache_key(dims)}", lambda d: build_tiny_llama(d, **dims))
 
 

@@ -45,7 +45,7 @@ def _stage(cfg: TrainConfig, model, train_set, tokenizer, micro: int, scorer):
 
     backend = TorchBackend(model, sft_optim(cfg), cfg.model.sft.steps, master_dtype=cfg.model.master_dtype)
     return SupervisedStage(backend, tokenizer, train_set, cfg.model.sft, micro, cfg.trainer.seed, scorer,
-                           cfg.rollout.max_new_tokens)
+                           cfg.rollout.max_new_tokens, cfg.rollout.tools)
 
 
 def warm_up(cfg: TrainConfig, base: Path, train_set, tokenizer) -> Path:
@@ -61,6 +61,8 @@ def warm_up(cfg: TrainConfig, base: Path, train_set, tokenizer) -> Path:
     payload = {"base": str(base.resolve()), "sft": OmegaConf.to_container(OmegaConf.structured(cfg.model.sft)),
                "data": data, "seed": cfg.trainer.seed,
                "max_new_tokens": cfg.rollout.max_new_tokens, "optim": str(sft_optim(cfg))}
+    if cfg.rollout.tools.enabled:  # tool traces' layout and the probe's tools (absent: existing caches stay valid)
+        payload["tools"] = OmegaConf.to_container(OmegaConf.structured(cfg.rollout.tools))
 
     def build(out: Path) -> None:
         s = cfg.model.sft

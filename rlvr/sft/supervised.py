@@ -12,6 +12,10 @@ prompts reaches a target. The probe is scored by the verifier pool (hard deadlin
 and its failures are counted by reason, never swallowed. Small models learn
 arithmetic with a sudden jump, so the embedded default stops at a mediocre model,
 leaving RL something to fix.
+
+With tools offered (``rollout.tools``), targets that show tool use are laid out as the rollouts lay
+them out (the tool's output inserted through the template's tool turn, no target on it), and the
+probe runs the same multi-turn rollout as training and evaluation, so the tool answers its calls.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from typing import Any, Optional
 
 import torch
 
-from rlvr.config import SFTConfig
+from rlvr.config import SFTConfig, ToolsConfig
 from rlvr.data.chat import render_prompts
 from rlvr.data.sources import PromptStream
 from rlvr.learner.base import Backend
@@ -28,6 +32,7 @@ from rlvr.learner.logprobs import token_logprobs
 from rlvr.learner.targets import sft_batch
 from rlvr.rollout.base import SamplingParams
 from rlvr.rollout.hf import HFEngine
+from rlvr.rollout.multiturn import generate_for, with_tools
 
 __all__ = ["SupervisedStage"]
 
@@ -36,8 +41,15 @@ class SupervisedStage:
     """Steps of next-token loss on targets; `probe` measures greedy accuracy by the verifiers."""
 
     def __init__(self, backend: Backend, tokenizer: Any, prompts: Any, cfg: SFTConfig, micro_batch_size: int,
-                 seed: int, scorer: Optional[Any] = None, max_new_tokens: int = 32):
+                 seed: int, scorer: Optional[Any] = None, max_new_tokens: int = 32,
+                 tools: Optional[ToolsConfig] = None):
         self.backend, self.tokenizer, self.cfg = backend, tokenizer, cfg
+        self.tools = tools if tools is not None and tools.enabled else None
+        self.inserter = None
+        if self.tools is not None:
+            from rlvr.tools.insert import Inserter
+
+            self.inserter = Inserter(tokenizer, self.tools.response_format, self.tools.role)
         self.micro, self.max_new_tokens, self.scorer = micro_batch_size, max_new_tokens, scorer
         self.stream = PromptStream(prompts, seed)
         self.probe_prompts = (PromptStream(prompts, seed + 1).take(cfg.probe_size)
@@ -47,7 +59,7 @@ class SupervisedStage:
     def step(self) -> dict[str, float]:
         """One optimizer step; returns loss (mean per target token), grad norm, lr, target tokens."""
         self.backend.module.train()
-        batch = sft_batch(self.tokenizer, self.stream.take(self.cfg.batch_size))
+        batch = sft_batch(self.tokenizer, self.stream.take(self.cfg.batch_size), self.inserter)
         total = float(batch.completion_mask.sum())
         loss_sum = 0.0
         for start in range(0, len(batch), self.micro):
@@ -64,8 +76,14 @@ class SupervisedStage:
         if not self.probe_prompts or self.scorer is None:
             return float("nan")
         engine = HFEngine(self.backend.module, self.tokenizer, batch_size=0)
-        out = engine.generate(render_prompts(self.tokenizer, self.probe_prompts),
-                              SamplingParams(greedy=True, max_new_tokens=self.max_new_tokens))
+        if self.tools is not None:  # the rollouts' own multi-turn engine: the tools answer the probe's calls
+            engine = with_tools(engine, self.tokenizer, self.tools, self.backend.module)
+        try:
+            out = generate_for(engine, render_prompts(self.tokenizer, self.probe_prompts),
+                               SamplingParams(greedy=True, max_new_tokens=self.max_new_tokens),
+                               None, self.probe_prompts)
+        finally:
+            engine.close()
         result = self.scorer.score(self.probe_prompts, out.texts)
         self.probe_failures.update(r for r in result.gate_reasons() if r in ("timeout", "crash", "error"))
         return result.passed.float().mean().item() if result.passed is not None else float("nan")
