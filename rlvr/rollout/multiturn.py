@@ -41,8 +41,8 @@ __all__ = ["MultiTurnEngine", "TOOL_OPEN", "TOOL_CLOSE", "generate_for"]
 TOOL_OPEN, TOOL_CLOSE = "[[tool]]", "[[/tool]]"  # how transcripts mark inserted text
 
 
-def generate_for(engine: Engine, encoded: Sequence[Sequence[int]], params: SamplingParams, seeds: Sequence[int],
-                 episodes: Sequence[Any]) -> RolloutBatch:
+def generate_for(engine: Engine, encoded: Sequence[Sequence[int]], params: SamplingParams,
+                 seeds: Optional[Sequence[int]], episodes: Sequence[Any]) -> RolloutBatch:
     """``engine.generate``, handing multi-turn engines the episodes (prompts) their environment resets from."""
     if getattr(engine, "multi_turn", False):
         return engine.generate(encoded, params, seeds, episodes=episodes)
