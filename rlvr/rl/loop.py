@@ -52,7 +52,7 @@ from rlvr.stage import resolve_device
 __all__ = ["Loop", "resolve_resume", "ResumeError", "DETERMINISTIC_SKIP", "prompt_seed"]
 
 # Metrics that measure the machine, not the run (excluded when comparing runs).
-DETERMINISTIC_SKIP = ("time/", "tokens_per_s", "wall_s", "memory/")
+DETERMINISTIC_SKIP = ("time/", "tokens_per_s", "wall_s", "memory/", "tools/exec_seconds", "eval/tools/exec_seconds")
 
 
 @dataclass

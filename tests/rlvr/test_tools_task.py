@@ -1,6 +1,7 @@
 """The built-in task where tools matter (data=products), SFT on tool traces, and the tiny_tools presets."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rlvr.config import DataConfig, ProductsConfig
@@ -128,3 +129,34 @@ def test_the_tiny_tools_presets_compose_and_validate():
     assert not control.rollout.tools.enabled and control.data.products.tool_format is None
     same = ("model", "trainer", "algorithm")
     assert all(getattr(control, k) == getattr(tools, k) for k in same)
+
+
+@pytest.fixture(scope="module")
+def tools_smoke(tmp_path_factory, train_env):
+    """A short tiny_tools run on train_command's small model: the python tool inside the rollout, checkpoints at
+    step 2 and 4."""
+    import subprocess
+
+    from .conftest import REPO, train_command
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tools"
+    proc = subprocess.run(train_command(run_dir, *TOOLS_SMOKE), env=train_env, cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return run_dir
+
+
+TOOLS_SMOKE = ("trainer.threads=1", "+experiment=tiny_tools", "model.sft.steps=300", "rollout.max_new_tokens=48",
+               "trainer.eval.every=2")
+
+
+def test_a_run_with_tools_resumes_exactly_after_sigkill(tools_smoke, tmp_path, train_env):
+    """Multi-turn rollouts are a pure function of (seed, step, prompt, completion, turn) and the cells' outputs:
+    a run killed after step 2's checkpoint and resumed reproduces the uninterrupted run's metrics, tools/* included."""
+    import json
+
+    from .conftest import assert_resume_reproduces
+
+    rows = [json.loads(x) for x in (tools_smoke / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("tools/calls_per_completion", 0) > 0 for r in rows), "no tool call to reproduce"
+    assert_resume_reproduces(tools_smoke, tmp_path / "killed", TOOLS_SMOKE, train_env)
