@@ -160,3 +160,22 @@ def test_a_run_with_tools_resumes_exactly_after_sigkill(tools_smoke, tmp_path, t
     rows = [json.loads(x) for x in (tools_smoke / "metrics.jsonl").read_text().splitlines()]
     assert any(r.get("tools/calls_per_completion", 0) > 0 for r in rows), "no tool call to reproduce"
     assert_resume_reproduces(tools_smoke, tmp_path / "killed", TOOLS_SMOKE, train_env)
+
+
+def test_rlvr_eval_evaluates_a_tool_using_policy_with_its_tools(tools_smoke, tmp_path, train_env):
+    """`rlvr-eval` runs the same multi-turn rollout: the records carry the transcript and the calls."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "rlvr.eval.cli", f"hydra.run.dir={out}", *TOOLS_SMOKE,
+           "model=local", f"model.path={tools_smoke / 'checkpoints' / 'step_000004'}", "data.eval_size=8",
+           "trainer.eval.k=0"]
+    proc = subprocess.run(cmd, env=train_env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [json.loads(x) for x in (out / "eval" / "step_000000.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all("transcript" in r and "tool_calls" in r for r in rows)
+    assert any(r["tool_calls"] and "[[tool]]" in r["transcript"] for r in rows), rows[:2]
