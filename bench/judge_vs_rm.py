@@ -55,7 +55,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from process_memory import load, run_measured  # noqa: E402
+from process_memory import load, measured_stage  # noqa: E402
 
 from rlvr.eval.heldout import read_eval_records  # noqa: E402
 from rlvr.eval.stats import paired_bootstrap, wilson_interval  # noqa: E402
@@ -118,18 +118,10 @@ def grpo(name: str, preset: str, path_key: str, path: Path, overrides: list[str]
     log = root / f"grpo_{name}.log"
     cmd = [sys.executable, "-m", "rlvr.train", f"+experiment={preset}", f"{path_key}={path}",
            f"hydra.run.dir={run_dir}", *overrides]
-    load_start = load()
-    print(f"-- {name}: rlvr-train {' '.join(cmd[3:])} ({load_start})", flush=True)
-    with open(log, "w") as out:
-        r = run_measured(cmd, env=env(), cwd=REPO, stdout=out, stderr=out)
-    if r["returncode"]:
-        sys.exit(f"{name}: rlvr-train failed (exit {r['returncode']}); log: {log}\n" + log.read_text()[-3000:])
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    steps = [x for x in rows if "time/step" in x]
+    r, steps = measured_stage(name, cmd, run_dir, log, env=env(), cwd=REPO)
     calls = [x["judge/judge/calls"] for x in steps if "judge/judge/calls" in x]
     first, last, before, after = truth_rows(run_dir)
-    r.update({"summary": json.loads((run_dir / "summary.json").read_text()), "load_start": load_start,
-              "load_end": load(), "log": str(log), "first": first, "last": last, "before": before, "after": after,
+    r.update({"first": first, "last": last, "before": before, "after": after,
               "step_median": statistics.median(x["time/step"] for x in steps),
               "reward_median": statistics.median(x["time/reward"] for x in steps),
               "excluded": statistics.mean(x.get("reward/excluded_frac", 0.0) for x in steps),

@@ -21,7 +21,6 @@ thread: two threads under a load above the cores made one evaluation take 36 min
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from process_memory import load, run_measured  # noqa: E402
+from process_memory import measured_stage  # noqa: E402
 
 QUICK = ["trainer.total_steps=2", "data.eval_size=16", "trainer.save_every=0", "trainer.sample_every=0"]
 
@@ -48,18 +47,9 @@ def run(name: str, preset: str, overrides: list[str], root: Path) -> dict:
     log = root / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "rlvr.train", f"+experiment={preset}", f"hydra.run.dir={run_dir}", *overrides]
-    load_start = load()
-    print(f"-- {name}: {' '.join(cmd[3:])} ({load_start})", flush=True)
-    with open(log, "w") as out:
-        r = run_measured(cmd, env=env, cwd=REPO, stdout=out, stderr=out)
-    if r["returncode"]:
-        sys.exit(f"{name}: rlvr-train failed (exit {r['returncode']}); log: {log}\n" + log.read_text()[-3000:])
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    steps = [x for x in rows if "time/step" in x]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    r, steps = measured_stage(name, cmd, run_dir, log, env=env, cwd=REPO)
     policy = next((x for x in log.read_text().splitlines() if "policy: " in x), "")
-    r.update({"summary": summary, "load_start": load_start, "load_end": load(), "log": str(log),
-              "policy": policy.split("policy: ", 1)[-1],
+    r.update({"policy": policy.split("policy: ", 1)[-1],
               "step_median": statistics.median(x["time/step"] for x in steps),
               "step_mean": statistics.mean(x["time/step"] for x in steps),
               "generate": statistics.median(x["time/generate"] for x in steps),

@@ -18,7 +18,6 @@ arguments are Hydra overrides given to both runs (e.g. ``trainer.seed=1``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from process_memory import load, run_measured  # noqa: E402
+from process_memory import measured_stage  # noqa: E402
 
 QUICK = ["trainer.total_steps=4", "data.eval_size=16", "trainer.save_every=0", "trainer.sample_every=0",
          "trainer.eval.every=0", "algorithm.critic.warmup_steps=1"]  # the warm-up key is ignored by GRPO
@@ -55,19 +54,11 @@ def run(name: str, preset: list[str], overrides: list[str], root: Path) -> dict:
     run_dir = root / name
     log = root / f"{name}.log"
     cmd = [sys.executable, "-m", "rlvr.train", *preset, f"hydra.run.dir={run_dir}", *overrides]
-    load_start = load()
-    print(f"-- {name}: rlvr-train {' '.join(cmd[3:])} ({load_start})", flush=True)
-    with open(log, "w") as out:
-        r = run_measured(cmd, env=env(), cwd=REPO, stdout=out, stderr=out)
-    if r["returncode"]:
-        sys.exit(f"{name}: rlvr-train failed (exit {r['returncode']}); log: {log}\n" + log.read_text()[-3000:])
+    r, steps = measured_stage(name, cmd, run_dir, log, env=env(), cwd=REPO)
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     r["batch"] = (f"{cfg['trainer']['prompts_per_step']} prompts x {cfg['algorithm']['group_size']} completions "
                   f"per step")
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    steps = [x for x in rows if "time/step" in x]
-    r.update({"summary": json.loads((run_dir / "summary.json").read_text()), "load_start": load_start,
-              "load_end": load(), "log": str(log), "last": steps[-1],
+    r.update({"last": steps[-1],
               "step_median": statistics.median(x["time/step"] for x in steps),
               "generate": statistics.median(x["time/generate"] for x in steps),
               "update": statistics.median(x["time/update"] for x in steps)})

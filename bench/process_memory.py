@@ -80,3 +80,23 @@ def run_measured(cmd: list[str], env: Optional[dict] = None, cwd: Optional[Path]
     largest = usage.ru_maxrss / 1024
     return {"returncode": proc.returncode, "wall_s": time.perf_counter() - start, "tree_peak_mib": peak[0],
             "largest_mib": largest, "peak_mib": max(peak[0], largest)}
+
+
+def measured_stage(name: str, cmd: list[str], run_dir: Path, log: Path, env: Optional[dict] = None,
+                   cwd: Optional[Path] = None) -> tuple[dict, list[dict]]:
+    """One training command run to its end with its output in ``log``, measured (`run_measured`), the machine's load
+    read before and after; exits with the log's tail when it fails. Returns (the measures plus ``load_start``,
+    ``load_end``, ``log`` and ``summary`` (RUN/summary.json), the run's step rows of metrics.jsonl)."""
+    import json
+    import sys
+
+    load_start = load()
+    print(f"-- {name}: rlvr-train {' '.join(cmd[3:])} ({load_start})", flush=True)
+    with open(log, "w") as out:
+        r = run_measured(cmd, env=env, cwd=cwd, stdout=out, stderr=out)
+    if r["returncode"]:
+        sys.exit(f"{name}: rlvr-train failed (exit {r['returncode']}); log: {log}\n" + log.read_text()[-3000:])
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    r.update({"summary": json.loads((run_dir / "summary.json").read_text()), "load_start": load_start,
+              "load_end": load(), "log": str(log)})
+    return r, [x for x in rows if "time/step" in x]
