@@ -33,8 +33,11 @@ def test_calculator_is_exact(expr, out):
 
 @pytest.mark.parametrize("expr", ["2**10**6", "9**9**9", "(1/7**3000)**10000", "10**4000 * 10**4000", "2**0.5"])
 def test_calculator_refuses_huge_results_at_once(expr):
+    """Refused by the size checks before any huge number is built (computing 9**9**9 would never end: the
+    suite's timeout bounds that, no wall-clock assertion here)."""
     result = calc(expr)
-    assert result.status == "error" and result.seconds < 1.0, result
+    assert result.status == "error", result
+    assert "too large" in result.output or "not an integer" in result.output, result
 
 
 @pytest.mark.parametrize("expr", ["__import__('os').system('id')", "x + 1", "[1] * 3", "'a' * 3", "True + 1",
