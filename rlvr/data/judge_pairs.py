@@ -102,6 +102,10 @@ def _prompt(instruction: str, messages: Sequence[dict], chosen: str, rejected: s
 class BuiltinJudgePairs:
     """Judge prompts over the built-in preference task: item ``i`` is pair ``i // 2`` in order ``i % 2``."""
 
+    # the judge traces' version, part of the cached warm-up's key: bump it when `judge_trace` or the pair draws
+    # change, or a warm-up trained on the old traces is silently reused
+    trace_version = "ties-to-shorter/1"
+
     def __init__(self, split: str, size: int, cfg: JudgePairsConfig):
         if cfg.weak_item is not None and cfg.weak_item not in ITEMS:
             raise ValueError(f"data.judge_pairs.weak_item={cfg.weak_item!r}; choose one of {', '.join(ITEMS)} or null")

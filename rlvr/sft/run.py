@@ -61,6 +61,9 @@ def warm_up(cfg: TrainConfig, base: Path, train_set, tokenizer) -> Path:
     payload = {"base": str(base.resolve()), "sft": OmegaConf.to_container(OmegaConf.structured(cfg.model.sft)),
                "data": data, "seed": cfg.trainer.seed,
                "max_new_tokens": cfg.rollout.max_new_tokens, "optim": str(sft_optim(cfg))}
+    version = getattr(train_set, "trace_version", None)  # a built-in source's own targets: their code's version
+    if version is not None:  # (absent: existing caches stay valid)
+        payload["traces"] = version
     if cfg.rollout.tools.enabled:  # tool traces' layout and the probe's tools (absent: existing caches stay valid)
         payload["tools"] = OmegaConf.to_container(OmegaConf.structured(cfg.rollout.tools))
 

@@ -225,3 +225,19 @@ def test_the_instruction_option_needs_the_rubrics_format():
     with pytest.raises(ConfigError, match="options.instruction is empty"):
         judge_options("x", {**base, "response_format": "rubrics", "instruction": " "})
     assert judge_options("x", {**base, "response_format": "rubrics", "instruction": "Pick one."}).instruction
+
+
+def test_the_cached_warm_up_is_keyed_by_the_judge_traces_version(monkeypatch, tmp_path):
+    """A change to the built-in traces' code (its `trace_version`) must not reuse a warm-up trained on the old ones."""
+    import rlvr.models
+    from rlvr.config import TrainConfig
+    from rlvr.sft.run import warm_up
+
+    monkeypatch.setattr(rlvr.models, "cached", lambda path, build: path)
+    cfg = TrainConfig()
+    cfg.data.source, cfg.model.cache_dir = "judge_pairs", str(tmp_path)
+    train, _ = build_prompt_sets(cfg.data)
+    before = warm_up(cfg, tmp_path, train, None)
+    assert warm_up(cfg, tmp_path, train, None) == before  # the same config and traces: the same warm-up
+    monkeypatch.setattr(BuiltinJudgePairs, "trace_version", "another")
+    assert warm_up(cfg, tmp_path, train, None) != before
