@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,33 @@ def _base_agreement(run_dir: Path, args: list[str], env: dict[str, str]) -> tupl
     return agree, parsed
 
 
+_MARKS = re.compile(r"<eval>A:(\d+)=\d+ B:(\d+)=\d+</eval>")
+
+
+def mark_errors(rows: list[dict]) -> dict[str, float]:
+    """Per rubric item: the share of held-out answers whose mark differs from the true rule's (built-in task).
+
+    Where a judge goes wrong is in its marks (its scores and verdict follow them), so this says which item
+    it cannot yet read; judgements without readable marks are left out."""
+    sys.path.insert(0, str(REPO))
+    from rlvr.data.judge_pairs import ITEMS, judge_trace
+    from rlvr.data.preference_task import FACTS, spec_of
+
+    wrong, seen = [0] * len(ITEMS), 0
+    for r in rows:
+        lines = r["messages"][0]["content"].split("\n")
+        fact = next((i for i, (q, _, _) in enumerate(FACTS) if q in lines[1]), None)
+        said = _MARKS.search(r["completion"])
+        if fact is None or said is None:
+            continue
+        true = _MARKS.search(judge_trace(lines[2][3:], lines[3][3:], spec_of(fact)))
+        for got, want in zip(said.groups(), true.groups()):
+            seen += 1
+            for k in range(len(ITEMS)):
+                wrong[k] += k >= len(got) or got[k] != want[k]
+    return {item: w / seen for item, w in zip(ITEMS, wrong)} if seen else {}
+
+
 def main() -> None:
     args = sys.argv[1:]
     env = dict(os.environ)
@@ -67,6 +95,10 @@ def main() -> None:
     for when in ("before", "after"):
         print(f"per answer order ({when} GRPO): chosen first {s[f'judge_agreement_{when}_chosen_first']:.3f}, "
               f"chosen second {s[f'judge_agreement_{when}_chosen_second']:.3f}, gap {s[f'judge_order_gap_{when}']:.3f}")
+    evals = sorted((tmp / "run" / "eval").glob("step_*.jsonl"))
+    for when, path in (("GRPO start", evals[0]), ("GRPO end", evals[-1])):
+        errs = mark_errors([json.loads(line) for line in path.read_text().splitlines()])
+        print(f"marks wrong per answer at the {when}: " + ", ".join(f"{k} {v:.3f}" for k, v in errs.items()))
     checks = {f"agreement >= {TARGETS['agreement']}": end >= TARGETS["agreement"],
               f"GRPO gain >= {100 * TARGETS['grpo_gain']:.0f} points": end - start >= TARGETS["grpo_gain"] - 1e-9,
               f"parse rate >= {TARGETS['parse']}": s["judge_parse_rate_after"] >= TARGETS["parse"],
