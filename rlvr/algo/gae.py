@@ -72,7 +72,7 @@ def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tens
 @dataclass
 class ValueLossOutput:
     loss: torch.Tensor  # [N, C] per-token loss (before aggregation)
-    clipped: torch.Tensor  # [N, C] bool: the clipped term was the larger one (its gradient is cut)
+    clipped: torch.Tensor  # [N, C] bool: outside the clip range and the clipped term the larger one (gradient cut)
 
 
 def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
@@ -83,8 +83,8 @@ def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: 
         return ValueLossOutput(0.5 * unclipped, torch.zeros_like(values, dtype=torch.bool))
     bounded = old_values + torch.clamp(values - old_values, -clip, clip)
     clipped = (bounded - returns) ** 2
-    with torch.no_grad():
-        worse = clipped > unclipped
+    with torch.no_grad():  # inside the clip range the two terms are equal but for rounding: not a clipped token
+        worse = (clipped > unclipped) & ((values - old_values).abs() > clip)
     return ValueLossOutput(0.5 * torch.max(unclipped, clipped), worse)
 
 

@@ -94,3 +94,12 @@ def test_clipped_policy_loss_takes_per_token_advantages():
     per_token = clipped_policy_loss(logp, old, T([[0.5, 0.5]]), 0.2, 0.2).loss
     assert torch.equal(per_sequence, per_token)
     assert torch.allclose(clipped_policy_loss(logp, old, T([[1.0, -2.0]]), 0.2, 0.2).loss, T([[-1.0, 2.0]]))
+
+
+def test_a_value_inside_the_clip_range_is_never_counted_as_clipped():
+    """old + clamp(V - old) can differ from V by rounding inside the range; that token is not clipped (its
+    gradient is V's own), so ppo/value_clip_frac does not depend on float noise (nor on how rows are split)."""
+    values, old, returns = T([-0.009925765916705132]), T([0.03431714326143265]), T([0.2691269516944885])
+    bounded = old + torch.clamp(values - old, -0.2, 0.2)
+    assert float((bounded - returns) ** 2) > float((values - returns) ** 2)  # the rounding this guards against
+    assert clipped_value_loss(values, old, returns, clip=0.2).clipped.tolist() == [False]
