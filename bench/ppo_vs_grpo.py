@@ -11,6 +11,7 @@ whole process tree (summed RSS polled from /proc, and the largest single process
 explained variance and KL coefficient.
 
     python bench/ppo_vs_grpo.py [--quick] [--only grpo|ppo] [--ppo PRESET] [overrides...]
+    python bench/ppo_vs_grpo.py --backends [--quick] [overrides...]     # PPO under torch vs deepspeed (1 process)
 
 ``--quick``: 4 steps and 16 held-out problems (a smoke run of the script, not a figure). Extra
 arguments are Hydra overrides given to both runs (e.g. ``trainer.seed=1``).
@@ -79,15 +80,32 @@ def report(name: str, r: dict) -> None:
               f"ppo/kl_coef {last['ppo/kl_coef']:.4f}")
 
 
+def compare_backends(preset: str, overrides: list[str], root: Path) -> None:
+    """The PPO preset on one process under each backend (the critic: plain AdamW, or a DeepSpeed engine)."""
+    results = {b: run(f"ppo_{b}", [f"+experiment={preset}", f"trainer.backend={b}"], overrides, root)
+               for b in ("torch", "deepspeed")}
+    print(f"\n== +experiment={preset} (PPO) under trainer.backend=torch vs deepspeed (ZeRO-2, 1 process); "
+          f"{os.cpu_count()} CPUs; run directories under {root} ==")
+    for b, r in results.items():
+        report(b[:4], r)
+    t, d = results["torch"], results["deepspeed"]
+    print(f"deepspeed / torch: wall {d['wall_s'] / t['wall_s']:.2f}x, s/step (median) "
+          f"{d['step_median'] / t['step_median']:.2f}x, peak RSS (whole tree) {d['peak_mib'] / t['peak_mib']:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="4 steps, 16 held-out problems: a smoke run")
     ap.add_argument("--only", choices=["grpo", "ppo"])
     ap.add_argument("--ppo", default="tiny_ppo", help="the PPO preset (conf/experiment/NAME.yaml)")
+    ap.add_argument("--backends", action="store_true", help="PPO under trainer.backend=torch vs deepspeed instead")
     a, overrides = ap.parse_known_args()
     overrides = (QUICK if a.quick else []) + overrides
     root = Path(tempfile.mkdtemp(prefix="rlvr-ppo-vs-grpo-"))
     warm_up(root, overrides)
+    if a.backends:
+        compare_backends(a.ppo, overrides, root)
+        return
     presets = {"grpo": [], "ppo": [f"+experiment={a.ppo}"]}
     results = {w: run(w, p, overrides, root) for w, p in presets.items() if a.only in (None, w)}
     print(f"\n== the embedded default (GRPO) vs +experiment={a.ppo} (PPO), same task and steps"

@@ -5,7 +5,8 @@
         backend/           the learner backend's own state (optimizer, schedule; a directory;
                            under DeepSpeed one shard per rank)
         trainer_state.pt   RNG states (one per rank), data position, step, the KL coefficient (beta)
-        critic/            PPO only (algorithm=ppo): the value model's weights and optimizer state
+        critic/            PPO only (algorithm=ppo): the critic's complete weights (weights.pt) and its
+                           backend's state (backend/: optimizer; under DeepSpeed one shard per rank)
         layout.json        how it was written: {"world_size": N, "backend": ..., "zero_stage": ...}
         COMPLETE           written last: a checkpoint without it is ignored
 
@@ -53,7 +54,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(run_dir: Path, step: int, backend: Any, tokenizer: Any, state: dict[str, Any],
                     keep: int, extra: Optional[Callable[[Path], None]] = None) -> Path:
     """Weights (Hugging Face format) and backend state through the backend, then the loop's state;
-    ``extra(folder)`` writes what else the run keeps (PPO's critic) into the same, still incomplete, folder.
+    ``extra(folder)`` writes what else the run keeps (PPO's critic) into the same, still incomplete, folder; it is
+    called on every rank (it may be collective, and decides itself which rank writes what).
 
     Collective when the backend has several ranks: call it on every rank.
     """
@@ -67,7 +69,7 @@ def save_checkpoint(run_dir: Path, step: int, backend: Any, tokenizer: Any, stat
     barrier()  # no rank writes into the folder before rank 0 has cleared it
     backend.save_pretrained(tmp, tokenizer)
     backend.save(tmp / BACKEND_DIR)
-    if extra is not None and main:
+    if extra is not None:
         extra(tmp)
     rngs = all_gather_objects(rng_state())
     barrier()  # every rank's shard is on disk

@@ -204,7 +204,7 @@ class CriticConfig:
     path: Optional[str] = None  # the critic's start: null = a fresh value head (separate: on a copy of the policy's
     #   start weights); a directory = a reward model (an rlvr-rm output: its head, and with shared=false its trunk)
     #   or, with shared=false, a causal LM; it must have the policy's vocabulary (separate) or width (shared)
-    lr: float = 1e-5  # the critic's own AdamW learning rate (constant after trainer.optim.warmup_steps)
+    lr: float = 1e-5  # the critic's own AdamW learning rate (constant: no warm-up, no schedule)
     warmup_steps: int = 0  # first steps that train only the critic: the policy does not move during them
     value_clip: float = 0.2  # clipped value loss: new values stay within +-value_clip of the rollout's (0 = off)
 

@@ -180,14 +180,10 @@ def _check_reward_mix(cfg: TrainConfig) -> None:
 
 
 def _check_ppo(cfg: TrainConfig) -> None:
-    """PPO (algorithm.advantage=gae): its critic trains in this process; its coefficients in range."""
+    """PPO (algorithm.advantage=gae): its coefficients in range (the critic trains under the policy's backend)."""
     a, c = cfg.algorithm, cfg.algorithm.critic
     if a.advantage != "gae":
         return
-    if cfg.trainer.backend != "torch":
-        raise ConfigError(f"algorithm=ppo with trainer.backend={cfg.trainer.backend}: PPO's critic trains in one "
-                          f"process with plain PyTorch; use trainer.backend=torch (or a critic-free algorithm, e.g. "
-                          f"algorithm=grpo, under DeepSpeed)")
     for name, value in (("gamma", a.gamma), ("lam", a.lam)):
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"algorithm.{name}={value}: use a value in [0, 1] (PPO's usual: gamma=1, lam=0.95)")

@@ -23,6 +23,8 @@ What the loop relies on:
 - `concat_results`: per-rank dataclasses of tensors (reward results) joined in rank order,
   so metrics that need every value (a standard deviation, verdict counts) are computed on
   the global batch exactly.
+- `sum_over_ranks`: a tensor of statistics summed over ranks, the same bits on every rank (PPO's
+  whitening, value-loss normalizer, metrics and KL controller over every rank's rows).
 - `all_true`: a lockstep vote (the transformers engine under ZeRO-3: every rank keeps
   joining the collective forwards until every rank's rows have finished).
 
@@ -46,7 +48,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["World", "launched_world", "start", "init_process_group", "is_distributed", "barrier", "broadcast_object",
-           "all_gather_objects", "all_reduce_sum", "all_true", "main_first", "decided_by_main",
+           "all_gather_objects", "all_reduce_sum", "sum_over_ranks", "all_true", "main_first", "decided_by_main",
            "is_collective_failure", "exit_on_collective_failure", "share", "padded_share", "map_in_shares",
            "gather_cat",
            "combine_metrics",
@@ -163,6 +165,16 @@ def all_reduce_sum(value: float) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=_device())
     dist.all_reduce(t)
     return float(t.item())
+
+
+def sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of ``t`` over ranks (a new tensor on ``t``'s device and dtype; ``t`` itself on one rank).
+    Every rank gets the same bits, so a statistic computed from it is identical on every rank."""
+    if not is_distributed():
+        return t
+    out = t.detach().to(_device(), torch.float64).clone()
+    dist.all_reduce(out)
+    return out.to(t.device, t.dtype)
 
 
 def all_true(flag: bool) -> bool:

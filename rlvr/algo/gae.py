@@ -17,15 +17,26 @@ token to the next). Token t's value V_t is the critic's estimate of the return f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
+
+Total = Callable[[torch.Tensor], torch.Tensor]  # a sum over the batch's shards (data-parallel ranks); one shard: identity
+
+
+def _one_shard(t: torch.Tensor) -> torch.Tensor:
+    return t
 
 __all__ = ["token_rewards", "gae_advantages", "whiten", "clipped_value_loss", "ValueLossOutput",
            "explained_variance", "masked_mean"]
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (x * mask).sum() / mask.sum().clamp(min=1)
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, total: Total = _one_shard) -> torch.Tensor:
+    """The mean of ``x`` over the masked entries; ``total`` sums a statistic over every shard of the batch (a rank's
+    rows are one shard: `rlvr.distributed.sum_over_ranks`), so each shard gets the whole batch's mean."""
+    part = (x * mask).sum()
+    sums = total(torch.stack([part, mask.sum().to(part.dtype)]))
+    return sums[0] / sums[1].clamp(min=1)
 
 
 def token_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:
@@ -61,18 +72,20 @@ def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tens
     return advantages, returns
 
 
-def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Zero mean and unit variance over the masked entries (unbiased variance), 0 off the mask."""
-    mean = masked_mean(x, mask)
-    n = mask.sum()
-    var = (((x - mean) ** 2) * mask).sum() / (n - 1).clamp(min=1)
+def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8, total: Total = _one_shard) -> torch.Tensor:
+    """Zero mean and unit variance over the masked entries (unbiased variance), 0 off the mask; the statistics are
+    the whole batch's (``total``: see `masked_mean`)."""
+    mean = masked_mean(x, mask, total)
+    part = (((x - mean) ** 2) * mask).sum()
+    sums = total(torch.stack([part, mask.sum().to(part.dtype)]))
+    var = sums[0] / (sums[1] - 1).clamp(min=1)
     return (x - mean) * torch.rsqrt(var + eps) * mask
 
 
 @dataclass
 class ValueLossOutput:
     loss: torch.Tensor  # [N, C] per-token loss (before aggregation)
-    clipped: torch.Tensor  # [N, C] bool: the clipped term was the larger one (its gradient is cut)
+    clipped: torch.Tensor  # [N, C] bool: outside the clip range and the clipped term the larger one (gradient cut)
 
 
 def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
@@ -83,16 +96,17 @@ def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: 
         return ValueLossOutput(0.5 * unclipped, torch.zeros_like(values, dtype=torch.bool))
     bounded = old_values + torch.clamp(values - old_values, -clip, clip)
     clipped = (bounded - returns) ** 2
-    with torch.no_grad():
-        worse = clipped > unclipped
+    with torch.no_grad():  # inside the clip range the two terms are equal but for rounding: not a clipped token
+        worse = (clipped > unclipped) & ((values - old_values).abs() > clip)
     return ValueLossOutput(0.5 * torch.max(unclipped, clipped), worse)
 
 
-def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
+                       total: Total = _one_shard) -> float:
     """1 - Var(returns - values) / Var(returns) over masked tokens (1: perfect; 0: no better than the mean;
-    NaN-free: 0 when the returns do not vary)."""
+    NaN-free: 0 when the returns do not vary); the whole batch's (``total``: see `masked_mean`)."""
     m = mask.float()
-    var_r = masked_mean((returns - masked_mean(returns, m)) ** 2, m)
+    var_r = masked_mean((returns - masked_mean(returns, m, total)) ** 2, m, total)
     diff = returns - values
-    var_d = masked_mean((diff - masked_mean(diff, m)) ** 2, m)
+    var_d = masked_mean((diff - masked_mean(diff, m, total)) ** 2, m, total)
     return 0.0 if float(var_r) <= 1e-12 else float(1 - var_d / var_r)

@@ -14,10 +14,16 @@
   and never moves the policy (the critic's warm-up keeps the policy still either way).
 
 Values are read exactly where the policy's log-probs are: the model sees every token but the last,
-and the hidden state before completion token t gives V_t (`rlvr.algo.gae`). The critic trains in
-plain PyTorch (AdamW at ``algorithm.critic.lr``, constant) in this process, with the policy's mini-
-and micro-batching; what it trains (the value model, or the head) and its optimizer state are saved
-in each checkpoint's ``critic/``.
+and the hidden state before completion token t gives V_t (`rlvr.algo.gae`). What the critic trains
+(the value model, or the head), wrapped with its forward in a `ValueNet`, gets a learner backend of
+its own, of the policy's kind (``trainer.backend``; `rlvr.learner.base.Backend`): AdamW at
+``algorithm.critic.lr`` (constant), clipping at ``trainer.optim.max_grad_norm``, the policy's mini-
+and micro-batching. Under ``trainer.backend=deepspeed`` that is a second DeepSpeed engine with the
+policy's ZeRO stage: the critic's gradients are averaged over the ranks and its optimizer state (and
+under ZeRO-3 its parameters) sharded like the policy's, so every rank holds the same critic, and each
+rank regresses its own rows with the loss normalized by the global token count (as the policy's
+loss is). A checkpoint's ``critic/`` holds its complete weights (``weights.pt``, rank 0 writes) and
+the backend's resumable state (``backend/``; under DeepSpeed one shard per rank).
 """
 from __future__ import annotations
 
@@ -28,13 +34,16 @@ import torch
 
 from rlvr.algo.gae import clipped_value_loss
 from rlvr.config import AlgorithmConfig, ConfigError, TrainerConfig
+from rlvr.distributed import all_reduce_sum, sum_over_ranks
 from rlvr.errors import ModelError
+from rlvr.learner.base import Backend
 from rlvr.rollout.base import RolloutBatch
 
-__all__ = ["Critic", "build_critic", "CRITIC_DIR"]
+__all__ = ["Critic", "ValueNet", "build_critic", "critic_trainer", "CRITIC_DIR", "WEIGHTS"]
 
-CRITIC_DIR = "critic"  # inside a checkpoint: the critic's weights and optimizer state
-_STATE = "critic.pt"
+CRITIC_DIR = "critic"  # inside a checkpoint: the critic's weights and its backend's state
+WEIGHTS = "weights.pt"  # inside critic/: the complete state dict of what the critic trains
+_BACKEND = "backend"  # inside critic/: the critic's backend state (optimizer; under DeepSpeed also its shards)
 
 
 def _vocab(config: Any) -> Optional[int]:
@@ -99,8 +108,8 @@ def build_critic(algo: AlgorithmConfig, trainer: TrainerConfig, start: Path, pol
                                "the critic reads the policy's token ids, so it must share its tokenizer; set "
                                "algorithm.critic.path=null (start from the policy's weights) or use a reward model "
                                "trained from the policy's base (rlvr-rm model.path=...)")
-        model = model.to(device)
-        return Critic(_trunk(model), model.score, model, algo, trainer, detach_trunk=False)
+        net = ValueNet(model.to(device), _trunk(model), model.score, detach_trunk=False, config=model.config)
+        return Critic(net, _critic_backend(net, trainer, c.lr), algo, trainer)
     width = _width(policy_config)
     with torch.random.fork_rng():
         torch.manual_seed(trainer.seed)
@@ -114,25 +123,54 @@ def build_critic(algo: AlgorithmConfig, trainer: TrainerConfig, start: Path, pol
                                "algorithm.critic.shared=false (a separate value model of any width)")
         with torch.no_grad():
             head.weight.copy_(source.reshape(1, -1))
-    head = head.to(device)
-    return Critic(_trunk(policy), head, head, algo, trainer, detach_trunk=True)
+    net = ValueNet(head.to(device), _trunk(policy), head, detach_trunk=True, config=policy_config)
+    return Critic(net, _critic_backend(net, trainer, c.lr), algo, trainer)
+
+
+def critic_trainer(trainer: TrainerConfig, lr: float) -> TrainerConfig:
+    """The trainer block the critic's backend reads: the policy's (backend, micro-batches, betas, weight decay,
+    clipping, DeepSpeed settings) with the critic's learning rate, constant from the first step."""
+    from dataclasses import replace
+
+    return replace(trainer, optim=replace(trainer.optim, lr=lr, warmup_steps=0, schedule="constant"))
+
+
+def _critic_backend(net: "ValueNet", trainer: TrainerConfig, lr: float) -> Backend:
+    """A backend of the policy's kind around ``net`` (fp32: the critic's weights are fp32 whatever the policy's)."""
+    from rlvr.learner import open_backend
+
+    return open_backend(trainer.backend, net, critic_trainer(trainer, lr), 1, dtype="fp32", master_dtype="fp32")
+
+
+class ValueNet(torch.nn.Module):
+    """What the critic's optimizer steps (``trainable``: the value model, or the head alone), with the forward that
+    gives per-token values. ``trunk`` and ``head`` are read through it but not registered again: with
+    ``detach_trunk`` the trunk is the policy's, run without gradients, and stays the policy backend's."""
+
+    def __init__(self, trainable: torch.nn.Module, trunk: torch.nn.Module, head: torch.nn.Module, detach_trunk: bool,
+                 config: Any = None):
+        super().__init__()
+        self.trainable, self.detach_trunk, self.config = trainable, detach_trunk, config
+        self._parts = (trunk, head)  # a tuple: not submodules of this one
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                width: int) -> torch.Tensor:
+        """[n, width] values at the last ``width`` positions (the completion's tokens)."""
+        trunk, head = self._parts
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.detach_trunk):
+            hidden = trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                           use_cache=False).last_hidden_state
+        return head(hidden[:, -width:].float()).squeeze(-1).float()
 
 
 class Critic:
-    """Per-token values of rollouts, and their regression on returns (the clipped value loss).
+    """Per-token values of rollouts, and their regression on returns (the clipped value loss), through a backend
+    (`ValueNet` is its module) on every rank: forward, backward, step, save and load are collective under DeepSpeed,
+    and every rank makes the same number of each call (equal shares of rows)."""
 
-    ``trunk`` gives hidden states, ``head`` maps them to values, ``trainable`` is what the critic's optimizer
-    steps and its checkpoint holds: the whole value model (separate), or the head alone on the policy's trunk
-    (``detach_trunk``: the trunk runs without gradients, so the value loss never moves the policy)."""
-
-    def __init__(self, trunk: torch.nn.Module, head: torch.nn.Module, trainable: torch.nn.Module,
-                 algo: AlgorithmConfig, trainer: TrainerConfig, detach_trunk: bool):
-        self.trunk, self.head, self.trainable, self.detach_trunk = trunk, head, trainable, detach_trunk
-        self.algo, self.trainer = algo, trainer
-        optim = trainer.optim
-        self.optimizer = torch.optim.AdamW([p for p in trainable.parameters() if p.requires_grad], lr=algo.critic.lr,
-                                           betas=tuple(optim.betas), weight_decay=optim.weight_decay)
-        self.device = next(head.parameters()).device
+    def __init__(self, net: ValueNet, backend: Backend, algo: AlgorithmConfig, trainer: TrainerConfig):
+        self.net, self.backend, self.algo, self.trainer = net, backend, algo, trainer
+        self.device = backend.device
 
     def _forward(self, part: RolloutBatch) -> torch.Tensor:
         """[n, w] values of a (trimmed) micro-batch's completion positions, with gradients."""
@@ -140,16 +178,13 @@ class Critic:
         ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)[:, :-1]
         mask = batch.attention_mask[:, :-1]  # inserted (tool) tokens are context too
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.detach_trunk):
-            hidden = self.trunk(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                use_cache=False).last_hidden_state
-        width = batch.completion_ids.shape[1]
-        return self.head(hidden[:, -width:].float()).squeeze(-1).float()
+        return self.backend.forward(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                    width=batch.completion_ids.shape[1])
 
     def values(self, batch: RolloutBatch) -> torch.Tensor:
         """No-grad values [N, C] of a batch (0 on padding), micro-batched."""
         micro, out = self.trainer.micro_batch_size, torch.zeros(batch.completion_ids.shape)
-        self.trainable.eval()
+        self.backend.module.eval()
         with torch.no_grad():
             for i in range(0, len(batch), micro):
                 part = batch.select(torch.arange(i, min(i + micro, len(batch)))).trimmed()
@@ -160,18 +195,21 @@ class Critic:
     def update(self, batch: RolloutBatch, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
                seed: int) -> dict[str, float]:
         """The critic's optimizer steps for one rollout batch (the policy's mini-batches and iterations):
-        ``ppo/value_loss`` (token mean), ``ppo/value_clip_frac``, ``ppo/critic_grad_norm``."""
-        self.trainable.train()
-        n, steps = len(batch), self.trainer.optimizer_steps_per_batch
+        ``ppo/value_loss`` (token mean), ``ppo/value_clip_frac``, ``ppo/critic_grad_norm``, over every rank's rows.
+
+        The backend averages gradients over ranks, so each rank divides its token sum by the global token count
+        over the world size: the step equals one process's over the union of the ranks' rows."""
+        self.backend.module.train()
+        n, steps, world = len(batch), self.trainer.optimizer_steps_per_batch, self.backend.world_size
         mini, micro = max(1, n // steps), self.trainer.micro_batch_size
         gen = torch.Generator().manual_seed(seed * 7919 + 1)
-        sums = {"loss": 0.0, "clipped": 0.0, "tokens": 0.0, "grad_norm": 0.0, "steps": 0.0}
-        max_norm = self.trainer.optim.max_grad_norm if self.trainer.optim.max_grad_norm > 0 else float("inf")
+        sums = {"loss": 0.0, "clipped": 0.0, "tokens": 0.0}
+        norms = []
         for _ in range(self.algo.num_iterations):
             order = torch.randperm(n, generator=gen) if steps > 1 else torch.arange(n)
             for start in range(0, n, mini):
                 index = order[start:start + mini]
-                tokens = max(float(mask[index].sum()), 1.0)
+                tokens = max(all_reduce_sum(float(mask[index].sum())), 1.0) / world
                 for m in range(0, len(index), micro):
                     idx = index[m:m + micro]
                     part = batch.select(idx).trimmed()
@@ -180,27 +218,34 @@ class Critic:
                     values = self._forward(part)
                     out = clipped_value_loss(values, old_values[idx][:, :width].to(self.device),
                                              returns[idx][:, :width].to(self.device), self.algo.critic.value_clip)
-                    loss = (out.loss * keep).sum() / tokens
-                    loss.backward()
-                    sums["loss"] += float(loss.detach()) * tokens
+                    per_token = out.loss * keep
+                    self.backend.backward(per_token.sum() / tokens)
+                    sums["loss"] += float(per_token.detach().sum())
                     sums["clipped"] += float((out.clipped.float() * keep).sum())
                     sums["tokens"] += float(keep.sum())
-                params = [p for p in self.trainable.parameters() if p.grad is not None]
-                sums["grad_norm"] += float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                sums["steps"] += 1
-        tokens = max(sums["tokens"], 1.0)
-        return {"ppo/value_loss": sums["loss"] / tokens, "ppo/value_clip_frac": sums["clipped"] / tokens,
-                "ppo/critic_grad_norm": sums["grad_norm"] / max(sums["steps"], 1.0)}
+                norms.append(self.backend.step())  # the global pre-clip norm
+        loss, clipped, tokens = sum_over_ranks(torch.tensor([sums["loss"], sums["clipped"], sums["tokens"]],
+                                                            dtype=torch.float64)).tolist()
+        tokens = max(tokens, 1.0)
+        return {"ppo/value_loss": loss / tokens, "ppo/value_clip_frac": clipped / tokens,
+                "ppo/critic_grad_norm": sum(norms) / max(len(norms), 1)}
 
     def save(self, directory: Path) -> None:
-        """Weights and optimizer state (exact, for resuming) in ``directory``."""
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        torch.save({"model": self.trainable.state_dict(), "optimizer": self.optimizer.state_dict()},
-                   Path(directory) / _STATE)
+        """Complete weights (``weights.pt``, rank 0 writes) and the backend's resumable state; collective."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        weights = {}
+        for name, tensor in self.backend.named_tensors():  # under ZeRO-3 each tensor is gathered: every rank joins
+            if self.backend.is_main:
+                weights[name.removeprefix("trainable.")] = tensor.detach().cpu().clone()
+        if self.backend.is_main:
+            torch.save(weights, directory / WEIGHTS)
+        self.backend.save(directory / _BACKEND)
 
     def load(self, directory: Path) -> None:
-        state = torch.load(Path(directory) / _STATE, weights_only=False, map_location=self.device)
-        self.trainable.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Restore what `save` wrote; collective. A sharded backend (ZeRO-3) restores the weights from its own
+        shards; whole weights are loaded from ``weights.pt`` first."""
+        directory = Path(directory)
+        if not any(hasattr(p, "ds_id") for p in self.net.parameters()):
+            self.net.trainable.load_state_dict(torch.load(directory / WEIGHTS, map_location=self.device))
+        self.backend.load(directory / _BACKEND)

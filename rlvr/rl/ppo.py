@@ -13,6 +13,12 @@ Per rollout batch, before the policy update (`PPOStep.advantages`):
 6. during the first ``algorithm.critic.warmup_steps`` steps the policy does not move (the critic learns
    the values of the starting policy first).
 
+With several data-parallel ranks (``trainer.backend=deepspeed`` under torchrun) each rank computes the
+GAE of its own rows with the critic every rank shares; what spans the batch is taken over every rank's
+rows (`rlvr.distributed.sum_over_ranks`): the whitening statistics, the metrics, and the KL the
+controller reads, so every rank whitens with the same mean and variance and moves beta identically,
+exactly as one process over the union of the rows would.
+
 Metrics (all under ``ppo/``): value_loss, value_clip_frac, critic_grad_norm, explained_variance,
 value_mean, return_mean, advantage_mean / advantage_std (before whitening), kl (per completion, summed
 over tokens), kl_target, kl_coef (the beta this step used), policy_frozen (1 during the critic's warm-up).
@@ -28,7 +34,8 @@ import torch
 from rlvr.algo.gae import explained_variance, gae_advantages, masked_mean, token_rewards, whiten
 from rlvr.algo.kl_control import adaptive_kl_coef
 from rlvr.config import AlgorithmConfig
-from rlvr.learner.critic import CRITIC_DIR, Critic
+from rlvr.distributed import sum_over_ranks
+from rlvr.learner.critic import CRITIC_DIR, WEIGHTS, Critic
 from rlvr.rollout.base import RolloutBatch
 
 __all__ = ["PPOStep", "PPOAdvantages", "describe"]
@@ -57,23 +64,27 @@ class PPOStep:
         rewards = token_rewards(scores.float(), kl, mask, coef if a.kl_penalty == "reward" else 0.0)
         values = self.critic.values(batch) * mask
         adv, returns = gae_advantages(rewards, values, mask, a.gamma, a.lam)
-        metrics = {"ppo/explained_variance": explained_variance(values, returns, mask),
-                   "ppo/value_mean": float(masked_mean(values, mask)),
-                   "ppo/return_mean": float(masked_mean(returns, mask)),
-                   "ppo/advantage_mean": float(masked_mean(adv, mask)),
-                   "ppo/advantage_std": float(masked_mean((adv - masked_mean(adv, mask)) ** 2, mask).sqrt())}
+        total = sum_over_ranks  # every rank's rows (the identity on one process)
+        adv_mean = masked_mean(adv, mask, total)
+        metrics = {"ppo/explained_variance": explained_variance(values, returns, mask, total),
+                   "ppo/value_mean": float(masked_mean(values, mask, total)),
+                   "ppo/return_mean": float(masked_mean(returns, mask, total)),
+                   "ppo/advantage_mean": float(adv_mean),
+                   "ppo/advantage_std": float(masked_mean((adv - adv_mean) ** 2, mask, total).sqrt())}
         if a.whiten_advantages:
-            adv = whiten(adv, mask)
+            adv = whiten(adv, mask, total=total)
         metrics.update(self.critic.update(batch, values, returns, mask, seed=step))
         rows = mask.sum(-1) > 0  # an excluded row has no tokens: it is no evidence of a small KL
-        seq_kl = float(kl[rows].sum(-1).mean()) if bool(rows.any()) else 0.0
-        a.beta = adaptive_kl_coef(coef, seq_kl, a.kl_target, int(rows.sum()), a.kl_horizon)
+        kl_sum, n_rows = total(torch.tensor([float(kl[rows].sum()), float(rows.sum())], dtype=torch.float64)).tolist()
+        seq_kl = kl_sum / n_rows if n_rows > 0 else 0.0
+        a.beta = adaptive_kl_coef(coef, seq_kl, a.kl_target, int(n_rows), a.kl_horizon)
         move = step > a.critic.warmup_steps
         metrics.update({"ppo/kl": seq_kl, "ppo/kl_target": a.kl_target, "ppo/kl_coef": coef,
                         "ppo/policy_frozen": 0.0 if move else 1.0})
         return PPOAdvantages(adv, metrics, move, coef if a.kl_penalty == "loss" else 0.0)
 
     def save(self, checkpoint_dir: Path) -> None:
+        """The critic into the checkpoint's ``critic/``; collective (every rank joins)."""
         self.critic.save(Path(checkpoint_dir) / CRITIC_DIR)
 
     def load(self, checkpoint_dir: Path) -> None:
@@ -83,6 +94,11 @@ class PPOStep:
 
             raise ResumeError(f"checkpoint {checkpoint_dir} has no {CRITIC_DIR}/ (it is not a PPO run's): resume PPO "
                               f"from a PPO checkpoint, or start a new run (resume=never)")
+        if not (directory / WEIGHTS).is_file():
+            from rlvr.checkpoint import ResumeError
+
+            raise ResumeError(f"checkpoint {checkpoint_dir}: its {CRITIC_DIR}/ has no {WEIGHTS} (an older rlvr's "
+                              f"layout); start a new run from its policy (model=local model.path={checkpoint_dir})")
         self.critic.load(directory)
 
 

@@ -37,15 +37,15 @@ def data(tiny_model_dir, tmp_path_factory) -> dict[str, str]:
     return {"batch": str(path), "model": str(tiny_model_dir), "cache_dir": CACHE}
 
 
-def launch(spec: dict[str, Any], out: Path, nproc: int) -> list[dict[str, Any]]:
-    """Run the worker on ``nproc`` torchrun ranks (0: one plain process, no launcher); each rank's result."""
+def launch(spec: dict[str, Any], out: Path, nproc: int, worker: Path = WORKER) -> list[dict[str, Any]]:
+    """Run ``worker`` on ``nproc`` torchrun ranks (0: one plain process, no launcher); each rank's result."""
     out.mkdir(parents=True, exist_ok=True)
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps({**spec, "out": str(out)}))
     launcher = [] if nproc == 0 else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, *launcher, str(WORKER), str(spec_path)], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, *launcher, str(worker), str(spec_path)], env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, f"worker failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}"
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(max(nproc, 1))]

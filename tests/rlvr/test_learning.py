@@ -98,9 +98,10 @@ def test_ppo_improves_held_out_accuracy(tmp_path, train_env):
     """`+experiment=ci_ppo`: PPO with a critic (tiny_ppo: the embedded default's task, model and warm-up) for
     150 steps instead of 400, evaluated only before and after.
 
-    Held-out greedy accuracy (256 problems), seeds 0 / 1 / 2 (trainer.seed): 0.258 -> 0.586 (+0.328),
-    0.234 -> 0.402 (+0.168), 0.262 -> 0.672 (+0.410); 59-122 s each on the shared 2-core machine at load
-    3.5-6.5 (seed 1 built its own warm-up); 104 s as this test, its warm-up included, at load 5-6.
+    Held-out greedy accuracy (256 problems), seeds 0 / 1 / 2 (trainer.seed): 0.258 -> 0.570 (+0.312),
+    0.234 -> 0.395 (+0.160), 0.262 -> 0.672 (+0.410); 60-84 s each on the shared 2-core machine at load 4-5
+    (micro-batches of 64; with 128 earlier: +0.328, +0.168, +0.410); 104 s as this test, its warm-up included,
+    at load 5-6.
     """
     run_dir = tmp_path / "ci_ppo"
     log = tmp_path / "ci_ppo.log"

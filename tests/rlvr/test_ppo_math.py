@@ -94,3 +94,29 @@ def test_clipped_policy_loss_takes_per_token_advantages():
     per_token = clipped_policy_loss(logp, old, T([[0.5, 0.5]]), 0.2, 0.2).loss
     assert torch.equal(per_sequence, per_token)
     assert torch.allclose(clipped_policy_loss(logp, old, T([[1.0, -2.0]]), 0.2, 0.2).loss, T([[-1.0, 2.0]]))
+
+
+def test_batch_statistics_over_shards_equal_the_whole_batchs():
+    """``total`` sums a statistic over the shards of a batch (data-parallel ranks): two identical shards, each
+    summing its statistics twice, see the statistics of the two stacked, so each whitens its rows as the
+    whole batch would."""
+    from rlvr.algo.gae import masked_mean
+
+    torch.manual_seed(0)
+    x, v = torch.randn(3, 5), torch.randn(3, 5)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=torch.float32)
+    both, both_v, both_mask = torch.cat([x, x]), torch.cat([v, v]), torch.cat([mask, mask])
+    twice = lambda t: 2 * t  # noqa: E731 (the other shard's sums are this shard's)
+    torch.testing.assert_close(whiten(x, mask, total=twice), whiten(both, both_mask)[:3])
+    assert float(masked_mean(x, mask, twice)) == pytest.approx(float(masked_mean(both, both_mask)))
+    assert explained_variance(v, x, mask, twice) == pytest.approx(explained_variance(both_v, both, both_mask), abs=1e-6)
+    assert not torch.allclose(whiten(x, mask, total=twice), whiten(x, mask))  # the unbiased variance's n - 1
+
+
+def test_a_value_inside_the_clip_range_is_never_counted_as_clipped():
+    """old + clamp(V - old) can differ from V by rounding inside the range; that token is not clipped (its
+    gradient is V's own), so ppo/value_clip_frac does not depend on float noise (nor on how rows are split)."""
+    values, old, returns = T([-0.009925765916705132]), T([0.03431714326143265]), T([0.2691269516944885])
+    bounded = old + torch.clamp(values - old, -0.2, 0.2)
+    assert float((bounded - returns) ** 2) > float((values - returns) ** 2)  # the rounding this guards against
+    assert clipped_value_loss(values, old, returns, clip=0.2).clipped.tolist() == [False]
