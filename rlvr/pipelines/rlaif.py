@@ -283,12 +283,12 @@ def label(cfg: RlaifConfig, out: Path, constitution: Constitution) -> dict[str, 
     rows, counts = pair_rows(prompts, pairs, shares, f"rlaif:{who}:{constitution.origin}", cfg.tie_margin)
     counts["identical"] = sum(a == b for a, b in pairs)  # never asked: not a missing verdict
     counts["no_verdict"] -= counts["identical"]
-    agreement = truth_agreement(shares, [_truth(p, ab, cfg.truth_detail) for p, ab in zip(prompts, pairs)],
-                                cfg.tie_margin)
+    truth = [_truth(p, ab, cfg.truth_detail) for p, ab in zip(prompts, pairs)]
+    agreement = truth_agreement(shares, truth, cfg.tie_margin)
     figures = {**label_figures(counts, agreement, inconsistency), "file": str(_write_jsonl(
         out / "data" / "rlaif.jsonl", rows)), "judge": who, "constitution": constitution.origin,
         "judge_s": round(time.perf_counter() - t1, 1), "sample_s": round(t1 - t0, 1), **sampled,
-        "verdict": cfg.verdict, "tie_margin": cfg.tie_margin, "shares": shares}
+        "verdict": cfg.verdict, "tie_margin": cfg.tie_margin, "shares": shares, "truth_scores": truth}
     a = agreement["agreement"]
     print(f"[label] {counts['decided']} of {counts['pairs']} pairs decided ({counts['tie']} ties or flips, "
           f"{counts['no_verdict']} without a verdict, {counts['identical']} with identical answers); agreement "
