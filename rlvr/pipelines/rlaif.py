@@ -14,7 +14,9 @@ Stages (each figure lands in ``OUT/rlaif.json``):
             (`rlvr.rewards.judge`, ``mode: pairwise``; in-process for a model path, with
             ``force_verdict`` on, or an OpenAI-compatible endpoint with ``--judge-url``) compares them
             under the constitution's principles, each pair asked in both orders (``--recheck 1``: a pair
-            whose verdict flips with the order is a tie, dropped). Decided pairs become ranked rows in
+            whose verdict flips with the order is a tie, dropped; ``--verdict logprob``: the verdict is
+            P(A) / (P(A) + P(B)) after ``WINNER:``, averaged over both orders, and a pair within
+            ``--tie-margin`` of 0.5 is the tie). Decided pairs become ranked rows in
             the schema of `rlvr.preference`, tagged ``origin:
             rlaif:<judge>:constitution:<name>@<version>``, in ``OUT/data/rlaif.jsonl``. Where the
             prompts name a verifier (the built-in task's ``preference_rule``), the judge's agreement
@@ -45,7 +47,8 @@ from rlvr.pipelines.coevolution import Stages, _opt, _read_json, _read_jsonl, _w
 from rlvr.pipelines.coevolution_figures import policy_figures
 from rlvr.pipelines.constitution import Constitution, load_constitution
 
-__all__ = ["RlaifConfig", "pair_rows", "truth_agreement", "label_figures", "run_pipeline", "main", "SUMMARY_FILE"]
+__all__ = ["RlaifConfig", "is_tie", "pair_rows", "truth_agreement", "label_figures", "run_pipeline", "main",
+           "SUMMARY_FILE"]
 
 SUMMARY_FILE = "rlaif.json"
 DEMO_POLICY = ["+experiment=tiny_rm_grpo"]  # the built-in preference task's SFT start, GRPO against source 0
@@ -64,6 +67,10 @@ class RlaifConfig:
                                        "max_tokens=256, batch_size=16, engine=vllm)")
     prompts: int = _opt(128, "distinct training prompts, two sampled answers each: the pairs the judge labels")
     temperature: float = _opt(1.0, "the policy's sampling temperature for the answer pairs")
+    verdict: str = _opt("sample", "how an in-process judge's verdict is read: sample (the letter it writes) | logprob "
+                                  "(P(A) / (P(A) + P(B)) after WINNER:, averaged over both orders)")
+    tie_margin: float = _opt(0.0, "a pair whose first answer's order-averaged share is within this of 0.5 is a tie, "
+                                  "dropped (sampled verdicts are 0, 0.5 or 1; with --verdict logprob e.g. 0.05)")
     recheck: float = _opt(1.0, "share of pairs asked again with the answers swapped (1: every pair; a verdict that "
                                "flips is a tie and dropped)")
     truth_detail: str = _opt("true_score", "where prompts name a verifier: its verdict detail that orders answers "
@@ -79,16 +86,22 @@ class RlaifConfig:
 
 # ---- pure figures -------------------------------------------------------------------------------------------
 
+def is_tie(share: float, margin: float = 0.0) -> bool:
+    """A share within ``margin`` of 0.5 (within rounding, margin 0) decides nothing."""
+    return abs(share - 0.5) <= max(margin, 1e-6)
+
+
 def pair_rows(prompts: Sequence[Any], answers: Sequence[tuple[str, str]], rewards: Sequence[Optional[float]],
-              origin: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+              origin: str, margin: float = 0.0) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Ranked rows from judged pairs: ``rewards[i]`` is the first answer's share of pair i (1 win, 0 loss, 0.5 tie,
-    None = no verdict). Ties and unjudged pairs are counted, not written."""
+    in between with probability verdicts; None = no verdict). Ties (`is_tie`) and unjudged pairs are counted, not
+    written."""
     rows, counts = [], {"pairs": len(answers), "decided": 0, "tie": 0, "no_verdict": 0}
     for i, (prompt, (a, b), r) in enumerate(zip(prompts, answers, rewards)):
         if r is None:
             counts["no_verdict"] += 1
             continue
-        if abs(r - 0.5) < 1e-6:
+        if is_tie(r, margin):
             counts["tie"] += 1
             continue
         counts["decided"] += 1
@@ -100,8 +113,8 @@ def pair_rows(prompts: Sequence[Any], answers: Sequence[tuple[str, str]], reward
     return rows, counts
 
 
-def truth_agreement(judged: Sequence[Optional[float]], truth: Sequence[Optional[tuple[float, float]]]
-                    ) -> dict[str, Any]:
+def truth_agreement(judged: Sequence[Optional[float]], truth: Sequence[Optional[tuple[float, float]]],
+                    margin: float = 0.0) -> dict[str, Any]:
     """How often a decided verdict orders a pair as the truth does, over the pairs the truth orders (a 95% Wilson
     interval); also how many pairs the truth orders and the judge called a tie or left unjudged."""
     from rlvr.eval.stats import wilson_interval
@@ -112,7 +125,7 @@ def truth_agreement(judged: Sequence[Optional[float]], truth: Sequence[Optional[
             continue
         if r is None:
             unjudged += 1
-        elif abs(r - 0.5) < 1e-6:
+        elif is_tie(r, margin):
             tie += 1
         else:
             n += 1
@@ -140,7 +153,7 @@ def _judge_source(cfg: RlaifConfig, constitution: Constitution):
     options: dict[str, Any] = {"mode": "pairwise", "items": [dict(p) for p in constitution.principles],
                                "recheck_fraction": cfg.recheck, "seed": cfg.seed, "temperature": 0.0,
                                "rubric_version": f"{constitution.origin}", "request_timeout_s": 600.0,
-                               "max_tokens": 256}
+                               "max_tokens": 256, "verdict": cfg.verdict}
     if cfg.judge_url:
         options.update(base_url=cfg.judge_url, model=cfg.judge_model)
     else:
@@ -267,13 +280,15 @@ def label(cfg: RlaifConfig, out: Path, constitution: Constitution) -> dict[str, 
     finally:
         judge.close()
     who = cfg.judge_model or cfg.judge
-    rows, counts = pair_rows(prompts, pairs, shares, f"rlaif:{who}:{constitution.origin}")
+    rows, counts = pair_rows(prompts, pairs, shares, f"rlaif:{who}:{constitution.origin}", cfg.tie_margin)
     counts["identical"] = sum(a == b for a, b in pairs)  # never asked: not a missing verdict
     counts["no_verdict"] -= counts["identical"]
-    agreement = truth_agreement(shares, [_truth(p, ab, cfg.truth_detail) for p, ab in zip(prompts, pairs)])
+    truth = [_truth(p, ab, cfg.truth_detail) for p, ab in zip(prompts, pairs)]
+    agreement = truth_agreement(shares, truth, cfg.tie_margin)
     figures = {**label_figures(counts, agreement, inconsistency), "file": str(_write_jsonl(
         out / "data" / "rlaif.jsonl", rows)), "judge": who, "constitution": constitution.origin,
-        "judge_s": round(time.perf_counter() - t1, 1), "sample_s": round(t1 - t0, 1), **sampled}
+        "judge_s": round(time.perf_counter() - t1, 1), "sample_s": round(t1 - t0, 1), **sampled,
+        "verdict": cfg.verdict, "tie_margin": cfg.tie_margin, "shares": shares, "truth_scores": truth}
     a = agreement["agreement"]
     print(f"[label] {counts['decided']} of {counts['pairs']} pairs decided ({counts['tie']} ties or flips, "
           f"{counts['no_verdict']} without a verdict, {counts['identical']} with identical answers); agreement "
@@ -289,7 +304,9 @@ def run_pipeline(cfg: RlaifConfig) -> dict[str, Any]:
     stages, started = Stages(cfg), time.perf_counter()  # type: ignore[arg-type]
     out = stages.out
     labels = out / "data" / "label.json"
-    if cfg.resume and labels.is_file() and json.loads(labels.read_text()).get("constitution") == constitution.origin:
+    old = json.loads(labels.read_text()) if cfg.resume and labels.is_file() else {}
+    if old and (old.get("constitution"), old.get("verdict", "sample"), old.get("tie_margin", 0.0)) == (
+            constitution.origin, cfg.verdict, cfg.tie_margin):
         print(f"[label] reused: {labels} exists (--resume)", flush=True)
     else:
         labels.parent.mkdir(parents=True, exist_ok=True)
@@ -324,6 +341,8 @@ def config_from_args(argv: Optional[Sequence[str]] = None) -> RlaifConfig:
     cfg = RlaifConfig(**{k: v for k, v in args.items() if v is not None})
     if cfg.prompts < 1 or not 0.0 <= cfg.recheck <= 1.0 or cfg.temperature <= 0:
         raise ConfigError("--prompts must be >= 1, --recheck in [0, 1] and --temperature > 0 (two samples must differ)")
+    if not 0.0 <= cfg.tie_margin < 0.5:
+        raise ConfigError("--tie-margin must be in [0, 0.5)")
     return cfg
 
 

@@ -30,7 +30,8 @@ unknown keys are errors at validation):
     path                  a local judge model (engine, engine_options, batch_size, dtype: see the fields;
                           force_verdict: a group or pairwise reply with no verdict line is continued from
                           its own text after ``RANKING:`` / ``WINNER:``, so a small judge that compares in
-                          prose still ends with a verdict)
+                          prose still ends with a verdict; verdict: sample | logprob, how a pairwise
+                          verdict is read, see Verdict probabilities)
     api_key_env           name of the environment variable holding the API key (the key itself
                           never goes in a config); null = no key
     items                 [{name, description, weight}] or names; a rubric dimension defaults to itself
@@ -52,6 +53,17 @@ complete score block, ranking or winner), ``timeout`` (a request ran past its de
 the model's positions; a group request that does not is asked again as pairs, see Modes).
 Every one but ``scored`` is *excluded*: the sample's ``applies`` is False, so it adds nothing
 to the mix and nothing to ``reward/<label>/mean``, and it is counted.
+
+**Verdict probabilities** (``verdict: logprob``, an in-process judge, text format): a pairwise
+comparison's verdict is read from the judge's next-token probabilities rather than its sampled
+letter. Its reply is cut before its last ``WINNER`` line (all of it when it has none) and
+continued with ``WINNER:``; A's outcome is P(A) / (P(A) + P(B)) over the letters' tokens
+(`rlvr.rewards.judge_rank.verdict_share`). Asked in both orders (``recheck_fraction: 1``), the
+reward is the order-averaged preference, (P(X wins | X first) + P(X wins | X second)) / 2: a
+judge that favours a position more than an answer lands near 0.5 instead of on a flip. Where
+the letters hold under ``MIN_VERDICT_MASS`` (0.1) of the next token's probability the judge
+gave no verdict: a ``parse_error``, excluded and counted as ever. Group rankings are still
+sampled (``force_verdict`` still applies to them).
 
 **A server that is down at start**: with ``on_unreachable: error`` (the default) validation
 stops with one line naming the URL, before any model is built; with ``outage`` the run
@@ -81,11 +93,13 @@ from rlvr.rewards.judge_client import JudgeUnreachable, Reply
 from rlvr.rewards.judge_http import HTTPJudge, chat_client
 from rlvr.rewards.judge_modes import MODES, SCORED, ModeSettings, Request, Verdict, parse_reply, too_long_groups
 from rlvr.rewards.judge_prompt import FORMATS, MAX_SCORE, PROMPT_VERSION, JudgeItem, parse_items, score_schema
-from rlvr.rewards.judge_rank import RANK_PROMPT_VERSION, RUBRICS, ranking_schema, winner_schema
+from rlvr.rewards.judge_rank import (MIN_VERDICT_MASS, RANK_PROMPT_VERSION, RUBRICS, ranking_schema, verdict_prefix,
+                                     winner_schema)
 
 __all__ = ["JudgeOptions", "JudgeSource", "check_judge_source", "judge_options", "SCORED", "EXCLUDED"]
 
 EXCLUDED = ("parse_error", "timeout", "outage", "bad_response", "too_long")  # left out of the mean, counted
+VERDICTS = ("sample", "logprob")  # options.verdict
 FORCE_CUES = {"pair": "\nWINNER:", "rank": "\nRANKING:"}  # options.force_verdict: what a reply is continued after
 _CACHED = (SCORED, "parse_error")  # final verdicts (a deterministic judge repeats them); the rest are retried
 
@@ -120,6 +134,8 @@ class JudgeOptions:
     force_verdict: bool = False  # path: a reply with no verdict line is continued from its own text after the cue
     #                             (RANKING: / WINNER:) for a few tokens, so a small judge that compares in prose
     #                             still ends with a parseable verdict (group and pairwise requests, text format)
+    verdict: str = "sample"  # pairwise verdicts: sample (the letter the judge writes) | logprob (path, text format:
+    #                          P(A) / (P(A) + P(B)) after "WINNER:", a soft outcome; see Verdict probabilities)
     temperature: float = 0.0  # the judge's sampling temperature (0 = greedy, cache-stable; in-process > 0 is seeded)
     cache: bool = True  # keep verdicts in the persistent cache
     cache_path: Optional[str] = None  # sqlite file; null = $RLVR_CACHE/judge/verdicts.sqlite
@@ -138,6 +154,11 @@ def _endpoint_problems(opts: JudgeOptions) -> list[tuple[bool, str]]:
                                                    "an in-process judge (options.path)"),
             (opts.force_verdict and opts.response_format != "text", "options.force_verdict needs "
                                                                     "response_format: text"),
+            (opts.verdict not in VERDICTS, f"options.verdict must be one of {', '.join(VERDICTS)}"),
+            (opts.verdict == "logprob" and not opts.path, "options.verdict: logprob reads the judge's next-token "
+                                                          "probabilities: it needs an in-process judge (options.path)"),
+            (opts.verdict == "logprob" and opts.response_format != "text", "options.verdict: logprob needs "
+                                                                           "response_format: text"),
             (opts.dtype not in (None, "auto", "fp32", "bf16", "fp16"), "options.dtype must be bf16, fp16, fp32, "
                                                                        "auto or null")]
 
@@ -252,7 +273,8 @@ class JudgeSource:
                           "items": [(i.name, i.description, i.weight) for i in self.items],
                           "format": opts.response_format, "temperature": opts.temperature,
                           "max_tokens": opts.max_tokens, "max_reason_chars": opts.max_reason_chars,
-                          **({"force_verdict": True} if opts.force_verdict else {})}
+                          **({"force_verdict": True} if opts.force_verdict else {}),
+                          **({"verdict": opts.verdict} if opts.verdict != "sample" else {})}
         schemas = {"score": ("rubric_scores", score_schema(self.items, opts.max_reason_chars)),
                    "rank": ("ranking", ranking_schema(opts.max_reason_chars)),
                    "pair": ("winner", winner_schema(opts.max_reason_chars))}
@@ -302,6 +324,8 @@ class JudgeSource:
         self.counters["requests"] += len(jobs)
         replies = self.transport.ask_all(jobs) if jobs else {}
         fresh = {keys[i]: self._verdict(requests[i], r) for i, r in replies.items()}
+        if self.opts.verdict == "logprob":
+            fresh.update(self._probabilities(requests, keys, replies))
         if self.opts.force_verdict:
             fresh.update(self._forced(requests, keys, replies, fresh))
         if self.cache:
@@ -320,12 +344,26 @@ class JudgeSource:
                 verdicts: dict[str, tuple[str, Optional[dict[str, float]], str]]
                 ) -> dict[str, tuple[str, Optional[dict[str, float]], str]]:
         """Parse errors of group and pairwise requests, continued after their verdict cue and parsed again."""
+        read = ("pair",) if self.opts.verdict == "logprob" else ()  # read from probabilities: never sampled again
         jobs = [(i, requests[i].messages, (replies[i].text or "").rstrip() + FORCE_CUES[requests[i].kind])
-                for i in replies if verdicts[keys[i]][0] == "parse_error" and requests[i].kind in FORCE_CUES]
+                for i in replies if verdicts[keys[i]][0] == "parse_error" and requests[i].kind in FORCE_CUES
+                and requests[i].kind not in read]
         if not jobs:
             return {}
         self.counters["forced"] = self.counters.get("forced", 0) + len(jobs)
         return {keys[i]: self._verdict(requests[i], r) for i, r in self.transport.continue_all(jobs).items()}
+
+    def _probabilities(self, requests: Sequence[Request], keys: list[str], replies: dict[int, Reply]
+                       ) -> dict[str, tuple[str, Optional[dict[str, float]], str]]:
+        """Pairwise replies' verdicts read from the judge's next-token probabilities after ``WINNER:``
+        (``verdict: logprob``); a reply that failed (timeout, outage, too long) keeps its reason."""
+        jobs = [(i, requests[i].messages, verdict_prefix(replies[i].text or "")) for i in replies
+                if requests[i].kind == "pair" and replies[i].reason == "ok"]
+        if not jobs:
+            return {}
+        shares = self.transport.verdict_shares(jobs)
+        return {keys[i]: (SCORED, {"a": shares[i]}, f"{text} P(A)={shares[i]:.4f}") if shares.get(i) is not None
+                else ("parse_error", None, f"{text} (P(A) + P(B) < {MIN_VERDICT_MASS})") for i, _, text in jobs}
 
     def close(self) -> None:
         self.transport.close()

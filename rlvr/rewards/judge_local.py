@@ -16,7 +16,10 @@ own fields, ``rollout.<engine>.*``) generates its answers:
   engine error is an ``outage`` (both excluded and counted, neither cached);
 - **deadline**: a batch may take ``request_timeout_s`` per chunk; chunks that would start
   after that are ``timeout`` (a chunk already generating runs to its end, bounded by
-  ``max_tokens``: a model on the learner's device cannot be abandoned mid-step safely).
+  ``max_tokens``: a model on the learner's device cannot be abandoned mid-step safely);
+- ``verdict: logprob``: `LocalJudge.verdict_shares` runs the frozen model once over each
+  pairwise reply cut at its ``WINNER:`` cue and reads the next token's probabilities of the
+  letters A and B (the tokens ``A`` and `` A``, ``B`` and `` B`` that are one token each).
 
 `LocalJudge.ask_all` has the HTTP transport's contract (`rlvr.rewards.judge_http`): one
 `Reply` per job, never an exception.
@@ -68,7 +71,7 @@ class LocalJudge:
         dtype, why = frozen_dtype(opts.dtype, ctx.dtype, read_model_config(path))
         refuse_fp16_on_cpu(where, dtype, why, self.device.type)
         self.tokenizer = load_tokenizer(path)
-        model = load_model(path, dtype).to(self.device).eval().requires_grad_(False)
+        self.model = model = load_model(path, dtype).to(self.device).eval().requires_grad_(False)
         self.positions = int(getattr(model.config, "max_position_embeddings", 0) or 10 ** 9)
         try:
             self.engine = build_engine(opts.engine, model, self.tokenizer, model_dir=str(path), seed=0,
@@ -144,6 +147,40 @@ class LocalJudge:
                 out.update({i: Reply(text, "ok") for i, _, text in chunk})
                 continue
             out.update({i: Reply(text + more, "ok") for (i, _, text), more in zip(chunk, batch.texts)})
+        return out
+
+    def _letter_ids(self) -> tuple[list[int], list[int]]:
+        """The token ids of ``A`` / `` A`` and ``B`` / `` B`` that are a single token each."""
+        def ids(letter: str) -> list[int]:
+            out = [self.tokenizer(v, add_special_tokens=False)["input_ids"] for v in (letter, " " + letter)]
+            return sorted({t[0] for t in out if len(t) == 1})
+        a, b = ids("A"), ids("B")
+        if not a or not b:
+            raise ConfigError("options.verdict: logprob: the judge's tokenizer has no single token for the letter A "
+                              "or B; use verdict: sample")
+        return a, b
+
+    def verdict_shares(self, jobs: Sequence[tuple[int, list[dict[str, str]], str]]) -> dict[int, Any]:
+        """Each request's reply so far (ending with ``WINNER:``) -> P(A) / (P(A) + P(B)) of the next token, or None
+        (the letters hold under `MIN_VERDICT_MASS`, the text does not fit the model, or the model failed)."""
+        import torch
+
+        from rlvr.rewards.judge_rank import verdict_share
+
+        a_ids, b_ids = self._letter_ids()
+        out: dict[int, Any] = {}
+        for i, messages, text in jobs:
+            ids = self._encode(messages) + self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if len(ids) > self.positions:
+                out[i] = None
+                continue
+            try:
+                with torch.no_grad():
+                    logits = self.model(torch.tensor([ids], device=self.device)).logits[0, -1]
+            except (RuntimeError, ValueError):
+                out[i] = None
+                continue
+            out[i] = verdict_share(torch.softmax(logits.float(), dim=-1).tolist(), a_ids, b_ids)
         return out
 
     def close(self) -> None:

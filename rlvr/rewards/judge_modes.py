@@ -27,8 +27,10 @@ judged pointwise: there is nothing to compare it with.
 **Positions.** A group's answers are shown in a permutation seeded by the group's content
 and ``seed``; a pair's order by a seeded coin. A fraction ``recheck_fraction`` of the groups
 (pairs) is asked a second time with the order reversed (swapped): the reward is the mean of
-the two answers, and the pairs whose order flips are counted (``consistency``: compared,
-flipped per row, summed into ``judge/<label>/inconsistency``). The choice is a function of
+the two answers (with ``verdict: logprob``, of the two probabilities: the order-averaged
+preference), and the pairs whose order flips (the favoured answer changes with the order) are
+counted (``consistency``: compared, flipped per row, summed into
+``judge/<label>/inconsistency``). The choice is a function of
 the content, so a rerun asks the same requests and the cache answers them.
 
 **Verdicts.** A row is ``scored`` when at least one of its requests parsed into something that
@@ -212,7 +214,7 @@ def _paired_group(plan: Plan, s: ModeSettings, prompt: Prompt, answers: list[str
             if len(outcomes) == 2:
                 for k in (i, j):
                     checks[k][0] += 0.5
-                    checks[k][1] += 0.5 * (outcomes[0] != outcomes[1])
+                    checks[k][1] += 0.5 * (_side(outcomes[0]) != _side(outcomes[1]))
         for k, row in enumerate(rows):
             if rewards[k] is None:
                 out.reasons[row] = _failed(verdicts, [index for index, a, b in asked if k in (a, b)])
@@ -220,6 +222,12 @@ def _paired_group(plan: Plan, s: ModeSettings, prompt: Prompt, answers: list[str
                 out.rewards[row], out.reasons[row] = float(rewards[k]), SCORED  # type: ignore[arg-type]
                 out.consistency[row] = (checks[k][0], checks[k][1])
     plan.then(step)
+
+
+def _side(outcome: float) -> int:
+    """Which answer an outcome favours (1 the lower index, -1 the other, 0 neither): a soft outcome (``verdict:
+    logprob``) flips with the order when its side does, as a letter verdict does."""
+    return (outcome > 0.5) - (outcome < 0.5)
 
 
 def _not_compared(row: int) -> Callable[[Sequence[Verdict], RowResults], None]:

@@ -13,7 +13,11 @@ ranking at all, is None (a ``parse_error``, never a reward of 0).
 
 **Pairwise** (``mode: pairwise``): two answers labelled A and B, then ``WINNER: A``,
 ``WINNER: B`` or ``WINNER: TIE`` (``json``: ``{"evaluation": ..., "winner": "A"}``);
-`parse_winner` gives A's outcome, 1 / 0.5 / 0, or None. ``rubrics`` format: the prompt a
+`parse_winner` gives A's outcome, 1 / 0.5 / 0, or None. ``verdict: logprob`` (an in-process
+judge) reads it from the judge's next-token probabilities instead: the reply is cut before
+its last verdict line and continued with ``WINNER:`` (`verdict_prefix`), and A's outcome is
+P(A) / (P(A) + P(B)) over the letters' tokens (`verdict_share`; None when the two letters hold
+under `MIN_VERDICT_MASS` of the next token's probability). ``rubrics`` format: the prompt a
 reasoning judge trained with ``data.source=judge_pairs`` was trained on (`verifiers.judge.pair_text`, its first
 line the source's ``instruction`` option: the training's ``data.judge_pairs.instruction``),
 and its answer read as that training's verifier reads it: complete ``<rubric>`` / ``<eval>``
@@ -47,7 +51,7 @@ from verifiers.judge import DEFAULT_INSTRUCTION, pair_text, verdict_outcome
 
 __all__ = ["RANK_PROMPT_VERSION", "group_messages", "pair_messages", "parse_ranking", "parse_winner", "rank_rewards",
            "pair_rewards", "group_pairs", "shown_order", "flipped_pairs", "ranking_schema", "winner_schema",
-           "stable_fraction"]
+           "stable_fraction", "verdict_prefix", "verdict_share", "MIN_VERDICT_MASS"]
 
 RANK_PROMPT_VERSION = "rank-1"  # bump when the group or pairwise wording changes (part of the cache key)
 _SYSTEM = ("You are a careful, strict grader. You compare answers against a rubric and always finish with "
@@ -56,6 +60,8 @@ _RANK_LINE = re.compile(r"\branking\b\s*[:=]?(.*)", re.IGNORECASE)
 RUBRICS = "rubrics"  # response_format of a reasoning judge trained by RLVR (pairwise only)
 _WINNER_LINE = re.compile(r"\bwinner\b\s*[:=]?\s*[\[(\"']*\s*(tie|a|b)\b", re.IGNORECASE)
 _TOKEN = re.compile(r"\d+|[>=,]")
+_WINNER_WORD = re.compile(r"\bwinner\b", re.IGNORECASE)
+MIN_VERDICT_MASS = 0.1  # verdict: logprob: below this P(A) + P(B) after the cue, the judge gave no verdict
 
 
 def _criteria(items: Sequence[JudgeItem]) -> str:
@@ -179,6 +185,24 @@ def parse_winner(text: str) -> Optional[float]:
     if not found:
         return None
     return {"a": 1.0, "b": 0.0, "tie": 0.5}[found[-1].lower()]
+
+
+def verdict_prefix(text: str) -> str:
+    """A pairwise reply up to its verdict cue: the text before its last ``WINNER`` word (all of it without one),
+    then ``WINNER:``. The judge's reasoning is kept; its own verdict letter is what the probabilities replace."""
+    found = list(_WINNER_WORD.finditer(text or ""))
+    head = text[:found[-1].start()] if found else (text or "")
+    return head.rstrip() + "\nWINNER:"
+
+
+def verdict_share(probs: Sequence[float], a_ids: Sequence[int], b_ids: Sequence[int],
+                  min_mass: float = MIN_VERDICT_MASS) -> Optional[float]:
+    """Answer A's outcome from the next token's probabilities after ``WINNER:``: P(A) / (P(A) + P(B)), each the
+    sum over the letter's tokens (``A`` and `` A``); None (no verdict) when P(A) + P(B) < ``min_mass``."""
+    pa, pb = sum(float(probs[i]) for i in set(a_ids)), sum(float(probs[i]) for i in set(b_ids))
+    if pa + pb < min_mass or pa + pb <= 0:
+        return None
+    return pa / (pa + pb)
 
 
 def rank_rewards(ranks: Sequence[float]) -> list[float]:

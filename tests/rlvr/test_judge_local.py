@@ -160,6 +160,87 @@ def test_force_verdict_needs_an_in_process_text_judge():
         judge_options("j", {"path": "x", "force_verdict": True, "response_format": "json"})
 
 
+def _letter_model(src, p_first):
+    """Replace the frozen model's forward with one whose next token after the prompt is "A" with probability
+    ``p_first(shown answers)`` and "B" with the rest (nothing else); count calls."""
+    tok = src.transport.tokenizer
+    a_id, b_id = (tok(x, add_special_tokens=False)["input_ids"][0] for x in "AB")
+    calls = []
+
+    def forward(ids):
+        calls.append(ids.shape)
+        shown = [int(x) for x in re.findall(r"<answer>\nIt is (\d+)\.\n</answer>", tok.decode(ids[0].tolist()))]
+        logits = torch.full((1, ids.shape[1], len(tok)), -1e4)
+        p = p_first(shown)
+        if p is not None:
+            logits[0, -1, a_id], logits[0, -1, b_id] = torch.log(torch.tensor([p, 1 - p]))
+        return SimpleNamespace(logits=logits)
+    src.transport.model = forward
+    return calls
+
+
+def test_logprob_verdicts_average_both_orders_where_sampled_letters_flip(judge_dir, tmp_path):
+    """A judge that leans to the first position but less for the worse answer: P(first wins) 0.9 when the first
+    is better, 0.6 when it is worse. Its sampled letter is always A, so every pair flips with the order (a tie);
+    its order-averaged probability, (0.9 + 0.4) / 2 = 0.65 for the better answer, orders every pair rightly."""
+    quality = {7: 2, 8: 1, 6: 0}
+
+    def leaning(shown):
+        return 0.9 if quality[shown[0]] > quality[shown[1]] else 0.6
+    sampled = _source(judge_dir, tmp_path, mode="pairwise", recheck_fraction=1.0, cache=False)
+    _scripted(sampled, lambda prompt: "Both are fine.\nWINNER: A")
+    out = sampled.score(*_batch())
+    assert torch.allclose(out.rewards, torch.tensor([0.5, 0.5, 0.5])) and out.consistency[:, 1].sum() == 3
+    sampled.close()
+    src = _source(judge_dir, tmp_path, mode="pairwise", recheck_fraction=1.0, verdict="logprob")
+    _scripted(src, lambda prompt: "Both are fine.\nWINNER: A")
+    calls = _letter_model(src, leaning)
+    out = src.score(*_batch())  # "It is 6.", "It is 7.", "It is 8.": 7 > 8 > 6, each pair won with 0.65
+    assert out.reasons == ["scored"] * 3 and torch.allclose(out.rewards, torch.tensor([0.35, 0.65, 0.5]))
+    assert out.consistency[:, 1].sum() == 3  # the favoured answer still changes with the order: counted
+    assert len(calls) == 6
+    again = _source(judge_dir, tmp_path, mode="pairwise", recheck_fraction=1.0, verdict="logprob")
+    assert torch.equal(again.score(*_batch()).rewards, out.rewards) and again.counters["cache_hits"] == 6
+    plain = _source(judge_dir, tmp_path, mode="pairwise", recheck_fraction=1.0)  # other verdicts: other cache keys
+    assert plain.key(_first_request(plain)) != again.key(_first_request(again))
+    for x in (src, again, plain):
+        x.close()
+
+
+def _first_request(src):
+    from rlvr.rewards.judge_modes import MODES
+
+    return MODES["pairwise"](src.settings, *_batch(2)).requests[0]
+
+
+def test_logprob_verdicts_without_letter_mass_are_excluded_parse_errors(judge_dir, tmp_path):
+    src = _source(judge_dir, tmp_path, mode="pairwise", recheck_fraction=1.0, verdict="logprob", cache=False)
+    _scripted(src, lambda prompt: "Hm.")
+    _letter_model(src, lambda shown: None if 6 in shown else 0.5)  # no mass on A or B for any pair with 6
+    out = src.score(*_batch())
+    assert out.reasons == ["parse_error", "scored", "scored"] and out.applies.tolist() == [False, True, True]
+    assert torch.allclose(out.rewards, torch.tensor([0.0, 0.5, 0.5]))  # excluded, not a loss
+    src.close()
+
+
+def test_logprob_verdicts_run_on_a_real_tiny_model(judge_dir, tmp_path):
+    src = _source(judge_dir, tmp_path, mode="pairwise", recheck_fraction=1.0, verdict="logprob", cache=False)
+    shares = src.transport.verdict_shares([(0, [{"role": "user", "content": "Which?"}], "Hm.\nWINNER:")])
+    assert shares[0] is None or 0.0 < shares[0] < 1.0
+    out = src.score(*_batch())
+    assert set(out.reasons) <= {"scored", "parse_error"}
+    src.close()
+
+
+def test_logprob_verdicts_need_an_in_process_text_judge():
+    with pytest.raises(ConfigError, match="verdict: logprob reads the judge's next-token probabilities"):
+        judge_options("j", {"base_url": "http://127.0.0.1:1/v1", "model": "m", "verdict": "logprob"})
+    with pytest.raises(ConfigError, match="verdict: logprob needs response_format: text"):
+        judge_options("j", {"path": "x", "verdict": "logprob", "response_format": "json"})
+    with pytest.raises(ConfigError, match="options.verdict must be one of sample, logprob"):
+        judge_options("j", {"path": "x", "verdict": "probs"})
+
+
 def test_chunks_past_the_deadline_are_counted_timeouts_not_cached(judge_dir, tmp_path):
     src = _source(judge_dir, tmp_path, batch_size=1, request_timeout_s=0.05)
 

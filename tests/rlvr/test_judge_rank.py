@@ -17,7 +17,8 @@ from rlvr.rewards.judge import JudgeSource, judge_options
 from rlvr.rewards.judge_modes import ModeSettings, MODES, prompt_groups, too_long_groups
 from rlvr.rewards.judge_prompt import JudgeItem
 from rlvr.rewards.judge_rank import (flipped_pairs, group_messages, group_pairs, pair_messages, pair_rewards,
-                                     parse_ranking, parse_winner, rank_rewards, shown_order)
+                                     parse_ranking, parse_winner, rank_rewards, shown_order, verdict_prefix,
+                                     verdict_share)
 from tests.rlvr.test_judge import Scripted, _completion
 
 ITEMS = (JudgeItem("correct", "Right sum."),)
@@ -57,6 +58,21 @@ def test_winner_parser(text, outcome):
 @pytest.mark.parametrize("text", ["", "A is better.", "WINNER: C", "WINNER: both", '{"winner": "neither"}'])
 def test_winner_parser_refuses_answers_without_a_verdict(text):
     assert parse_winner(text) is None
+
+
+@pytest.mark.parametrize("text, prefix", [
+    ("A is better.", "A is better.\nWINNER:"), ("A is better.\nWINNER: B", "A is better.\nWINNER:"),
+    ("Winner: A\nwait\n**WINNER**: B", "Winner: A\nwait\n**\nWINNER:"), ("", "\nWINNER:")])
+def test_verdict_prefix_cuts_before_the_last_verdict_line(text, prefix):
+    assert verdict_prefix(text) == prefix
+
+
+def test_verdict_share_by_hand():
+    probs = [0.5, 0.1, 0.2, 0.05, 0.15]  # tokens: 1 = "A", 3 = " A", 2 = "B", 0 and 4 neither
+    assert verdict_share(probs, [1, 3], [2]) == pytest.approx(0.15 / 0.35)
+    assert verdict_share(probs, [1, 1], [2]) == pytest.approx(0.1 / 0.3)  # a token listed twice counts once
+    assert verdict_share(probs, [1], [2], min_mass=0.31) is None  # the letters hold 0.3: no verdict
+    assert verdict_share([1.0, 0.0, 0.0], [1], [2], min_mass=0.0) is None  # nothing on either letter
 
 
 # ---- the mapping -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from rlvr.config import ConfigError
 from rlvr.data.schema import Prompt
 from rlvr.pipelines.constitution import available_constitutions, load_constitution, parse_constitution
-from rlvr.pipelines.rlaif import pair_rows, truth_agreement
+from rlvr.pipelines.rlaif import config_from_args, is_tie, pair_rows, truth_agreement
 from tests.rlvr.test_judge import Scripted, _completion
 
 
@@ -88,6 +88,19 @@ def test_truth_agreement_counts_only_pairs_the_truth_orders():
     low, high = out["ci95"]
     assert 0 < low < 1 / 3 < high < 1
     assert truth_agreement([1.0], [None])["agreement"] is None
+
+
+def test_a_tie_margin_drops_probability_verdicts_near_one_half():
+    assert is_tie(0.5) and not is_tie(0.51) and is_tie(0.54, 0.05) and not is_tie(0.56, 0.05)
+    prompts = [_prompt(f"q{i}") for i in range(4)]
+    answers = [("a0", "b0"), ("a1", "b1"), ("a2", "b2"), ("a3", "b3")]
+    rows, counts = pair_rows(prompts, answers, [0.7, 0.46, 0.53, None], "o", margin=0.05)
+    assert counts == {"pairs": 4, "decided": 1, "tie": 2, "no_verdict": 1} and rows[0]["judge_share_first"] == 0.7
+    out = truth_agreement([0.7, 0.46, 0.2], [(5, 3), (5, 3), (5, 3)], margin=0.05)
+    assert (out["decided"], out["tie"], out["agreement"]) == (2, 1, 0.5)
+    with pytest.raises(ConfigError, match="--tie-margin"):
+        config_from_args(["--tie-margin", "0.5"])
+    assert config_from_args(["--verdict", "logprob", "--tie-margin", "0.05"]).verdict == "logprob"
 
 
 # ---- the command -------------------------------------------------------------------------
