@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # mark_errors reads the built-in task's rule
 TARGETS = {"agreement": 0.80, "grpo_gain": 0.10, "parse": 0.95, "gap": 0.05}
 
 
@@ -52,7 +53,6 @@ def mark_errors(rows: list[dict]) -> dict[str, float]:
 
     Where a judge goes wrong is in its marks (its scores and verdict follow them), so this says which item
     it cannot yet read; judgements without readable marks are left out."""
-    sys.path.insert(0, str(REPO))
     from rlvr.data.judge_pairs import ITEMS, judge_trace
     from rlvr.data.preference_task import FACTS, spec_of
 
