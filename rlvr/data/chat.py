@@ -194,6 +194,11 @@ class LengthChecked:
     def __getitem__(self, index: int) -> Prompt:
         return self.prompts[self.keep[index]]
 
+    @property
+    def trace_version(self) -> Optional[str]:
+        """The wrapped source's `trace_version` (part of the cached warm-up's key; see `rlvr.sft.run.warm_up`)."""
+        return getattr(self.prompts, "trace_version", None)
+
     def describe(self) -> str:
         dropped = f", {self.dropped} dropped as longer than data.max_prompt_tokens" if self.dropped else ""
         return f"{self.name}: {len(self)} prompts (longest {self.longest} tokens{dropped})"
