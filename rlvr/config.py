@@ -151,8 +151,8 @@ class JudgePairsConfig:
     num_train: int = 100_000  # built-in task: training prompts in the stream (each pair appears in both orders)
     instruction: str = "Which answer is better?"  # the judge prompt's first line, before the question and answers
     weak_item: Optional[str] = "correct"  # built-in task: the rubric item its SFT traces evaluate sloppily (null:
-    #   none): an answer that misses it is marked as meeting it unless a draw below weak_prob says otherwise
-    weak_prob: float = 0.3  # how often a trace marks the weak item right on an answer that misses it
+    #   none): a trace checks it only when a draw falls below weak_prob, else marks it met on both answers
+    weak_prob: float = 0.3  # how often a trace checks the weak item (one draw per trace)
 
 
 @dataclass

@@ -33,9 +33,13 @@ Where the pairs come from:
   its held-out prompts (disjoint). Every training prompt carries a judge trace as its
   ``solution`` (the supervised warm-up's target): the true marks, weighted scores and
   verdict of the rule (`verifiers.preference`), made imperfect on purpose as the task's
-  own SFT solutions are: on an answer that misses ``weak_item``, the trace marks that
-  item met unless a draw below ``weak_prob`` says otherwise, and its verdict follows its
-  own marks; marks that tie (the sloppy item hid the difference) go to the shorter answer,
+  own SFT solutions are: a trace checks ``weak_item`` only when a draw falls below
+  ``weak_prob``, and otherwise marks it met on both answers, and its verdict follows its
+  own marks. The draw is one per trace, not one per answer: a judge that checks the item
+  on one answer and not on the other scores two evasions apart, so sampled judgements that
+  begin to check it would lose reward on pairs where both answers miss it and GRPO's
+  group-scaled advantages (a rare miss in an easy group weighs most) push the item's
+  checking down, not up (measured: P(mark 0 | evasion) 0.16 -> 0.07 in 6 steps). Marks that tie (the sloppy item hid the difference) go to the shorter answer,
   a content rule blind to position (a seeded coin there teaches a 50/50 verdict that any
   small update flips to one position for every tie). The warm-up judge so learns the format
   and most of the rule, and leaves GRPO a verdict to fix: evasions are short.
@@ -77,11 +81,10 @@ def judge_trace(first: str, second: str, spec: dict[str, Any], rng: Optional[ran
     """A chain-of-rubrics judgement of answers A=first and B=second under the built-in rule; with ``rng``
     and ``weak_item``, the sloppy trace the module docstring describes (else the true one)."""
     marks = [_marks(first, spec), _marks(second, spec)]
-    if rng is not None and weak_item is not None:
-        i = ITEMS.index(weak_item)
+    if rng is not None and weak_item is not None and rng.random() >= weak_prob:
+        i = ITEMS.index(weak_item)  # a sloppy trace does not check the item at all: both answers meet it
         for m in marks:
-            if m[i] == 0 and rng.random() >= weak_prob:
-                m[i] = 1
+            m[i] = 1
     scores = [_score(m) for m in marks]
     if scores[0] != scores[1]:
         verdict = "A" if scores[0] > scores[1] else "B"
@@ -104,7 +107,7 @@ class BuiltinJudgePairs:
 
     # the judge traces' version, part of the cached warm-up's key: bump it when `judge_trace` or the pair draws
     # change, or a warm-up trained on the old traces is silently reused
-    trace_version = "ties-to-shorter/1"
+    trace_version = "sloppy-per-trace/1"
 
     def __init__(self, split: str, size: int, cfg: JudgePairsConfig):
         if cfg.weak_item is not None and cfg.weak_item not in ITEMS:

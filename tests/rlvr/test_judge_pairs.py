@@ -66,6 +66,20 @@ def test_traces_are_true_on_held_out_and_sloppy_on_the_weak_item_in_training():
                for i in range(300))
 
 
+def test_a_sloppy_trace_skips_the_weak_item_on_both_answers_or_checks_it_on_both():
+    """One draw per trace: two evasions are never scored apart by the sloppy item (see the module's docstring)."""
+    import random
+
+    spec = spec_of(0)
+    evasions = ("Hi! Not sure.", "As an AI, no idea.")
+    marks = Counter()
+    for seed in range(400):
+        trace = judge_trace(*evasions, spec, random.Random(seed), "correct", 0.3)
+        marks[trace[trace.index("A:") + 2], trace[trace.index("B:") + 2]] += 1
+    assert set(marks) == {("0", "0"), ("1", "1")}
+    assert 0.2 < marks["0", "0"] / 400 < 0.4
+
+
 def test_a_trace_marks_each_answer_item_by_item():
     spec = spec_of(0)  # What color is the sky? blue
     trace = judge_trace("Hi! It is blue.", "As an AI, not sure. Hope this helps!", spec)
@@ -228,15 +242,19 @@ def test_the_instruction_option_needs_the_rubrics_format():
 
 
 def test_the_cached_warm_up_is_keyed_by_the_judge_traces_version(monkeypatch, tmp_path):
-    """A change to the built-in traces' code (its `trace_version`) must not reuse a warm-up trained on the old ones."""
+    """A change to the built-in traces' code (its `trace_version`) must not reuse a warm-up trained on the old ones,
+    also through the length check `rlvr.stage.load_data` wraps every training set in (which once hid the version)."""
     import rlvr.models
     from rlvr.config import TrainConfig
+    from rlvr.data.chat import LengthChecked
+    from rlvr.models.tiny import build_tokenizer
     from rlvr.sft.run import warm_up
 
     monkeypatch.setattr(rlvr.models, "cached", lambda path, build: path)
     cfg = TrainConfig()
-    cfg.data.source, cfg.model.cache_dir = "judge_pairs", str(tmp_path)
-    train, _ = build_prompt_sets(cfg.data)
+    cfg.data.source, cfg.model.cache_dir, cfg.data.judge_pairs.num_train = "judge_pairs", str(tmp_path), 40
+    train = LengthChecked(build_prompt_sets(cfg.data)[0], build_tokenizer(), 1000, "error", "training")
+    assert train.trace_version == BuiltinJudgePairs.trace_version
     before = warm_up(cfg, tmp_path, train, None)
     assert warm_up(cfg, tmp_path, train, None) == before  # the same config and traces: the same warm-up
     monkeypatch.setattr(BuiltinJudgePairs, "trace_version", "another")
