@@ -152,7 +152,8 @@ class JudgePairsConfig:
     instruction: str = "Which answer is better?"  # the judge prompt's first line, before the question and answers
     weak_item: Optional[str] = "correct"  # built-in task: the rubric item its SFT traces evaluate sloppily (null:
     #   none): a trace checks it only when a draw falls below weak_prob, else marks it met on both answers
-    weak_prob: float = 0.3  # how often a trace checks the weak item (one draw per trace)
+    weak_prob: float = 0.4  # how often a trace checks the weak item (one draw per trace): below 0.5, so the
+    #   warm-up judge's greedy verdict skips it, near enough that its samples check it often
 
 
 @dataclass
