@@ -2,7 +2,8 @@
 
 `ci_genrm` (default run): a short warm-up on judge traces teaches the chain-of-rubrics format, so
 the held-out judgements parse and the summary's judge keys are there. `tiny_genrm` (slow: the whole
-preset, warm-up included, ~15 min on the shared 2-core machine): the figures of issue 21.
+preset, its 1,500-step warm-up included, ~25 min on the shared 2-core machine from an empty cache):
+the figures of issue 21.
 """
 from __future__ import annotations
 
@@ -31,15 +32,15 @@ def test_a_short_warm_up_teaches_the_judgement_format(tmp_path, train_env):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(4200)
 def test_tiny_genrm_reaches_the_issue_figures(tmp_path, train_env):
     """tiny_genrm end to end: held-out agreement >= 0.80, GRPO +10 points, parse >= 0.95, order gap < 0.05.
 
-    FAILS today (issue 21's targets are not reached): bench/genrm.py measured 0.650 -> 0.705 after the
-    preset's 40 GRPO steps (order gap 0.23). Kept as the figures' executable definition; slow (the 600-step warm-up is minutes)."""
+    bench/genrm.py measured 0.755 -> 0.970 (order gap 0.000, parse rate 1.000) after the preset's 30 GRPO
+    steps. Slow: the 1.06M judge's 1,500-step warm-up is 17-34 min on the 2-core machine."""
     run_dir, log = tmp_path / "tiny_genrm", tmp_path / "tiny_genrm.log"
     rc = run([sys.executable, "-m", "rlvr.train", f"hydra.run.dir={run_dir}", "+experiment=tiny_genrm"], train_env,
-             log, 2300)
+             log, 4100)
     s = finished(rc, log, run_dir / "summary.json")
     assert s["judge_agreement_after"] >= 0.80 - EPS, shown(s)
     assert s["judge_agreement_after"] - s["judge_agreement_before"] >= 0.10 - EPS, shown(s)
