@@ -21,24 +21,24 @@ so neither pays for it. Printed for each:
 Extra arguments are Hydra overrides given to both GRPO runs (``trainer.total_steps=20``: the
 steps used are printed). ``--quick``: a smoke run of the script (tiny stages, 2 GRPO steps), not a figure.
 
-Measured (``python bench/judge_vs_rm.py --fresh``: 857 s in all, trainer.threads=1 everywhere, load average
-3.5-4.4 on the shared 2-core machine, ``uptime`` 4.36 4.25 5.28 at the end; 100 held-out prompts, greedy):
+Measured with tiny_genrm's current judge (``python bench/judge_vs_rm.py --judge RUN/checkpoints/step_000030``,
+the judge from ``python bench/genrm.py``: 30 GRPO steps, held-out agreement 0.755 -> 0.970, order gap 0.000;
+610 s in all, trainer.threads=1 everywhere, load average 0.7-1.5 on the shared 2-core machine; 100 held-out
+prompts, greedy):
 
-    judge: tiny_genrm 40 steps, agreement 0.650 -> 0.705, order gap 0.230 (449 s); RM: pairwise accuracy 0.961 (71 s)
+    RM: pairwise accuracy 0.961 (57 s)
     GRPO, 30 steps    before                   after                    change (paired)        alerts  s/step  wall
-    judge reward      0.290 [0.210, 0.385]     0.980 [0.930, 0.994]     +69.0 [+60.0, +78.0]   none    4.03    169 s
-    tiny_rm reward    0.290 [0.210, 0.385]     0.950 [0.888, 0.978]     +66.0 [+55.0, +77.0]   none    1.11     64 s
-    RM - judge after: -3.0 points [-8.0, +2.0]; held-out at steps 10 / 20: judge 0.55 / 0.96, RM 0.57 / 0.99
-    judge: 532 requests per step (median; 308-879), reward 3.01 s of the step, position inconsistency 0.70
+    judge reward      0.290 [0.210, 0.385]     1.000 [0.963, 1.000]     +71.0 [+62.0, +80.0]   none    11.65   423 s
+    tiny_rm reward    0.290 [0.210, 0.385]     0.950 [0.888, 0.978]     +66.0 [+55.0, +77.0]   none     0.99    47 s
+    RM - judge after: -5.0 points [-10.0, -1.0]
+    judge: 522 requests per step (median; 263-875), reward 10.79 s of the step (the 1.06M judge)
 
-Again with ``trainer.seed=1`` (``--fresh --judge DIR --rm DIR``: the same two rewards, a new warm-up; 273 s, load
-1.2-3.9): both 0.310 [0.228, 0.406] -> 0.990 [0.946, 0.998] (+68.0 [+58, +77]), RM - judge +0.0 [-3.0, +3.0];
-alerts none / none; 3.22 vs 1.20 s/step (judge 510 requests a step), 123 vs 70 s wall.
-
-An earlier run of the same script without ``--fresh`` reused a tiny_genrm warm-up cached before 130e813
-(built from traces that settled tied marks by a coin; the cache key holds the config, not the code): that
-judge (agreement 0.645, order gap 0.49) rewarded GRPO to 0.990 [0.946, 0.998] (+70.0 [+60, +79]) vs the
-RM's 0.950, 4.41 vs 1.14 s/step at load 4-8. Hence ``--fresh`` for figures.
+With the earlier 0.14M judge (``--fresh``: 857 s in all, load 3.5-4.4; that judge 40 steps, agreement 0.650 ->
+0.705, order gap 0.230): judge 0.290 -> 0.980 [0.930, 0.994] (+69.0 [+60, +78]) vs RM 0.950, RM - judge -3.0
+[-8.0, +2.0]; 4.03 vs 1.11 s/step (532 requests a step, reward 3.01 s), 169 vs 64 s wall; again with
+``trainer.seed=1`` (load 1.2-3.9) both 0.310 -> 0.990. A run before the warm-up cache key held the traces'
+version for rlvr-train (fixed in 194d734) reused a warm-up built from older traces: hence ``--fresh`` or
+``--judge`` for figures.
 """
 from __future__ import annotations
 
