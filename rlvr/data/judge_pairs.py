@@ -39,8 +39,9 @@ Where the pairs come from:
   on one answer and not on the other scores two evasions apart, so sampled judgements that
   begin to check it would lose reward on pairs where both answers miss it and GRPO's
   group-scaled advantages (a rare miss in an easy group weighs most) push the item's
-  checking down, not up (measured: P(mark 0 | evasion) 0.16 -> 0.07 in 6 steps). Marks that tie (the sloppy item hid the difference) go to the shorter answer,
-  a content rule blind to position (a seeded coin there teaches a 50/50 verdict that any
+  checking down, not up (measured: P(mark 0 | evasion) 0.16 -> 0.07 in 6 steps). Marks
+  that tie (the sloppy item hid the difference) go to the shorter answer, a content rule
+  blind to position (a seeded coin there teaches a 50/50 verdict that any
   small update flips to one position for every tie). The warm-up judge so learns the format
   and most of the rule, and leaves GRPO a verdict to fix: evasions are short.
 
