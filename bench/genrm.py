@@ -1,16 +1,19 @@
 """A reasoning reward model trained by RLVR: `rlvr-train +experiment=tiny_genrm`, timed end to end.
 
-Prints the held-out agreement of the tiny judge with the built-in preference task's true
-preference (100 pairs, each in both answer orders) at three points: before the supervised
+Prints the held-out agreement of the judge (a tiny Llama; SmolLM2-135M with --preset) with the
+built-in preference task's true preference (100 pairs, each in both answer orders; the
+preset's data.eval_size prompts) at three points: before the supervised
 warm-up (the freshly built model, scored by `rlvr-eval` on the same held-out prompts), after
 it (= the start of GRPO) and after GRPO; the warm-up's and GRPO's shares of the total gain;
 the parse rate (a verdict read from complete rubric/eval/verdict blocks); the agreement per
 answer order and its gap; the wall time; and the load. Targets (issue 21): agreement >= 0.80
 at the end, GRPO adding >= 10 points over its start, parse rate >= 0.95, order gap < 0.05.
 
-    python bench/genrm.py [--fresh] [extra hydra overrides...]
+    python bench/genrm.py [--fresh] [--preset smollm2_genrm] [extra hydra overrides...]
 
 --fresh uses an empty model cache, so the model build and the warm-up are timed too.
+--preset runs another judge preset on the same task (default tiny_genrm); smollm2_genrm needs
+`bash scripts/setup_smollm2.sh` first and holds out its own data.eval_size judge prompts.
 """
 from __future__ import annotations
 
@@ -36,9 +39,9 @@ def _run(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def _base_agreement(run_dir: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
+def _base_agreement(run_dir: Path, preset: str, args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(agreement, parse rate) of the untrained model on the held-out judge prompts (rlvr-eval)."""
-    _run([sys.executable, "-m", "rlvr.eval.cli", f"hydra.run.dir={run_dir}", "+experiment=tiny_genrm", *args], env)
+    _run([sys.executable, "-m", "rlvr.eval.cli", f"hydra.run.dir={run_dir}", f"+experiment={preset}", *args], env)
     rows = [json.loads(line) for line in (run_dir / "eval" / "step_000000.jsonl").read_text().splitlines()]
     agree = sum(bool(r["passed"]) for r in rows) / len(rows)
     parsed = sum(any(v in ("correct", "wrong_verdict") for v in r["verdicts"].values()) for r in rows) / len(rows)
@@ -77,15 +80,24 @@ def main() -> None:
     if "--fresh" in args:
         args.remove("--fresh")
         env["RLVR_CACHE"] = tempfile.mkdtemp(prefix="rlvr-genrm-cache-")
+    preset = "tiny_genrm"
+    if "--preset" in args:
+        i = args.index("--preset")
+        if i + 1 == len(args):
+            sys.exit("error: --preset needs a preset name (tiny_genrm or smollm2_genrm)")
+        preset = args.pop(i + 1)
+        args.pop(i)
     tmp = Path(tempfile.mkdtemp(prefix="rlvr-genrm-"))
-    base, base_parse = _base_agreement(tmp / "base", args, env)
-    wall = _run([sys.executable, "-m", "rlvr.train", f"hydra.run.dir={tmp / 'run'}", "+experiment=tiny_genrm",
+    base, base_parse = _base_agreement(tmp / "base", preset, args, env)
+    wall = _run([sys.executable, "-m", "rlvr.train", f"hydra.run.dir={tmp / 'run'}", f"+experiment={preset}",
                  *args], env)
     s = json.loads((tmp / "run" / "summary.json").read_text())
     start, end = s["judge_agreement_before"], s["judge_agreement_after"]
     total = end - base
-    print("\n== reasoning reward model: +experiment=tiny_genrm ==")
-    print(f"held-out agreement with the true preference ({2 * 100} judge prompts = 100 pairs x both orders):")
+    evals = sorted((tmp / "run" / "eval").glob("step_*.jsonl"))
+    held = len(evals[0].read_text().splitlines())
+    print(f"\n== reasoning reward model: +experiment={preset} ==")
+    print(f"held-out agreement with the true preference ({held} judge prompts = {held // 2} pairs x both orders):")
     print(f"  before the warm-up (fresh model)  {base:.3f}   parse rate {base_parse:.3f}")
     print(f"  after the warm-up = GRPO start    {start:.3f}   parse rate {s['judge_parse_rate_before']:.3f}")
     print(f"  after GRPO ({s['steps']} steps)            {end:.3f}   parse rate {s['judge_parse_rate_after']:.3f}")
@@ -95,7 +107,11 @@ def main() -> None:
     for when in ("before", "after"):
         print(f"per answer order ({when} GRPO): chosen first {s[f'judge_agreement_{when}_chosen_first']:.3f}, "
               f"chosen second {s[f'judge_agreement_{when}_chosen_second']:.3f}, gap {s[f'judge_order_gap_{when}']:.3f}")
-    evals = sorted((tmp / "run" / "eval").glob("step_*.jsonl"))
+    curve = []
+    for path in evals:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        curve.append(f"{int(path.stem.split('_')[1])}: {sum(bool(r['passed']) for r in rows) / len(rows):.3f}")
+    print("held-out agreement by GRPO step: " + ", ".join(curve))
     for when, path in (("GRPO start", evals[0]), ("GRPO end", evals[-1])):
         errs = mark_errors([json.loads(line) for line in path.read_text().splitlines()])
         print(f"marks wrong per answer at the {when}: " + ", ".join(f"{k} {v:.3f}" for k, v in errs.items()))
