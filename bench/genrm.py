@@ -1,4 +1,4 @@
-"""A reasoning reward model trained by RLVR: `rlvr-train +experiment=tiny_genrm`, timed end to end.
+"""A reasoning reward model trained by RLVR: `rlvr-train +experiment=tiny_genrm` (or smollm2_genrm), timed end to end.
 
 Prints the held-out agreement of the judge (a tiny Llama; SmolLM2-135M with --preset) with the
 built-in preference task's true preference (100 pairs, each in both answer orders; the
