@@ -94,8 +94,9 @@ def main() -> None:
     s = json.loads((tmp / "run" / "summary.json").read_text())
     start, end = s["judge_agreement_before"], s["judge_agreement_after"]
     total = end - base
-    evals = sorted((tmp / "run" / "eval").glob("step_*.jsonl"))
-    held = len(evals[0].read_text().splitlines())
+    rows = {int(p.stem.split("_")[1]): [json.loads(line) for line in p.read_text().splitlines()]
+            for p in (tmp / "run" / "eval").glob("step_*.jsonl")}  # held-out evaluations by GRPO step
+    held = len(rows[min(rows)])
     print(f"\n== reasoning reward model: +experiment={preset} ==")
     print(f"held-out agreement with the true preference ({held} judge prompts = {held // 2} pairs x both orders):")
     print(f"  before the warm-up (fresh model)  {base:.3f}   parse rate {base_parse:.3f}")
@@ -107,13 +108,10 @@ def main() -> None:
     for when in ("before", "after"):
         print(f"per answer order ({when} GRPO): chosen first {s[f'judge_agreement_{when}_chosen_first']:.3f}, "
               f"chosen second {s[f'judge_agreement_{when}_chosen_second']:.3f}, gap {s[f'judge_order_gap_{when}']:.3f}")
-    curve = []
-    for path in evals:
-        rows = [json.loads(line) for line in path.read_text().splitlines()]
-        curve.append(f"{int(path.stem.split('_')[1])}: {sum(bool(r['passed']) for r in rows) / len(rows):.3f}")
-    print("held-out agreement by GRPO step: " + ", ".join(curve))
-    for when, path in (("GRPO start", evals[0]), ("GRPO end", evals[-1])):
-        errs = mark_errors([json.loads(line) for line in path.read_text().splitlines()])
+    print("held-out agreement by GRPO step: "
+          + ", ".join(f"{k}: {sum(bool(r['passed']) for r in rows[k]) / len(rows[k]):.3f}" for k in sorted(rows)))
+    for when, step in (("GRPO start", min(rows)), ("GRPO end", max(rows))):
+        errs = mark_errors(rows[step])
         print(f"marks wrong per answer at the {when}: " + ", ".join(f"{k} {v:.3f}" for k, v in errs.items()))
     checks = {f"agreement >= {TARGETS['agreement']}": end >= TARGETS["agreement"],
               f"GRPO gain >= {100 * TARGETS['grpo_gain']:.0f} points": end - start >= TARGETS["grpo_gain"] - 1e-9,
